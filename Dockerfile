@@ -1,0 +1,31 @@
+# charlm in a container: a build stage that compiles and runs the test suite, then a slim runtime
+# image with the binary and the corpus and model recipes. Packages come from scripts/packages.txt,
+# the same list scripts/setup.sh installs (tests/packaging_test.sh checks that this stays so).
+# Generic x86-64 code (no -march=native), so the image runs on any x86-64 CPU.
+
+FROM debian:bookworm AS build
+COPY scripts/packages.txt /tmp/packages.txt
+RUN apt-get update \
+ && sed -e 's/#.*//' -e 's/[[:space:]]//g' /tmp/packages.txt | grep -v '^$' \
+    | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHARLM_WERROR=ON \
+ && cmake --build build -j"$(nproc)" \
+ && (cd build && ctest --output-on-failure -j"$(nproc)")
+
+FROM debian:bookworm-slim AS runtime
+# Runtime libraries only: the shared objects the binary links, plus what the corpus recipes use.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libdnnl2 libicu72 libboost-program-options1.74.0 libfmt9 libgomp1 python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/charlm /usr/local/bin/charlm
+COPY --from=build /src/corpora /opt/charlm/corpora
+COPY --from=build /src/models /opt/charlm/models
+RUN useradd --create-home --shell /usr/sbin/nologin charlm
+USER charlm
+WORKDIR /home/charlm
+ENTRYPOINT ["charlm"]
+CMD ["--help"]

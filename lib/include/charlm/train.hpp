@@ -1,0 +1,97 @@
+// Training: truncated BPTT over minibatches, global-norm clipping, SGD or Adam, perplexity on
+// training and validation text, a report per epoch/interval, samples, and the model file.
+// The library never prints: progress, reports and samples reach the caller through callbacks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "charlm/batches.hpp"
+#include "charlm/model.hpp"
+#include "charlm/model_config.hpp"
+#include "charlm/text.hpp"
+
+namespace charlm {
+
+enum class optimizer_kind { sgd, adam };
+std::string to_string(optimizer_kind);
+result<optimizer_kind> parse_optimizer(std::string_view);
+std::string to_string(sampling);
+result<sampling> parse_sampling(std::string_view);
+
+struct train_config {
+    std::string corpus;           // training text
+    std::string valid;            // separate validation text, or empty
+    double valid_fraction = 0.1;  // last part of `corpus` when `valid` is empty; 0 = none
+    uint64_t min_count = 1;       // rarer tokens fold into <unk>
+    text_config text;
+    model_config model;
+
+    uint32_t batch = 32;
+    uint32_t steps = 35;
+    sampling scheme = sampling::random;
+    uint32_t epochs = 10;         // 0 with a time budget: until the budget is spent
+    double time_budget_s = 0;     // 0: no budget
+    optimizer_kind optimizer = optimizer_kind::adam;
+    float lr = 2e-3f;
+    float lr_decay = 1.0f;        // multiplied into lr after every epoch
+    float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
+    uint64_t seed = 1;
+    uint32_t report_every = 0;    // steps between reports inside an epoch; 0: about 10 s apart
+    std::vector<std::string> prefixes;  // samples printed every `sample_every` epochs and at the end
+    uint32_t sample_every = 0;    // 0: only at the end
+    uint32_t sample_length = 100;
+    float sample_temperature = 0.8f;
+    std::string out;              // model file; empty: not saved
+    std::string metrics;          // JSON lines file, or empty
+
+    status validate() const;
+};
+
+struct train_report {
+    uint64_t epoch = 0;   // 1-based; a report inside an epoch carries the epoch in progress
+    uint64_t step = 0;    // optimizer steps so far
+    bool end_of_epoch = false;
+    double train_ppl = 0;           // since the last report
+    std::optional<double> valid_ppl;  // end of epoch, with validation text
+    double bpc = 0;                 // bits per token of valid (or train when there is no valid)
+    double grad_norm = 0;           // before clipping, of the last step
+    bool clipped = false;
+    double lr = 0;
+    double chars_per_sec = 0;       // training tokens per second since the last report
+    double elapsed_s = 0;
+};
+
+struct train_callbacks {
+    std::function<void(const std::string& what)> on_info;         // one-line facts at start
+    std::function<void(uint64_t done, uint64_t total, double loss)> on_progress;  // after each step
+    std::function<void(const train_report&)> on_report;
+    std::function<void(const std::string& prefix, const std::string& text)> on_sample;
+    std::function<bool()> should_stop;  // polled between steps (signals)
+};
+
+struct train_outcome {
+    uint64_t epochs = 0;
+    uint64_t steps = 0;
+    double train_ppl = 0;
+    std::optional<double> valid_ppl;
+    double seconds = 0;
+    uint32_t vocab_size = 0;
+};
+
+// The whole training run. Writes `cfg.out` after every epoch (atomically) when set; a non-finite
+// loss or gradient norm stops the run with an error and leaves the last good file in place.
+result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
+
+// Generation, the pure part: logits (V) -> token id with temperature (0 = argmax), max
+// subtraction, sums in double, a draw from `rng_state` (splitmix64).
+uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state);
+
+// Text continuing `prefix` for `length` tokens from `model` (used for samples during training).
+result<std::string> generate_text(language_model& model, const std::string& prefix, uint32_t length,
+                                  float temperature, uint64_t seed);
+
+}  // namespace charlm

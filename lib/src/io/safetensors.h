@@ -1,0 +1,41 @@
+// Reading and writing the safetensors container (8-byte little-endian header length, a JSON
+// header, then raw little-endian tensors), so that Python's `safetensors` opens charlm's files.
+// Writes are atomic (temporary file, fsync, rename). Not here: what the tensors mean (model_file).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "charlm/status.hpp"
+
+namespace charlm::io {
+
+struct tensor {
+    std::vector<int64_t> shape;
+    std::vector<float> data;  // F32, row-major
+
+    size_t numel() const;
+};
+
+struct tensor_file {
+    std::map<std::string, std::string> metadata;  // "__metadata__": string values only
+    std::map<std::string, tensor> tensors;
+};
+
+// Serializes to `path` atomically: an existing file is replaced only once the new one is complete
+// and on disk. An error names the file and the cause (disk full, permission, ...).
+status write_safetensors(const std::string& path, const tensor_file& file);
+
+// Parses and validates a whole file: header length within the file, JSON well formed, every
+// tensor F32 with offsets inside the data and matching its shape, no overlap, no gap.
+result<tensor_file> read_safetensors(const std::string& path);
+
+// The same over bytes in memory (fuzzing, tests); `name` is used in messages.
+result<tensor_file> parse_safetensors(const std::string& bytes, const std::string& name);
+
+// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+status write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace charlm::io

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine: installs the packages in scripts/packages.txt that are
+# missing, builds charlm, then either runs the main job (`run`) or the whole test suite (`test`).
+# Not a general installer: it only ever installs from Debian's archive, with apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mode=${1:-run}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+say() { printf '== %s\n' "$*"; }
+
+install_packages() {
+  mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/packages.txt | grep -v '^$')
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "all ${#pkgs[@]} packages present"; return; fi
+  say "installing: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: run as root or install sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {  # build DIR [cmake options...]
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+
+case "$mode" in
+  run)
+    install_packages
+    build build
+    say "preparing the default corpus (tang300)"
+    bash corpora/prepare.sh tang300
+    say "training models/tang300-lstm.ini"
+    ./build/charlm train --config models/tang300-lstm.ini --corpus corpora/out/tang300.txt \
+      --out models/tang300-lstm.safetensors --force
+    say "generating from a prefix"
+    ./build/charlm generate --model models/tang300-lstm.safetensors --prefix "春眠" --length 100 \
+      --temperature 0.8 --seed 1
+    ;;
+  test)
+    install_packages
+    werror=OFF; [ "${CI:-}" = true ] && werror=ON
+    build build -DCHARLM_WERROR=$werror
+    say "running the test suite"
+    (cd build && ctest --output-on-failure -j"$jobs")
+    ;;
+  *)
+    echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
+esac
