@@ -41,7 +41,8 @@ public:
     uint64_t epoch() const { return epoch_; }
     uint64_t batches_in_epoch() const { return num_batches_; }
     uint64_t position() const { return next_; }  // index of the batch next() returns
-    void seek(uint64_t batch_index);               // within the current epoch
+    void seek(uint64_t batch_index);               // within the current epoch, <= batches_in_epoch()
+    uint64_t offset() const { return offset_; }     // this epoch's start offset (for tests and logs)
 
     // Fills `out` (buffers sized once, reused) and returns false at the end of the epoch.
     bool next(minibatch& out);
