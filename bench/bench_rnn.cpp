@@ -1,0 +1,65 @@
+// Times one training step of charlm::nn::rnn_stack (zero_grad + forward_training + backward, which
+// includes the per-step weight reorder) for LSTM H=256 T=35 N=32, with the current OMP threads.
+// Not a test; compare with /work/shared/onednn-notes.md §4.1 (about 31 ms on 2 threads, 47 on 1, idle).
+// Usage: bench_rnn [timed steps, default 10]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "dnnl/rnn_stack.h"
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int steps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
+    const int L = 1, I = 256, H = 256, T = 35, N = 32;
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream strm(eng);
+    charlm::nn::rnn_stack st(eng, strm, charlm::cell_type::lstm, L, I, H);
+    st.init_uniform(1);
+    st.prepare(T, N);
+    std::vector<float> x(static_cast<size_t>(T) * N * I), dy(static_cast<size_t>(T) * N * H), dx(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+    for (size_t i = 0; i < dy.size(); ++i) dy[i] = static_cast<float>((i * 40503u) % 1000) / 1000.f - 0.5f;
+
+    std::vector<double> step_ms, fwd_ms, bwd_ms;
+    for (int k = 0; k < steps + 2; ++k) {  // the first two are warm-up
+        const auto t0 = std::chrono::steady_clock::now();
+        st.zero_grad();
+        st.forward_training(x.data());
+        const double f = ms_since(t0);
+        const auto t1 = std::chrono::steady_clock::now();
+        st.backward(dy.data(), dx.data());
+        const double b = ms_since(t1);
+        st.carry_state();
+        if (k >= 2) {
+            step_ms.push_back(f + b);
+            fwd_ms.push_back(f);
+            bwd_ms.push_back(b);
+        }
+    }
+    std::string load;
+    std::getline(std::ifstream("/proc/loadavg"), load);
+    std::printf("lstm L=%d I=%d H=%d T=%d N=%d threads=%d | step %.1f ms (fwd %.1f, bwd %.1f; median of %d) | "
+                "%.0f char/s | loadavg %s\n",
+                L, I, H, T, N, omp_get_max_threads(), median(step_ms), median(fwd_ms), median(bwd_ms), steps,
+                T * N * 1000.0 / median(step_ms), load.c_str());
+    return 0;
+}
