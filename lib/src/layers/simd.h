@@ -1,0 +1,23 @@
+// Run-time choice of the hand-vectorized (AVX2+FMA) kernels of layers/: the product is built for
+// generic x86-64, so kernels written with intrinsics are compiled with gnu::target and called
+// only when the CPU has them. Loops left to the compiler use target_clones instead.
+// Not here: the kernels themselves.
+#pragma once
+
+namespace charlm::nn::simd {
+
+inline bool cpu_has_avx2_fma() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    return yes;
+}
+
+// Tests only: force the scalar kernels on an AVX2 machine. Not synchronized: set it while no
+// kernel runs.
+inline bool force_scalar = false;
+
+inline bool active() { return cpu_has_avx2_fma() && !force_scalar; }
+
+}  // namespace charlm::nn::simd
