@@ -74,7 +74,9 @@ public:
     std::vector<named_tensor> export_tensors() const;
     status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source);
 
+    // The layers behind the model (models/lm_impl.h), for charlm's own tests and tools.
     struct impl;
+    impl& internals() { return *p_; }
 
 private:
     std::unique_ptr<impl> p_;

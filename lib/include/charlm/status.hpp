@@ -49,6 +49,8 @@ public:
     T* operator->() { return &std::get<0>(v_); }
     const T* operator->() const { return &std::get<0>(v_); }
     T& operator*() & { return std::get<0>(v_); }
+    const T& operator*() const& { return std::get<0>(v_); }
+    T&& operator*() && { return std::get<0>(std::move(v_)); }
     const error& err() const { return std::get<1>(v_); }
     status to_status() const { return ok() ? status{} : status{err()}; }
 

@@ -90,8 +90,11 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
 // subtraction, sums in double, a draw from `rng_state` (splitmix64).
 uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state);
 
-// Text continuing `prefix` for `length` tokens from `model` (used for samples during training).
+// Text continuing `prefix` for `length` tokens from `model`: the prefix (after the model's own
+// preprocessing) followed by the generated tokens. `on_text`, when set, receives the prefix and
+// then each token as it is produced (for streaming).
 result<std::string> generate_text(language_model& model, const std::string& prefix, uint32_t length,
-                                  float temperature, uint64_t seed);
+                                  float temperature, uint64_t seed,
+                                  const std::function<void(const std::string&)>& on_text = {});
 
 }  // namespace charlm

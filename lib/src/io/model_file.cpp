@@ -1,1 +1,147 @@
-// placeholder
+// Model files: language_model <-> safetensors with PyTorch names and a self-describing
+// __metadata__ (see model_file.hpp). The tensor layout conversion lives in models/lm.cpp.
+#include "charlm/model_file.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/core.h>
+
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "charlm/version.hpp"
+#include "io/safetensors.h"
+
+namespace charlm {
+
+namespace {
+
+using nlohmann::json;
+
+std::string utc_now() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+json model_config_json(const model_config& c) {
+    return {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
+            {"embed", c.embed},          {"dropout", c.dropout}, {"vocab", c.vocab}};
+}
+
+json text_config_json(const text_config& t) {
+    return {{"encoding", t.encoding},
+            {"on_invalid", to_string(t.on_invalid)},
+            {"normalize", to_string(t.normalize)},
+            {"unit", to_string(t.unit)},
+            {"lowercase", t.lowercase}};
+}
+
+json summary_json(const training_summary& s) {
+    json j = {{"corpus", s.corpus},     {"epochs", s.epochs}, {"steps", s.steps}, {"train_ppl", s.train_ppl},
+              {"date", s.date},         {"charlm_version", s.version}};
+    j["valid_ppl"] = s.valid_ppl ? json(*s.valid_ppl) : json(nullptr);
+    return j;
+}
+
+}  // namespace
+
+status save_model(const std::string& path, const language_model& model, const training_summary& summary) {
+    io::tensor_file f;
+    training_summary s = summary;
+    if (s.date.empty()) s.date = utc_now();
+    s.version = CHARLM_VERSION;
+    f.metadata["format"] = "charlm";
+    f.metadata["format_version"] = std::to_string(model_format_version);
+    f.metadata["model_config"] = model_config_json(model.config()).dump();
+    f.metadata["text_config"] = text_config_json(model.text()).dump();
+    f.metadata["vocab"] = json(model.vocab().tokens()).dump();
+    f.metadata["training"] = summary_json(s).dump();
+    for (auto& t : model.export_tensors()) f.tensors[t.name] = io::tensor{t.shape, std::move(t.data)};
+    return io::write_safetensors(path, f);
+}
+
+result<loaded_model> load_model(const std::string& path) {
+    auto file = io::read_safetensors(path);
+    if (!file) return file.err();
+    auto bad = [&](const std::string& what) {
+        return make_error(errc::format, fmt::format("'{}' is not a usable charlm model: {}", path, what));
+    };
+    const auto& meta = file->metadata;
+    auto get = [&](const char* key) -> const std::string* {
+        auto it = meta.find(key);
+        return it == meta.end() ? nullptr : &it->second;
+    };
+    if (!get("format") || *get("format") != "charlm")
+        return bad("its metadata has no \"format\": \"charlm\" entry (a safetensors file from another program?)");
+    int version = 0;
+    try {
+        version = get("format_version") ? std::stoi(*get("format_version")) : 0;
+    } catch (...) {
+        return bad("its format_version is not a number");
+    }
+    if (version > model_format_version)
+        return bad(fmt::format("it has format version {}, newer than this charlm ({}, reads version {}); "
+                               "upgrade charlm",
+                               version, CHARLM_VERSION, model_format_version));
+    if (version < 1) return bad("its format_version is missing or invalid");
+    for (const char* key : {"model_config", "text_config", "vocab"})
+        if (!get(key)) return bad(fmt::format("its metadata lacks '{}'", key));
+
+    model_config mc;
+    text_config tc;
+    std::vector<std::string> tokens;
+    training_summary summary;
+    try {
+        json m = json::parse(*get("model_config"));
+        auto cell = parse_cell_type(m.at("cell").get<std::string>());
+        if (!cell) return bad(cell.err().message);
+        mc.cell = *cell;
+        mc.layers = m.at("layers").get<uint32_t>();
+        mc.hidden = m.at("hidden").get<uint32_t>();
+        mc.embed = m.at("embed").get<uint32_t>();
+        mc.dropout = m.at("dropout").get<float>();
+        mc.vocab = m.at("vocab").get<uint32_t>();
+        json t = json::parse(*get("text_config"));
+        tc.encoding = t.at("encoding").get<std::string>();
+        auto inv = parse_invalid_policy(t.at("on_invalid").get<std::string>());
+        auto norm = parse_normalization(t.at("normalize").get<std::string>());
+        auto unit = parse_token_unit(t.at("unit").get<std::string>());
+        if (!inv || !norm || !unit) return bad("its text configuration has an unknown value");
+        tc.on_invalid = *inv;
+        tc.normalize = *norm;
+        tc.unit = *unit;
+        tc.lowercase = t.at("lowercase").get<bool>();
+        tokens = json::parse(*get("vocab")).get<std::vector<std::string>>();
+        if (get("training")) {
+            json s = json::parse(*get("training"));
+            summary.corpus = s.value("corpus", "");
+            summary.epochs = s.value("epochs", uint64_t{0});
+            summary.steps = s.value("steps", uint64_t{0});
+            summary.train_ppl = s.value("train_ppl", 0.0);
+            if (s.contains("valid_ppl") && s["valid_ppl"].is_number()) summary.valid_ppl = s["valid_ppl"].get<double>();
+            summary.date = s.value("date", "");
+            summary.version = s.value("charlm_version", "");
+        }
+    } catch (const json::exception& e) {
+        return bad(fmt::format("its metadata is malformed ({})", e.what()));
+    }
+    if (auto s = mc.validate(); !s.ok()) return bad("its model configuration is invalid: " + s.err().message);
+    auto vocab = vocabulary::from_tokens(std::move(tokens));
+    if (!vocab) return bad(vocab.err().message);
+    if (vocab->size() != mc.vocab)
+        return bad(fmt::format("its vocabulary has {} entries but the configuration says {}", vocab->size(), mc.vocab));
+
+    std::vector<named_tensor> tensors;
+    for (auto& [name, t] : file->tensors) {
+        for (float v : t.data)
+            if (!std::isfinite(v)) return bad(fmt::format("tensor '{}' holds non-finite values (NaN or Inf)", name));
+        tensors.push_back(named_tensor{name, t.shape, std::move(t.data)});
+    }
+    language_model model(mc, tc, std::move(*vocab), 0);
+    CHARLM_TRY(model.import_tensors(tensors, path));
+    return loaded_model{std::move(model), std::move(summary)};
+}
+
+}  // namespace charlm

@@ -1,1 +1,337 @@
-// placeholder
+// The language model: embedding (or one-hot) -> rnn_stack (oneDNN) -> projection (oneDNN) ->
+// fused softmax cross-entropy; its training step, evaluation, generation and the conversion of
+// its parameters to PyTorch's names and layouts. Not here: the loop (train/) or files (io/).
+//
+// Row order everywhere is oneDNN's tnc: row t * N + n of a (T, N, C) buffer; M = T * N.
+// Initialization (as PyTorch does it): embedding N(0, 1); recurrent weights and biases
+// U(-1/sqrt(H), 1/sqrt(H)) with the LSTM forget-gate bias 1; decoder U(-1/sqrt(H), 1/sqrt(H)).
+#include "models/lm_impl.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "charlm/batches.hpp"
+
+namespace charlm {
+
+namespace {
+
+// Box-Muller on splitmix64: deterministic N(0, 1) independent of the standard library.
+float normal01(uint64_t& s) {
+    double u1 = (static_cast<double>(splitmix64(s) >> 11) + 0.5) * 0x1.0p-53;
+    double u2 = static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53;
+    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+}
+
+float uniform_pm(uint64_t& s, float a) {
+    return static_cast<float>((static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
+}
+
+// PyTorch's gate blocks in terms of oneDNN's gate index: LSTM (i, f, g, o) is oneDNN's order;
+// GRU rows (r, z, n) are oneDNN's (r = 1, u = 0, o = 2).
+int dnnl_gate_of_torch(cell_type c, int torch_gate) {
+    if (c == cell_type::gru || c == cell_type::lbr_gru) {
+        static constexpr int map[3] = {1, 0, 2};
+        return map[torch_gate];
+    }
+    return torch_gate;
+}
+
+}  // namespace
+
+language_model::impl::impl(const model_config& c, const text_config& t, vocabulary v, uint64_t seed)
+    : cfg(c),
+      text(t),
+      vocab(std::move(v)),
+      eng(dnnl::engine::kind::cpu, 0),
+      strm(eng),
+      V(c.vocab),
+      E(c.embed),
+      I(c.input_width()),
+      H(c.hidden),
+      rnn(eng, strm, c.cell, static_cast<int>(c.layers), static_cast<int>(c.input_width()),
+          static_cast<int>(c.hidden), c.dropout, seed ^ 0xd1b54a32d192ed03ull),
+      proj(eng, strm, static_cast<int>(c.hidden), static_cast<int>(c.vocab)) {
+    CHARLM_ASSERT(V == vocab.size() && V > 0);
+    emb_w.assign(static_cast<size_t>(V) * E, 0.f);
+    emb_g.assign(emb_w.size(), 0.f);
+    dec_w.assign(static_cast<size_t>(V) * H, 0.f);
+    dec_g.assign(dec_w.size(), 0.f);
+    dec_b.assign(V, 0.f);
+    dec_bg.assign(V, 0.f);
+    uint64_t s = seed;
+    for (float& w : emb_w) w = normal01(s);
+    rnn.init_uniform(seed + 1);
+    const float a = 1.0f / std::sqrt(static_cast<float>(H));
+    for (float& w : dec_w) w = uniform_pm(s, a);
+    for (float& b : dec_b) b = uniform_pm(s, a);
+}
+
+void language_model::impl::prepare(uint32_t steps, uint32_t batch) {
+    T = steps;
+    N = batch;
+    const size_t m = static_cast<size_t>(T) * N;
+    rnn.prepare(static_cast<int>(T), static_cast<int>(N));
+    proj.prepare(static_cast<int>(m));
+    // Grow-only buffers: a shape seen before allocates nothing.
+    if (x.size() < m * I) x.resize(m * I);
+    if (E > 0 && dx.size() < m * I) dx.resize(m * I);
+    if (logits.size() < m * V) logits.resize(m * V);
+    if (dh.size() < m * H) dh.resize(m * H);
+    if (row_nll.size() < m) row_nll.resize(m);
+}
+
+void language_model::impl::embed(const int32_t* ids, size_t m) {
+    if (E > 0) {
+        nn::embedding_forward(x.data(), emb_w.data(), ids, m, E);
+    } else {
+        nn::one_hot_forward(x.data(), ids, m, V);
+    }
+}
+
+loss_sum language_model::impl::train_step(const int32_t* inputs, const int32_t* targets) {
+    const size_t m = static_cast<size_t>(T) * N;
+    uint64_t counted = 0;
+    for (size_t r = 0; r < m; ++r) counted += targets[r] >= 0;
+    // forward
+    embed(inputs, m);
+    const float* h = rnn.forward_training(x.data());                       // (T, N, H)
+    proj.forward(logits.data(), h, dec_w.data(), dec_b.data());            // (M, V)
+    const float scale = counted ? 1.0f / static_cast<float>(counted) : 0.f;
+    loss_sum out;
+    out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, m, V, scale);  // logits -> dlogits
+    out.tokens = counted;
+    // backward: gradients of the mean NLL
+    zero_grad();
+    proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, dec_w.data());
+    rnn.backward(dh.data(), E > 0 ? dx.data() : nullptr);
+    if (E > 0) nn::embedding_backward(emb_g.data(), dx.data(), inputs, m, E, V);
+    return out;
+}
+
+void language_model::impl::zero_grad() {
+    std::fill(emb_g.begin(), emb_g.end(), 0.f);
+    std::fill(dec_g.begin(), dec_g.end(), 0.f);
+    std::fill(dec_bg.begin(), dec_bg.end(), 0.f);
+    rnn.zero_grad();
+}
+
+const float* language_model::impl::infer(const int32_t* ids, size_t m) {
+    embed(ids, m);
+    const float* h = rnn.forward_inference(x.data());
+    rnn.carry_state();
+    proj.forward(logits.data(), h, dec_w.data(), dec_b.data());
+    return logits.data();
+}
+
+loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
+                                        std::vector<float>* per_token) {
+    loss_sum out;
+    if (ids.size() < 2) return out;
+    const uint64_t predictions = ids.size() - 1;
+    const uint32_t S = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(streams, 1), predictions));
+    // Stream s predicts targets ids[start_s + 1 .. start_s + len_s]; lengths differ by at most one.
+    std::vector<uint64_t> start(S), len(S);
+    for (uint64_t s = 0, at = 0; s < S; ++s) {
+        len[s] = predictions / S + (s < predictions % S ? 1 : 0);
+        start[s] = at;
+        at += len[s];
+    }
+    const uint64_t longest = len[0];
+    prepare(steps, S);
+    rnn.reset_state();
+    std::vector<int32_t> in(static_cast<size_t>(steps) * S), tg(in.size());
+    std::vector<std::vector<float>> stream_nll;
+    if (per_token) stream_nll.resize(S);
+    for (uint64_t c = 0; c * steps < longest; ++c) {
+        for (uint32_t t = 0; t < steps; ++t) {
+            for (uint32_t s = 0; s < S; ++s) {
+                const uint64_t k = c * steps + t;
+                const size_t r = static_cast<size_t>(t) * S + s;
+                if (k < len[s]) {
+                    in[r] = static_cast<int32_t>(ids[start[s] + k]);
+                    tg[r] = static_cast<int32_t>(ids[start[s] + k + 1]);
+                } else {
+                    in[r] = 0;
+                    tg[r] = -1;
+                }
+            }
+        }
+        infer(in.data(), in.size());
+        nn::softmax_xent_nll(row_nll.data(), logits.data(), tg.data(), in.size(), V);
+        for (uint32_t t = 0; t < steps; ++t)
+            for (uint32_t s = 0; s < S; ++s) {
+                const size_t r = static_cast<size_t>(t) * S + s;
+                if (tg[r] < 0) continue;
+                out.nll += row_nll[r];
+                ++out.tokens;
+                if (per_token) stream_nll[s].push_back(row_nll[r]);
+            }
+    }
+    if (per_token)
+        for (auto& v : stream_nll) per_token->insert(per_token->end(), v.begin(), v.end());
+    return out;
+}
+
+// --- PyTorch names and layouts
+
+std::vector<named_tensor> language_model::impl::export_tensors() const {
+    std::vector<named_tensor> out;
+    const int G = gate_count(cfg.cell), Gb = bias_gate_count(cfg.cell);
+    if (E > 0) out.push_back({"embedding.weight", {V, E}, emb_w});
+    for (uint32_t l = 0; l < cfg.layers; ++l) {
+        const size_t in = l == 0 ? I : H;
+        std::vector<float> wx(in * G * H), wh(static_cast<size_t>(H) * G * H), b(static_cast<size_t>(Gb) * H);
+        rnn.get_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
+        const int64_t gh = static_cast<int64_t>(G) * H;
+        named_tensor wih{fmt::format("rnn.weight_ih_l{}", l), {gh, static_cast<int64_t>(in)}, {}};
+        named_tensor whh{fmt::format("rnn.weight_hh_l{}", l), {gh, H}, {}};
+        named_tensor bih{fmt::format("rnn.bias_ih_l{}", l), {gh}, {}};
+        named_tensor bhh{fmt::format("rnn.bias_hh_l{}", l), {gh}, {}};
+        wih.data.resize(wx.size());
+        whh.data.resize(wh.size());
+        bih.data.assign(static_cast<size_t>(gh), 0.f);
+        bhh.data.assign(static_cast<size_t>(gh), 0.f);
+        for (int tg = 0; tg < G; ++tg) {
+            const int dg = dnnl_gate_of_torch(cfg.cell, tg);
+            for (uint32_t o = 0; o < H; ++o) {
+                const size_t row = static_cast<size_t>(tg) * H + o;
+                for (size_t i = 0; i < in; ++i) wih.data[row * in + i] = wx[(i * G + dg) * H + o];
+                for (size_t i = 0; i < H; ++i) whh.data[row * H + i] = wh[(i * G + dg) * H + o];
+                bih.data[row] = b[static_cast<size_t>(dg) * H + o];
+            }
+        }
+        if (cfg.cell == cell_type::lbr_gru)  // u' is PyTorch's b_hn, inside r * (...)
+            for (uint32_t o = 0; o < H; ++o) bhh.data[2 * static_cast<size_t>(H) + o] = b[3 * static_cast<size_t>(H) + o];
+        out.push_back(std::move(wih));
+        out.push_back(std::move(whh));
+        out.push_back(std::move(bih));
+        out.push_back(std::move(bhh));
+    }
+    out.push_back({"decoder.weight", {V, H}, dec_w});
+    out.push_back({"decoder.bias", {V}, dec_b});
+    return out;
+}
+
+status language_model::impl::import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {
+    auto find = [&](const std::string& name, std::vector<int64_t> shape) -> result<const named_tensor*> {
+        for (const auto& t : tensors) {
+            if (t.name != name) continue;
+            if (t.shape != shape) {
+                auto dims = [](const std::vector<int64_t>& s) {
+                    std::string r;
+                    for (auto d : s) r += (r.empty() ? "" : " x ") + std::to_string(d);
+                    return "(" + r + ")";
+                };
+                return make_error(errc::format,
+                                  fmt::format("'{}': tensor '{}' has shape {} but the configuration needs {}",
+                                              source, name, dims(t.shape), dims(shape)));
+            }
+            return &t;
+        }
+        return make_error(errc::format, fmt::format("'{}': tensor '{}' is missing", source, name));
+    };
+    const int G = gate_count(cfg.cell), Gb = bias_gate_count(cfg.cell);
+    size_t used = 0;
+    if (E > 0) {
+        auto t = find("embedding.weight", {V, E});
+        if (!t) return t.err();
+        emb_w = (*t)->data;
+        ++used;
+    }
+    for (uint32_t l = 0; l < cfg.layers; ++l) {
+        const size_t in = l == 0 ? I : H;
+        const int64_t gh = static_cast<int64_t>(G) * H;
+        auto wih = find(fmt::format("rnn.weight_ih_l{}", l), {gh, static_cast<int64_t>(in)});
+        auto whh = find(fmt::format("rnn.weight_hh_l{}", l), {gh, H});
+        auto bih = find(fmt::format("rnn.bias_ih_l{}", l), {gh});
+        auto bhh = find(fmt::format("rnn.bias_hh_l{}", l), {gh});
+        for (auto* r : {&wih, &whh, &bih, &bhh})
+            if (!*r) return r->err();
+        used += 4;
+        std::vector<float> wx(in * G * H), wh(static_cast<size_t>(H) * G * H), b(static_cast<size_t>(Gb) * H, 0.f);
+        for (int tg = 0; tg < G; ++tg) {
+            const int dg = dnnl_gate_of_torch(cfg.cell, tg);
+            for (uint32_t o = 0; o < H; ++o) {
+                const size_t row = static_cast<size_t>(tg) * H + o;
+                for (size_t i = 0; i < in; ++i) wx[(i * G + dg) * H + o] = (*wih)->data[row * in + i];
+                for (size_t i = 0; i < H; ++i) wh[(i * G + dg) * H + o] = (*whh)->data[row * H + i];
+                const bool lbr_n = cfg.cell == cell_type::lbr_gru && tg == 2;
+                b[static_cast<size_t>(dg) * H + o] = (*bih)->data[row] + (lbr_n ? 0.f : (*bhh)->data[row]);
+                if (lbr_n) b[3 * static_cast<size_t>(H) + o] = (*bhh)->data[row];
+            }
+        }
+        rnn.set_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
+    }
+    auto dw = find("decoder.weight", {V, H});
+    if (!dw) return dw.err();
+    auto db = find("decoder.bias", {V});
+    if (!db) return db.err();
+    dec_w = (*dw)->data;
+    dec_b = (*db)->data;
+    used += 2;
+    for (const auto& t : tensors)
+        if (t.name.rfind("optimizer.", 0) == 0) ++used;
+    if (used != tensors.size())
+        return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
+                                                    tensors.size() - used, to_string(cfg.cell)));
+    return {};
+}
+
+// --- public face
+
+language_model::language_model(const model_config& cfg, const text_config& text, vocabulary vocab, uint64_t seed)
+    : p_(std::make_unique<impl>(cfg, text, std::move(vocab), seed)) {}
+language_model::~language_model() = default;
+language_model::language_model(language_model&&) noexcept = default;
+language_model& language_model::operator=(language_model&&) noexcept = default;
+
+const model_config& language_model::config() const { return p_->cfg; }
+const text_config& language_model::text() const { return p_->text; }
+const vocabulary& language_model::vocab() const { return p_->vocab; }
+
+uint64_t language_model::parameter_count() const {
+    const uint64_t G = static_cast<uint64_t>(gate_count(p_->cfg.cell)), Gb = bias_gate_count(p_->cfg.cell);
+    const uint64_t H = p_->H;
+    uint64_t n = static_cast<uint64_t>(p_->V) * p_->E + static_cast<uint64_t>(p_->V) * (H + 1);
+    for (uint32_t l = 0; l < p_->cfg.layers; ++l) n += G * H * ((l == 0 ? p_->I : H) + H) + Gb * H;
+    return n;
+}
+
+void language_model::prepare(uint32_t steps, uint32_t batch) { p_->prepare(steps, batch); }
+void language_model::reset_state() { p_->rnn.reset_state(); }
+void language_model::carry_state() { p_->rnn.carry_state(); }
+loss_sum language_model::train_step(const int32_t* inputs, const int32_t* targets) {
+    return p_->train_step(inputs, targets);
+}
+
+std::vector<param_view> language_model::params() {
+    std::vector<param_view> out;
+    if (p_->E > 0) out.push_back({"embedding.weight", p_->emb_w.data(), p_->emb_g.data(), p_->emb_w.size()});
+    for (auto& q : p_->rnn.params()) out.push_back({q.name, q.value, q.grad, q.count});
+    out.push_back({"decoder.weight", p_->dec_w.data(), p_->dec_g.data(), p_->dec_w.size()});
+    out.push_back({"decoder.bias", p_->dec_b.data(), p_->dec_bg.data(), p_->dec_b.size()});
+    return out;
+}
+
+loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
+                                  std::vector<float>* per_token) {
+    return p_->evaluate(ids, streams, steps, per_token);
+}
+
+void language_model::begin_generation(uint32_t batch) {
+    p_->prepare(1, batch);
+    p_->rnn.reset_state();
+}
+
+const float* language_model::generation_step(const int32_t* ids) { return p_->infer(ids, p_->N); }
+
+std::vector<named_tensor> language_model::export_tensors() const { return p_->export_tensors(); }
+status language_model::import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {
+    return p_->import_tensors(tensors, source);
+}
+
+}  // namespace charlm

@@ -1,0 +1,166 @@
+// The commands that use a trained model: `generate` (streams text from a prefix), `eval`
+// (perplexity on a text) and `info` (what a model file holds). Each loads the model, calls
+// the library and prints.
+#include <fmt/core.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "charlm/model_file.hpp"
+#include "charlm/train.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+
+namespace charlm::cli {
+
+int cmd_generate(int argc, char** argv) {
+    std::string model_path, prefix;
+    uint32_t length = 200;
+    float temperature = 0.8f;
+    uint64_t seed = 1;
+    int threads = 0;
+    bool greedy = false;
+    po::options_description desc("charlm generate options");
+    desc.add_options()
+        ("model", po::value(&model_path), "model file (required)")
+        ("prefix", po::value(&prefix)->default_value(prefix), "text to start from (empty: start of a line)")
+        ("length", po::value(&length)->default_value(length), "tokens to generate")
+        ("temperature", po::value(&temperature)->default_value(temperature), "sampling temperature (0: argmax)")
+        ("greedy", po::bool_switch(&greedy), "always take the most likely token (temperature 0)")
+        ("seed", po::value(&seed)->default_value(seed), "random seed")
+        ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm generate --model FILE [options]", desc, nullptr, vm, &done); !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    if (model_path.empty()) return report_error(make_error(errc::usage, "generate: --model FILE is required"));
+    if (!(temperature >= 0) || !std::isfinite(temperature))
+        return report_error(make_error(errc::usage, "--temperature must be a number >= 0"));
+    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    apply_threads(threads);
+    auto loaded = load_model(model_path);
+    if (!loaded) return report_error(loaded.err());
+    auto text = generate_text(loaded->model, prefix, length, greedy ? 0.f : temperature, seed,
+                              [](const std::string& piece) {
+                                  fmt::print("{}", piece);
+                                  std::fflush(stdout);
+                              });
+    if (!text) return report_error(text.err());
+    fmt::print("\n");
+    return exit_ok;
+}
+
+int cmd_eval(int argc, char** argv) {
+    std::string model_path, text_path;
+    int threads = 0;
+    uint32_t streams = 32, steps = 64;
+    bool json = false;
+    po::options_description desc("charlm eval options");
+    desc.add_options()
+        ("model", po::value(&model_path), "model file (required)")
+        ("text", po::value(&text_path), "text to evaluate (required; '-' for standard input)")
+        ("streams", po::value(&streams)->default_value(streams), "parallel streams the text is cut into")
+        ("steps", po::value(&steps)->default_value(steps), "time steps per forward call")
+        ("json", po::bool_switch(&json), "print one JSON object")
+        ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm eval --model FILE --text FILE [options]", desc, nullptr, vm, &done);
+        !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    if (model_path.empty() || text_path.empty())
+        return report_error(make_error(errc::usage, "eval: --model FILE and --text FILE are required"));
+    if (streams < 1 || steps < 1) return report_error(make_error(errc::usage, "--streams and --steps must be >= 1"));
+    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    apply_threads(threads);
+    auto loaded = load_model(model_path);
+    if (!loaded) return report_error(loaded.err());
+    language_model& model = loaded->model;
+    auto text = load_text(text_path, model.text());
+    if (!text) return report_error(text.err());
+    uint64_t unk = 0;
+    token_stream ids = map_to_vocab(*text, model.vocab(), &unk);
+    if (ids.size() < 2)
+        return report_error(make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", text_path)));
+    std::vector<float> nll;
+    loss_sum l = model.evaluate(ids, streams, steps, &nll);
+    const double mean = l.nll / static_cast<double>(l.tokens);
+    double var = 0;
+    for (float v : nll) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(std::max<size_t>(1, nll.size() - 1));
+    const double se = std::sqrt(var / static_cast<double>(l.tokens));  // standard error of the mean NLL
+    const double ppl = std::exp(mean);
+    if (json) {
+        nlohmann::json j = {{"tokens", l.tokens},          {"perplexity", ppl},   {"bpc", mean / std::log(2.0)},
+                            {"nll_mean", mean},            {"nll_stddev", std::sqrt(var)},
+                            {"perplexity_stderr", ppl * se}, {"unknown_tokens", unk}};
+        fmt::print("{}\n", j.dump());
+        return exit_ok;
+    }
+    fmt::print("tokens evaluated  {}\n", l.tokens);
+    fmt::print("unknown tokens    {} (counted as <unk>)\n", unk);
+    fmt::print("PPL = {:.4f} +/- {:.4f}\n", ppl, ppl * se);
+    fmt::print("bits per token    {:.4f}\n", mean / std::log(2.0));
+    return exit_ok;
+}
+
+int cmd_info(int argc, char** argv) {
+    std::string model_path;
+    bool json = false;
+    po::options_description desc("charlm info options");
+    desc.add_options()
+        ("model", po::value(&model_path), "model file (required)")
+        ("json", po::bool_switch(&json), "print one JSON object");
+    po::positional_options_description pos;
+    pos.add("model", 1);
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm info --model FILE [--json]", desc, &pos, vm, &done); !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    if (model_path.empty()) return report_error(make_error(errc::usage, "info: --model FILE is required"));
+    auto loaded = load_model(model_path);
+    if (!loaded) return report_error(loaded.err());
+    const language_model& m = loaded->model;
+    const model_config& c = m.config();
+    const training_summary& s = loaded->summary;
+    auto tensors = m.export_tensors();
+    if (json) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const auto& t : tensors) layers.push_back({{"name", t.name}, {"shape", t.shape}, {"parameters", t.data.size()}});
+        nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
+                            {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", m.parameter_count()},
+                            {"tensors", layers},
+                            {"text", {{"encoding", m.text().encoding}, {"normalize", to_string(m.text().normalize)},
+                                      {"unit", to_string(m.text().unit)}, {"lowercase", m.text().lowercase}}},
+                            {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
+                                          {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
+        j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
+        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        return exit_ok;
+    }
+    fmt::print("model {}: {} x {} {}, embedding {}, vocabulary {}\n\n", model_path, c.layers, c.hidden,
+               to_string(c.cell), c.embed == 0 ? std::string("one-hot") : std::to_string(c.embed), c.vocab);
+    fmt::print("{:<22} {:<18} {:>12}\n", "tensor", "shape", "parameters");
+    fmt::print("{:-<54}\n", "");
+    for (const auto& t : tensors) {
+        std::string shape;
+        for (auto d : t.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
+        fmt::print("{:<22} {:<18} {:>12}\n", t.name, shape, t.data.size());
+    }
+    fmt::print("{:-<54}\n", "");
+    fmt::print("{:<41} {:>12}\n\n", "total", m.parameter_count());
+    std::string sample;
+    for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i) sample += " " + visible_token(m.vocab().token(i));
+    fmt::print("vocabulary  {} tokens, most frequent first:{}\n", c.vocab, sample);
+    fmt::print("text        encoding {}, normalize {}, unit {}, lowercase {}\n", m.text().encoding,
+               to_string(m.text().normalize), to_string(m.text().unit), m.text().lowercase ? "yes" : "no");
+    fmt::print("training    corpus {}, {} epochs, {} steps, train ppl {:.3f}{}, {} (charlm {})\n", s.corpus, s.epochs,
+               s.steps, s.train_ppl, s.valid_ppl ? fmt::format(", valid ppl {:.3f}", *s.valid_ppl) : "", s.date,
+               s.version);
+    return exit_ok;
+}
+
+}  // namespace charlm::cli

@@ -1,0 +1,39 @@
+// Model files: safetensors with PyTorch's tensor names and layouts, and a __metadata__ that makes
+// the file self-describing (format version, model and text configuration, vocabulary in id
+// order, training summary). Not here: the container's byte format (io/safetensors.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "charlm/model.hpp"
+#include "charlm/status.hpp"
+
+namespace charlm {
+
+constexpr int model_format_version = 1;
+
+struct training_summary {
+    std::string corpus;
+    uint64_t epochs = 0;
+    uint64_t steps = 0;
+    double train_ppl = 0;
+    std::optional<double> valid_ppl;
+    std::string date;     // filled in by save_model when empty (UTC, ISO 8601)
+    std::string version;  // filled in by save_model (charlm's)
+};
+
+struct loaded_model {
+    language_model model;
+    training_summary summary;
+};
+
+// Writes atomically: an existing file is replaced only by a complete new one.
+status save_model(const std::string& path, const language_model& model, const training_summary& summary);
+
+// Reads and checks a model file: format and version, configuration, vocabulary, every tensor's
+// shape against the configuration, and finite weights. Errors name the file and the problem.
+result<loaded_model> load_model(const std::string& path);
+
+}  // namespace charlm
