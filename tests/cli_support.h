@@ -43,8 +43,12 @@ inline std::string write_file(const std::string& name, const std::string& bytes)
 
 inline std::string shell_quote(const std::string& s) {
     std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
+    for (char c : s) {
+        if (c == '\'') q.append("'\\''");
+        else q.push_back(c);
+    }
+    q.push_back('\'');
+    return q;
 }
 
 // Runs CHARLM_BINARY with `args`; `stdin_bytes` is fed on standard input.
@@ -52,10 +56,14 @@ inline run_result run_charlm(const std::vector<std::string>& args, const std::st
     static int counter = 0;
     const std::string base = scratch_dir() + "/run" + std::to_string(++counter);
     std::string cmd = shell_quote(CHARLM_BINARY);
-    for (const auto& a : args) cmd += " " + shell_quote(a);
-    std::string in_path = base + ".in";
+    for (const auto& a : args) {
+        cmd.append(" ");
+        cmd.append(shell_quote(a));
+    }
+    std::string in_path = base;
+    in_path.append(".in");
     std::ofstream(in_path, std::ios::binary) << stdin_bytes;
-    cmd += " <" + in_path + " >" + base + ".out 2>" + base + ".err";
+    cmd.append(" <").append(in_path).append(" >").append(base).append(".out 2>").append(base).append(".err");
     int raw = std::system(cmd.c_str());
     run_result r;
     if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
