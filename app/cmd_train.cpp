@@ -19,7 +19,7 @@ extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 // The one place the human-readable report line is built.
 std::string report_line(const train_report& r) {
     std::string s = fmt::format("epoch {} | step {} | train ppl {:.3f}", r.epoch, r.step, r.train_ppl);
-    if (r.valid_ppl) s += fmt::format(" | valid ppl {:.3f}", *r.valid_ppl);
+    if (r.valid_ppl) s += fmt::format(" | valid ppl {:.3f}{}", *r.valid_ppl, r.best ? " (best)" : "");
     s += fmt::format(" | bpc {:.3f} | grad-norm {:.3g}{} | lr {:.2e} | {:.0f} char/s | {:.1f}s", r.bpc, r.grad_norm,
                      r.clipped ? " (clipped)" : "", r.lr, r.chars_per_sec, r.elapsed_s);
     if (!r.end_of_epoch) s += " | in epoch";
@@ -107,7 +107,9 @@ int cmd_train(int argc, char** argv) {
     }
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
-    for (const std::string* f : {&cfg.out, &cfg.metrics}) {
+    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
+    const std::string* outputs[] = {&cfg.out, &best, &cfg.metrics};
+    for (const std::string* f : outputs) {
         if (!f->empty() && !force && std::filesystem::exists(*f))
             return report_error(make_error(
                 errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
@@ -147,6 +149,9 @@ int cmd_train(int argc, char** argv) {
                outcome->seconds, outcome->train_ppl);
     if (outcome->valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome->valid_ppl);
     fmt::print("{}\n", cfg.out.empty() ? "" : fmt::format("; model written to {}", cfg.out));
+    if (outcome->best_valid_ppl && !cfg.out.empty())
+        fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
+                   outcome->best_epoch, cfg.out);
     if (g_stop_signal) {
         fmt::print(stderr, "charlm: stopped by signal {}{}\n", static_cast<int>(g_stop_signal),
                    cfg.out.empty() ? "" : fmt::format("; the model so far is in {}", cfg.out));

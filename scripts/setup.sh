@@ -43,7 +43,7 @@ case "$mode" in
     ./build/charlm train --config models/tang300-lstm.ini --corpus corpora/out/tang300.txt \
       --out models/tang300-lstm.safetensors --force
     say "generating from a prefix"
-    ./build/charlm generate --model models/tang300-lstm.safetensors --prefix "春眠" --length 100 \
+    ./build/charlm generate --model models/tang300-lstm.safetensors.best --prefix "春眠" --length 100 \
       --temperature 0.8 --seed 1
     ;;
   test)

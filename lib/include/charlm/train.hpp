@@ -57,6 +57,7 @@ struct train_report {
     bool end_of_epoch = false;
     double train_ppl = 0;           // since the last report
     std::optional<double> valid_ppl;  // end of epoch, with validation text
+    bool best = false;              // the lowest validation perplexity so far (saved as <out>.best)
     double bpc = 0;                 // bits per token of valid (or train when there is no valid)
     double grad_norm = 0;           // before clipping, of the last step
     bool clipped = false;
@@ -78,12 +79,15 @@ struct train_outcome {
     uint64_t steps = 0;
     double train_ppl = 0;
     std::optional<double> valid_ppl;
+    std::optional<double> best_valid_ppl;
+    uint64_t best_epoch = 0;
     double seconds = 0;
     uint32_t vocab_size = 0;
 };
 
-// The whole training run. Writes `cfg.out` after every epoch (atomically) when set; a non-finite
-// loss or gradient norm stops the run with an error and leaves the last good file in place.
+// The whole training run. Writes `cfg.out` after every epoch (atomically) when set, and
+// `cfg.out + ".best"` whenever the validation perplexity is the lowest so far; a non-finite
+// loss or gradient norm stops the run with an error and leaves the last good files in place.
 result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
 
 // Generation, the pure part: logits (V) -> token id with temperature (0 = argmax), max

@@ -169,6 +169,11 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             model.prepare(cfg.steps, cfg.batch);
         }
         r.bpc = std::log2(r.valid_ppl ? *r.valid_ppl : r.train_ppl);
+        if (r.valid_ppl && (!outcome.best_valid_ppl || *r.valid_ppl < *outcome.best_valid_ppl)) {
+            r.best = true;
+            outcome.best_valid_ppl = r.valid_ppl;
+            outcome.best_epoch = epoch + 1;
+        }
         r.grad_norm = last_norm;
         r.clipped = last_clipped;
         r.lr = lr;
@@ -192,6 +197,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             ts.train_ppl = outcome.train_ppl;
             ts.valid_ppl = outcome.valid_ppl;
             CHARLM_TRY(save_model(cfg.out, model, ts));
+            if (r.best) CHARLM_TRY(save_model(cfg.out + ".best", model, ts));
         }
         const bool last = out_of_time || (cfg.epochs != 0 && epoch + 1 == cfg.epochs);
         if (cb.on_sample && !cfg.prefixes.empty() &&
