@@ -16,7 +16,7 @@ echo "|---|---|---|---|---:|---:|---:|---:|"
 run() {  # cell layers hidden threads budget
   local cell=$1 layers=$2 hidden=$3 threads=$4 b=$5
   local m="$out/$cell-$layers-$hidden-$threads.jsonl"
-  "$build/charlm" train --corpus "$corpus" --cell "$cell" --layers "$layers" --hidden "$hidden" --embed 64 \
+  "${CHARLM:-$build/charlm}" train --corpus "$corpus" --cell "$cell" --layers "$layers" --hidden "$hidden" --embed 64 \
     --batch 32 --steps 35 --sampling random --optimizer adam --lr 0.002 --clip 5 --seed 1 \
     --time-budget "$b" --threads "$threads" --metrics "$m" --report-every 50 >/dev/null
   python3 - "$m" "$cell" "$layers" "$hidden" "$threads" "$b" <<'PY'
