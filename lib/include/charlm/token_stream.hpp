@@ -34,6 +34,35 @@ public:
         ++size_;
     }
 
+    // Appends n ids, widening at most once for the whole block (the tokenizer's path).
+    void append(const uint32_t* ids, size_t n) {
+        uint32_t top = 0;
+        for (size_t k = 0; k < n; ++k) top = ids[k] > top ? ids[k] : top;
+        const int need = top < 0x100u ? 1 : top < 0x10000u ? 2 : 4;
+        if (need > width_) widen(need);
+        const size_t at = data_.size();
+        data_.resize(at + n * static_cast<size_t>(width_));
+        uint8_t* p = data_.data() + at;
+        switch (width_) {
+            case 1: for (size_t k = 0; k < n; ++k) p[k] = static_cast<uint8_t>(ids[k]); break;
+            case 2:
+                for (size_t k = 0; k < n; ++k) {
+                    const uint16_t v = static_cast<uint16_t>(ids[k]);
+                    std::memcpy(p + 2 * k, &v, 2);
+                }
+                break;
+            default: std::memcpy(p, ids, 4 * n); break;
+        }
+        size_ += n;
+    }
+
+    // Keeps the first n ids.
+    void truncate(size_t n) {
+        CHARLM_ASSERT(n <= size_);
+        data_.resize(n * static_cast<size_t>(width_));
+        size_ = n;
+    }
+
     void set(size_t i, uint32_t id) {
         switch (width_) {
             case 1: data_[i] = static_cast<uint8_t>(id); break;
@@ -72,6 +101,7 @@ public:
         for (size_t i = 0; i < size_; ++i) tmp.set(i, (*this)[i]);
         *this = std::move(tmp);
     }
+    size_t capacity() const { return data_.capacity() / static_cast<size_t>(width_); }  // in ids
     size_t memory_bytes() const { return data_.capacity(); }
 
 private:

@@ -1,159 +1,200 @@
 // The pipeline's public face (text.hpp): reading a file or standard input in chunks, encoding
-// detection, feeding the decoder and the tokenizer at safe cuts, and the helpers for prompts.
+// detection, handing decoded text to the tokenizer at safe cuts, and the helpers for prompts.
+// Not here: decoding (decode.cpp), normalization and tokens (segment.cpp).
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/stat.h>
 #include <unicode/ucsdet.h>
 #include <unicode/utf8.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "text/text_impl.h"
 
 namespace charlm {
 
+namespace text_detail {
+
 namespace {
 
-using text_detail::decoder;
-using text_detail::tokenizer;
+constexpr size_t detect_bytes = size_t{1} << 16;
 
-constexpr size_t chunk_bytes = 4u << 20;
+struct detected {
+    std::string encoding;
+    int32_t confidence = -1;
+};
 
-// ICU charset detection over the first bytes of the input.
-result<std::pair<std::string, int32_t>> detect(const char* bytes, size_t n, const std::string& name) {
+// ICU charset detection over the first 64 KiB. A pure-ASCII start is taken as UTF-8, its superset
+// that real files use, rather than ICU's first guess (ISO-8859-1), which would garble any UTF-8
+// further on; the confidence reported is ICU's for UTF-8.
+result<detected> detect(const char* bytes, size_t n, const std::string& name) {
+    n = std::min(n, detect_bytes);
+    const bool ascii = std::all_of(bytes, bytes + n, [](char b) { return static_cast<unsigned char>(b) < 0x80; });
     UErrorCode err = U_ZERO_ERROR;
     UCharsetDetector* det = ucsdet_open(&err);
-    ucsdet_setText(det, bytes, static_cast<int32_t>(std::min<size_t>(n, 1u << 16)), &err);
-    const UCharsetMatch* m = ucsdet_detect(det, &err);
-    std::pair<std::string, int32_t> out;
-    if (U_SUCCESS(err) && m) {
-        out.first = ucsdet_getName(m, &err);
-        out.second = ucsdet_getConfidence(m, &err);
+    ucsdet_setText(det, bytes, static_cast<int32_t>(n), &err);
+    int32_t found = 0;
+    const UCharsetMatch** all = ucsdet_detectAll(det, &found, &err);
+    detected out;
+    for (int32_t k = 0; U_SUCCESS(err) && k < found; ++k) {
+        const char* enc = ucsdet_getName(all[k], &err);
+        if (!enc || (ascii && std::strcmp(enc, "UTF-8") != 0)) continue;
+        out = {enc, ucsdet_getConfidence(all[k], &err)};
+        break;
     }
     ucsdet_close(det);
-    if (U_FAILURE(err) || out.first.empty())
-        return make_error(errc::input, fmt::format("'{}': could not detect the encoding; name it with --encoding", name));
+    if (ascii && out.encoding.empty()) out = {"UTF-8", 0};
+    if (U_FAILURE(err) || out.encoding.empty())
+        return make_error(errc::input, fmt::format("'{}': could not detect the encoding; name it with --encoding "
+                                                   "(e.g. UTF-8, GB18030, UTF-16LE)",
+                                                   name));
     return out;
 }
 
-// Runs bytes from `read` (returns bytes read, 0 at the end, -1 on error) through the pipeline.
-template <class Reader>
-result<tokenized_text> run(Reader&& read, const text_config& cfg, const std::string& name) {
+}  // namespace
+
+result<tokenized_text> run_pipeline(const byte_reader& read, const text_config& cfg, const std::string& name,
+                                    size_t chunk_bytes, uint64_t size_hint) {
     CHARLM_TRY(cfg.validate());
-    std::string buf(chunk_bytes, '\0');
+    CHARLM_ASSERT(chunk_bytes > 0);
+    // The first block is read whole for detection, then fed in chunks like the rest.
+    std::string buf(std::max(chunk_bytes, detect_bytes), '\0');
+    auto first = read(buf.data(), buf.size());
+    if (!first) return first.err();
     text_stats stats;
     std::string encoding = cfg.encoding;
-    // The first chunk is read before the decoder opens, for detection.
-    long got = read(buf.data(), buf.size());
-    if (got < 0) return make_error(errc::io, fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-    if (cfg.encoding == "auto") {
-        if (got == 0) {
+    if (encoding == "auto") {
+        if (*first == 0) {
             encoding = "UTF-8";
         } else {
-            auto d = detect(buf.data(), static_cast<size_t>(got), name);
+            auto d = detect(buf.data(), *first, name);
             if (!d) return d.err();
-            encoding = d->first;
-            stats.confidence = d->second;
+            encoding = d->encoding;
+            stats.confidence = d->confidence;
         }
     }
     auto dec = decoder::open(encoding, cfg.on_invalid, name);
     if (!dec) return dec.err();
     tokenizer tok(cfg);
-    std::u16string pending;
-    for (;;) {
-        stats.bytes += static_cast<uint64_t>(got);
-        long next = 0;
-        bool last = got == 0;
-        if (!last) {
-            // Look ahead one chunk so the decoder knows when the input ends.
-            next = read(nullptr, 0);  // probe: returns 1 if more input may follow
-            if (next < 0) return make_error(errc::io, fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-            last = next == 0;
-        }
-        CHARLM_TRY((*dec)->feed(buf.data(), static_cast<size_t>(got), last, pending));
-        const size_t cut = last ? pending.size() : text_detail::safe_cut(pending, cfg);
+    cut_finder cuts(cfg);
+    u16_buffer pending;
+    uint64_t fed = 0;
+    auto process = [&](const char* p, size_t n, bool last) -> status {
+        CHARLM_TRY((*dec)->feed(p, n, last, pending));
+        fed += n;
+        const size_t cut = last ? pending.size() : cuts.find(pending);
         if (cut > 0) {
-            tok.add(pending.data(), static_cast<int32_t>(cut));
-            pending.erase(0, cut);
+            tok.add(pending.data(), cut);
+            pending.drop_front(cut);
         }
-        if (last) break;
-        got = read(buf.data(), buf.size());
-        if (got < 0) return make_error(errc::io, fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
-        if (got == 0) {  // the probe was optimistic: flush what the decoder holds
-            CHARLM_TRY((*dec)->feed(buf.data(), 0, true, pending));
-            tok.add(pending.data(), static_cast<int32_t>(pending.size()));
-            break;
+        // Reserve the id stream for the projected total once a first megabyte has been seen.
+        if (size_hint > fed && fed >= std::min<uint64_t>(size_hint / 2, uint64_t{1} << 20) && tok.tokens() > 0) {
+            const double per_byte = static_cast<double>(tok.tokens()) / static_cast<double>(fed);
+            tok.expect_tokens(static_cast<uint64_t>(per_byte * static_cast<double>(size_hint)) + 4096);
         }
+        return {};
+    };
+    for (size_t at = 0; at < *first; at += chunk_bytes)
+        CHARLM_TRY(process(buf.data() + at, std::min(chunk_bytes, *first - at), false));
+    for (;;) {
+        auto got = read(buf.data(), chunk_bytes);
+        if (!got) return got.err();
+        if (*got == 0) break;
+        CHARLM_TRY(process(buf.data(), *got, false));
     }
+    CHARLM_TRY(process(nullptr, 0, true));
+    stats.bytes = fed;
     stats.invalid_sequences = (*dec)->invalid();
-    stats.encoding = (*dec)->canonical_name();
+    stats.encoding = (*dec)->encoding();
     return tok.finish(std::move(stats));
 }
 
-}  // namespace
+result<tokenized_text> tokenize_bytes_chunked(std::string_view bytes, const text_config& cfg, std::string_view name,
+                                              size_t chunk_bytes) {
+    size_t at = 0;
+    auto read = [&](char* out, size_t n) -> result<size_t> {
+        const size_t k = std::min(n, bytes.size() - at);
+        if (k) std::memcpy(out, bytes.data() + at, k);
+        at += k;
+        return k;
+    };
+    return run_pipeline(read, cfg, std::string(name), chunk_bytes, bytes.size());
+}
+
+}  // namespace text_detail
 
 result<tokenized_text> load_text(const std::string& path, const text_config& cfg) {
     const bool use_stdin = path == "-";
     const std::string name = use_stdin ? "standard input" : path;
-    FILE* f = stdin;
+    int fd = STDIN_FILENO;
+    uint64_t size_hint = 0;
     if (!use_stdin) {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) != 0)
-            return make_error(errc::io, fmt::format("cannot open '{}': {}; check the path", path, std::strerror(errno)));
-        if (S_ISDIR(st.st_mode))
-            return make_error(errc::io, fmt::format("'{}' is a directory; give a text file", path));
-        f = std::fopen(path.c_str(), "rb");
-        if (!f) return make_error(errc::io, fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
-    }
-    auto read = [f](char* out, size_t n) -> long {
-        if (out == nullptr) {  // probe for more input
-            const int c = std::fgetc(f);
-            if (c == EOF) return std::ferror(f) ? -1 : 0;
-            std::ungetc(c, f);
-            return 1;
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            const int e = errno;
+            return make_error(errc::io, fmt::format("cannot open '{}': {}{}", path, std::strerror(e),
+                                                    e == ENOENT ? "; check the path" : ""));
         }
-        const size_t got = std::fread(out, 1, n, f);
-        if (got < n && std::ferror(f)) return -1;
-        return static_cast<long>(got);
+        struct stat st {};
+        if (::fstat(fd, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                ::close(fd);
+                return make_error(errc::io, fmt::format("'{}' is a directory; give a text file", path));
+            }
+            if (S_ISREG(st.st_mode)) size_hint = static_cast<uint64_t>(st.st_size);
+        }
+    }
+    // Fills the buffer unless the input ends first, so that chunks are full on pipes too.
+    auto read = [&](char* out, size_t n) -> result<size_t> {
+        size_t got = 0;
+        while (got < n) {
+            const ssize_t k = ::read(fd, out + got, n - got);
+            if (k == 0) break;
+            if (k < 0) {
+                if (errno == EINTR) continue;
+                return make_error(errc::io, fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
+            }
+            got += static_cast<size_t>(k);
+        }
+        return got;
     };
-    auto r = run(read, cfg, name);
-    if (!use_stdin) std::fclose(f);
+    auto r = text_detail::run_pipeline(read, cfg, name, text_detail::default_chunk_bytes, size_hint);
+    if (!use_stdin) ::close(fd);
     return r;
 }
 
 result<tokenized_text> tokenize_bytes(std::string_view bytes, const text_config& cfg, std::string_view source_name) {
-    size_t at = 0;
-    auto read = [&](char* out, size_t n) -> long {
-        if (out == nullptr) return at < bytes.size() ? 1 : 0;
-        const size_t k = std::min(n, bytes.size() - at);
-        std::memcpy(out, bytes.data() + at, k);
-        at += k;
-        return static_cast<long>(k);
-    };
-    return run(read, cfg, std::string(source_name));
+    return text_detail::tokenize_bytes_chunked(bytes, cfg, source_name, text_detail::default_chunk_bytes);
 }
 
 result<std::vector<std::string>> segment_utf8(std::string_view utf8, const text_config& cfg) {
-    auto dec = decoder::open("UTF-8", invalid_policy::error, "the prefix");
+    auto dec = text_detail::decoder::open("UTF-8", invalid_policy::error, "the prompt");
     if (!dec) return dec.err();
-    std::u16string text;
+    text_detail::u16_buffer text;
     CHARLM_TRY((*dec)->feed(utf8.data(), utf8.size(), true, text));
-    text_config c = cfg;
-    tokenizer tok(c);
+    text_detail::tokenizer tok(cfg);
     std::vector<std::string> out;
-    tok.segment(text.data(), static_cast<int32_t>(text.size()), out);
+    tok.segment(text.data(), text.size(), out);
     return out;
 }
 
 std::string describe_code_points(std::string_view utf8) {
     std::string out;
     const auto* s = reinterpret_cast<const uint8_t*>(utf8.data());
-    const int32_t n = static_cast<int32_t>(utf8.size());
+    const auto n = static_cast<int32_t>(utf8.size());
     for (int32_t i = 0; i < n;) {
+        const int32_t at = i;
         UChar32 c;
         U8_NEXT(s, i, n, c);
-        out += fmt::format("{}U+{:04X}", out.empty() ? "" : " ", c < 0 ? 0xFFFD : c);
+        if (!out.empty()) out += ' ';
+        if (c >= 0) {
+            out += fmt::format("U+{:04X}", c);
+        } else {  // show ill-formed bytes as bytes
+            for (int32_t k = at; k < i; ++k) out += fmt::format("{}<{:02X}>", k > at ? " " : "", s[k]);
+        }
     }
     return out;
 }

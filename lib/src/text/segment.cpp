@@ -1,12 +1,14 @@
-// The tokenizer stage (text_impl.h): lowercasing (ICU root locale), NFC/NFKC with a quick check
-// first, then tokens — extended grapheme clusters (ICU BreakIterator) or code points — and ids.
-// Lines made only of "simple" code points (whose grapheme breaks are certain) skip the
-// BreakIterator, which is what keeps English and Chinese text fast.
+// The tokenizer stage (text_impl.h): lowercasing (ICU root locale), NFC/NFKC after a quick check,
+// then tokens — extended grapheme clusters or code points — and their ids. A boundary between two
+// "simple" code points is certain, so the ICU BreakIterator only sees the regions around other
+// code points (combining marks, ZWJ, regional indicators, Hangul jamo, ...): that keeps English
+// and Chinese near memory speed. Also safe_cut(), which decides where decoded text may be cut.
 #include <unicode/uchar.h>
+#include <unicode/ucpmap.h>
 #include <unicode/utext.h>
 #include <unicode/utf16.h>
 
-#include <bitset>
+#include <algorithm>
 
 #include "text/text_impl.h"
 
@@ -14,28 +16,37 @@ namespace charlm::text_detail {
 
 namespace {
 
-// One bit per code point: Grapheme_Cluster_Break is Other, Control or LF (not CR, not
-// Extend, ZWJ, SpacingMark, Prepend, Regional_Indicator or a Hangul class). Between two such
-// code points rules GB4, GB5 and GB999 always break.
-const std::bitset<0x110000>& simple_table() {
-    static const auto* table = [] {
-        auto* t = new std::bitset<0x110000>();
-        for (UChar32 c = 0; c < 0x110000; ++c) {
-            const int32_t g = u_getIntPropertyValue(c, UCHAR_GRAPHEME_CLUSTER_BREAK);
-            if (g == U_GCB_OTHER || g == U_GCB_CONTROL || g == U_GCB_LF) t->set(static_cast<size_t>(c));
+// One bit per code point, set when Grapheme_Cluster_Break is Other, Control or LF (never CR).
+// Built from ICU's property map range by range: about a millisecond, once per process.
+const uint64_t* simple_bits() {
+    static const std::vector<uint64_t> bits = [] {
+        std::vector<uint64_t> b(0x110000 / 64, 0);
+        UErrorCode err = U_ZERO_ERROR;
+        const UCPMap* map = u_getIntPropertyMap(UCHAR_GRAPHEME_CLUSTER_BREAK, &err);
+        CHARLM_ASSERT(U_SUCCESS(err) && map);
+        uint32_t v = 0;
+        for (UChar32 start = 0, end; start < 0x110000; start = end + 1) {
+            end = ucpmap_getRange(map, start, UCPMAP_RANGE_NORMAL, 0, nullptr, nullptr, &v);
+            CHARLM_ASSERT(end >= start);
+            if (v == U_GCB_OTHER || v == U_GCB_CONTROL || v == U_GCB_LF)
+                for (UChar32 c = start; c <= end; ++c) b[static_cast<size_t>(c) >> 6] |= uint64_t{1} << (c & 63);
         }
-        t->reset('\r');
-        return t;
+        b['\r' >> 6] &= ~(uint64_t{1} << ('\r' & 63));
+        return b;
     }();
-    return *table;
+    return bits.data();
 }
 
-std::string to_utf8(std::u16string_view s) {
+inline bool is_simple(const uint64_t* bits, UChar32 c) {
+    return (bits[static_cast<uint32_t>(c) >> 6] >> (c & 63)) & 1;
+}
+
+std::string to_utf8(const char16_t* s, size_t n) {
     std::string out;
-    out.reserve(s.size() * 3);
-    for (size_t i = 0; i < s.size();) {
+    out.reserve(n * 3);
+    for (size_t i = 0; i < n;) {
         UChar32 c;
-        U16_NEXT(s.data(), i, s.size(), c);
+        U16_NEXT(s, i, n, c);
         if (U_IS_SURROGATE(c)) c = 0xFFFD;  // cannot happen after decoding; stay valid anyway
         if (c < 0x80) {
             out += static_cast<char>(c);
@@ -56,38 +67,85 @@ std::string to_utf8(std::u16string_view s) {
     return out;
 }
 
+const icu::Normalizer2* normalizer_for(normalization n) {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::Normalizer2* norm = n == normalization::nfc    ? icu::Normalizer2::getNFCInstance(err)
+                                   : n == normalization::nfkc ? icu::Normalizer2::getNFKCInstance(err)
+                                                              : nullptr;
+    CHARLM_ASSERT(U_SUCCESS(err));
+    return norm;
+}
+
+constexpr size_t id_block = size_t{1} << 16;
+
 }  // namespace
 
-bool simple_for_graphemes(UChar32 c) { return c >= 0 && c < 0x110000 && simple_table()[static_cast<size_t>(c)]; }
+bool simple_for_graphemes(UChar32 c) { return c >= 0 && c < 0x110000 && is_simple(simple_bits(), c); }
 
-tokenizer::tokenizer(const text_config& cfg) : cfg_(cfg), bmp_(0x10000, 0) {
-    UErrorCode err = U_ZERO_ERROR;
-    if (cfg.normalize == normalization::nfc) norm_ = icu::Normalizer2::getNFCInstance(err);
-    if (cfg.normalize == normalization::nfkc) norm_ = icu::Normalizer2::getNFKCInstance(err);
-    CHARLM_ASSERT(U_SUCCESS(err));
+// ---- sinks: what cut() does with each token
+
+// Ids: one-unit tokens through a direct table, everything else through a hash map.
+struct tokenizer::id_sink {
+    tokenizer& t;
+
+    uint32_t add_token(const char16_t* p, size_t len) {
+        const auto id = static_cast<uint32_t>(t.out_.tokens.size());
+        t.out_.tokens.push_back(to_utf8(p, len));
+        t.out_.counts.push_back(0);
+        return id;
+    }
+    void push(uint32_t id) {
+        ++t.out_.counts[id];
+        t.pending_ids_.push_back(id);
+        if (t.pending_ids_.size() == id_block) t.flush_ids();
+    }
+    void unit(const char16_t* p) {
+        uint32_t& slot = t.bmp_[*p];
+        if (slot == 0) slot = add_token(p, 1) + 1;
+        push(slot - 1);
+    }
+    void token(const char16_t* p, size_t len) {
+        if (len == 1) return unit(p);
+        auto it = t.multi_.find(std::u16string_view(p, len));
+        if (it == t.multi_.end()) it = t.multi_.emplace(std::u16string(p, len), add_token(p, len)).first;
+        push(it->second);
+    }
+};
+
+struct tokenizer::string_sink {
+    std::vector<std::string>& out;
+    void token(const char16_t* p, size_t len) { out.push_back(to_utf8(p, len)); }
+};
+
+// ---- tokenizer
+
+tokenizer::tokenizer(const text_config& cfg) : cfg_(cfg), norm_(normalizer_for(cfg.normalize)), bmp_(0x10000, 0) {
     if (cfg.unit == token_unit::grapheme) {
+        UErrorCode err = U_ZERO_ERROR;
         breaks_.reset(icu::BreakIterator::createCharacterInstance(icu::Locale::getRoot(), err));
         CHARLM_ASSERT(U_SUCCESS(err) && breaks_);
-        (void)simple_table();
     }
+    pending_ids_.reserve(id_block);
 }
 
 tokenizer::~tokenizer() = default;
 
-std::u16string_view tokenizer::prepare(const char16_t* s, int32_t n) {
-    std::u16string_view text(s, static_cast<size_t>(n));
+std::u16string_view tokenizer::prepare(const char16_t* s, size_t n) {
+    std::u16string_view text(s, n);
     if (cfg_.lowercase) {
-        lowered_.setTo(reinterpret_cast<const UChar*>(s), n);
+        lowered_.setTo(reinterpret_cast<const UChar*>(s), static_cast<int32_t>(n));
         lowered_.toLower(icu::Locale::getRoot());
         text = std::u16string_view(reinterpret_cast<const char16_t*>(lowered_.getBuffer()),
                                    static_cast<size_t>(lowered_.length()));
     }
     if (norm_) {
+        // Text that passes the quick check (nearly all real text) is used as it is.
         UErrorCode err = U_ZERO_ERROR;
         const icu::UnicodeString alias(false, reinterpret_cast<const UChar*>(text.data()),
                                        static_cast<int32_t>(text.size()));
         const int32_t span = norm_->spanQuickCheckYes(alias, err);
-        if (U_SUCCESS(err) && span < alias.length()) {
+        CHARLM_ASSERT(U_SUCCESS(err));
+        if (span < alias.length()) {
             normalized_.setTo(alias, 0, span);
             norm_->normalizeSecondAndAppend(normalized_, alias.tempSubString(span), err);
             CHARLM_ASSERT(U_SUCCESS(err));
@@ -98,116 +156,173 @@ std::u16string_view tokenizer::prepare(const char16_t* s, int32_t n) {
     return text;
 }
 
-template <class F>
-void tokenizer::cut(std::u16string_view text, F&& on_token) {
-    const size_t n = text.size();
+// Cuts `text` (which begins and ends at certain boundaries) into tokens for `sink`.
+template <class Sink>
+void tokenizer::cut(std::u16string_view text, Sink& sink) {
     const char16_t* s = text.data();
-    size_t line_start = 0;
-    while (line_start < n) {
-        size_t line_end = line_start;
-        bool simple = true;
-        while (line_end < n) {
+    const size_t n = text.size();
+    if (n == 0) return;
+    uint64_t lfs = 0, cps = 0;
+    if (cfg_.unit == token_unit::codepoint) {
+        for (size_t i = 0; i < n;) {
+            const size_t at = i;
             UChar32 c;
-            const size_t at = line_end;
-            U16_NEXT(s, line_end, n, c);
-            ++code_points_;
-            if (cfg_.unit == token_unit::grapheme && simple && !simple_for_graphemes(c)) simple = false;
-            if (c == '\n') {
-                ++lines_;
-                (void)at;
-                break;
-            }
+            U16_NEXT(s, i, n, c);
+            ++cps;
+            lfs += c == '\n';
+            sink.token(s + at, i - at);
         }
-        ends_with_lf_ = s[line_end - 1] == u'\n';
-        if (cfg_.unit == token_unit::codepoint || simple) {
-            for (size_t i = line_start; i < line_end;) {
-                const size_t b = i;
-                U16_FWD_1(s, i, line_end);
-                on_token(std::u16string_view(s + b, i - b));
-            }
-        } else {
-            UErrorCode err = U_ZERO_ERROR;
-            UText ut = UTEXT_INITIALIZER;
-            utext_openUChars(&ut, reinterpret_cast<const UChar*>(s + line_start),
-                             static_cast<int64_t>(line_end - line_start), &err);
-            breaks_->setText(&ut, err);
-            CHARLM_ASSERT(U_SUCCESS(err));
-            int32_t b = breaks_->first();
-            for (int32_t e = breaks_->next(); e != icu::BreakIterator::DONE; b = e, e = breaks_->next())
-                on_token(std::u16string_view(s + line_start + b, static_cast<size_t>(e - b)));
-            utext_close(&ut);
-        }
-        line_start = line_end;
-    }
-}
-
-void tokenizer::emit(std::u16string_view t) {
-    uint32_t id;
-    if (t.size() == 1) {
-        uint32_t& slot = bmp_[t[0]];
-        if (slot == 0) {
-            slot = static_cast<uint32_t>(out_.tokens.size()) + 1;
-            out_.tokens.push_back(to_utf8(t));
-            out_.counts.push_back(0);
-        }
-        id = slot - 1;
     } else {
-        auto it = multi_.find(t);
-        if (it == multi_.end()) {
-            it = multi_.emplace(std::u16string(t), static_cast<uint32_t>(out_.tokens.size())).first;
-            out_.tokens.push_back(to_utf8(t));
-            out_.counts.push_back(0);
+        const uint64_t* bits = simple_bits();
+        bool text_set = false;
+        UText ut = UTEXT_INITIALIZER;
+        // [a, b) holds whole clusters, at least one code point not simple: ask the BreakIterator,
+        // set once per piece (its boundaries from the piece's start are the true ones).
+        auto complex = [&](size_t a, size_t b) {
+            if (!text_set) {
+                UErrorCode err = U_ZERO_ERROR;
+                utext_openUChars(&ut, reinterpret_cast<const UChar*>(s), static_cast<int64_t>(n), &err);
+                breaks_->setText(&ut, err);
+                CHARLM_ASSERT(U_SUCCESS(err));
+                text_set = true;
+            }
+            for (size_t p = a; p < b;) {
+                int32_t q = breaks_->following(static_cast<int32_t>(p));
+                size_t e = q == icu::BreakIterator::DONE || static_cast<size_t>(q) > b ? b : static_cast<size_t>(q);
+                sink.token(s + p, e - p);
+                p = e;
+            }
+        };
+        size_t open = 0;     // start of the text not handed out yet (a certain boundary)
+        size_t prev_at = 0;  // where the previous code point starts
+        bool prev_simple = false;
+        for (size_t i = 0; i < n;) {
+            const size_t at = i;
+            UChar32 c = s[i++];
+            if (U16_IS_LEAD(c) && i < n && U16_IS_TRAIL(s[i])) c = U16_GET_SUPPLEMENTARY(c, s[i++]);
+            ++cps;
+            lfs += c == '\n';
+            const bool simple = is_simple(bits, c);
+            if (simple && prev_simple) {  // a certain boundary at `at`
+                if (open == prev_at)
+                    sink.token(s + prev_at, at - prev_at);
+                else
+                    complex(open, at);
+                open = at;
+            }
+            prev_simple = simple;
+            prev_at = at;
         }
-        id = it->second;
+        if (open == prev_at)
+            sink.token(s + prev_at, n - prev_at);
+        else
+            complex(open, n);
+        if (text_set) utext_close(&ut);
     }
-    ++out_.counts[id];
-    out_.ids.push_back(id);
+    code_points_ += cps;
+    lines_ += lfs;
+    ends_with_lf_ = s[n - 1] == u'\n';
 }
 
-void tokenizer::add(const char16_t* s, int32_t n) {
-    if (n <= 0) return;
-    cut(prepare(s, n), [this](std::u16string_view t) { emit(t); });
+void tokenizer::add(const char16_t* s, size_t n) {
+    if (n == 0) return;
+    id_sink sink{*this};
+    cut(prepare(s, n), sink);
 }
 
-void tokenizer::segment(const char16_t* s, int32_t n, std::vector<std::string>& out) {
-    if (n <= 0) return;
-    cut(prepare(s, n), [&out](std::u16string_view t) { out.push_back(to_utf8(t)); });
+void tokenizer::segment(const char16_t* s, size_t n, std::vector<std::string>& out) {
+    if (n == 0) return;
+    string_sink sink{out};
+    cut(prepare(s, n), sink);
+}
+
+void tokenizer::flush_ids() {
+    out_.ids.append(pending_ids_.data(), pending_ids_.size());
+    pending_ids_.clear();
+    if (expected_ > out_.ids.capacity()) out_.ids.reserve(expected_);
+}
+
+void tokenizer::expect_tokens(uint64_t n) {
+    // A little headroom so that a drifting estimate does not reallocate at every chunk.
+    if (n <= out_.ids.capacity()) return;
+    expected_ = n + n / 16;
+    out_.ids.reserve(expected_);
 }
 
 tokenized_text tokenizer::finish(text_stats stats) {
+    flush_ids();
     stats.code_points = code_points_;
     stats.tokens = out_.ids.size();
     stats.lines = lines_ + (code_points_ > 0 && !ends_with_lf_ ? 1 : 0);
     out_.stats = std::move(stats);
-    out_.ids.shrink_to_fit();
+    // Shrinking copies the stream: worth it only for a clear overestimate.
+    if (out_.ids.capacity() > out_.ids.size() + out_.ids.size() / 8 + 4096) out_.ids.shrink_to_fit();
     return std::move(out_);
 }
 
-size_t safe_cut(const std::u16string& text, const text_config& cfg) {
-    const size_t lf = text.rfind(u'\n');
-    if (lf != std::u16string::npos) return lf + 1;
-    // No line break: only cut long texts, before a code point where every rule breaks.
-    constexpr size_t long_text = 1 << 20, search = 1 << 16;
-    if (text.size() < long_text) return 0;
-    UErrorCode err = U_ZERO_ERROR;
-    const icu::Normalizer2* norm = cfg.normalize == normalization::nfc    ? icu::Normalizer2::getNFCInstance(err)
-                                   : cfg.normalize == normalization::nfkc ? icu::Normalizer2::getNFKCInstance(err)
-                                                                          : nullptr;
+// ---- safe cuts
+
+namespace {
+
+// A cut between p and c is invisible to every stage: both simple for graphemes; p unchanged by
+// normalization and c starting a normalization segment; with lowercasing, neither cased (so
+// neither changes) and c not case-ignorable (Final_Sigma's context stops there).
+bool safe_between(UChar32 p, UChar32 c, const icu::Normalizer2* norm, bool lowercase) {
+    if (!simple_for_graphemes(p) || !simple_for_graphemes(c)) return false;
+    if (norm && (!norm->isInert(p) || !norm->hasBoundaryBefore(c))) return false;
+    if (lowercase && (u_hasBinaryProperty(p, UCHAR_CASED) || u_hasBinaryProperty(c, UCHAR_CASED) ||
+                      u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE)))
+        return false;
+    return true;
+}
+
+}  // namespace
+
+cut_finder::cut_finder(const text_config& cfg) : cfg_(cfg), norm_(normalizer_for(cfg.normalize)) {}
+
+size_t cut_finder::taken(size_t n, size_t cut) {
+    // What stays, [cut, n), was scanned for LFs and safe pairs already.
+    lf_done_ = pair_done_ = n - cut;
+    return cut;
+}
+
+size_t cut_finder::find(const u16_buffer& text) {
     const char16_t* s = text.data();
-    for (size_t i = text.size() - 1; i > 0 && text.size() - i < search; --i) {
-        if (U16_IS_TRAIL(s[i]) || U16_IS_LEAD(s[i - 1])) continue;
-        const UChar32 c = s[i], p = s[i - 1];
-        if (!simple_for_graphemes(c) || !simple_for_graphemes(p)) continue;
-        if (norm && !norm->hasBoundaryBefore(c)) continue;
-        if (cfg.lowercase && (u_hasBinaryProperty(c, UCHAR_CASED) || u_hasBinaryProperty(p, UCHAR_CASED) ||
-                              u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE)))
-            continue;
-        return i;
+    const size_t n = text.size();
+    for (size_t i = n; i > lf_done_; --i)
+        if (s[i - 1] == u'\n') return taken(n, i);
+    lf_done_ = n;
+    // No line break: cut a long text between two code points where every rule breaks.
+    constexpr size_t long_text = size_t{1} << 16, hopeless = size_t{1} << 24;
+    if (n < long_text) return 0;
+    for (size_t i = n - 1, lo = std::max<size_t>(pair_done_, 1); i >= lo; --i) {
+        if (U16_IS_TRAIL(s[i])) continue;
+        UChar32 c, p;
+        size_t k = i;
+        U16_GET(s, 0, k, n, c);
+        k = i;
+        U16_PREV(s, 0, k, p);
+        if (safe_between(p, c, norm_, cfg_.lowercase)) return taken(n, i);
     }
-    // Pathological text (a megabyte of combining marks): cut at a code point boundary.
-    size_t i = text.size() - 1;
-    if (U16_IS_TRAIL(s[i])) --i;
-    return i;
+    pair_done_ = n;
+    if (n < hopeless) return 0;
+    // Pathological text (16 Mi units without a safe pair, e.g. endless combining marks): cut at
+    // the last grapheme boundary that starts a normalization segment. The text begins at a safe
+    // cut, so the BreakIterator's boundaries are the true ones; only lowercasing's Final_Sigma
+    // context could differ here.
+    UErrorCode err = U_ZERO_ERROR;
+    std::unique_ptr<icu::BreakIterator> bi(icu::BreakIterator::createCharacterInstance(icu::Locale::getRoot(), err));
+    CHARLM_ASSERT(U_SUCCESS(err));
+    icu::UnicodeString alias(false, reinterpret_cast<const UChar*>(s), static_cast<int32_t>(n));
+    bi->setText(alias);
+    size_t last = n - 1;
+    if (U16_IS_TRAIL(s[last])) --last;
+    for (int32_t b = bi->preceding(static_cast<int32_t>(last)); b > 0; b = bi->preceding(b)) {
+        UChar32 c;
+        U16_GET(s, 0, b, static_cast<int32_t>(n), c);
+        if (!norm_ || norm_->hasBoundaryBefore(c)) return taken(n, static_cast<size_t>(b));
+    }
+    return taken(n, last);  // one unbroken cluster of 16 Mi units: give up on exactness
 }
 
 }  // namespace charlm::text_detail
