@@ -23,6 +23,7 @@ for lib in $(ldd "$bin" | awk '/=> \//{print $3}'); do
   [ -z "$pkg" ] && pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1) || true
   [ -z "$pkg" ] && { echo "note: no package owns $lib"; continue; }
   case "$pkg" in libc6|libgcc-s1|libstdc++6) continue ;; esac  # in the base image
+  case "$pkg" in libasan*|libubsan*) continue ;; esac  # sanitizer builds only, never shipped
   # ocl-icd-libopencl1 comes in as a dependency of libdnnl2.
   [ "$pkg" = ocl-icd-libopencl1 ] && continue
   echo "$runtime" | grep -qw -- "$pkg" || err "runtime stage lacks $pkg (provides $lib)"
