@@ -11,7 +11,7 @@
 #include "charlm/batches.hpp"
 #include "charlm/model.hpp"
 #include "models/lm_impl.h"
-#include "reference/lm_ref.h"
+#include "reference/lm_from_model.h"
 
 namespace charlm {
 namespace {
@@ -38,28 +38,7 @@ language_model make_model(const shape& s, uint64_t seed = 7) {
     return language_model(c, text_config{}, make_vocab(s.vocab), seed);
 }
 
-// The model's current parameters as the reference's.
-ref::lm to_ref(language_model& m) {
-    auto& p = m.internals();
-    ref::lm r;
-    r.V = static_cast<int>(p.V);
-    r.E = static_cast<int>(p.E);
-    r.H = static_cast<int>(p.H);
-    r.emb.assign(p.emb_w.begin(), p.emb_w.end());
-    r.dec_w.assign(p.dec_w.begin(), p.dec_w.end());
-    r.dec_b.assign(p.dec_b.begin(), p.dec_b.end());
-    r.rnn.cell = p.cfg.cell;
-    r.rnn.input = static_cast<int>(p.I);
-    r.rnn.hidden = r.H;
-    const int G = gate_count(p.cfg.cell), Gb = bias_gate_count(p.cfg.cell);
-    for (uint32_t l = 0; l < p.cfg.layers; ++l) {
-        const size_t in = l == 0 ? p.I : p.H;
-        std::vector<float> wx(in * G * p.H), wh(static_cast<size_t>(p.H) * G * p.H), b(static_cast<size_t>(Gb) * p.H);
-        p.rnn.get_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
-        r.rnn.layers.push_back({{wx.begin(), wx.end()}, {wh.begin(), wh.end()}, {b.begin(), b.end()}});
-    }
-    return r;
-}
+ref::lm to_ref(language_model& m) { return ref::from_model(m); }
 
 // max |a - b| / max(max |b|, floor), and where.
 struct cmp {

@@ -15,7 +15,7 @@
 #include "charlm/train.hpp"
 #include "cli_support.h"
 #include "models/lm_impl.h"
-#include "reference/lm_ref.h"
+#include "reference/lm_from_model.h"
 
 namespace charlm {
 namespace {
@@ -58,18 +58,7 @@ TEST(train, golden_loss_trajectory_matches_reference) {
     it.start_epoch(0);
     minibatch mb;
     model.prepare(bc.steps, bc.batch);
-    ref::lm r;
-    {
-        auto& p = model.internals();
-        r.V = static_cast<int>(p.V), r.E = static_cast<int>(p.E), r.H = static_cast<int>(p.H);
-        r.emb.assign(p.emb_w.begin(), p.emb_w.end());
-        r.dec_w.assign(p.dec_w.begin(), p.dec_w.end());
-        r.dec_b.assign(p.dec_b.begin(), p.dec_b.end());
-        r.rnn.cell = mc.cell, r.rnn.input = r.E, r.rnn.hidden = r.H;
-        std::vector<float> wx(8 * 4 * 16), wh(16 * 4 * 16), b(4 * 16);
-        p.rnn.get_layer(0, wx.data(), wh.data(), b.data());
-        r.rnn.layers.push_back({{wx.begin(), wx.end()}, {wh.begin(), wh.end()}, {b.begin(), b.end()}});
-    }
+    ref::lm r = ref::from_model(model);
     const float lr = 0.5f;
     std::vector<double> got, want;
     std::vector<double> h0, c0;  // the reference's carried state
