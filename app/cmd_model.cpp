@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "charlm/model_file.hpp"
+#include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -15,19 +16,26 @@ namespace charlm::cli {
 
 int cmd_generate(int argc, char** argv) {
     std::string model_path, prefix;
-    uint32_t length = 200;
-    float temperature = 0.8f;
-    uint64_t seed = 1;
+    sample_config cfg;
+    std::string unknown = to_string(cfg.unknown);
     int threads = 0;
     bool greedy = false;
     po::options_description desc("charlm generate options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
         ("prefix", po::value(&prefix)->default_value(prefix), "text to start from (empty: start of a line)")
-        ("length", po::value(&length)->default_value(length), "tokens to generate")
-        ("temperature", po::value(&temperature)->default_value(temperature), "sampling temperature (0: argmax)")
+        ("length", po::value(&cfg.length)->default_value(cfg.length), "tokens to generate per sample")
+        ("temperature", po::value(&cfg.temperature)->default_value(cfg.temperature), "sampling temperature (0: argmax)")
         ("greedy", po::bool_switch(&greedy), "always take the most likely token (temperature 0)")
-        ("seed", po::value(&seed)->default_value(seed), "random seed")
+        ("top-k", po::value(&cfg.top_k)->default_value(cfg.top_k), "sample among the k most likely tokens (0: all)")
+        ("top-p", po::value(&cfg.top_p)->default_value(cfg.top_p),
+         "sample among the most likely tokens whose probabilities sum to p (1: all)")
+        ("seed", po::value(&cfg.seed)->default_value(cfg.seed), "random seed")
+        ("num-samples", po::value(&cfg.num_samples)->default_value(cfg.num_samples),
+         "samples generated together, printed one after another with a blank line between")
+        ("stop", po::value(&cfg.stop)->composing(), "end a sample once it ends with this text (repeatable)")
+        ("unknown", po::value(&unknown)->default_value(unknown),
+         "prefix tokens the model never saw: error, skip or unk")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;
@@ -35,19 +43,34 @@ int cmd_generate(int argc, char** argv) {
         return report_error(s.err());
     if (done) return exit_ok;
     if (model_path.empty()) return report_error(make_error(errc::usage, "generate: --model FILE is required"));
-    if (!(temperature >= 0) || !std::isfinite(temperature))
-        return report_error(make_error(errc::usage, "--temperature must be a number >= 0"));
+    auto policy = parse_unknown_policy(unknown);
+    if (!policy) return report_error(policy.err());
+    cfg.unknown = *policy;
+    if (greedy) cfg.temperature = 0;
+    if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
-    auto text = generate_text(loaded->model, prefix, length, greedy ? 0.f : temperature, seed,
-                              [](const std::string& piece) {
-                                  fmt::print("{}", piece);
-                                  std::fflush(stdout);
-                              });
-    if (!text) return report_error(text.err());
-    fmt::print("\n");
+    // One sample streams token by token; several are printed when the batch is done.
+    bool streamed = false;
+    text_sink sink;
+    if (cfg.num_samples == 1)
+        sink = [&streamed](uint32_t, std::string_view piece) {
+            fmt::print("{}", piece);
+            std::fflush(stdout);
+            streamed = true;
+        };
+    auto rows = generate(loaded->model, prefix, cfg, sink);
+    if (!rows) {
+        if (streamed) fmt::print("\n");
+        return report_error(rows.err());
+    }
+    if (cfg.num_samples == 1) {
+        fmt::print("\n");
+    } else {
+        for (size_t r = 0; r < rows->size(); ++r) fmt::print("{}{}\n", r == 0 ? "" : "\n", (*rows)[r]);
+    }
     return exit_ok;
 }
 

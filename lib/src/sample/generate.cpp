@@ -1,79 +1,229 @@
-// Sampling: a small pure function from logits to a token (temperature, max subtraction, sums in
-// double, an explicitly seeded draw), and text generation from a prefix that goes through the
-// model's own preprocessing. Not here: streaming to a terminal (app/).
+// Sampling: the settings' checks, a small pure function from logits to a token (temperature,
+// top-k, top-p, max subtraction, sums in double, an explicitly seeded draw), and batched text
+// generation from a prefix read through the model's own preprocessing.
+// Not here: streaming to a terminal or separating samples (app/cmd_model.cpp).
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <numeric>
 
+#include "charlm/batches.hpp"
+#include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 
 namespace charlm {
 
-uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state) {
+namespace {
+
+constexpr std::string_view replacement_char = "\xEF\xBF\xBD";  // <unk> prints as U+FFFD
+
+// A 53-bit uniform in [0, 1).
+double uniform01(uint64_t& rng_state) {
+    return static_cast<double>(splitmix64(rng_state) >> 11) * 0x1.0p-53;
+}
+
+// Draws from the (unnormalized) weights of ids[0, n), or of 0..n-1 when ids is null.
+uint32_t draw(const double* weight, const uint32_t* ids, uint32_t n, uint64_t& rng_state) {
+    auto id_at = [&](uint32_t i) { return ids ? ids[i] : i; };
+    double total = 0;
+    for (uint32_t i = 0; i < n; ++i) total += weight[id_at(i)];
+    const double u = uniform01(rng_state) * total;
+    double acc = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        acc += weight[id_at(i)];
+        if (u < acc) return id_at(i);
+    }
+    // u rounded up onto the total: the last candidate that can occur.
+    for (uint32_t i = n; i-- > 0;)
+        if (weight[id_at(i)] > 0) return id_at(i);
+    return id_at(0);
+}
+
+bool ends_with_stop(std::string_view generated, const std::vector<std::string>& stop) {
+    for (const auto& s : stop)
+        if (generated.ends_with(s)) return true;
+    return false;
+}
+
+}  // namespace
+
+std::string to_string(unknown_policy p) {
+    switch (p) {
+        case unknown_policy::error: return "error";
+        case unknown_policy::skip: return "skip";
+        case unknown_policy::unk: return "unk";
+    }
+    return "?";
+}
+
+result<unknown_policy> parse_unknown_policy(std::string_view s) {
+    if (s == "error") return unknown_policy::error;
+    if (s == "skip") return unknown_policy::skip;
+    if (s == "unk") return unknown_policy::unk;
+    return make_error(errc::usage, fmt::format("--unknown must be error, skip or unk, not '{}'", s));
+}
+
+status sample_config::validate() const {
+    if (!std::isfinite(temperature) || temperature < 0)
+        return make_error(errc::usage, fmt::format("--temperature must be a finite number >= 0, got {}", temperature));
+    if (!(top_p > 0 && top_p <= 1))
+        return make_error(errc::usage, fmt::format("--top-p must be in (0, 1], got {}", top_p));
+    if (num_samples < 1 || num_samples > max_samples)
+        return make_error(errc::usage,
+                          fmt::format("--num-samples must be between 1 and {}, got {}", max_samples, num_samples));
+    if (length > max_length)
+        return make_error(errc::usage, fmt::format("--length must be at most {}, got {}", max_length, length));
+    for (const auto& s : stop)
+        if (s.empty()) return make_error(errc::usage, "--stop must not be empty (it would end every sample at once)");
+    return status::success();
+}
+
+uint32_t sample_logits(const float* logits, uint32_t v, const token_sampler& s, uint64_t& rng_state,
+                       sample_scratch& scratch) {
     CHARLM_ASSERT(v > 0);
+    // The first argmax; a NaN never wins over a number.
     uint32_t best = 0;
     for (uint32_t i = 1; i < v; ++i)
-        if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0 || !std::isfinite(logits[best])) return best;
+        if (logits[i] > logits[best] || std::isnan(logits[best])) best = i;
+    if (s.temperature <= 0 || s.top_k == 1 || !std::isfinite(logits[best])) return best;
+
+    // weight (V) = exp((l - max) / T) in double: every exponent <= 0, the argmax's weight is 1,
+    // so neither T = 1e-4 nor |l| = 1e30 overflows.
     const double max = logits[best];
-    const double inv_t = 1.0 / temperature;
-    double total = 0;
-    for (uint32_t i = 0; i < v; ++i) total += std::exp((logits[i] - max) * inv_t);
-    // 53 random bits -> u in [0, total)
-    const double u = static_cast<double>(splitmix64(rng_state) >> 11) * 0x1.0p-53 * total;
-    double acc = 0;
-    for (uint32_t i = 0; i < v; ++i) {
-        acc += std::exp((logits[i] - max) * inv_t);
-        if (u < acc) return i;
+    const double inv_t = 1.0 / static_cast<double>(s.temperature);
+    scratch.weight.resize(v);
+    double* w = scratch.weight.data();
+    for (uint32_t i = 0; i < v; ++i)
+        w[i] = std::isnan(logits[i]) ? 0.0 : std::exp((static_cast<double>(logits[i]) - max) * inv_t);
+
+    const bool use_k = s.top_k > 0 && s.top_k < v;
+    const bool use_p = s.top_p < 1.0f;
+    if (!use_k && !use_p) return draw(w, nullptr, v, rng_state);
+
+    // Candidates most likely first (ties by id, so the kept set is deterministic).
+    scratch.order.resize(v);
+    uint32_t* order = scratch.order.data();
+    std::iota(order, order + v, 0u);
+    auto more_likely = [w](uint32_t a, uint32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); };
+    uint32_t keep = v;
+    if (use_k) {
+        keep = s.top_k;
+        std::partial_sort(order, order + keep, order + v, more_likely);
+    } else {
+        std::sort(order, order + v, more_likely);
     }
-    return best;  // u landed in the rounding slack at the very top
+    if (use_p) {
+        // The smallest prefix of the top-k-renormalized distribution whose mass reaches p.
+        double kept = 0;
+        for (uint32_t i = 0; i < keep; ++i) kept += w[order[i]];
+        const double target = static_cast<double>(s.top_p) * kept;
+        double acc = 0;
+        uint32_t n = 0;
+        while (n < keep) {
+            acc += w[order[n++]];
+            if (acc >= target) break;
+        }
+        keep = n;
+    }
+    return draw(w, order, keep, rng_state);
+}
+
+uint64_t row_stream_state(uint64_t seed, uint32_t row) {
+    uint64_t a = seed;
+    uint64_t x = splitmix64(a) ^ (0xD1B54A32D192ED03ULL * (static_cast<uint64_t>(row) + 1));
+    return splitmix64(x);
+}
+
+result<std::vector<std::string>> generate(language_model& model, const std::string& prefix,
+                                          const sample_config& cfg, const text_sink& on_text) {
+    CHARLM_TRY(cfg.validate());
+    const vocabulary& vocab = model.vocab();
+    auto tokens = segment_utf8(prefix, model.text());
+    if (!tokens) return tokens.err();
+
+    // The prefix as the model reads it: ids fed one by one, text echoed at the start of each row.
+    std::vector<int32_t> prefix_ids;
+    std::string prefix_text, unknown;
+    uint32_t unknown_count = 0;
+    for (const auto& t : *tokens) {
+        if (vocab.contains(t)) {
+            prefix_ids.push_back(static_cast<int32_t>(vocab.id(t)));
+            prefix_text += t;
+        } else if (cfg.unknown == unknown_policy::unk) {
+            prefix_ids.push_back(static_cast<int32_t>(vocabulary::unk_id));
+            prefix_text += replacement_char;
+        } else if (cfg.unknown == unknown_policy::error && unknown_count++ < 10) {
+            unknown += fmt::format("{}'{}' ({})", unknown.empty() ? "" : ", ", t, describe_code_points(t));
+        }
+    }
+    if (unknown_count > 0)
+        return make_error(errc::input,
+                          fmt::format("the prefix has {} token(s) the model never saw: {}{}; leave them out of the "
+                                      "prefix, or use --unknown skip (drop them) or --unknown unk (read them as <unk>)",
+                                      unknown_count, unknown, unknown_count > 10 ? ", ..." : ""));
+
+    const uint32_t rows = cfg.num_samples;
+    const uint32_t v = vocab.size();
+    std::vector<std::string> out(rows, prefix_text);
+    if (on_text && !prefix_text.empty())
+        for (uint32_t r = 0; r < rows; ++r) on_text(r, prefix_text);
+    if (cfg.length == 0) return out;
+
+    // An empty prefix starts from the state after a line break, where text usually starts.
+    if (prefix_ids.empty())
+        prefix_ids.push_back(static_cast<int32_t>(vocab.contains("\n") ? vocab.id("\n") : vocabulary::unk_id));
+    model.begin_generation(rows);
+    std::vector<int32_t> ids(rows);  // (N) the token fed to each row
+    const float* logits = nullptr;   // (N, V)
+    for (int32_t id : prefix_ids) {
+        std::fill(ids.begin(), ids.end(), id);
+        logits = model.generation_step(ids.data());
+    }
+
+    std::vector<uint64_t> rng(rows);
+    for (uint32_t r = 0; r < rows; ++r) rng[r] = row_stream_state(cfg.seed, r);
+    std::vector<char> stopped(rows, 0);
+    uint32_t active = rows;
+    const token_sampler sampler = sampler_of(cfg);
+    sample_scratch scratch;
+    for (uint32_t k = 0; k < cfg.length && active > 0; ++k) {
+        for (uint32_t r = 0; r < rows; ++r) {
+            if (stopped[r]) continue;  // keeps feeding its last token; its logits are ignored
+            const uint32_t id = sample_logits(logits + static_cast<size_t>(r) * v, v, sampler, rng[r], scratch);
+            ids[r] = static_cast<int32_t>(id);
+            const std::string_view piece = id == vocabulary::unk_id ? replacement_char : vocab.token(id);
+            out[r] += piece;
+            if (on_text) on_text(r, piece);
+            if (ends_with_stop(std::string_view(out[r]).substr(prefix_text.size()), cfg.stop)) {
+                stopped[r] = 1;
+                --active;
+            }
+        }
+        if (k + 1 < cfg.length && active > 0) logits = model.generation_step(ids.data());
+    }
+    return out;
+}
+
+// --- the trainer's interface (train.hpp), over the one above
+
+uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state) {
+    thread_local sample_scratch scratch;
+    return sample_logits(logits, v, token_sampler{temperature, 0, 1.0f}, rng_state, scratch);
 }
 
 result<std::string> generate_text(language_model& model, const std::string& prefix, uint32_t length,
                                   float temperature, uint64_t seed,
                                   const std::function<void(const std::string&)>& on_text) {
-    const vocabulary& vocab = model.vocab();
-    auto tokens = segment_utf8(prefix, model.text());
-    if (!tokens) return tokens.err();
-    std::string unknown;
-    for (const auto& t : *tokens)
-        if (!vocab.contains(t)) unknown += fmt::format(" '{}' ({})", t, describe_code_points(t));
-    if (!unknown.empty())
-        return make_error(errc::input, fmt::format("the prefix has tokens the model never saw:{}", unknown));
-
-    static const std::string replacement = "\xEF\xBF\xBD";  // <unk> prints as U+FFFD
-    model.begin_generation(1);
-    std::string out;
-    int32_t id = 0;
-    // An empty prefix starts from the state after a line break, where text usually starts.
-    if (tokens->empty()) {
-        if (vocab.contains("\n")) {
-            id = static_cast<int32_t>(vocab.id("\n"));
-        } else {
-            id = static_cast<int32_t>(vocabulary::unk_id);
-        }
-    }
-    const float* logits = nullptr;
-    if (tokens->empty()) {
-        logits = model.generation_step(&id);
-    } else {
-        for (const auto& t : *tokens) {
-            id = static_cast<int32_t>(vocab.id(t));
-            out += t;
-            logits = model.generation_step(&id);
-        }
-    }
-    if (on_text && !out.empty()) on_text(out);
-    uint64_t rng = seed;
-    for (uint32_t k = 0; k < length; ++k) {
-        id = static_cast<int32_t>(sample_token(logits, vocab.size(), temperature, rng));
-        const std::string& piece = id == static_cast<int32_t>(vocabulary::unk_id) ? replacement : vocab.token(static_cast<uint32_t>(id));
-        out += piece;
-        if (on_text) on_text(piece);
-        if (k + 1 < length) logits = model.generation_step(&id);
-    }
-    return out;
+    sample_config cfg;
+    cfg.length = length;
+    cfg.temperature = temperature;
+    cfg.seed = seed;
+    text_sink sink;
+    if (on_text) sink = [&on_text](uint32_t, std::string_view piece) { on_text(std::string(piece)); };
+    auto rows = generate(model, prefix, cfg, sink);
+    if (!rows) return rows.err();
+    return std::move(rows->front());
 }
 
 }  // namespace charlm
