@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "charlm/train.hpp"
 #include "cli.hpp"
@@ -14,7 +15,52 @@ namespace charlm::cli {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+// The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends the
+// process at once (files are written atomically, so that loses nothing already saved).
+extern "C" void on_stop_signal(int sig) {
+    if (g_stop_signal != 0) {
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+        return;
+    }
+    g_stop_signal = sig;
+}
+
+// With --resume, the run starts from the checkpoint's configuration; options given on the command
+// line replace the checkpoint's values (the library then refuses those that would change the run).
+void merge_explicit(const po::variables_map& vm, const train_config& given, train_config& run) {
+    auto set = [&](const char* opt) { return vm.count(opt) && !vm[opt].defaulted(); };
+    if (set("corpus")) run.corpus = given.corpus;
+    if (set("valid")) run.valid = given.valid;
+    if (set("valid-fraction")) run.valid_fraction = given.valid_fraction;
+    if (set("min-count")) run.min_count = given.min_count;
+    for (const char* t : {"encoding", "on-invalid", "normalize", "unit", "lowercase"})
+        if (set(t)) run.text = given.text;
+    if (set("cell")) run.model.cell = given.model.cell;
+    if (set("layers")) run.model.layers = given.model.layers;
+    if (set("hidden")) run.model.hidden = given.model.hidden;
+    if (set("embed")) run.model.embed = given.model.embed;
+    if (set("dropout")) run.model.dropout = given.model.dropout;
+    if (set("batch")) run.batch = given.batch;
+    if (set("steps")) run.steps = given.steps;
+    if (set("sampling")) run.scheme = given.scheme;
+    if (set("epochs")) run.epochs = given.epochs;
+    if (set("time-budget")) run.time_budget_s = given.time_budget_s;
+    if (set("optimizer")) run.optimizer = given.optimizer;
+    if (set("lr")) run.lr = given.lr;
+    if (set("lr-decay")) run.lr_decay = given.lr_decay;
+    if (set("clip")) run.clip = given.clip;
+    if (set("seed")) run.seed = given.seed;
+    if (set("report-every")) run.report_every = given.report_every;
+    if (set("out")) run.out = given.out;
+    if (set("metrics")) run.metrics = given.metrics;
+    if (set("prefix")) run.prefixes = given.prefixes;
+    if (set("sample-every")) run.sample_every = given.sample_every;
+    if (set("sample-length")) run.sample_length = given.sample_length;
+    if (set("sample-temperature")) run.sample_temperature = given.sample_temperature;
+    if (set("checkpoint-every")) run.checkpoint_every = given.checkpoint_every;
+    if (set("keep-last")) run.keep_last = given.keep_last;
+}
 
 // The one place the human-readable report line is built.
 std::string report_line(const train_report& r) {
@@ -69,8 +115,15 @@ int cmd_train(int argc, char** argv) {
          "steps between reports inside an epoch (0: about every 10 s)");
     po::options_description output("Output");
     output.add_options()
-        ("out", po::value(&cfg.out), "model file to write (safetensors), after every epoch")
-        ("force", po::bool_switch(&force), "overwrite --out and --metrics if they exist")
+        ("out", po::value(&cfg.out), "model file to write (safetensors), after every epoch; also <out>.best "
+         "(lowest validation perplexity) and <out>.ckpt (checkpoint to resume from)")
+        ("force", po::bool_switch(&force), "overwrite --out, its .best/.ckpt and --metrics if they exist")
+        ("resume", po::value(&cfg.resume), "continue the run saved in this checkpoint (e.g. model.safetensors.ckpt); "
+         "its settings apply unless given here; --epochs and --time-budget count the whole run")
+        ("checkpoint-every", po::value(&cfg.checkpoint_every)->default_value(cfg.checkpoint_every),
+         "epochs between checkpoints (one is also written at the end and on Ctrl-C)")
+        ("keep-last", po::value(&cfg.keep_last)->default_value(cfg.keep_last),
+         "also keep the K newest checkpoints as <out>.epoch<E>.ckpt (0: none)")
         ("metrics", po::value(&cfg.metrics), "write every report as a JSON line to this file")
         ("prefix", po::value(&cfg.prefixes)->composing(), "print a sample from this prefix (repeatable)")
         ("sample-every", po::value(&cfg.sample_every)->default_value(cfg.sample_every),
@@ -106,15 +159,34 @@ int cmd_train(int argc, char** argv) {
         if (vm["epochs"].defaulted()) cfg.epochs = 0;
     }
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    std::optional<checkpoint_info> ck;
+    if (!cfg.resume.empty()) {
+        auto r = read_checkpoint(cfg.resume);
+        if (!r) return report_error(r.err());
+        ck = std::move(*r);
+        train_config run = ck->config;
+        merge_explicit(vm, cfg, run);
+        run.resume = cfg.resume;
+        cfg = std::move(run);
+    }
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
+    // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
+    const bool same_run = ck && cfg.out == ck->config.out;
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
-    const std::string* outputs[] = {&cfg.out, &best, &cfg.metrics};
+    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
+    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
     for (const std::string* f : outputs) {
-        if (!f->empty() && !force && std::filesystem::exists(*f))
+        if (f->empty() || force || same_run) continue;
+        if (std::filesystem::exists(*f))
             return report_error(make_error(
                 errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
     }
-    apply_threads(threads);
+    const int used_threads = apply_threads(threads);
+    if (ck && ck->threads != used_threads)
+        fmt::print(stderr,
+                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
+                   "correctly but will not match an uninterrupted run bit for bit\n",
+                   ck->threads, used_threads);
 
     const bool tty = stdout_is_terminal();
     train_callbacks cb;
@@ -145,6 +217,15 @@ int cmd_train(int argc, char** argv) {
 
     auto outcome = train(cfg, cb);
     if (!outcome) return report_error(outcome.err());
+    if (outcome->interrupted) {
+        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", static_cast<int>(g_stop_signal),
+                   outcome->steps,
+                   outcome->checkpoint.empty()
+                       ? "; nothing was saved (no --out)"
+                       : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
+                                     outcome->checkpoint));
+        return 128 + g_stop_signal;
+    }
     fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
                outcome->seconds, outcome->train_ppl);
     if (outcome->valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome->valid_ppl);
@@ -154,7 +235,10 @@ int cmd_train(int argc, char** argv) {
                    outcome->best_epoch, cfg.out);
     if (g_stop_signal) {
         fmt::print(stderr, "charlm: stopped by signal {}{}\n", static_cast<int>(g_stop_signal),
-                   cfg.out.empty() ? "" : fmt::format("; the model so far is in {}", cfg.out));
+                   outcome->checkpoint.empty()
+                       ? ""
+                       : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
+                                     outcome->checkpoint));
         return 128 + g_stop_signal;
     }
     return exit_ok;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,10 +62,14 @@ public:
     std::vector<param_view> params();
 
     // --- inference
+    // Receives the logits (V) that predict ids[position]; valid only during the call.
+    using logits_sink = std::function<void(uint64_t position, const float* logits)>;
     // NLL of every token of `ids` after the first, predicted with state carried, the text laid
-    // out as `streams` contiguous parts. Per-token NLLs appended to `per_token` when given.
+    // out as `streams` contiguous parts. Per-token NLLs appended to `per_token` when given (text
+    // order). `on_logits` sees every predicted position once: in text order when streams is 1,
+    // chunk by chunk across the streams otherwise.
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                      std::vector<float>* per_token = nullptr);
+                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
     // Step-by-step inference for generation with `batch` independent rows.
     void begin_generation(uint32_t batch);
     // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next call.

@@ -16,6 +16,7 @@ constexpr int model_format_version = 1;
 
 struct training_summary {
     std::string corpus;
+    std::string corpus_checksum;  // "fnv1a64:<16 hex digits>" of the corpus file's bytes
     uint64_t epochs = 0;
     uint64_t steps = 0;
     double train_ppl = 0;
@@ -35,5 +36,8 @@ status save_model(const std::string& path, const language_model& model, const tr
 // Reads and checks a model file: format and version, configuration, vocabulary, every tensor's
 // shape against the configuration, and finite weights. Errors name the file and the problem.
 result<loaded_model> load_model(const std::string& path);
+
+// The same over a file's bytes already in memory (fuzzing, tests); `name` is used in messages.
+result<loaded_model> load_model_from_bytes(const std::string& bytes, const std::string& name);
 
 }  // namespace charlm

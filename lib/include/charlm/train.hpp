@@ -47,6 +47,9 @@ struct train_config {
     float sample_temperature = 0.8f;
     std::string out;              // model file; empty: not saved
     std::string metrics;          // JSON lines file, or empty
+    uint32_t checkpoint_every = 1;  // epochs between writes of <out>.ckpt (and at the end, always)
+    uint32_t keep_last = 0;       // also keep the K newest as <out>.epoch<E>.ckpt; 0: none
+    std::string resume;           // checkpoint to continue from; empty: a new run
 
     status validate() const;
 };
@@ -75,6 +78,8 @@ struct train_callbacks {
 };
 
 struct train_outcome {
+    bool interrupted = false;      // should_stop() ended the run mid-epoch; the checkpoint resumes it
+    std::string checkpoint;        // the last checkpoint written, or empty
     uint64_t epochs = 0;
     uint64_t steps = 0;
     double train_ppl = 0;
@@ -88,7 +93,32 @@ struct train_outcome {
 // The whole training run. Writes `cfg.out` after every epoch (atomically) when set, and
 // `cfg.out + ".best"` whenever the validation perplexity is the lowest so far; a non-finite
 // loss or gradient norm stops the run with an error and leaves the last good files in place.
+//
+// Checkpoints: `cfg.out + ".ckpt"` every `checkpoint_every` epochs, at the end, and when
+// should_stop() ends the run mid-epoch (then without validation). A checkpoint is a model file
+// with the optimizer state ("optimizer.exp_avg.<tensor>", "optimizer.exp_avg_sq.<tensor>", in the
+// tensor's PyTorch layout), the carried recurrent state ("training.state_h", "training.state_c")
+// and, in the metadata key "checkpoint", the whole train_config and the position (epoch, batch,
+// step, learning rate, dropout draws, best perplexity, elapsed time). With `cfg.resume` set, the
+// run continues from that checkpoint and, with the same thread count, computes the same losses,
+// bit for bit, as a run never stopped. The corpus must be the same text (its checksum is kept);
+// `epochs` and `time_budget_s` count the whole run, the part before the checkpoint included.
 result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
+
+// What a checkpoint says about its run, without loading its tensors' values into a model: the
+// configuration it was trained with (for `charlm train --resume` to start from) and where it stopped.
+struct checkpoint_info {
+    train_config config;
+    uint64_t epoch = 0;   // 0-based epoch it continues in
+    uint64_t batch = 0;   // batches of that epoch already done
+    uint64_t step = 0;    // optimizer steps done
+    int threads = 0;      // threads it ran with (bit-identical resumption needs the same)
+    std::string corpus_checksum;
+};
+result<checkpoint_info> read_checkpoint(const std::string& path);
+
+// "fnv1a64:<16 hex digits>" over a file's bytes (corpus identity for checkpoints and summaries).
+result<std::string> file_checksum(const std::string& path);
 
 // Generation, the pure part: logits (V) -> token id with temperature (0 = argmax), max
 // subtraction, sums in double, a draw from `rng_state` (splitmix64).

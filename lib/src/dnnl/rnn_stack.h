@@ -92,6 +92,10 @@ public:
     // Dropout mask applied to layer l's output (l < L-1) in the last forward_training():
     // (T, N, H), each element 0 or 1/(1-p). Null when dropout is 0. For tests and diagnostics.
     const float* dropout_mask(int l) const;
+    // Training forwards run so far: the dropout masks are a pure function of (seed, this count,
+    // group, element), so a checkpoint restores the mask sequence by restoring the count.
+    uint64_t dropout_calls() const { return dropout_calls_; }
+    void set_dropout_calls(uint64_t n) { dropout_calls_ = n; }
 
     // Counts of primitives (incl. reorders) built and buffers allocated since construction: they
     // must not move in the steady state of prepare (known shape), forward, backward, zero_grad.

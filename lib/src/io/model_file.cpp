@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "charlm/version.hpp"
+#include "io/model_file_impl.h"
 #include "io/safetensors.h"
 
 namespace charlm {
@@ -25,12 +26,24 @@ std::string utc_now() {
     return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
 }
 
-json model_config_json(const model_config& c) {
+json summary_json(const training_summary& s) {
+    json j = {{"corpus", s.corpus}, {"corpus_checksum", s.corpus_checksum}, {"epochs", s.epochs},
+              {"steps", s.steps},   {"train_ppl", s.train_ppl},             {"date", s.date},
+              {"charlm_version", s.version}};
+    j["valid_ppl"] = s.valid_ppl ? json(*s.valid_ppl) : json(nullptr);
+    return j;
+}
+
+}  // namespace
+
+namespace detail {
+
+json to_json(const model_config& c) {
     return {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
             {"embed", c.embed},          {"dropout", c.dropout}, {"vocab", c.vocab}};
 }
 
-json text_config_json(const text_config& t) {
+json to_json(const text_config& t) {
     return {{"encoding", t.encoding},
             {"on_invalid", to_string(t.on_invalid)},
             {"normalize", to_string(t.normalize)},
@@ -38,37 +51,62 @@ json text_config_json(const text_config& t) {
             {"lowercase", t.lowercase}};
 }
 
-json summary_json(const training_summary& s) {
-    json j = {{"corpus", s.corpus},     {"epochs", s.epochs}, {"steps", s.steps}, {"train_ppl", s.train_ppl},
-              {"date", s.date},         {"charlm_version", s.version}};
-    j["valid_ppl"] = s.valid_ppl ? json(*s.valid_ppl) : json(nullptr);
-    return j;
+result<model_config> model_config_from_json(const json& m) {
+    model_config mc;
+    auto cell = parse_cell_type(m.at("cell").get<std::string>());
+    if (!cell) return cell.err();
+    mc.cell = *cell;
+    mc.layers = m.at("layers").get<uint32_t>();
+    mc.hidden = m.at("hidden").get<uint32_t>();
+    mc.embed = m.at("embed").get<uint32_t>();
+    mc.dropout = m.at("dropout").get<float>();
+    mc.vocab = m.at("vocab").get<uint32_t>();
+    return mc;
 }
 
-}  // namespace
+result<text_config> text_config_from_json(const json& t) {
+    text_config tc;
+    tc.encoding = t.at("encoding").get<std::string>();
+    auto inv = parse_invalid_policy(t.at("on_invalid").get<std::string>());
+    auto norm = parse_normalization(t.at("normalize").get<std::string>());
+    auto unit = parse_token_unit(t.at("unit").get<std::string>());
+    if (!inv) return inv.err();
+    if (!norm) return norm.err();
+    if (!unit) return unit.err();
+    tc.on_invalid = *inv;
+    tc.normalize = *norm;
+    tc.unit = *unit;
+    tc.lowercase = t.at("lowercase").get<bool>();
+    return tc;
+}
 
-status save_model(const std::string& path, const language_model& model, const training_summary& summary) {
+io::tensor_file model_tensor_file(const language_model& model, const training_summary& summary) {
     io::tensor_file f;
     training_summary s = summary;
     if (s.date.empty()) s.date = utc_now();
     s.version = CHARLM_VERSION;
     f.metadata["format"] = "charlm";
     f.metadata["format_version"] = std::to_string(model_format_version);
-    f.metadata["model_config"] = model_config_json(model.config()).dump();
-    f.metadata["text_config"] = text_config_json(model.text()).dump();
+    f.metadata["model_config"] = to_json(model.config()).dump();
+    f.metadata["text_config"] = to_json(model.text()).dump();
     f.metadata["vocab"] = json(model.vocab().tokens()).dump();
     f.metadata["training"] = summary_json(s).dump();
     for (auto& t : model.export_tensors()) f.tensors[t.name] = io::tensor{t.shape, std::move(t.data)};
-    return io::write_safetensors(path, f);
+    return f;
 }
 
-result<loaded_model> load_model(const std::string& path) {
-    auto file = io::read_safetensors(path);
-    if (!file) return file.err();
+}  // namespace detail
+
+status save_model(const std::string& path, const language_model& model, const training_summary& summary) {
+    return io::write_safetensors(path, detail::model_tensor_file(model, summary));
+}
+
+// load_model's checks over a parsed container; `path` names it in messages.
+static result<loaded_model> model_from_file(io::tensor_file file, const std::string& path) {
     auto bad = [&](const std::string& what) {
         return make_error(errc::format, fmt::format("'{}' is not a usable charlm model: {}", path, what));
     };
-    const auto& meta = file->metadata;
+    const auto& meta = file.metadata;
     auto get = [&](const char* key) -> const std::string* {
         auto it = meta.find(key);
         return it == meta.end() ? nullptr : &it->second;
@@ -94,29 +132,17 @@ result<loaded_model> load_model(const std::string& path) {
     std::vector<std::string> tokens;
     training_summary summary;
     try {
-        json m = json::parse(*get("model_config"));
-        auto cell = parse_cell_type(m.at("cell").get<std::string>());
-        if (!cell) return bad(cell.err().message);
-        mc.cell = *cell;
-        mc.layers = m.at("layers").get<uint32_t>();
-        mc.hidden = m.at("hidden").get<uint32_t>();
-        mc.embed = m.at("embed").get<uint32_t>();
-        mc.dropout = m.at("dropout").get<float>();
-        mc.vocab = m.at("vocab").get<uint32_t>();
-        json t = json::parse(*get("text_config"));
-        tc.encoding = t.at("encoding").get<std::string>();
-        auto inv = parse_invalid_policy(t.at("on_invalid").get<std::string>());
-        auto norm = parse_normalization(t.at("normalize").get<std::string>());
-        auto unit = parse_token_unit(t.at("unit").get<std::string>());
-        if (!inv || !norm || !unit) return bad("its text configuration has an unknown value");
-        tc.on_invalid = *inv;
-        tc.normalize = *norm;
-        tc.unit = *unit;
-        tc.lowercase = t.at("lowercase").get<bool>();
+        auto m = detail::model_config_from_json(json::parse(*get("model_config")));
+        if (!m) return bad(m.err().message);
+        mc = *m;
+        auto t = detail::text_config_from_json(json::parse(*get("text_config")));
+        if (!t) return bad("its text configuration has an unknown value: " + t.err().message);
+        tc = *t;
         tokens = json::parse(*get("vocab")).get<std::vector<std::string>>();
         if (get("training")) {
             json s = json::parse(*get("training"));
             summary.corpus = s.value("corpus", "");
+            summary.corpus_checksum = s.value("corpus_checksum", "");
             summary.epochs = s.value("epochs", uint64_t{0});
             summary.steps = s.value("steps", uint64_t{0});
             summary.train_ppl = s.value("train_ppl", 0.0);
@@ -134,7 +160,7 @@ result<loaded_model> load_model(const std::string& path) {
         return bad(fmt::format("its vocabulary has {} entries but the configuration says {}", vocab->size(), mc.vocab));
 
     std::vector<named_tensor> tensors;
-    for (auto& [name, t] : file->tensors) {
+    for (auto& [name, t] : file.tensors) {
         for (float v : t.data)
             if (!std::isfinite(v)) return bad(fmt::format("tensor '{}' holds non-finite values (NaN or Inf)", name));
         tensors.push_back(named_tensor{name, t.shape, std::move(t.data)});
@@ -142,6 +168,18 @@ result<loaded_model> load_model(const std::string& path) {
     language_model model(mc, tc, std::move(*vocab), 0);
     CHARLM_TRY(model.import_tensors(tensors, path));
     return loaded_model{std::move(model), std::move(summary)};
+}
+
+result<loaded_model> load_model(const std::string& path) {
+    auto file = io::read_safetensors(path);
+    if (!file) return file.err();
+    return model_from_file(std::move(*file), path);
+}
+
+result<loaded_model> load_model_from_bytes(const std::string& bytes, const std::string& name) {
+    auto file = io::parse_safetensors(bytes, name);
+    if (!file) return file.err();
+    return model_from_file(std::move(*file), name);
 }
 
 }  // namespace charlm

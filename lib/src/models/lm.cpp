@@ -128,7 +128,7 @@ const float* language_model::impl::infer(const int32_t* ids, size_t m) {
 }
 
 loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                        std::vector<float>* per_token) {
+                                        std::vector<float>* per_token, const logits_sink& on_logits) {
     loss_sum out;
     if (ids.size() < 2) return out;
     const uint64_t predictions = ids.size() - 1;
@@ -161,6 +161,12 @@ loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t stream
             }
         }
         infer(in.data(), in.size());
+        if (on_logits)
+            for (uint32_t t = 0; t < steps; ++t)
+                for (uint32_t s = 0; s < S; ++s) {
+                    const size_t r = static_cast<size_t>(t) * S + s;
+                    if (tg[r] >= 0) on_logits(start[s] + c * steps + t + 1, logits.data() + r * V);
+                }
         nn::softmax_xent_nll(row_nll.data(), logits.data(), tg.data(), in.size(), V);
         for (uint32_t t = 0; t < steps; ++t)
             for (uint32_t s = 0; s < S; ++s) {
@@ -274,7 +280,7 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
     dec_b = (*db)->data;
     used += 2;
     for (const auto& t : tensors)
-        if (t.name.rfind("optimizer.", 0) == 0) ++used;
+        if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
     if (used != tensors.size())
         return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
                                                     tensors.size() - used, to_string(cfg.cell)));
@@ -318,8 +324,8 @@ std::vector<param_view> language_model::params() {
 }
 
 loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                  std::vector<float>* per_token) {
-    return p_->evaluate(ids, streams, steps, per_token);
+                                  std::vector<float>* per_token, const logits_sink& on_logits) {
+    return p_->evaluate(ids, streams, steps, per_token, on_logits);
 }
 
 void language_model::begin_generation(uint32_t batch) {

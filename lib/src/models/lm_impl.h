@@ -21,7 +21,8 @@ struct language_model::impl {
     loss_sum train_step(const int32_t* inputs, const int32_t* targets);
     void zero_grad();
     const float* infer(const int32_t* ids, size_t m);  // logits (m, V); state carried
-    loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token);
+    loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
+                      const logits_sink& on_logits);
     std::vector<named_tensor> export_tensors() const;
     status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source);
 

@@ -5,11 +5,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "charlm/model_file.hpp"
 #include "charlm/train.hpp"
 #include "layers/optimizer.h"
+#include "models/lm_impl.h"
+#include "train/checkpoint.h"
 #include "train/report.h"
 
 namespace charlm {
@@ -41,12 +45,77 @@ result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbac
                           cfg.min_count);
 }
 
+// Keeps the `keep` newest <out>.epoch<E>.ckpt files and removes the older ones.
+void prune_epoch_checkpoints(const std::string& out, uint32_t keep) {
+    namespace fs = std::filesystem;
+    const fs::path base(out);
+    const fs::path dir = base.has_parent_path() ? base.parent_path() : fs::path(".");
+    const std::string stem = base.filename().string() + ".epoch";
+    std::vector<std::pair<uint64_t, fs::path>> found;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() <= stem.size() + 5 || name.compare(0, stem.size(), stem) != 0 ||
+            name.compare(name.size() - 5, 5, ".ckpt") != 0)
+            continue;
+        const std::string num = name.substr(stem.size(), name.size() - stem.size() - 5);
+        if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 18) continue;
+        found.emplace_back(std::stoull(num), e.path());
+    }
+    std::sort(found.begin(), found.end());
+    for (size_t i = 0; i + keep < found.size(); ++i) fs::remove(found[i].second, ec);
+}
+
+// The settings that decide the loss trajectory must be the checkpoint's when resuming.
+status check_resumable(const train_config& cfg, const checkpoint_info& ck, const std::string& checksum) {
+    const train_config& c = ck.config;
+    auto differs = [&](const char* what, const std::string& now, const std::string& then) {
+        return make_error(errc::usage, fmt::format("--resume {}: {} is {} in the checkpoint but {} now; a resumed run "
+                                                   "keeps the settings it was started with",
+                                                   cfg.resume, what, then, now));
+    };
+    const model_config &a = cfg.model, &b = c.model;
+    if (a.cell != b.cell || a.layers != b.layers || a.hidden != b.hidden || a.embed != b.embed || a.dropout != b.dropout)
+        return differs("the model", fmt::format("{} x {} {} embed {} dropout {:g}", a.layers, a.hidden,
+                                                to_string(a.cell), a.embed, a.dropout),
+                       fmt::format("{} x {} {} embed {} dropout {:g}", b.layers, b.hidden, to_string(b.cell), b.embed,
+                                   b.dropout));
+    if (cfg.batch != c.batch) return differs("--batch", std::to_string(cfg.batch), std::to_string(c.batch));
+    if (cfg.steps != c.steps) return differs("--steps", std::to_string(cfg.steps), std::to_string(c.steps));
+    if (cfg.scheme != c.scheme) return differs("--sampling", to_string(cfg.scheme), to_string(c.scheme));
+    if (cfg.optimizer != c.optimizer) return differs("--optimizer", to_string(cfg.optimizer), to_string(c.optimizer));
+    if (cfg.seed != c.seed) return differs("--seed", std::to_string(cfg.seed), std::to_string(c.seed));
+    if (cfg.min_count != c.min_count) return differs("--min-count", std::to_string(cfg.min_count), std::to_string(c.min_count));
+    if (cfg.valid != c.valid || cfg.valid_fraction != c.valid_fraction)
+        return differs("the validation text", cfg.valid.empty() ? fmt::format("fraction {:g}", cfg.valid_fraction) : cfg.valid,
+                       c.valid.empty() ? fmt::format("fraction {:g}", c.valid_fraction) : c.valid);
+    const text_config &ta = cfg.text, &tb = c.text;
+    if (ta.encoding != tb.encoding || ta.on_invalid != tb.on_invalid || ta.normalize != tb.normalize ||
+        ta.unit != tb.unit || ta.lowercase != tb.lowercase)
+        return differs("the text preprocessing", "different", "another");
+    if (!ck.corpus_checksum.empty() && ck.corpus_checksum != checksum)
+        return make_error(errc::input, fmt::format("--resume {}: the corpus '{}' has changed since the checkpoint was "
+                                                   "written (checksum {} then, {} now); resuming needs the same text",
+                                                   cfg.resume, cfg.corpus, ck.corpus_checksum, checksum));
+    return {};
+}
+
 }  // namespace
 
 double loss_sum::perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : NAN; }
 
 result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) {
     CHARLM_TRY(cfg.validate());
+    std::optional<detail::checkpoint_data> resume;
+    if (!cfg.resume.empty()) {
+        auto d = detail::read_checkpoint_data(cfg.resume);
+        if (!d) return d.err();
+        resume = std::move(*d);
+    }
+    auto checksum = file_checksum(cfg.corpus);
+    if (!checksum) return checksum.err();
+    if (resume) CHARLM_TRY(check_resumable(cfg, resume->info, *checksum));
+
     auto corpus_r = load_corpus(cfg, cb);
     if (!corpus_r) return corpus_r.err();
     prepared_corpus& corpus = *corpus_r;
@@ -71,31 +140,52 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         cb.on_info(fmt::format("model {} x {} {} (embed {}), {} parameters", mc.layers, mc.hidden,
                                to_string(mc.cell), mc.embed, model.parameter_count()));
 
-    std::ofstream metrics;
-    if (!cfg.metrics.empty()) {
-        metrics.open(cfg.metrics, std::ios::trunc);
-        if (!metrics) return make_error(errc::io, fmt::format("cannot write metrics file '{}'", cfg.metrics));
-    }
-
     model.prepare(cfg.steps, cfg.batch);
     auto params = model.params();
     nn::optimizer opt(cfg.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd,
                       nn::to_buffers(params));
+    detail::train_position pos;
+    pos.lr = cfg.lr;
+    if (resume) {
+        if (resume->info.config.model.vocab != mc.vocab)
+            return make_error(errc::input, fmt::format("--resume {}: the corpus gives a vocabulary of {} tokens but the "
+                                                       "checkpoint has {}",
+                                                       cfg.resume, mc.vocab, resume->info.config.model.vocab));
+        pos = resume->pos;
+        // An --lr given on resumption scales the schedule; unchanged, the factor is exactly 1.
+        pos.lr = pos.lr * (static_cast<double>(cfg.lr) / static_cast<double>(resume->info.config.lr));
+        const bool carried = cfg.scheme == sampling::consecutive && pos.batch > 0;
+        CHARLM_TRY(detail::restore_checkpoint(cfg.resume, model, opt, pos, carried));
+        if (cb.on_info)
+            cb.on_info(fmt::format("resuming from {}: epoch {}, batch {}, step {}", cfg.resume, pos.epoch + 1,
+                                   pos.batch, pos.step));
+    }
+
+    std::ofstream metrics;
+    if (!cfg.metrics.empty()) {
+        metrics.open(cfg.metrics, resume ? std::ios::app : std::ios::trunc);
+        if (!metrics) return make_error(errc::io, fmt::format("cannot write metrics file '{}'", cfg.metrics));
+    }
+
     batch_iterator it(corpus.train, bc);
     minibatch mb;
 
     train_outcome outcome;
     outcome.vocab_size = corpus.vocab.size();
-    const auto t0 = clock_type::now();
-    auto last_report = t0;
-    double lr = cfg.lr;
-    uint64_t step = 0;
+    outcome.best_valid_ppl = pos.best_valid_ppl;
+    outcome.best_epoch = pos.best_epoch;
+    const auto t0 = clock_type::now() - std::chrono::duration_cast<clock_type::duration>(
+                                            std::chrono::duration<double>(pos.elapsed_s));
+    auto last_report = clock_type::now();
+    double lr = pos.lr;
+    uint64_t step = pos.step;
     loss_sum window;           // since the last report
     uint64_t window_tokens = 0;
     double last_norm = 0;
     bool last_clipped = false;
     bool out_of_time = false;
     const uint32_t valid_streams = std::max<uint32_t>(1, std::min<uint64_t>(cfg.batch, corpus.valid.size() / 64 + 1));
+    const std::string ckpt_path = cfg.out.empty() ? "" : cfg.out + ".ckpt";
 
     auto over_budget = [&] { return cfg.time_budget_s > 0 && seconds_since(t0) >= cfg.time_budget_s; };
     auto emit = [&](train_report& r) {
@@ -105,10 +195,41 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             metrics.flush();
         }
     };
+    auto summary = [&] {
+        training_summary ts;
+        ts.corpus = cfg.corpus;
+        ts.corpus_checksum = *checksum;
+        ts.epochs = outcome.epochs;
+        ts.steps = outcome.steps;
+        ts.train_ppl = outcome.train_ppl;
+        ts.valid_ppl = outcome.valid_ppl;
+        return ts;
+    };
+    // Checkpoint at `p` (and, with --keep-last, a copy named after the epoch it completes).
+    auto checkpoint = [&](const detail::train_position& p, bool carried) -> status {
+        if (ckpt_path.empty()) return {};
+        const training_summary ts = summary();
+        if (cfg.keep_last > 0 && p.batch == 0) {
+            CHARLM_TRY(detail::save_checkpoint(fmt::format("{}.epoch{}.ckpt", cfg.out, p.epoch), model, opt, ts, cfg, p,
+                                               carried));
+            prune_epoch_checkpoints(cfg.out, cfg.keep_last);
+        }
+        CHARLM_TRY(detail::save_checkpoint(ckpt_path, model, opt, ts, cfg, p, carried));
+        outcome.checkpoint = ckpt_path;
+        return {};
+    };
 
-    for (uint64_t epoch = 0; cfg.epochs == 0 || epoch < cfg.epochs; ++epoch) {
+    if (cfg.epochs != 0 && pos.epoch >= cfg.epochs)
+        return make_error(errc::usage, fmt::format("--resume {}: the run already completed its {} epochs; pass a "
+                                                   "larger --epochs to train on",
+                                                   cfg.resume, pos.epoch));
+    for (uint64_t epoch = pos.epoch; cfg.epochs == 0 || epoch < cfg.epochs; ++epoch) {
         it.start_epoch(epoch);
         loss_sum epoch_loss;
+        if (resume && epoch == pos.epoch && pos.batch > 0) {
+            it.seek(pos.batch);
+            epoch_loss = {pos.epoch_nll, pos.epoch_tokens};
+        }
         while (it.next(mb)) {
             if (mb.reset_state) model.reset_state();
             loss_sum l = model.train_step(mb.inputs.data(), mb.targets.data());
@@ -151,6 +272,28 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
                 window_tokens = 0;
                 last_report = clock_type::now();
             }
+            if (cb.should_stop && cb.should_stop() && it.position() < it.batches_in_epoch()) {
+                // Interrupted mid-epoch: save where we are (no validation: the user wants out) and stop.
+                outcome.interrupted = true;
+                outcome.epochs = epoch;
+                outcome.steps = step;
+                outcome.train_ppl = epoch_loss.perplexity();
+                detail::train_position p = pos;
+                p.epoch = epoch;
+                p.batch = it.position();
+                p.step = step;
+                p.lr = lr;
+                p.dropout_calls = model.internals().rnn.dropout_calls();
+                p.best_valid_ppl = outcome.best_valid_ppl;
+                p.best_epoch = outcome.best_epoch;
+                p.elapsed_s = seconds_since(t0);
+                p.epoch_nll = epoch_loss.nll;
+                p.epoch_tokens = epoch_loss.tokens;
+                if (!cfg.out.empty()) CHARLM_TRY(save_model(cfg.out, model, summary()));
+                CHARLM_TRY(checkpoint(p, cfg.scheme == sampling::consecutive));
+                outcome.seconds = seconds_since(t0);
+                return outcome;
+            }
             if ((cb.should_stop && cb.should_stop()) || over_budget()) {
                 out_of_time = true;
                 break;
@@ -189,17 +332,25 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         outcome.train_ppl = epoch_loss.perplexity();
         outcome.valid_ppl = r.valid_ppl;
 
-        if (!cfg.out.empty()) {
-            training_summary ts;
-            ts.corpus = cfg.corpus;
-            ts.epochs = outcome.epochs;
-            ts.steps = outcome.steps;
-            ts.train_ppl = outcome.train_ppl;
-            ts.valid_ppl = outcome.valid_ppl;
-            CHARLM_TRY(save_model(cfg.out, model, ts));
-            if (r.best) CHARLM_TRY(save_model(cfg.out + ".best", model, ts));
-        }
         const bool last = out_of_time || (cfg.epochs != 0 && epoch + 1 == cfg.epochs);
+        const double next_lr = lr * cfg.lr_decay;
+        if (!cfg.out.empty()) {
+            CHARLM_TRY(save_model(cfg.out, model, summary()));
+            if (r.best) CHARLM_TRY(save_model(cfg.out + ".best", model, summary()));
+            if (last || (epoch + 1) % std::max<uint32_t>(1, cfg.checkpoint_every) == 0) {
+                // A run stopped by the budget mid-epoch resumes at the next epoch: its validation ran.
+                detail::train_position p;
+                p.epoch = epoch + 1;
+                p.batch = 0;
+                p.step = step;
+                p.lr = next_lr;
+                p.dropout_calls = model.internals().rnn.dropout_calls();
+                p.best_valid_ppl = outcome.best_valid_ppl;
+                p.best_epoch = outcome.best_epoch;
+                p.elapsed_s = seconds_since(t0);
+                CHARLM_TRY(checkpoint(p, false));
+            }
+        }
         if (cb.on_sample && !cfg.prefixes.empty() &&
             (last || (cfg.sample_every && (epoch + 1) % cfg.sample_every == 0))) {
             for (const auto& prefix : cfg.prefixes) {
@@ -210,7 +361,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             model.prepare(cfg.steps, cfg.batch);
         }
         if (last) break;
-        lr *= cfg.lr_decay;
+        lr = next_lr;
     }
     outcome.seconds = seconds_since(t0);
     return outcome;

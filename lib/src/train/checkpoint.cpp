@@ -1,0 +1,280 @@
+// Checkpoints: a model file (io/model_file) plus the optimizer's moments in PyTorch's layout, the
+// carried recurrent state and, in the metadata, the train_config and the run's position.
+#include "train/checkpoint.h"
+
+#include <fmt/core.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/model_file_impl.h"
+#include "io/safetensors.h"
+#include "models/lm_impl.h"
+
+namespace charlm {
+
+using nlohmann::json;
+
+result<std::string> file_checksum(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(errc::io, fmt::format("cannot read '{}' to compute its checksum", path));
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64-bit
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        const auto n = static_cast<size_t>(in.gcount());
+        for (size_t i = 0; i < n; ++i) {
+            h ^= static_cast<unsigned char>(buf[i]);
+            h *= 0x100000001b3ull;
+        }
+    }
+    if (in.bad()) return make_error(errc::io, fmt::format("error while reading '{}'", path));
+    return fmt::format("fnv1a64:{:016x}", h);
+}
+
+namespace detail {
+
+namespace {
+
+json config_json(const train_config& c) {
+    return {{"corpus", c.corpus},
+            {"valid", c.valid},
+            {"valid_fraction", c.valid_fraction},
+            {"min_count", c.min_count},
+            {"text", to_json(c.text)},
+            {"model", to_json(c.model)},
+            {"batch", c.batch},
+            {"steps", c.steps},
+            {"sampling", to_string(c.scheme)},
+            {"epochs", c.epochs},
+            {"time_budget_s", c.time_budget_s},
+            {"optimizer", to_string(c.optimizer)},
+            {"lr", c.lr},
+            {"lr_decay", c.lr_decay},
+            {"clip", c.clip},
+            {"seed", c.seed},
+            {"report_every", c.report_every},
+            {"prefixes", c.prefixes},
+            {"sample_every", c.sample_every},
+            {"sample_length", c.sample_length},
+            {"sample_temperature", c.sample_temperature},
+            {"out", c.out},
+            {"metrics", c.metrics},
+            {"checkpoint_every", c.checkpoint_every},
+            {"keep_last", c.keep_last}};
+}
+
+result<train_config> config_from_json(const json& j) {
+    train_config c;
+    c.corpus = j.at("corpus").get<std::string>();
+    c.valid = j.at("valid").get<std::string>();
+    c.valid_fraction = j.at("valid_fraction").get<double>();
+    c.min_count = j.at("min_count").get<uint64_t>();
+    auto text = text_config_from_json(j.at("text"));
+    if (!text) return text.err();
+    c.text = *text;
+    auto model = model_config_from_json(j.at("model"));
+    if (!model) return model.err();
+    c.model = *model;
+    c.batch = j.at("batch").get<uint32_t>();
+    c.steps = j.at("steps").get<uint32_t>();
+    auto scheme = parse_sampling(j.at("sampling").get<std::string>());
+    if (!scheme) return scheme.err();
+    c.scheme = *scheme;
+    c.epochs = j.at("epochs").get<uint32_t>();
+    c.time_budget_s = j.at("time_budget_s").get<double>();
+    auto opt = parse_optimizer(j.at("optimizer").get<std::string>());
+    if (!opt) return opt.err();
+    c.optimizer = *opt;
+    c.lr = j.at("lr").get<float>();
+    c.lr_decay = j.at("lr_decay").get<float>();
+    c.clip = j.at("clip").get<float>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.report_every = j.at("report_every").get<uint32_t>();
+    c.prefixes = j.at("prefixes").get<std::vector<std::string>>();
+    c.sample_every = j.at("sample_every").get<uint32_t>();
+    c.sample_length = j.at("sample_length").get<uint32_t>();
+    c.sample_temperature = j.at("sample_temperature").get<float>();
+    c.out = j.at("out").get<std::string>();
+    c.metrics = j.at("metrics").get<std::string>();
+    c.checkpoint_every = j.at("checkpoint_every").get<uint32_t>();
+    c.keep_last = j.at("keep_last").get<uint32_t>();
+    return c;
+}
+
+json position_json(const train_position& p) {
+    return {{"epoch", p.epoch},
+            {"batch", p.batch},
+            {"step", p.step},
+            {"lr", p.lr},
+            {"dropout_calls", p.dropout_calls},
+            {"best_valid_ppl", p.best_valid_ppl ? json(*p.best_valid_ppl) : json(nullptr)},
+            {"best_epoch", p.best_epoch},
+            {"elapsed_s", p.elapsed_s},
+            {"epoch_nll", p.epoch_nll},
+            {"epoch_tokens", p.epoch_tokens}};
+}
+
+train_position position_from_json(const json& j) {
+    train_position p;
+    p.epoch = j.at("epoch").get<uint64_t>();
+    p.batch = j.at("batch").get<uint64_t>();
+    p.step = j.at("step").get<uint64_t>();
+    p.lr = j.at("lr").get<double>();
+    p.dropout_calls = j.at("dropout_calls").get<uint64_t>();
+    if (j.at("best_valid_ppl").is_number()) p.best_valid_ppl = j.at("best_valid_ppl").get<double>();
+    p.best_epoch = j.at("best_epoch").get<uint64_t>();
+    p.elapsed_s = j.at("elapsed_s").get<double>();
+    p.epoch_nll = j.at("epoch_nll").get<double>();
+    p.epoch_tokens = j.at("epoch_tokens").get<uint64_t>();
+    return p;
+}
+
+const char* const moment_names[2] = {"exp_avg", "exp_avg_sq"};
+
+// The optimizer's moments share their parameters' internal layout; export_tensors() converts that
+// layout to PyTorch's. So each moment is exported by swapping it into its parameter's place, and
+// swapped back: plain copies, no arithmetic, exact both ways.
+void swap_moments(nn::optimizer& opt, int which) {
+    auto state = opt.state();
+    const auto& params = opt.buffers();
+    for (size_t p = 0; p < params.size(); ++p) {
+        const auto& s = state[2 * p + static_cast<size_t>(which)];
+        CHARLM_ASSERT(s.count == params[p].count);
+        std::swap_ranges(params[p].value, params[p].value + s.count, s.data);
+    }
+}
+
+}  // namespace
+
+status save_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
+                       const training_summary& summary, const train_config& cfg, const train_position& pos,
+                       bool carried) {
+    io::tensor_file f = model_tensor_file(model, summary);
+    if (opt.kind() == nn::optimizer_kind::adam) {
+        for (int which = 0; which < 2; ++which) {
+            swap_moments(opt, which);
+            auto tensors = model.export_tensors();
+            swap_moments(opt, which);
+            for (auto& t : tensors)
+                f.tensors[fmt::format("optimizer.{}.{}", moment_names[which], t.name)] =
+                    io::tensor{t.shape, std::move(t.data)};
+        }
+    }
+    const model_config& mc = model.config();
+    if (carried) {
+        auto& rnn = model.internals().rnn;
+        const size_t n = static_cast<size_t>(mc.layers) * cfg.batch * mc.hidden;
+        const std::vector<int64_t> shape{mc.layers, cfg.batch, mc.hidden};
+        f.tensors["training.state_h"] = io::tensor{shape, std::vector<float>(rnn.initial_h(), rnn.initial_h() + n)};
+        if (const float* c = rnn.initial_c()) f.tensors["training.state_c"] = io::tensor{shape, {c, c + n}};
+    }
+    json ck = {{"train_config", config_json(cfg)},
+               {"position", position_json(pos)},
+               {"optimizer_steps", opt.step_count()},
+               {"threads", omp_get_max_threads()},
+               {"carried_state", carried}};
+    f.metadata["checkpoint"] = ck.dump();
+    return io::write_safetensors(path, f);
+}
+
+result<checkpoint_data> read_checkpoint_data(const std::string& path) {
+    auto file = io::read_safetensors(path);
+    if (!file) return file.err();
+    auto bad = [&](const std::string& what) {
+        return make_error(errc::format, fmt::format("'{}' cannot be resumed from: {}", path, what));
+    };
+    auto it = file->metadata.find("checkpoint");
+    if (it == file->metadata.end())
+        return bad("it is a model file without a checkpoint's training state (resume from the .ckpt file that "
+                   "training writes beside the model)");
+    checkpoint_data d;
+    try {
+        json ck = json::parse(it->second);
+        auto cfg = config_from_json(ck.at("train_config"));
+        if (!cfg) return bad(cfg.err().message);
+        d.info.config = std::move(*cfg);
+        d.info.config.model.vocab = json::parse(file->metadata.at("model_config")).at("vocab").get<uint32_t>();
+        d.pos = position_from_json(ck.at("position"));
+        d.info.epoch = d.pos.epoch;
+        d.info.batch = d.pos.batch;
+        d.info.step = d.pos.step;
+        d.info.threads = ck.at("threads").get<int>();
+        if (ck.at("optimizer_steps").get<uint64_t>() != d.pos.step) return bad("its optimizer step count disagrees");
+        auto tr = file->metadata.find("training");
+        if (tr != file->metadata.end()) d.info.corpus_checksum = json::parse(tr->second).value("corpus_checksum", "");
+    } catch (const std::exception& e) {  // json::exception, std::out_of_range from at()
+        return bad(fmt::format("its checkpoint metadata is malformed ({})", e.what()));
+    }
+    return d;
+}
+
+status restore_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
+                          const train_position& pos, bool carried) {
+    auto file = io::read_safetensors(path);
+    if (!file) return file.err();
+    auto bad = [&](const std::string& what) {
+        return make_error(errc::format, fmt::format("'{}' cannot be resumed from: {}", path, what));
+    };
+    auto take = [&](const std::string& prefix) {
+        std::vector<named_tensor> out;
+        for (auto& [name, t] : file->tensors) {
+            if (prefix.empty() ? (name.rfind("optimizer.", 0) == 0 || name.rfind("training.", 0) == 0)
+                               : name.rfind(prefix, 0) != 0)
+                continue;
+            out.push_back(named_tensor{name.substr(prefix.size()), t.shape, t.data});
+        }
+        return out;
+    };
+    auto weights = take("");
+    for (const auto& t : weights)
+        for (float v : t.data)
+            if (!std::isfinite(v)) return bad(fmt::format("tensor '{}' holds non-finite values", t.name));
+    CHARLM_TRY(model.import_tensors(weights, path));
+
+    if (opt.kind() == nn::optimizer_kind::adam) {
+        // The reverse of save_checkpoint's swap: import each moment into the parameters' place,
+        // then swap it into the optimizer and the weights back.
+        for (int which = 0; which < 2; ++which) {
+            auto moments = take(fmt::format("optimizer.{}.", moment_names[which]));
+            if (moments.empty()) return bad(fmt::format("it holds no optimizer state '{}'", moment_names[which]));
+            swap_moments(opt, which);  // weights into the optimizer's buffer for safekeeping
+            status s = model.import_tensors(moments, path);
+            swap_moments(opt, which);  // weights back, the moment into the optimizer
+            CHARLM_TRY(s);
+        }
+    }
+    opt.set_step_count(pos.step);
+    auto& rnn = model.internals().rnn;
+    rnn.set_dropout_calls(pos.dropout_calls);
+    if (carried) {
+        const model_config& mc = model.config();
+        auto find = [&](const char* name) -> const io::tensor* {
+            auto it = file->tensors.find(name);
+            return it == file->tensors.end() ? nullptr : &it->second;
+        };
+        const io::tensor* h = find("training.state_h");
+        const io::tensor* c = find("training.state_c");
+        const bool lstm = mc.cell == cell_type::lstm;
+        if (!h || (lstm && !c)) return bad("its carried recurrent state is missing");
+        const size_t n = static_cast<size_t>(mc.layers) * model.internals().N * mc.hidden;
+        if (h->data.size() != n || (lstm && c->data.size() != n))
+            return bad("its carried recurrent state does not match the model and batch");
+        std::copy(h->data.begin(), h->data.end(), rnn.initial_h());
+        if (lstm) std::copy(c->data.begin(), c->data.end(), rnn.initial_c());
+    }
+    return {};
+}
+
+}  // namespace detail
+
+result<checkpoint_info> read_checkpoint(const std::string& path) {
+    auto d = detail::read_checkpoint_data(path);
+    if (!d) return d.err();
+    return std::move(d->info);
+}
+
+}  // namespace charlm
