@@ -3,6 +3,9 @@
 // samples and the model file. Not here: the layers (nn/), the file format (io/), printing (app/).
 #include <fmt/core.h>
 
+#include <signal.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -43,6 +46,26 @@ result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbac
     }
     return prepare_corpus(std::move(*text), valid ? &*valid : nullptr, cfg.valid.empty() ? cfg.valid_fraction : 0,
                           cfg.min_count);
+}
+
+// A process killed while saving leaves its temporary file (<file>.tmp.<pid>) beside the file; the
+// complete file is untouched. Removes those of `out` whose process is gone.
+void remove_stale_temporaries(const std::string& out) {
+    namespace fs = std::filesystem;
+    const fs::path base(out);
+    const fs::path dir = base.has_parent_path() ? base.parent_path() : fs::path(".");
+    const std::string stem = base.filename().string();
+    std::error_code ec;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        const auto at = name.rfind(".tmp.");
+        if (name.compare(0, stem.size(), stem) != 0 || at == std::string::npos) continue;
+        const std::string pid = name.substr(at + 5);
+        if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) stale.push_back(e.path());
+    }
+    for (const auto& p : stale) fs::remove(p, ec);
 }
 
 // Keeps the `keep` newest <out>.epoch<E>.ckpt files and removes the older ones.
@@ -161,6 +184,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
                                    pos.batch, pos.step));
     }
 
+    if (!cfg.out.empty()) remove_stale_temporaries(cfg.out);
     std::ofstream metrics;
     if (!cfg.metrics.empty()) {
         metrics.open(cfg.metrics, resume ? std::ios::app : std::ios::trunc);
