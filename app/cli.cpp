@@ -9,6 +9,7 @@
 #include <cctype>
 #include <fstream>
 #include <thread>
+#include <typeinfo>
 
 namespace charlm::cli {
 
@@ -47,6 +48,30 @@ result<text_config> text_options::finish() const {
     return cfg;
 }
 
+namespace {
+
+// Boost reads "-1" into an unsigned option as its wrapped value (4294967295): `--epochs -1` would
+// train for ever and `--length -3` ask for 4294967293 tokens. Refuses a negative number given to
+// an option whose value is unsigned, on the command line or in a config file.
+void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variables_map& vm) {
+    for (const auto& o : parsed.options) {
+        auto it = vm.find(o.string_key);
+        if (it == vm.end() || it->second.empty()) continue;
+        const std::type_info& t = it->second.value().type();
+        if (t != typeid(unsigned short) && t != typeid(unsigned) && t != typeid(unsigned long) &&
+            t != typeid(unsigned long long))
+            continue;
+        for (const auto& v : o.value) {
+            const size_t at = v.find_first_not_of(" \t");
+            if (at != std::string::npos && v[at] == '-')
+                throw po::error(fmt::format("the argument ('{}') for option '--{}' is invalid: it must be a number >= 0",
+                                            v, o.string_key));
+        }
+    }
+}
+
+}  // namespace
+
 status parse_command(int argc, char** argv, const std::string& usage_line, po::options_description& desc,
                      const po::positional_options_description* positional, po::variables_map& vm,
                      bool* early_exit) {
@@ -62,7 +87,9 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
         po::command_line_parser parser(argc, argv);
         parser.options(all);
         if (positional) parser.positional(*positional);
-        po::store(parser.run(), vm);
+        const po::parsed_options parsed = parser.run();
+        po::store(parsed, vm);
+        refuse_negative_unsigned(parsed, vm);
         if (vm.count("help")) {
             fmt::print("usage: {}\n\n", usage_line);
             std::ostringstream os;
@@ -78,7 +105,9 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
                 return make_error(errc::io, fmt::format("cannot read config file '{}': check the path", config_file));
             }
             // Command-line values win: store() keeps the first value it sees.
-            po::store(po::parse_config_file(in, desc), vm);
+            const po::parsed_options from_file = po::parse_config_file(in, desc);
+            po::store(from_file, vm);
+            refuse_negative_unsigned(from_file, vm);
         }
         po::notify(vm);
     } catch (const po::error& e) {

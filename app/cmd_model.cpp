@@ -3,7 +3,11 @@
 // the library and prints.
 #include <fmt/core.h>
 
+#include <bit>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "charlm/model_file.hpp"
@@ -75,7 +79,7 @@ int cmd_generate(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-    std::string model_path, text_path;
+    std::string model_path, text_path, logits_path;
     int threads = 0;
     uint32_t streams = 32, steps = 64;
     bool json = false;
@@ -86,6 +90,9 @@ int cmd_eval(int argc, char** argv) {
         ("streams", po::value(&streams)->default_value(streams), "parallel streams the text is cut into")
         ("steps", po::value(&steps)->default_value(steps), "time steps per forward call")
         ("json", po::bool_switch(&json), "print one JSON object")
+        ("logits", po::value(&logits_path),
+         "also write the logits of every predicted token to this file: raw little-endian float32, "
+         "(tokens - 1) x V row-major in text order (implies --streams 1)")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;
@@ -97,6 +104,12 @@ int cmd_eval(int argc, char** argv) {
         return report_error(make_error(errc::usage, "eval: --model FILE and --text FILE are required"));
     if (streams < 1 || steps < 1) return report_error(make_error(errc::usage, "--streams and --steps must be >= 1"));
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    if (!logits_path.empty()) {
+        // Rows reach the file in text order only when the text is read as one stream.
+        if (!vm["streams"].defaulted() && streams > 1)
+            return report_error(make_error(errc::usage, "--logits writes rows in text order and needs --streams 1"));
+        streams = 1;
+    }
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
@@ -108,7 +121,35 @@ int cmd_eval(int argc, char** argv) {
     if (ids.size() < 2)
         return report_error(make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", text_path)));
     std::vector<float> nll;
-    loss_sum l = model.evaluate(ids, streams, steps, &nll);
+    std::FILE* logits_file = nullptr;
+    language_model::logits_sink sink;
+    if (!logits_path.empty()) {
+        logits_file = std::fopen(logits_path.c_str(), "wb");
+        if (!logits_file)
+            return report_error(make_error(
+                errc::io, fmt::format("cannot create '{}' for --logits: {}; check that its directory exists and is "
+                                      "writable", logits_path, std::strerror(errno))));
+        const uint32_t V = model.vocab().size();
+        sink = [logits_file, V, row = std::vector<float>(V)](uint64_t, const float* logits) mutable {
+            if constexpr (std::endian::native == std::endian::little) {
+                std::fwrite(logits, sizeof(float), V, logits_file);
+            } else {
+                for (uint32_t v = 0; v < V; ++v) {
+                    const uint32_t b = std::bit_cast<uint32_t>(logits[v]);
+                    row[v] = std::bit_cast<float>((b >> 24) | ((b >> 8) & 0xff00u) | ((b << 8) & 0xff0000u) |
+                                                  (b << 24));
+                }
+                std::fwrite(row.data(), sizeof(float), V, logits_file);
+            }
+        };
+    }
+    loss_sum l = model.evaluate(ids, streams, steps, &nll, sink);
+    if (logits_file) {
+        const bool failed = std::ferror(logits_file) != 0;
+        if (std::fclose(logits_file) != 0 || failed)
+            return report_error(make_error(errc::io, fmt::format("writing the logits to '{}' failed (disk full?)",
+                                                                 logits_path)));
+    }
     const double mean = l.nll / static_cast<double>(l.tokens);
     double var = 0;
     for (float v : nll) var += (v - mean) * (v - mean);

@@ -176,6 +176,21 @@ int cmd_train(int argc, char** argv) {
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
     const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
     for (const std::string* f : outputs) {
+        // Refused before an epoch is spent (the writer refuses too): a device, pipe or directory.
+        std::error_code ec;
+        const auto st = std::filesystem::status(*f, ec);
+        if (!f->empty() && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+            using ft = std::filesystem::file_type;
+            const char* kind = st.type() == ft::directory ? "directory"
+                               : st.type() == ft::character ? "character device"
+                               : st.type() == ft::block ? "block device"
+                               : st.type() == ft::fifo ? "FIFO (named pipe)"
+                               : st.type() == ft::socket ? "socket" : "special file";
+            return report_error(make_error(errc::io, fmt::format("cannot write '{}': it is a {}, not a regular file; "
+                                                                 "models are written only to regular files: choose "
+                                                                 "a file path",
+                                                                 *f, kind)));
+        }
         if (f->empty() || force || same_run) continue;
         if (std::filesystem::exists(*f))
             return report_error(make_error(

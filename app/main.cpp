@@ -51,7 +51,10 @@ int main(int argc, char** argv) {
         if (cmd == "eval") return cmd_eval(argc - 1, argv + 1);
         if (cmd == "info") return cmd_info(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
-        fmt::print(stderr, "charlm: out of memory: try a smaller --batch, --steps or --hidden\n");
+        const char* hint = cmd == "train"      ? "try a smaller --batch, --steps or --hidden, or a smaller corpus"
+                           : cmd == "generate" ? "try a smaller --num-samples"
+                                               : "the text is too large for the memory available";
+        fmt::print(stderr, "charlm: out of memory in '{}': {}\n", cmd, hint);
         return exit_failure;
     } catch (const std::exception& e) {
         fmt::print(stderr, "charlm: unexpected error: {}\n", e.what());

@@ -104,7 +104,8 @@ status save_model(const std::string& path, const language_model& model, const tr
 // load_model's checks over a parsed container; `path` names it in messages.
 static result<loaded_model> model_from_file(io::tensor_file file, const std::string& path) {
     auto bad = [&](const std::string& what) {
-        return make_error(errc::format, fmt::format("'{}' is not a usable charlm model: {}", path, what));
+        return make_error(errc::format,
+                          fmt::format("'{}' is not a usable charlm model: {}", path, io::printable(what)));
     };
     const auto& meta = file.metadata;
     auto get = [&](const char* key) -> const std::string* {
@@ -151,7 +152,7 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
             summary.version = s.value("charlm_version", "");
         }
     } catch (const json::exception& e) {
-        return bad(fmt::format("its metadata is malformed ({})", e.what()));
+        return bad(fmt::format("its metadata is malformed ({})", io::printable(e.what(), 240)));
     }
     if (auto s = mc.validate(); !s.ok()) return bad("its model configuration is invalid: " + s.err().message);
     auto vocab = vocabulary::from_tokens(std::move(tokens));

@@ -9,10 +9,11 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <unicode/utf8.h>
 
 static_assert(std::endian::native == std::endian::little, "charlm's model files assume a little-endian host");
 
@@ -30,6 +31,8 @@ std::string errno_text(int e) {
     if (e == ENOSPC) return "no space left on the device; free some space or choose another --out";
     if (e == EACCES || e == EPERM) return "permission denied; choose a writable location";
     if (e == EROFS) return "the file system is read-only; choose a writable location";
+    if (e == EFBIG) return "file too large (over the file size limit, see 'ulimit -f'); free the limit or choose another --out";
+    if (e == EDQUOT) return "disk quota exceeded; free some space or choose another --out";
     return std::strerror(e);
 }
 
@@ -46,6 +49,16 @@ bool write_all(int fd, const char* p, size_t n) {
     return true;
 }
 
+// What a path that exists but is not a regular file is, for messages.
+const char* file_kind(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
 }  // namespace
 
 size_t tensor::numel() const {
@@ -54,27 +67,47 @@ size_t tensor::numel() const {
     return n;
 }
 
-status write_file_atomic(const std::string& path, const std::string& bytes) {
+status write_file_atomic(const std::string& target, const std::string& bytes) {
+    // Only regular files are replaced. A device, FIFO or socket (/dev/full, /dev/stdout, a pipe) is
+    // refused rather than written in place: the rename below would put a regular file where the
+    // device node was (as root, for everyone), and the model and its siblings (.best, .ckpt, .tmp.*)
+    // are files to be read back, which a device or pipe cannot hold. A symbolic link is followed,
+    // so that the file it points to is replaced and the link kept.
+    std::string path = target;
+    struct stat st {};
+    if (::stat(target.c_str(), &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return file_error(target, std::string("it is ") + file_kind(st.st_mode) +
+                                          ", not a regular file; models are written only to regular files: choose a "
+                                          "file path");
+        struct stat lst {};
+        if (::lstat(target.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+            if (char* real = ::realpath(target.c_str(), nullptr)) {
+                path = real;
+                std::free(real);
+            }
+        }
+    }
     std::string dir = ".";
     if (auto slash = path.rfind('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return file_error(path, errno_text(errno));
+    if (fd < 0) return file_error(target, errno_text(errno));
     if (!write_all(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
         int e = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        return file_error(path, errno_text(e));
+        return file_error(target, errno_text(e));
     }
     if (::close(fd) != 0) {
         int e = errno;
         ::unlink(tmp.c_str());
-        return file_error(path, errno_text(e));
+        return file_error(target, errno_text(e));
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         int e = errno;
         ::unlink(tmp.c_str());
-        return file_error(path, errno_text(e));
+        return file_error(target, errno_text(e));
     }
     // Make the rename itself durable.
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -111,9 +144,27 @@ status write_safetensors(const std::string& path, const tensor_file& file) {
     return write_file_atomic(path, out);
 }
 
+std::string printable(std::string_view s, size_t max) {
+    std::string out;
+    const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+    const auto n = static_cast<int32_t>(std::min<size_t>(s.size(), INT32_MAX));
+    for (int32_t i = 0; i < n;) {
+        if (max && out.size() >= max) return out + "...";
+        const int32_t at = i;
+        UChar32 c;
+        U8_NEXT(p, i, n, c);
+        if (c >= 0x20 && c != 0x7F)
+            out.append(s.substr(static_cast<size_t>(at), static_cast<size_t>(i - at)));
+        else
+            for (int32_t k = at; k < i; ++k) out += fmt::format("<{:02X}>", p[k]);
+    }
+    return out;
+}
+
 result<tensor_file> parse_safetensors(const std::string& bytes, const std::string& name) {
+    // Keys and JSON errors come from the file: shown on one line, ill-formed bytes as <XX>.
     auto bad = [&](const std::string& what) {
-        return make_error(errc::format, "'" + name + "' is not a valid charlm model file: " + what);
+        return make_error(errc::format, "'" + name + "' is not a valid charlm model file: " + printable(what));
     };
     if (bytes.size() < 8) return bad(bytes.empty() ? "the file is empty" : "it is shorter than the 8-byte header length");
     uint64_t n = 0;
@@ -125,7 +176,7 @@ result<tensor_file> parse_safetensors(const std::string& bytes, const std::strin
     try {
         header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
     } catch (const nlohmann::json::exception& e) {
-        return bad(std::string("its JSON header does not parse (") + e.what() + ")");
+        return bad(std::string("its JSON header does not parse (") + printable(e.what(), 240) + ")");
     }
     if (!header.is_object()) return bad("its JSON header is not an object");
     tensor_file out;
@@ -175,7 +226,7 @@ result<tensor_file> parse_safetensors(const std::string& bytes, const std::strin
             out.tensors.emplace(key, std::move(t));
         }
     } catch (const nlohmann::json::exception& e) {
-        return bad(std::string("its JSON header has an unexpected structure (") + e.what() + ")");
+        return bad(std::string("its JSON header has an unexpected structure (") + printable(e.what(), 240) + ")");
     }
     std::sort(ranges.begin(), ranges.end());
     uint64_t at = 0;
@@ -188,16 +239,36 @@ result<tensor_file> parse_safetensors(const std::string& bytes, const std::strin
 }
 
 result<tensor_file> read_safetensors(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int e = errno;
+        return make_error(errc::io, "cannot open model file '" + path + "': " + std::strerror(e) +
+                                        (e == ENOENT ? "; check the path" : ""));
+    }
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0)
-        return make_error(errc::io, "cannot open model file '" + path + "': " + std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) return make_error(errc::io, "'" + path + "' is a directory, not a model file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error(errc::io, "cannot open model file '" + path + "': " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return make_error(errc::io, "cannot read model file '" + path + "'");
-    return parse_safetensors(ss.str(), path);
+    if (::fstat(fd, &st) != 0) st.st_mode = S_IFREG;
+    // A pipe (`--model <(...)`) is read to its end; a device never ends (/dev/zero) or waits for a
+    // person (a terminal), so it is refused.
+    if (S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        ::close(fd);
+        return make_error(errc::io, "'" + path + "' is " + file_kind(st.st_mode) + ", not a model file");
+    }
+    std::string bytes;
+    if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<size_t>(st.st_size));
+    char buf[1 << 16];
+    for (;;) {
+        const ssize_t k = ::read(fd, buf, sizeof buf);
+        if (k == 0) break;
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            const int e = errno;
+            ::close(fd);
+            return make_error(errc::io, "cannot read model file '" + path + "': " + std::strerror(e));
+        }
+        bytes.append(buf, static_cast<size_t>(k));
+    }
+    ::close(fd);
+    return parse_safetensors(bytes, path);
 }
 
 }  // namespace charlm::io

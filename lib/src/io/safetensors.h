@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "charlm/status.hpp"
@@ -34,6 +35,10 @@ result<tensor_file> read_safetensors(const std::string& path);
 
 // The same over bytes in memory (fuzzing, tests); `name` is used in messages.
 result<tensor_file> parse_safetensors(const std::string& bytes, const std::string& name);
+
+// `s` for a one-line message: ill-formed UTF-8 and control characters as <XX> bytes, cut after
+// about `max` bytes (0: no limit) with "...".
+std::string printable(std::string_view s, size_t max = 0);
 
 // Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
 status write_file_atomic(const std::string& path, const std::string& bytes);

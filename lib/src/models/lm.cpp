@@ -141,6 +141,11 @@ loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t stream
         at += len[s];
     }
     const uint64_t longest = len[0];
+    // A call's logits take steps x S x V floats (886 MB for the defaults and 108 000 tokens). The
+    // state carries from call to call, so fewer steps give the same result: no more than the
+    // longest stream needs, and within 256 MiB however large the vocabulary (1 step at least).
+    steps = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(steps, 1), longest));
+    while (steps > 1 && uint64_t{steps} * S * V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
     prepare(steps, S);
     rnn.reset_state();
     std::vector<int32_t> in(static_cast<size_t>(steps) * S), tg(in.size());

@@ -336,7 +336,10 @@ status decoder::feed_icu(const char* s, size_t n, bool last, u16_buffer& out) {
     const char* const lim = s + n;
     chunk_ = s;
     UConverter* before = nullptr;  // becomes prev_conv_ (see relocate)
-    if (policy_ == invalid_policy::error) {
+    // ICU's x11-compound-text converter has no clone function of its own: a clone shares its
+    // table of sub-converters with the original, and closing both frees it twice (found by
+    // fuzzing). That converter goes without relocation.
+    if (policy_ == invalid_policy::error && ucnv_getType(conv_) != UCNV_COMPOUND_TEXT) {
         UErrorCode e = U_ZERO_ERROR;
         before = ucnv_clone(conv_, &e);
         if (U_FAILURE(e)) before = nullptr;

@@ -54,6 +54,34 @@ result<detected> detect(const char* bytes, size_t n, const std::string& name) {
     return out;
 }
 
+// Whether the encoding writes some characters in one byte, so that a 0x00 byte is a NUL character
+// (UTF-16 and UTF-32 text has 0x00 bytes everywhere).
+bool byte_oriented(const std::string& encoding) {
+    UErrorCode err = U_ZERO_ERROR;
+    UConverter* conv = ucnv_open(encoding.c_str(), &err);
+    if (U_FAILURE(err) || !conv) return true;
+    const bool one = ucnv_getMinCharSize(conv) == 1;
+    ucnv_close(conv);
+    return one;
+}
+
+// The binary-file test of grep and git: a NUL byte in the first block of a file read in a byte
+// encoding. No text corpus holds one, while images, archives and UTF-16 text read as UTF-8 do.
+// (U+0000 later in a text, or from tokenize_bytes, is a code point like any other.)
+status refuse_binary(const char* bytes, size_t n, const text_config& cfg, const std::string& name) {
+    if (cfg.on_invalid != invalid_policy::error || cfg.encoding == "auto" || !byte_oriented(cfg.encoding))
+        return {};
+    const char* z = static_cast<const char*>(std::memchr(bytes, 0, n));
+    if (!z) return {};
+    uint64_t line = 1;
+    for (const char* p = bytes; p < z; ++p) line += *p == '\n' || (*p == '\r' && (p + 1 == z || p[1] != '\n'));
+    return make_error(errc::input, fmt::format("'{}' looks like a binary file, not text: NUL byte at byte offset {} "
+                                               "(line {}); if it is UTF-16 or UTF-32 text, name the encoding with "
+                                               "--encoding (e.g. UTF-16LE) or use --encoding auto; to read it anyway, "
+                                               "--on-invalid replace|skip",
+                                               name, z - bytes, line));
+}
+
 }  // namespace
 
 result<tokenized_text> run_pipeline(const byte_reader& read, const text_config& cfg, const std::string& name,
@@ -148,6 +176,7 @@ result<tokenized_text> load_text(const std::string& path, const text_config& cfg
         }
     }
     // Fills the buffer unless the input ends first, so that chunks are full on pipes too.
+    bool first = true;
     auto read = [&](char* out, size_t n) -> result<size_t> {
         size_t got = 0;
         while (got < n) {
@@ -158,6 +187,10 @@ result<tokenized_text> load_text(const std::string& path, const text_config& cfg
                 return make_error(errc::io, fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
             }
             got += static_cast<size_t>(k);
+        }
+        if (first) {
+            first = false;
+            CHARLM_TRY(text_detail::refuse_binary(out, got, cfg, name));
         }
         return got;
     };

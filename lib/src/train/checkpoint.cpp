@@ -6,6 +6,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,7 +22,9 @@ using nlohmann::json;
 
 result<std::string> file_checksum(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error(errc::io, fmt::format("cannot read '{}' to compute its checksum", path));
+    if (!in)
+        return make_error(errc::io, fmt::format("cannot read '{}' to compute its checksum: {}", path,
+                                                std::strerror(errno)));
     uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64-bit
     std::vector<char> buf(1 << 20);
     while (in) {
@@ -31,7 +35,8 @@ result<std::string> file_checksum(const std::string& path) {
             h *= 0x100000001b3ull;
         }
     }
-    if (in.bad()) return make_error(errc::io, fmt::format("error while reading '{}'", path));
+    if (in.bad())
+        return make_error(errc::io, fmt::format("error while reading '{}': {}", path, std::strerror(errno)));
     return fmt::format("fnv1a64:{:016x}", h);
 }
 

@@ -135,13 +135,14 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         if (!d) return d.err();
         resume = std::move(*d);
     }
-    auto checksum = file_checksum(cfg.corpus);
-    if (!checksum) return checksum.err();
-    if (resume) CHARLM_TRY(check_resumable(cfg, resume->info, *checksum));
-
     auto corpus_r = load_corpus(cfg, cb);
     if (!corpus_r) return corpus_r.err();
     prepared_corpus& corpus = *corpus_r;
+    // The text just read (standard input cannot be read twice: it has no checksum).
+    result<std::string> checksum = std::string();
+    if (cfg.corpus != "-") checksum = file_checksum(cfg.corpus);
+    if (!checksum) return checksum.err();
+    if (resume) CHARLM_TRY(check_resumable(cfg, resume->info, *checksum));
 
     batch_config bc{cfg.batch, cfg.steps, cfg.scheme, cfg.seed};
     const uint64_t need = min_tokens_for_one_batch(bc);
