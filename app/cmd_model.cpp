@@ -3,6 +3,8 @@
 // the library and prints.
 #include <fmt/core.h>
 
+#include <filesystem>
+
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -82,7 +84,7 @@ int cmd_eval(int argc, char** argv) {
     std::string model_path, text_path, logits_path;
     int threads = 0;
     uint32_t streams = 32, steps = 64;
-    bool json = false;
+    bool json = false, force = false;
     po::options_description desc("charlm eval options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
@@ -93,6 +95,7 @@ int cmd_eval(int argc, char** argv) {
         ("logits", po::value(&logits_path),
          "also write the logits of every predicted token to this file: raw little-endian float32, "
          "(tokens - 1) x V row-major in text order (implies --streams 1)")
+        ("force", po::bool_switch(&force), "overwrite the --logits file if it exists")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;
@@ -105,6 +108,10 @@ int cmd_eval(int argc, char** argv) {
     if (streams < 1 || steps < 1) return report_error(make_error(errc::usage, "--streams and --steps must be >= 1"));
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     if (!logits_path.empty()) {
+        std::error_code ec;
+        if (!force && std::filesystem::exists(logits_path, ec))
+            return report_error(make_error(
+                errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", logits_path)));
         // Rows reach the file in text order only when the text is read as one stream.
         if (!vm["streams"].defaulted() && streams > 1)
             return report_error(make_error(errc::usage, "--logits writes rows in text order and needs --streams 1"));
@@ -191,6 +198,39 @@ int cmd_info(int argc, char** argv) {
     const model_config& c = m.config();
     const training_summary& s = loaded->summary;
     auto tensors = m.export_tensors();
+    // Keras-like layers: what each computes, its input and output widths, its parameters.
+    struct layer_row {
+        std::string name, kind, shape;
+        uint64_t parameters = 0;
+    };
+    std::vector<layer_row> layer_rows;
+    auto count = [&](const std::string& prefix) {
+        uint64_t n = 0;
+        for (const auto& t : tensors)
+            if (t.name.rfind(prefix, 0) == 0) n += t.data.size();
+        return n;
+    };
+    const char* cell_kind = c.cell == cell_type::lstm ? "LSTM" : c.cell == cell_type::gru ? "GRU" :
+                            c.cell == cell_type::lbr_gru ? "GRU (linear before reset)" :
+                            c.cell == cell_type::rnn_relu ? "RNN (ReLU)" : "RNN (tanh)";
+    if (c.embed > 0)
+        layer_rows.push_back({"embedding", "Embedding", fmt::format("{} ids -> {}", c.vocab, c.embed), count("embedding.")});
+    else
+        layer_rows.push_back({"one-hot", "OneHot", fmt::format("{} ids -> {}", c.vocab, c.vocab), 0});
+    for (uint32_t l = 0; l < c.layers; ++l) {
+        const uint32_t in = l == 0 ? (c.embed > 0 ? c.embed : c.vocab) : c.hidden;
+        const std::string sfx = fmt::format("_l{}", l);
+        uint64_t n = 0;
+        for (const auto& t : tensors)
+            if (t.name.rfind("rnn.", 0) == 0 && t.name.size() > sfx.size() &&
+                t.name.compare(t.name.size() - sfx.size(), sfx.size(), sfx) == 0)
+                n += t.data.size();
+        layer_rows.push_back({fmt::format("rnn{}", sfx), cell_kind, fmt::format("{} -> {}", in, c.hidden), n});
+        if (c.dropout > 0 && l + 1 < c.layers)
+            layer_rows.push_back({fmt::format("dropout{}", sfx), fmt::format("Dropout({:g})", c.dropout), "", 0});
+    }
+    layer_rows.push_back({"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), count("decoder.")});
+    auto ck = read_checkpoint(model_path);  // also a checkpoint? (a plain model file is not)
     if (json) {
         nlohmann::json layers = nlohmann::json::array();
         for (const auto& t : tensors) layers.push_back({{"name", t.name}, {"shape", t.shape}, {"parameters", t.data.size()}});
@@ -202,11 +242,27 @@ int cmd_info(int argc, char** argv) {
                             {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
                                           {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
         j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
+        j["training"]["corpus_checksum"] = s.corpus_checksum;
+        nlohmann::json lj = nlohmann::json::array();
+        for (const auto& l : layer_rows)
+            lj.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"parameters", l.parameters}});
+        j["layers"] = lj;
+        // The 1-based epoch the run continues in, and the batches of it already done.
+        j["checkpoint"] = ck ? nlohmann::json{{"epoch", ck->epoch + 1},
+                                              {"batch", ck->batch},
+                                              {"step", ck->step},
+                                              {"threads", ck->threads}}
+                             : nlohmann::json(nullptr);
         fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return exit_ok;
     }
     fmt::print("model {}: {} x {} {}, embedding {}, vocabulary {}\n\n", model_path, c.layers, c.hidden,
                to_string(c.cell), c.embed == 0 ? std::string("one-hot") : std::to_string(c.embed), c.vocab);
+    fmt::print("{:<14} {:<26} {:<22} {:>12}\n", "layer", "type", "shape", "parameters");
+    fmt::print("{:-<77}\n", "");
+    for (const auto& l : layer_rows) fmt::print("{:<14} {:<26} {:<22} {:>12}\n", l.name, l.kind, l.shape, l.parameters);
+    fmt::print("{:-<77}\n", "");
+    fmt::print("{:<64} {:>12}\n\n", "total", m.parameter_count());
     fmt::print("{:<22} {:<18} {:>12}\n", "tensor", "shape", "parameters");
     fmt::print("{:-<54}\n", "");
     for (const auto& t : tensors) {
@@ -224,6 +280,10 @@ int cmd_info(int argc, char** argv) {
     fmt::print("training    corpus {}, {} epochs, {} steps, train ppl {:.3f}{}, {} (charlm {})\n", s.corpus, s.epochs,
                s.steps, s.train_ppl, s.valid_ppl ? fmt::format(", valid ppl {:.3f}", *s.valid_ppl) : "", s.date,
                s.version);
+    if (!s.corpus_checksum.empty()) fmt::print("            corpus checksum {}\n", s.corpus_checksum);
+    if (ck)
+        fmt::print("checkpoint  continues in epoch {} at batch {} (step {}, {} threads): charlm train --resume {}\n",
+                   ck->epoch + 1, ck->batch, ck->step, ck->threads, model_path);
     return exit_ok;
 }
 

@@ -3,6 +3,7 @@
 // their exit statuses.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli_support.h"
@@ -141,6 +142,63 @@ TEST(cli_train, errors_and_exit_statuses) {
     EXPECT_NE(g.err.find("precious.safetensors"), std::string::npos) << g.err;
     auto t = run_charlm({"generate", "--model", out, "--temperature", "-1"});
     EXPECT_EQ(t.status, 2);
+}
+
+// Checkpoints through the CLI: --resume continues with the checkpoint's settings, `info` says
+// where a checkpoint stands, changed settings and existing files are refused, and eval's --logits
+// keeps an existing file unless --force.
+TEST(cli_train, resume_info_and_refusals) {
+    const std::string corpus = write_file("cli_resume.txt", toy_text());
+    const std::string dir = scratch_dir() + "/cli_resume";
+    std::filesystem::create_directories(dir);
+    const std::string model = dir + "/m.safetensors";
+    auto args = tiny_args(corpus);
+    for (const char* a : {"--out", model.c_str(), "--keep-last", "1"}) args.push_back(a);
+    auto r = run_charlm(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(std::filesystem::exists(model + ".ckpt"));
+    EXPECT_TRUE(std::filesystem::exists(model + ".epoch2.ckpt"));
+    EXPECT_FALSE(std::filesystem::exists(model + ".epoch1.ckpt"));
+
+    // A new run onto the same files needs --force (the checkpoint counts too).
+    std::filesystem::remove(model);
+    std::filesystem::remove(model + ".best");
+    auto again = run_charlm(args);
+    EXPECT_EQ(again.status, 1);
+    EXPECT_NE(again.err.find("m.safetensors.ckpt' exists; pass --force"), std::string::npos) << again.err;
+
+    auto info = run_charlm({"info", "--json", model + ".ckpt"});
+    ASSERT_EQ(info.status, 0) << info.err;
+    auto j = nlohmann::json::parse(info.out);
+    EXPECT_EQ(j["checkpoint"]["epoch"], 3);
+    EXPECT_EQ(j["checkpoint"]["batch"], 0);
+    EXPECT_EQ(j["training"]["corpus_checksum"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+    EXPECT_EQ(j["layers"].size(), 3u);  // embedding, rnn_l0, decoder
+    auto plain = run_charlm({"info", "--json", dir + "/m.safetensors.epoch2.ckpt"});
+    ASSERT_EQ(plain.status, 0) << plain.err;
+
+    // Settings that would change the run are refused; --epochs extends it.
+    auto changed = run_charlm({"train", "--resume", model + ".ckpt", "--epochs", "3", "--hidden", "64"});
+    EXPECT_EQ(changed.status, 2);
+    EXPECT_NE(changed.err.find("the model is"), std::string::npos) << changed.err;
+    auto done = run_charlm({"train", "--resume", model + ".ckpt"});
+    EXPECT_EQ(done.status, 2);
+    EXPECT_NE(done.err.find("larger --epochs"), std::string::npos) << done.err;
+    auto resumed = run_charlm({"train", "--resume", model + ".ckpt", "--epochs", "3"});
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+    EXPECT_NE(resumed.out.find("resuming from " + model + ".ckpt: epoch 3, batch 0"), std::string::npos) << resumed.out;
+    EXPECT_NE(resumed.out.find("epoch 3 | step"), std::string::npos) << resumed.out;
+    EXPECT_TRUE(std::filesystem::exists(model + ".epoch3.ckpt"));
+    EXPECT_FALSE(std::filesystem::exists(model + ".epoch2.ckpt"));
+
+    // eval --logits does not overwrite without --force.
+    const std::string logits = write_file("cli_resume.logits", "keep me");
+    auto ev = run_charlm({"eval", "--model", model, "--text", corpus, "--logits", logits});
+    EXPECT_EQ(ev.status, 1);
+    EXPECT_EQ(slurp(logits), "keep me");
+    auto evf = run_charlm({"eval", "--model", model, "--text", corpus, "--logits", logits, "--force"});
+    ASSERT_EQ(evf.status, 0) << evf.err;
+    EXPECT_GT(slurp(logits).size(), 1000u);
 }
 
 }  // namespace
