@@ -6,7 +6,7 @@
 FROM debian:bookworm AS build
 COPY scripts/packages.txt /tmp/packages.txt
 RUN apt-get update \
- && sed -e 's/#.*//' -e 's/[[:space:]]//g' /tmp/packages.txt | grep -v '^$' \
+ && sed -e 's/#.*//' -e 's/[[:space:]]//g' -e 's/\[test\]$//' /tmp/packages.txt | grep -v '^$' \
     | xargs apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine: installs the packages in scripts/packages.txt that are
-# missing, builds charlm, then either runs the main job (`run`) or the whole test suite (`test`).
+# missing, builds charlm, then either runs the main job (`run`) or the whole test suite (`test`: the
+# suite, the suite again under ASan + UBSan, then a minute of fuzzing per fuzz target).
 # Not a general installer: it only ever installs from Debian's archive, with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 say() { printf '== %s\n' "$*"; }
 
-install_packages() {
-  mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/packages.txt | grep -v '^$')
+install_packages() {  # install_packages run|test: [test] packages only for the test suite
+  local keep='s/\[test\]$//'
+  [ "$1" = run ] && keep='/\[test\]$/d'
+  mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e "$keep" scripts/packages.txt | grep -v '^$')
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -35,7 +38,7 @@ build() {  # build DIR [cmake options...]
 
 case "$mode" in
   run)
-    install_packages
+    install_packages run
     build build
     say "preparing the default corpus (tang300)"
     bash corpora/prepare.sh tang300
@@ -47,11 +50,17 @@ case "$mode" in
       --temperature 0.8 --seed 1
     ;;
   test)
-    install_packages
+    install_packages test
     werror=OFF; [ "${CI:-}" = true ] && werror=ON
     build build -DCHARLM_WERROR=$werror
     say "running the test suite"
     (cd build && ctest --output-on-failure)  # serial: OpenMP tests oversubscribe 2 cores badly
+    say "building with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan)"
+    build build-asan -DCHARLM_SANITIZE=ON -DCHARLM_WERROR=$werror -DCHARLM_BUILD_BENCH=OFF
+    say "running the test suite under the sanitizers"
+    (cd build-asan && ctest --output-on-failure)
+    say "fuzzing the corpus decoder and the model-file loader (clang, build-fuzz)"
+    bash scripts/fuzz.sh 60
     ;;
   *)
     echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;

@@ -54,7 +54,7 @@ struct icu_callback {
             return;
         }
         ++d->invalid_;
-        d->started_ = true;
+        if (args->target == d->empty_target_) d->started_ = true;  // see feed_utf8
         *err = U_ZERO_ERROR;
         if (d->policy_ == invalid_policy::replace) {
             static const UChar fffd = 0xFFFD;
@@ -258,7 +258,10 @@ status decoder::feed_utf8(const uint8_t* s, size_t n, bool last, u16_buffer& out
                 return fault{p + i, offset0 + i, len - i, static_cast<size_t>(k) - i, last && k == e && U8_IS_LEAD(p[i])};
             } else {
                 ++invalid_;
-                started_ = true;
+                // Before any text, it makes a U+FEFF after it no BOM; after some (a BOM, say),
+                // settle() must still see the text's first unit (found by fuzzing: a BOM was
+                // kept whenever an ill-formed sequence followed it in the same chunk).
+                if (w == w0) started_ = true;
                 if (policy_ == invalid_policy::replace) *w++ = 0xFFFD;
             }
             i = static_cast<size_t>(k);
@@ -330,8 +333,51 @@ decoder::icu_fault decoder::relocate(const char* s, size_t n, bool last) const {
     return f;
 }
 
+// Some ICU converters (CESU-8, UTF-7, SCSU, BOCU-1, IMAP-mailbox-name) decode a surrogate with no
+// partner without complaint, but text cannot hold one: it is ill-formed input like any other
+// (found by fuzzing: each became its own U+FFFD token, so the vocabulary held duplicates and the
+// model file written from it could not be loaded). A lead ending the output waits for the next
+// chunk in held_lead_. No byte offset in the message: the converter does not say which bytes.
+status decoder::unpaired_surrogates(u16_buffer& out, size_t from, bool last) {
+    char16_t* p = out.data();
+    const size_t end = out.size();
+    bool any = false;
+    for (size_t k = from; k < end; ++k) any |= U16_IS_SURROGATE(p[k]);  // no early exit: vectorizes
+    if (!any) return {};
+    size_t w = from;
+    for (size_t i = from; i < end; ++i) {
+        const char16_t u = p[i];
+        if (!U16_IS_SURROGATE(u)) {
+            p[w++] = u;
+        } else if (U16_IS_LEAD(u) && i + 1 < end && U16_IS_TRAIL(p[i + 1])) {
+            p[w++] = u;
+            p[w++] = p[++i];
+        } else if (U16_IS_LEAD(u) && i + 1 == end && !last) {
+            held_lead_ = u;
+        } else if (policy_ == invalid_policy::error) {
+            out.truncate(w);
+            settle(out, from);  // line_ and column_ now point at it
+            return make_error(errc::input,
+                              fmt::format("'{}': invalid {} (unpaired surrogate U+{:04X}, which the converter lets "
+                                          "through but text cannot hold) at line {}, column {}; {}",
+                                          name_, encoding_, static_cast<unsigned>(u), line_, column_, advice));
+        } else {
+            ++invalid_;
+            if (w == from && !started_) started_ = true;  // as in feed_utf8
+            if (policy_ == invalid_policy::replace) p[w++] = 0xFFFD;
+        }
+    }
+    out.truncate(w);
+    return {};
+}
+
 status decoder::feed_icu(const char* s, size_t n, bool last, u16_buffer& out) {
     const size_t base = out.size();
+    if (held_lead_) {  // it goes first: this chunk's output may hold its trail
+        *out.room(1) = held_lead_;
+        out.commit(1);
+        held_lead_ = 0;
+    }
     const char* src = s;
     const char* const lim = s + n;
     chunk_ = s;
@@ -349,12 +395,15 @@ status decoder::feed_icu(const char* s, size_t n, bool last, u16_buffer& out) {
         char16_t* const w0 = out.room(cap);
         UChar* t = reinterpret_cast<UChar*>(w0);
         UErrorCode err = U_ZERO_ERROR;
+        empty_target_ = !started_ && out.size() == base ? t : nullptr;
         ucnv_toUnicode(conv_, &t, t + cap, &src, lim, nullptr, last, &err);
         out.commit(static_cast<size_t>(t - reinterpret_cast<UChar*>(w0)));
         if (err == U_BUFFER_OVERFLOW_ERROR) continue;
         if (U_FAILURE(err)) {
-            settle(out, base);
             if (before) ucnv_close(before);
+            // An unpaired surrogate before the ill-formed sequence comes first in the text.
+            if (auto st = unpaired_surrogates(out, base, true); !st.ok()) return st;
+            settle(out, base);
             return icu_error(prev_conv_ ? relocate(s, n, last) : fault_);
         }
         break;
@@ -365,6 +414,7 @@ status decoder::feed_icu(const char* s, size_t n, bool last, u16_buffer& out) {
         prev_bytes_.assign(s, n);
         prev_fed_ = fed_;
     }
+    if (auto st = unpaired_surrogates(out, base, last); !st.ok()) return st;
     settle(out, base);
     return {};
 }

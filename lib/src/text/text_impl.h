@@ -66,6 +66,7 @@ private:
     decoder() = default;
     status feed_utf8(const uint8_t* s, size_t n, bool last, u16_buffer& out);
     status feed_icu(const char* s, size_t n, bool last, u16_buffer& out);
+    status unpaired_surrogates(u16_buffer& out, size_t from, bool last);
     // BOM, CR folding and position tracking over out[from, size).
     void settle(u16_buffer& out, size_t from);
     error utf8_error(uint64_t offset, const uint8_t* p, size_t avail, size_t bad_len, bool at_end) const;
@@ -81,9 +82,11 @@ private:
     uint64_t invalid_ = 0;
     bool started_ = false;        // the first code point (a possible BOM) has been seen
     bool after_cr_ = false;       // the last unit settled was a CR turned into LF
+    char16_t held_lead_ = 0;      // ICU: a lead surrogate that ended the last chunk's output
 
     // Shared with the ICU callback.
     const char* chunk_ = nullptr;
+    const UChar* empty_target_ = nullptr;  // where output starts while nothing is decoded yet
     icu_fault fault_;
     friend struct icu_callback;
 
