@@ -60,7 +60,7 @@ case "$mode" in
     say "running the test suite under the sanitizers"
     (cd build-asan && ctest --output-on-failure)
     say "fuzzing the corpus decoder and the model-file loader (clang, build-fuzz)"
-    bash scripts/fuzz.sh 60
+    bash scripts/fuzz.sh 30
     ;;
   *)
     echo "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;

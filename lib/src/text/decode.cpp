@@ -116,6 +116,16 @@ result<std::unique_ptr<decoder>> decoder::open(const std::string& encoding, inva
                                                    "UTF-8, GB18030, Big5, Shift_JIS, UTF-16LE, UTF-16BE, UTF-16, or "
                                                    "auto ('uconv -l' lists them all)",
                                                    encoding));
+    if (ucnv_getType(conv) == UCNV_COMPOUND_TEXT) {
+        // Found by fuzzing: ICU's x11-compound-text converter crashes when cloned (the clone shares
+        // its table of sub-converters) and decodes an escape sequence split across two reads
+        // differently from a whole one, so no result could be trusted.
+        ucnv_close(conv);
+        return make_error(errc::usage, fmt::format("--encoding: '{}' (X11 compound text) is not supported: ICU's "
+                                                   "converter for it is unreliable; convert the file to UTF-8 "
+                                                   "first, e.g. with iconv",
+                                                   encoding));
+    }
     d->encoding_ = canonical_name(conv);
     if (ucnv_getType(conv) == UCNV_UTF8) {  // every alias of UTF-8 takes the strict fast path
         ucnv_close(conv);
@@ -382,10 +392,7 @@ status decoder::feed_icu(const char* s, size_t n, bool last, u16_buffer& out) {
     const char* const lim = s + n;
     chunk_ = s;
     UConverter* before = nullptr;  // becomes prev_conv_ (see relocate)
-    // ICU's x11-compound-text converter has no clone function of its own: a clone shares its
-    // table of sub-converters with the original, and closing both frees it twice (found by
-    // fuzzing). That converter goes without relocation.
-    if (policy_ == invalid_policy::error && ucnv_getType(conv_) != UCNV_COMPOUND_TEXT) {
+    if (policy_ == invalid_policy::error) {
         UErrorCode e = U_ZERO_ERROR;
         before = ucnv_clone(conv_, &e);
         if (U_FAILURE(e)) before = nullptr;

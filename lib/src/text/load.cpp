@@ -27,6 +27,14 @@ struct detected {
     int32_t confidence = -1;
 };
 
+bool converter_exists(const std::string& name) {
+    if (name.empty()) return false;  // "" would open ICU's default converter
+    UErrorCode err = U_ZERO_ERROR;
+    UConverter* conv = ucnv_open(name.c_str(), &err);
+    if (conv) ucnv_close(conv);
+    return U_SUCCESS(err) && conv;
+}
+
 // ICU charset detection over the first 64 KiB. A pure-ASCII start is taken as UTF-8, its superset
 // that real files use, rather than ICU's first guess (ISO-8859-1), which would garble any UTF-8
 // further on; the confidence reported is ICU's for UTF-8.
@@ -42,7 +50,13 @@ result<detected> detect(const char* bytes, size_t n, const std::string& name) {
     for (int32_t k = 0; U_SUCCESS(err) && k < found; ++k) {
         const char* enc = ucsdet_getName(all[k], &err);
         if (!enc || (ascii && std::strcmp(enc, "UTF-8") != 0)) continue;
-        out = {enc, ucsdet_getConfidence(all[k], &err)};
+        // The detector also names display orders that are no converter ("IBM424_rtl", "IBM420_ltr":
+        // found by fuzzing, it ended as "--encoding: 'IBM424_rtl' is not an encoding ICU knows"):
+        // the bytes decode with the base code page.
+        std::string usable = enc;
+        if (!converter_exists(usable)) usable = usable.substr(0, usable.find('_'));
+        if (!converter_exists(usable)) continue;
+        out = {usable, ucsdet_getConfidence(all[k], &err)};
         break;
     }
     ucsdet_close(det);
