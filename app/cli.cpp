@@ -169,6 +169,26 @@ result<double> parse_duration(const std::string& text) {
     return total;
 }
 
+result<std::vector<uint32_t>> parse_id_list(const std::string& text) {
+    std::vector<uint32_t> out;
+    size_t i = 0;
+    while (true) {
+        size_t j = i;
+        while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+        const std::string item = text.substr(i, j - i);
+        if (item.empty() || item.size() > 9)
+            return make_error(errc::usage, fmt::format("bad list '{}': use numbers separated by commas, e.g. 1000,3000",
+                                                       text));
+        out.push_back(static_cast<uint32_t>(std::stoul(item)));
+        if (j == text.size()) break;
+        if (text[j] != ',')
+            return make_error(errc::usage, fmt::format("bad list '{}': use numbers separated by commas, e.g. 1000,3000",
+                                                       text));
+        i = j + 1;
+    }
+    return out;
+}
+
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0; }
 
 }  // namespace charlm::cli

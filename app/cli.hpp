@@ -44,6 +44,9 @@ int report_error(const error& e);
 // with a warning on stderr. Returns the count in use.
 int apply_threads(int requested);
 
+// A comma-separated list of non-negative integers, e.g. "1000,3000".
+result<std::vector<uint32_t>> parse_id_list(const std::string& text);
+
 // Durations like "45s", "10m", "1h30m", "90" (seconds).
 result<double> parse_duration(const std::string& text);
 

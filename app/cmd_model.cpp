@@ -229,13 +229,25 @@ int cmd_info(int argc, char** argv) {
         if (c.dropout > 0 && l + 1 < c.layers)
             layer_rows.push_back({fmt::format("dropout{}", sfx), fmt::format("Dropout({:g})", c.dropout), "", 0});
     }
-    layer_rows.push_back({"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), count("decoder.")});
+    if (c.softmax == softmax_type::adaptive) {
+        std::string clusters;
+        for (size_t k = 0; k < c.cutoffs.size(); ++k)
+            clusters += fmt::format(", {}..{} via {}", c.cutoffs[k],
+                                    (k + 1 < c.cutoffs.size() ? c.cutoffs[k + 1] : c.vocab) - 1,
+                                    adaptive_tail_width(c.hidden, c.div_value, k));
+        layer_rows.push_back({"decoder", "AdaptiveLogSoftmax",
+                              fmt::format("{} -> {} (head {}{})", c.hidden, c.vocab, c.cutoffs[0], clusters),
+                              count("decoder.")});
+    } else {
+        layer_rows.push_back({"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), count("decoder.")});
+    }
     auto ck = read_checkpoint(model_path);  // also a checkpoint? (a plain model file is not)
     if (json) {
         nlohmann::json layers = nlohmann::json::array();
         for (const auto& t : tensors) layers.push_back({{"name", t.name}, {"shape", t.shape}, {"parameters", t.data.size()}});
         nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
                             {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", m.parameter_count()},
+                            {"softmax", to_string(c.softmax)},
                             {"tensors", layers},
                             {"text", {{"encoding", m.text().encoding}, {"normalize", to_string(m.text().normalize)},
                                       {"unit", to_string(m.text().unit)}, {"lowercase", m.text().lowercase}}},
@@ -247,6 +259,10 @@ int cmd_info(int argc, char** argv) {
         for (const auto& l : layer_rows)
             lj.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"parameters", l.parameters}});
         j["layers"] = lj;
+        if (c.softmax == softmax_type::adaptive) {
+            j["cutoffs"] = c.cutoffs;
+            j["div_value"] = c.div_value;
+        }
         // The 1-based epoch the run continues in, and the batches of it already done.
         j["checkpoint"] = ck ? nlohmann::json{{"epoch", ck->epoch + 1},
                                               {"batch", ck->batch},

@@ -41,6 +41,9 @@ void merge_explicit(const po::variables_map& vm, const train_config& given, trai
     if (set("hidden")) run.model.hidden = given.model.hidden;
     if (set("embed")) run.model.embed = given.model.embed;
     if (set("dropout")) run.model.dropout = given.model.dropout;
+    if (set("softmax") || set("cutoffs")) run.model.softmax = given.model.softmax;
+    if (set("cutoffs")) run.model.cutoffs = given.model.cutoffs;
+    if (set("div-value")) run.model.div_value = given.model.div_value;
     if (set("batch")) run.batch = given.batch;
     if (set("steps")) run.steps = given.steps;
     if (set("sampling")) run.scheme = given.scheme;
@@ -78,7 +81,7 @@ int cmd_train(int argc, char** argv) {
     train_config cfg;
     text_options text{cfg.text};
     std::string cell = to_string(cfg.model.cell), scheme = to_string(cfg.scheme), optimizer = to_string(cfg.optimizer);
-    std::string budget;
+    std::string budget, softmax = to_string(cfg.model.softmax), cutoffs;
     int threads = 0;
     bool force = false;
 
@@ -97,7 +100,14 @@ int cmd_train(int argc, char** argv) {
         ("layers", po::value(&cfg.model.layers)->default_value(cfg.model.layers), "stacked recurrent layers")
         ("hidden", po::value(&cfg.model.hidden)->default_value(cfg.model.hidden), "hidden size H")
         ("embed", po::value(&cfg.model.embed)->default_value(cfg.model.embed), "embedding size (0: one-hot input)")
-        ("dropout", po::value(&cfg.model.dropout)->default_value(cfg.model.dropout), "dropout between layers");
+        ("dropout", po::value(&cfg.model.dropout)->default_value(cfg.model.dropout), "dropout between layers")
+        ("softmax", po::value(&softmax)->default_value(softmax),
+         "output layer: full | adaptive (frequent tokens in a head, rarer ones in clusters behind narrower "
+         "projections: much faster for large vocabularies such as Chinese)")
+        ("cutoffs", po::value(&cutoffs), "adaptive softmax cluster boundaries as token ids in frequency order, e.g. "
+         "1000,3000 (implies --softmax adaptive; default: chosen from the corpus, the head covering 85% of the text)")
+        ("div-value", po::value(&cfg.model.div_value)->default_value(cfg.model.div_value),
+         "adaptive softmax: cluster k's projection is hidden / div-value^k wide");
     po::options_description training("Training");
     training.add_options()
         ("batch", po::value(&cfg.batch)->default_value(cfg.batch), "sequences per batch N")
@@ -146,6 +156,17 @@ int cmd_train(int argc, char** argv) {
     auto c = parse_cell_type(cell);
     if (!c) return report_error(make_error(errc::usage, "--cell: " + c.err().message));
     cfg.model.cell = *c;
+    auto sm = parse_softmax_type(softmax);
+    if (!sm) return report_error(make_error(errc::usage, "--softmax: " + sm.err().message));
+    cfg.model.softmax = *sm;
+    if (vm.count("cutoffs")) {
+        auto list = parse_id_list(cutoffs);
+        if (!list) return report_error(make_error(errc::usage, "--cutoffs: " + list.err().message));
+        if (!vm["softmax"].defaulted() && cfg.model.softmax == softmax_type::full)
+            return report_error(make_error(errc::usage, "--cutoffs needs --softmax adaptive, not full"));
+        cfg.model.softmax = softmax_type::adaptive;
+        cfg.model.cutoffs = std::move(*list);
+    }
     auto sc = parse_sampling(scheme);
     if (!sc) return report_error(make_error(errc::usage, "--sampling: " + sc.err().message));
     cfg.scheme = *sc;

@@ -53,11 +53,21 @@ CONFIGS = {
                              embed=64, batch=64, steps=100),
     "tang-lstm": dict(corpus="tang_poems_3mb_simplified.txt", cells=["lstm"], torch_cell="lstm", layers=1,
                       hidden=256, embed=64, batch=32, steps=35, vocab_hint=7000),
+    # The adaptive softmax (charlm --softmax adaptive; the peer nn.AdaptiveLogSoftmaxWithLoss with the same
+    # cutoffs rule), and charlm's full softmax in the same run for the adaptive/full speed-up.
+    "tang-lstm-adaptive": dict(corpus="tang_poems_3mb_simplified.txt", cells=["lstm:adaptive", "lstm"],
+                               torch_cell="lstm:adaptive", layers=1, hidden=256, embed=64, batch=32, steps=35,
+                               vocab_hint=7000),
 }
+# A cell name "<cell>:adaptive" trains with the adaptive softmax (cutoffs chosen from the corpus).
+ADAPTIVE = ":adaptive"
 GATES = {"rnn": 1, "rnn-relu": 1, "gru": 3, "lbr-gru": 3, "lstm": 4}
 
 
 def flops_per_char(cell, layers, hidden, embed, vocab):
+    """Full-softmax FLOPs; None for the adaptive softmax, whose cost depends on the text's frequencies."""
+    if cell.endswith(ADAPTIVE):
+        return None
     per = sum(2 * GATES[cell] * hidden * ((embed if l == 0 else hidden) + hidden) for l in range(layers))
     return 3 * (per + 2 * hidden * vocab)
 
@@ -94,6 +104,8 @@ class Runner:
 
     def train_args(self, cfg, cell, threads, budget, metrics, report_every, valid_fraction):
         c = dict(COMMON)
+        adaptive = cell.endswith(ADAPTIVE)
+        cell = cell[:-len(ADAPTIVE)] if adaptive else cell
         argv = ["--corpus", os.path.join(self.a.corpora, cfg["corpus"]), "--cell", cell,
                 "--layers", str(cfg["layers"]), "--hidden", str(cfg["hidden"]), "--embed", str(cfg["embed"]),
                 "--batch", str(cfg["batch"]), "--steps", str(cfg["steps"]), "--sampling", c["sampling"],
@@ -102,17 +114,19 @@ class Runner:
                 "--metrics", metrics]
         if report_every:
             argv += ["--report-every", str(report_every)]
-        return argv
+        return argv, adaptive
 
     def launch(self, tool, cfg, cell, threads, budget, report_every, valid_fraction):
         self.n += 1
         metrics = os.path.join(self.tmp, f"m{self.n}.jsonl")
-        args = self.train_args(cfg, cell, threads, budget, metrics, report_every, valid_fraction)
+        args, adaptive = self.train_args(cfg, cell, threads, budget, metrics, report_every, valid_fraction)
         env = {"OMP_NUM_THREADS": str(threads)}
         if tool == "charlm":
             argv = [self.a.charlm, "train", "--force", "--unit", "codepoint"] + args
+            argv += ["--softmax", "adaptive"] if adaptive else []
         else:
             argv = [self.a.python, os.path.join(REPO, "bench", "torch_train.py")] + args
+            argv += ["--cutoffs", "auto"] if adaptive else []
             env["LD_LIBRARY_PATH"] = self.a.blas_dir + (":" + os.environ["LD_LIBRARY_PATH"]
                                                         if os.environ.get("LD_LIBRARY_PATH") else "")
         text, wall, cpu, rss = self.run(argv, env)
@@ -163,8 +177,9 @@ def compare(runner, name, cfg, threads, sgemm, log):
     # (charlm 5, torch 2 GFLOP/s per thread) errs towards more reports; then the last window's rate.
     guess = {}
     for tool, cell in tools:
-        f = flops_per_char(cell, cfg["layers"], cfg["hidden"], cfg["embed"], cfg.get("vocab_hint", 66))
-        guess[(tool, cell)] = (5e9 if tool == "charlm" else 2e9) * threads / f
+        f = flops_per_char(cell.replace(ADAPTIVE, ""), cfg["layers"], cfg["hidden"], cfg["embed"],
+                           cfg.get("vocab_hint", 66))
+        guess[(tool, cell)] = (5e9 if tool == "charlm" else 2e9) * threads / f * (3 if ADAPTIVE in cell else 1)
     rates = {k: [] for k in tools}
     vocab = None
     busy0, cpu_children, wall_total = machine_busy_s(), 0.0, 0.0
@@ -203,7 +218,7 @@ def compare(runner, name, cfg, threads, sgemm, log):
         c_rates = rates[("charlm", cell)]
         c_med = statistics.median(c_rates) if c_rates else None
         fpc = flops_per_char(cell, cfg["layers"], cfg["hidden"], cfg["embed"], vocab or 0)
-        gflops = c_med * fpc / 1e9 if c_med else None
+        gflops = c_med * fpc / 1e9 if c_med and fpc else None
         cq = quality.get(("charlm", cell), {})
         rows.append(dict(
             config=name, corpus=cfg["corpus"], cell=cell, torch_cell=cfg["torch_cell"], layers=cfg["layers"],
@@ -211,7 +226,8 @@ def compare(runner, name, cfg, threads, sgemm, log):
             threads=threads, charlm_rates=c_rates, torch_rates=t_rates, charlm_cps=c_med, torch_cps=t_med,
             ratio=c_med / t_med if c_med and t_med else None, flops_per_char=fpc, charlm_gflops=gflops,
             torch_gflops=t_med * flops_per_char(cfg["torch_cell"], cfg["layers"], cfg["hidden"], cfg["embed"],
-                                                vocab or 0) / 1e9 if t_med else None,
+                                                vocab or 0) / 1e9 if t_med and ADAPTIVE not in cfg["torch_cell"]
+            else None,
             sgemm_gflops=sgemm.get(threads), pct_sgemm=100 * gflops / sgemm[threads] if gflops and sgemm.get(threads)
             else None, others_cores=others, budget_s=a.budget, charlm_valid_ppl=cq.get("valid_ppl"),
             torch_valid_ppl=tq.get("valid_ppl"), charlm_steps=cq.get("steps"), torch_steps=tq.get("steps"),
@@ -275,6 +291,14 @@ def markdown(rows, a, sgemm, command, started, torch_info, load):
         out.append("Optimizer steps within the budget: " + "; ".join(
             f"{r['config']}/{r['cell']}/{r['threads']}T charlm {r['charlm_steps']}, torch {r['torch_steps']}"
             for r in rows) + ".")
+    pairs = [(a_, f_) for a_ in rows for f_ in rows if a_["config"] == f_["config"] and a_["threads"] == f_["threads"]
+             and a_["cell"] == f_["cell"] + ADAPTIVE]
+    if pairs:
+        out.append("")
+        out.append("charlm's adaptive softmax against its full softmax (same run): " + "; ".join(
+            f"{a_['config']}/{a_['threads']}T {fmt_f(a_['charlm_cps'] / f_['charlm_cps'] if a_['charlm_cps'] and "
+            f"f_['charlm_cps'] else None)}x the char/s, valid ppl {fmt_f(a_['charlm_valid_ppl'], 3)} vs "
+            f"{fmt_f(f_['charlm_valid_ppl'], 3)} after the same budget" for a_, f_ in pairs) + ".")
     return "\n".join(out) + "\n"
 
 

@@ -18,6 +18,10 @@ Which charlm cells torch.nn can represent exactly:
                    (same parameter names, loaded strictly) and reports nn.GRU's difference as
                    information only. --torch-nn-only makes it use nn.GRU and fail.
 
+The adaptive softmax (charlm train --softmax adaptive) maps to nn.AdaptiveLogSoftmaxWithLoss(H, V,
+cutoffs, div_value, head_bias=True) under the name "decoder"; charlm's --logits are then the
+normalized log-probabilities, compared with the module's log_prob().
+
 Tokenization: the text must be ASCII without carriage returns. Then every character is one token
 under any charlm text setting (NFC/NFKC leave ASCII alone, grapheme = code point, no CR/LF
 folding), and ids come from the vocabulary in the file's metadata (absent: <unk>, id 0), with
@@ -140,11 +144,17 @@ def build_model(torch, mc, torch_nn_only):
                 self.rnn = nn.GRU(I, H, L)
             else:
                 self.rnn = ResetBeforeGRU()
-            self.decoder = nn.Linear(H, V)
+            if mc.get("softmax", "full") == "adaptive":
+                self.decoder = nn.AdaptiveLogSoftmaxWithLoss(H, V, mc["cutoffs"], div_value=mc["div_value"],
+                                                             head_bias=True)
+            else:
+                self.decoder = nn.Linear(H, V)
 
-        def forward(self, ids):  # ids (T, N) -> logits (T, N, V)
+        def forward(self, ids):  # ids (T, N) -> logits (T, N, V); log-probabilities with the adaptive softmax
             x = self.embedding(ids) if E > 0 else torch.nn.functional.one_hot(ids, V).float()
             h, _ = self.rnn(x)
+            if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+                return self.decoder.log_prob(h.reshape(-1, H)).reshape(h.shape[0], h.shape[1], V)
             return self.decoder(h)
 
     return CharLM()
@@ -216,7 +226,9 @@ def check(torch, args, model_path):
         fail_input(f"'{model_path}': {len(vocab)} vocabulary entries but model_config says {mc['vocab']}")
     cell = mc["cell"]
     desc = (f"{cell}, {mc['layers']} x {mc['hidden']}, "
-            f"{'one-hot input' if mc['embed'] == 0 else 'embedding ' + str(mc['embed'])}, V {mc['vocab']}")
+            f"{'one-hot input' if mc['embed'] == 0 else 'embedding ' + str(mc['embed'])}, V {mc['vocab']}"
+            + (f", adaptive softmax cutoffs {mc['cutoffs']} div {mc['div_value']:g}"
+               if mc.get("softmax") == "adaptive" else ""))
     if cell in TORCH_NN_CELLS:
         print(f"{model_path}: {desc}: exactly representable by torch.nn")
     else:

@@ -133,7 +133,7 @@ def load_corpus(path, valid_fraction):
 # --- model
 
 class CharLM(nn.Module):
-    def __init__(self, cell, vocab, embed, hidden, layers):
+    def __init__(self, cell, vocab, embed, hidden, layers, cutoffs=None):
         super().__init__()
         self.vocab, self.embed_dim = vocab, embed
         self.embedding = nn.Embedding(vocab, embed) if embed > 0 else None
@@ -146,7 +146,12 @@ class CharLM(nn.Module):
             self.rnn = nn.LSTM(width, hidden, layers)
         else:
             raise SystemExit(f"torch_train.py: unknown --cell '{cell}': use rnn, rnn-relu, gru or lstm")
-        self.decoder = nn.Linear(hidden, vocab)
+        # charlm's --softmax adaptive is nn.AdaptiveLogSoftmaxWithLoss with a head bias (div_value 4).
+        self.adaptive = bool(cutoffs)
+        if self.adaptive:
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab, cutoffs, div_value=4.0, head_bias=True)
+        else:
+            self.decoder = nn.Linear(hidden, vocab)
         # charlm has one bias per gate row: bias_hh starts at 0, except GRU's b_hn (inside r * (...)).
         with torch.no_grad():
             for l in range(layers):
@@ -164,7 +169,21 @@ class CharLM(nn.Module):
         else:
             x = F.one_hot(x, self.vocab).float()
         out, state = self.rnn(x, state)
-        return self.decoder(out.reshape(-1, out.shape[-1])), state
+        h = out.reshape(-1, out.shape[-1])
+        return (h if self.adaptive else self.decoder(h)), state
+
+    def loss(self, out, y, reduction="mean"):
+        """Cross-entropy of the forward's output against targets y (rows with y < 0 ignored)."""
+        y = y.reshape(-1)
+        if not self.adaptive:
+            return F.cross_entropy(out, y, ignore_index=-1, reduction=reduction)
+        keep = y >= 0
+        if not bool(keep.all()):
+            out, y = out[keep], y[keep]
+        if y.numel() == 0:
+            return out.sum() * 0
+        mean = self.decoder(out, y).loss
+        return mean if reduction == "mean" else mean * y.numel()
 
 
 def detach(state):
@@ -203,7 +222,7 @@ def evaluate(model, ids, streams, steps):
             x = torch.cat([x, torch.zeros(pad, S, dtype=torch.int64)])
             y = torch.cat([y, torch.full((pad, S), -1, dtype=torch.int64)])
         logits, state = model(x, state)
-        nll += float(F.cross_entropy(logits, y.reshape(-1), ignore_index=-1, reduction="sum"))
+        nll += float(model.loss(logits, y, reduction="sum"))
         count += int((y >= 0).sum())
     model.train()
     return nll, count
@@ -223,6 +242,27 @@ def blas_info():
             if "blas" in os.path.basename(path).lower():
                 libs.add(os.path.realpath(path))
     return (m.group(1) if m else "?") + ": " + (", ".join(sorted(libs)) or "no BLAS library mapped")
+
+
+def cutoffs_for(spec, train_ids, V):
+    """--cutoffs: [] (full softmax), a list of ids, or charlm's default_cutoffs() rule for 'auto'."""
+    if not spec:
+        return []
+    if spec != "auto":
+        return [int(c) for c in spec.split(",")]
+    counts = np.bincount(train_ids.numpy(), minlength=V)
+    acc = np.cumsum(counts)
+    total = int(acc[-1])
+
+    def covering(share):  # the smallest id count whose tokens cover `share` of the text
+        return int(np.searchsorted(acc, share * total, side="left")) + 1
+
+    head = max(covering(0.85), 8)
+    cut = [head]
+    second = covering(0.98)
+    if second >= head + 8 and V >= second + 8:
+        cut.append(second)
+    return cut
 
 
 def parse_duration(s):
@@ -252,6 +292,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report-every", type=int, default=0, help="steps between reports (0: about 10 s apart)")
     ap.add_argument("--metrics", default=None, help="JSON lines, charlm's fields")
+    ap.add_argument("--cutoffs", default="", help="adaptive softmax: ids such as 1000,3000, or 'auto' (charlm's "
+                    "rule: the head covers 85%% of the training text, the first cluster up to 98%%); empty: full")
     a = ap.parse_args()
 
     budget = parse_duration(a.time_budget) if a.time_budget else 0.0
@@ -266,7 +308,7 @@ def main():
     batches = Batches(train_ids, a.batch, a.steps, a.sampling, a.seed)
     if train_ids.numel() < batches.min_tokens():
         raise SystemExit(f"torch_train.py: the training text has {train_ids.numel()} tokens, fewer than one batch needs")
-    model = CharLM(a.cell, V, a.embed, a.hidden, a.layers)
+    model = CharLM(a.cell, V, a.embed, a.hidden, a.layers, cutoffs_for(a.cutoffs, train_ids, V))
     params = list(model.parameters())
     if a.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
@@ -297,7 +339,7 @@ def main():
             if reset:
                 state = None
             logits, new_state = model(x, state)
-            loss = F.cross_entropy(logits, y.reshape(-1))
+            loss = model.loss(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if a.clip > 0:

@@ -35,14 +35,19 @@ open("eval.txt", "w").write(text[:300])
 EOF
 
 models=()
-train() {  # name cell embed
-  "$charlm" train --corpus train.txt --cell "$2" --layers 2 --hidden 16 --embed "$3" --batch 4 --steps 16 \
-    --epochs 1 --threads 1 --seed 3 --out "$1.safetensors" > "$1.log" 2>&1 || { cat "$1.log"; exit 1; }
-  models+=("$1.safetensors")
+train() {  # name cell embed [more options]
+  local name=$1 cell=$2 embed=$3
+  shift 3
+  "$charlm" train --corpus train.txt --cell "$cell" --layers 2 --hidden 16 --embed "$embed" --batch 4 --steps 16 \
+    --epochs 1 --threads 1 --seed 3 --out "$name.safetensors" "$@" > "$name.log" 2>&1 || { cat "$name.log"; exit 1; }
+  models+=("$name.safetensors")
 }
 for cell in rnn rnn-relu gru lbr-gru lstm; do train "$cell" "$cell" 8; done
 train lstm-onehot lstm 0
 train gru-onehot gru 0
+# The adaptive softmax against nn.AdaptiveLogSoftmaxWithLoss: two clusters, and one.
+train lstm-adaptive lstm 8 --cutoffs 8,16 --div-value 2
+train rnn-adaptive1 rnn 8 --softmax adaptive --cutoffs 12
 
 # Every cell and both input kinds: the logits must agree (exit 1 from the script otherwise).
 "$python" "$src/bench/torch_load.py" --charlm "$charlm" --text eval.txt --model "${models[@]}" \

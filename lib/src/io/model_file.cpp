@@ -39,8 +39,14 @@ json summary_json(const training_summary& s) {
 namespace detail {
 
 json to_json(const model_config& c) {
-    return {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
-            {"embed", c.embed},          {"dropout", c.dropout}, {"vocab", c.vocab}};
+    json j = {{"cell", to_string(c.cell)}, {"layers", c.layers},   {"hidden", c.hidden},
+              {"embed", c.embed},          {"dropout", c.dropout}, {"vocab", c.vocab}};
+    if (c.softmax == softmax_type::adaptive) {  // absent: the full softmax (every file before it)
+        j["softmax"] = to_string(c.softmax);
+        j["cutoffs"] = c.cutoffs;
+        j["div_value"] = c.div_value;
+    }
+    return j;
 }
 
 json to_json(const text_config& t) {
@@ -61,6 +67,15 @@ result<model_config> model_config_from_json(const json& m) {
     mc.embed = m.at("embed").get<uint32_t>();
     mc.dropout = m.at("dropout").get<float>();
     mc.vocab = m.at("vocab").get<uint32_t>();
+    if (m.contains("softmax")) {
+        auto sm = parse_softmax_type(m.at("softmax").get<std::string>());
+        if (!sm) return sm.err();
+        mc.softmax = *sm;
+        if (mc.softmax == softmax_type::adaptive) {
+            mc.cutoffs = m.at("cutoffs").get<std::vector<uint32_t>>();
+            mc.div_value = m.at("div_value").get<float>();
+        }
+    }
     return mc;
 }
 
@@ -155,6 +170,7 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
         return bad(fmt::format("its metadata is malformed ({})", io::printable(e.what(), 240)));
     }
     if (auto s = mc.validate(); !s.ok()) return bad("its model configuration is invalid: " + s.err().message);
+    if (mc.softmax == softmax_type::adaptive && mc.cutoffs.empty()) return bad("its adaptive softmax has no cutoffs");
     auto vocab = vocabulary::from_tokens(std::move(tokens));
     if (!vocab) return bad(vocab.err().message);
     if (vocab->size() != mc.vocab)
@@ -166,6 +182,12 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
     // which names the tensor.
     const uint64_t G = static_cast<uint64_t>(gate_count(mc.cell)), H = mc.hidden, V = mc.vocab;
     uint64_t needed = V * mc.embed + V * (H + 1), held = 0;
+    if (mc.softmax == softmax_type::adaptive) {
+        needed = V * mc.embed + (mc.cutoffs[0] + mc.cutoffs.size()) * (H + 1);
+        for (size_t k = 0; k < mc.cutoffs.size(); ++k)
+            needed += uint64_t{adaptive_tail_width(mc.hidden, mc.div_value, k)} * (H + (k + 1 < mc.cutoffs.size() ? mc.cutoffs[k + 1] : V) -
+                                                          mc.cutoffs[k]);
+    }
     for (uint32_t l = 0; l < mc.layers; ++l) needed += G * H * ((l == 0 ? mc.input_width() : H) + H + 2);
     for (const auto& [name, t] : file.tensors)
         if (name.rfind("optimizer.", 0) != 0) held += t.data.size();

@@ -1,5 +1,5 @@
 // The language model: embedding (or one-hot) -> rnn_stack (oneDNN) -> projection (oneDNN) ->
-// fused softmax cross-entropy; its training step, evaluation, generation and the conversion of
+// fused softmax cross-entropy (or the adaptive softmax); its training step, evaluation, generation and the conversion of
 // its parameters to PyTorch's names and layouts. Not here: the loop (train/) or files (io/).
 //
 // Row order everywhere is oneDNN's tnc: row t * N + n of a (T, N, C) buffer; M = T * N.
@@ -58,13 +58,20 @@ language_model::impl::impl(const model_config& c, const text_config& t, vocabula
     CHARLM_ASSERT(V == vocab.size() && V > 0);
     emb_w.assign(static_cast<size_t>(V) * E, 0.f);
     emb_g.assign(emb_w.size(), 0.f);
+    uint64_t s = seed;
+    for (float& w : emb_w) w = normal01(s);
+    rnn.init_uniform(seed + 1);
+    if (cfg.softmax == softmax_type::adaptive) {
+        CHARLM_ASSERT(!cfg.cutoffs.empty());
+        adaptive = std::make_unique<nn::adaptive_softmax>(static_cast<int>(H), static_cast<int>(V), cfg.cutoffs,
+                                                          cfg.div_value);
+        adaptive->init_uniform(seed + 2);
+        return;
+    }
     dec_w.assign(static_cast<size_t>(V) * H, 0.f);
     dec_g.assign(dec_w.size(), 0.f);
     dec_b.assign(V, 0.f);
     dec_bg.assign(V, 0.f);
-    uint64_t s = seed;
-    for (float& w : emb_w) w = normal01(s);
-    rnn.init_uniform(seed + 1);
     const float a = 1.0f / std::sqrt(static_cast<float>(H));
     for (float& w : dec_w) w = uniform_pm(s, a);
     for (float& b : dec_b) b = uniform_pm(s, a);
@@ -75,11 +82,16 @@ void language_model::impl::prepare(uint32_t steps, uint32_t batch) {
     N = batch;
     const size_t m = static_cast<size_t>(T) * N;
     rnn.prepare(static_cast<int>(T), static_cast<int>(N));
-    proj.prepare(static_cast<int>(m));
-    // Grow-only buffers: a shape seen before allocates nothing.
+    // Grow-only buffers: a shape seen before allocates nothing. The adaptive softmax trains
+    // without the (M, V) logits; they are made on the first call that needs all of them.
+    if (adaptive) {
+        adaptive->prepare(m);
+    } else {
+        proj.prepare(static_cast<int>(m));
+        if (logits.size() < m * V) logits.resize(m * V);
+    }
     if (x.size() < m * I) x.resize(m * I);
     if (E > 0 && dx.size() < m * I) dx.resize(m * I);
-    if (logits.size() < m * V) logits.resize(m * V);
     if (dh.size() < m * H) dh.resize(m * H);
     if (row_nll.size() < m) row_nll.resize(m);
 }
@@ -96,17 +108,20 @@ loss_sum language_model::impl::train_step(const int32_t* inputs, const int32_t* 
     const size_t m = static_cast<size_t>(T) * N;
     uint64_t counted = 0;
     for (size_t r = 0; r < m; ++r) counted += targets[r] >= 0;
-    // forward
-    embed(inputs, m);
-    const float* h = rnn.forward_training(x.data());                       // (T, N, H)
-    proj.forward(logits.data(), h, dec_w.data(), dec_b.data());            // (M, V)
     const float scale = counted ? 1.0f / static_cast<float>(counted) : 0.f;
     loss_sum out;
-    out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, m, V, scale);  // logits -> dlogits
     out.tokens = counted;
-    // backward: gradients of the mean NLL
     zero_grad();
-    proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, dec_w.data());
+    // forward, then backward: gradients of the mean NLL
+    embed(inputs, m);
+    const float* h = rnn.forward_training(x.data());  // (T, N, H)
+    if (adaptive) {
+        out.nll = adaptive->forward_backward(dh.data(), h, targets, m, scale);
+    } else {
+        proj.forward(logits.data(), h, dec_w.data(), dec_b.data());                    // (M, V)
+        out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, m, V, scale);  // logits -> dlogits
+        proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, dec_w.data());
+    }
     rnn.backward(dh.data(), E > 0 ? dx.data() : nullptr);
     if (E > 0) nn::embedding_backward(emb_g.data(), dx.data(), inputs, m, E, V);
     return out;
@@ -116,14 +131,25 @@ void language_model::impl::zero_grad() {
     std::fill(emb_g.begin(), emb_g.end(), 0.f);
     std::fill(dec_g.begin(), dec_g.end(), 0.f);
     std::fill(dec_bg.begin(), dec_bg.end(), 0.f);
+    if (adaptive) adaptive->zero_grad();
     rnn.zero_grad();
 }
 
-const float* language_model::impl::infer(const int32_t* ids, size_t m) {
+const float* language_model::impl::infer_hidden(const int32_t* ids, size_t m) {
     embed(ids, m);
     const float* h = rnn.forward_inference(x.data());
     rnn.carry_state();
-    proj.forward(logits.data(), h, dec_w.data(), dec_b.data());
+    return h;
+}
+
+const float* language_model::impl::infer(const int32_t* ids, size_t m) {
+    const float* h = infer_hidden(ids, m);
+    if (adaptive) {
+        if (logits.size() < m * V) logits.resize(m * V);  // once per larger shape
+        adaptive->log_prob(logits.data(), h, m);
+    } else {
+        proj.forward(logits.data(), h, dec_w.data(), dec_b.data());
+    }
     return logits.data();
 }
 
@@ -165,14 +191,18 @@ loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t stream
                 }
             }
         }
-        infer(in.data(), in.size());
-        if (on_logits)
-            for (uint32_t t = 0; t < steps; ++t)
-                for (uint32_t s = 0; s < S; ++s) {
-                    const size_t r = static_cast<size_t>(t) * S + s;
-                    if (tg[r] >= 0) on_logits(start[s] + c * steps + t + 1, logits.data() + r * V);
-                }
-        nn::softmax_xent_nll(row_nll.data(), logits.data(), tg.data(), in.size(), V);
+        if (adaptive && !on_logits) {  // only each row's own cluster: as cheap as training's forward
+            adaptive->nll(row_nll.data(), infer_hidden(in.data(), in.size()), tg.data(), in.size());
+        } else {
+            infer(in.data(), in.size());
+            if (on_logits)
+                for (uint32_t t = 0; t < steps; ++t)
+                    for (uint32_t s = 0; s < S; ++s) {
+                        const size_t r = static_cast<size_t>(t) * S + s;
+                        if (tg[r] >= 0) on_logits(start[s] + c * steps + t + 1, logits.data() + r * V);
+                    }
+            nn::softmax_xent_nll(row_nll.data(), logits.data(), tg.data(), in.size(), V);
+        }
         for (uint32_t t = 0; t < steps; ++t)
             for (uint32_t s = 0; s < S; ++s) {
                 const size_t r = static_cast<size_t>(t) * S + s;
@@ -222,8 +252,13 @@ std::vector<named_tensor> language_model::impl::export_tensors() const {
         out.push_back(std::move(bih));
         out.push_back(std::move(bhh));
     }
-    out.push_back({"decoder.weight", {V, H}, dec_w});
-    out.push_back({"decoder.bias", {V}, dec_b});
+    if (adaptive) {
+        for (const auto& t : adaptive->tensors())
+            out.push_back({"decoder." + t.name, t.shape, std::vector<float>(t.value, t.value + t.count)});
+    } else {
+        out.push_back({"decoder.weight", {V, H}, dec_w});
+        out.push_back({"decoder.bias", {V}, dec_b});
+    }
     return out;
 }
 
@@ -277,13 +312,22 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
         }
         rnn.set_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
     }
-    auto dw = find("decoder.weight", {V, H});
-    if (!dw) return dw.err();
-    auto db = find("decoder.bias", {V});
-    if (!db) return db.err();
-    dec_w = (*dw)->data;
-    dec_b = (*db)->data;
-    used += 2;
+    if (adaptive) {
+        for (const auto& t : adaptive->tensors()) {
+            auto d = find("decoder." + t.name, t.shape);
+            if (!d) return d.err();
+            std::copy((*d)->data.begin(), (*d)->data.end(), t.value);
+            ++used;
+        }
+    } else {
+        auto dw = find("decoder.weight", {V, H});
+        if (!dw) return dw.err();
+        auto db = find("decoder.bias", {V});
+        if (!db) return db.err();
+        dec_w = (*dw)->data;
+        dec_b = (*db)->data;
+        used += 2;
+    }
     for (const auto& t : tensors)
         if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
     if (used != tensors.size())
@@ -307,7 +351,8 @@ const vocabulary& language_model::vocab() const { return p_->vocab; }
 uint64_t language_model::parameter_count() const {
     const uint64_t G = static_cast<uint64_t>(gate_count(p_->cfg.cell)), Gb = bias_gate_count(p_->cfg.cell);
     const uint64_t H = p_->H;
-    uint64_t n = static_cast<uint64_t>(p_->V) * p_->E + static_cast<uint64_t>(p_->V) * (H + 1);
+    uint64_t n = static_cast<uint64_t>(p_->V) * p_->E +
+                 (p_->adaptive ? p_->adaptive->parameter_count() : static_cast<uint64_t>(p_->V) * (H + 1));
     for (uint32_t l = 0; l < p_->cfg.layers; ++l) n += G * H * ((l == 0 ? p_->I : H) + H) + Gb * H;
     return n;
 }
@@ -323,8 +368,12 @@ std::vector<param_view> language_model::params() {
     std::vector<param_view> out;
     if (p_->E > 0) out.push_back({"embedding.weight", p_->emb_w.data(), p_->emb_g.data(), p_->emb_w.size()});
     for (auto& q : p_->rnn.params()) out.push_back({q.name, q.value, q.grad, q.count});
-    out.push_back({"decoder.weight", p_->dec_w.data(), p_->dec_g.data(), p_->dec_w.size()});
-    out.push_back({"decoder.bias", p_->dec_b.data(), p_->dec_bg.data(), p_->dec_b.size()});
+    if (p_->adaptive) {
+        for (const auto& t : p_->adaptive->tensors()) out.push_back({"decoder." + t.name, t.value, t.grad, t.count});
+    } else {
+        out.push_back({"decoder.weight", p_->dec_w.data(), p_->dec_g.data(), p_->dec_w.size()});
+        out.push_back({"decoder.bias", p_->dec_b.data(), p_->dec_bg.data(), p_->dec_b.size()});
+    }
     return out;
 }
 

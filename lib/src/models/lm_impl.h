@@ -3,10 +3,12 @@
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <memory>
 #include <vector>
 
 #include "charlm/model.hpp"
 #include "dnnl/rnn_stack.h"
+#include "layers/adaptive_softmax.h"
 #include "layers/embedding.h"
 #include "layers/projection.h"
 #include "layers/softmax_xent.h"
@@ -20,7 +22,8 @@ struct language_model::impl {
     void embed(const int32_t* ids, size_t m);
     loss_sum train_step(const int32_t* inputs, const int32_t* targets);
     void zero_grad();
-    const float* infer(const int32_t* ids, size_t m);  // logits (m, V); state carried
+    const float* infer_hidden(const int32_t* ids, size_t m);  // top layer's output (m, H); state carried
+    const float* infer(const int32_t* ids, size_t m);         // logits (m, V); state carried
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
                       const logits_sink& on_logits);
     std::vector<named_tensor> export_tensors() const;
@@ -37,12 +40,13 @@ struct language_model::impl {
     std::vector<float> emb_w, emb_g;  // (V, E)
     nn::rnn_stack rnn;
     nn::projection proj;
-    std::vector<float> dec_w, dec_g;    // (V, H) as PyTorch's nn.Linear
+    std::vector<float> dec_w, dec_g;    // (V, H) as PyTorch's nn.Linear; empty with the adaptive softmax
     std::vector<float> dec_b, dec_bg;   // (V)
+    std::unique_ptr<nn::adaptive_softmax> adaptive;  // instead of dec_* when cfg.softmax is adaptive
 
     std::vector<float> x;        // (T, N, I) tnc: embedding rows or one-hot
     std::vector<float> dx;       // (T, N, I) gradient into the embedding
-    std::vector<float> logits;   // (M, V), then dlogits in place
+    std::vector<float> logits;   // (M, V), then dlogits in place; log-probabilities with the adaptive softmax
     std::vector<float> dh;       // (M, H)
     std::vector<float> row_nll;  // (M)
 };

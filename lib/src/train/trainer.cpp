@@ -98,6 +98,8 @@ status check_resumable(const train_config& cfg, const checkpoint_info& ck, const
                                                    cfg.resume, what, then, now));
     };
     const model_config &a = cfg.model, &b = c.model;
+    if (a.softmax != b.softmax || a.cutoffs != b.cutoffs || a.div_value != b.div_value)
+        return differs("the output layer", to_string(a.softmax), to_string(b.softmax));
     if (a.cell != b.cell || a.layers != b.layers || a.hidden != b.hidden || a.embed != b.embed || a.dropout != b.dropout)
         return differs("the model", fmt::format("{} x {} {} embed {} dropout {:g}", a.layers, a.hidden,
                                                 to_string(a.cell), a.embed, a.dropout),
@@ -124,6 +126,29 @@ status check_resumable(const train_config& cfg, const checkpoint_info& ck, const
 }
 
 }  // namespace
+
+result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& counts_by_id) {
+    constexpr uint32_t k_min_group = 8;
+    const auto V = static_cast<uint32_t>(counts_by_id.size());
+    uint64_t total = 0;
+    for (uint64_t c : counts_by_id) total += c;
+    // The smallest id count whose tokens cover `share` of the text.
+    auto covering = [&](double share) {
+        uint64_t acc = 0;
+        uint32_t k = 0;
+        while (k < V && static_cast<double>(acc) < share * static_cast<double>(total)) acc += counts_by_id[k++];
+        return k;
+    };
+    const uint32_t head = std::max(covering(0.85), k_min_group);
+    if (V < head + k_min_group)
+        return make_error(errc::usage, fmt::format("--softmax adaptive: the vocabulary ({} tokens) is too small to "
+                                                   "split into a head and clusters; use --softmax full",
+                                                   V));
+    std::vector<uint32_t> cut{head};
+    const uint32_t second = covering(0.98);
+    if (second >= head + k_min_group && V >= second + k_min_group) cut.push_back(second);
+    return cut;
+}
 
 double loss_sum::perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : NAN; }
 
@@ -159,10 +184,36 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
 
     model_config mc = cfg.model;
     mc.vocab = corpus.vocab.size();
+    if (mc.softmax == softmax_type::adaptive) {
+        std::vector<uint64_t> counts(mc.vocab, 0);
+        for (size_t i = 0; i < corpus.train.size(); ++i) ++counts[corpus.train[i]];
+        if (mc.cutoffs.empty()) {
+            auto cut = default_cutoffs(counts);
+            if (!cut) return cut.err();
+            mc.cutoffs = std::move(*cut);
+        }
+        CHARLM_TRY(mc.validate());  // the cutoffs against the vocabulary size
+        if (cb.on_info) {
+            std::string groups;
+            uint64_t total = corpus.train.size(), from = 0;
+            for (size_t k = 0; k <= mc.cutoffs.size(); ++k) {
+                const uint32_t to = k < mc.cutoffs.size() ? mc.cutoffs[k] : mc.vocab;
+                uint64_t n = 0;
+                for (uint32_t i = static_cast<uint32_t>(from); i < to; ++i) n += counts[i];
+                groups += fmt::format("{}{} {} tokens ({:.1f}% of the text)", k ? ", " : "",
+                                      k ? fmt::format("cluster {}", k) : std::string("head"), to - from,
+                                      total ? 100.0 * static_cast<double>(n) / static_cast<double>(total) : 0.0);
+                from = to;
+            }
+            cb.on_info(fmt::format("adaptive softmax: {}", groups));
+        }
+    }
     language_model model(mc, cfg.text, corpus.vocab, cfg.seed);
     if (cb.on_info)
-        cb.on_info(fmt::format("model {} x {} {} (embed {}), {} parameters", mc.layers, mc.hidden,
-                               to_string(mc.cell), mc.embed, model.parameter_count()));
+        cb.on_info(fmt::format("model {} x {} {} (embed {}{}), {} parameters", mc.layers, mc.hidden,
+                               to_string(mc.cell), mc.embed,
+                               mc.softmax == softmax_type::adaptive ? ", adaptive softmax" : "",
+                               model.parameter_count()));
 
     model.prepare(cfg.steps, cfg.batch);
     auto params = model.params();

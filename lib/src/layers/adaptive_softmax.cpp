@@ -1,0 +1,273 @@
+// Adaptive softmax (see adaptive_softmax.h): the head and each cluster are two dnnl_sgemm calls
+// forward and three or four backward, around the fused softmax cross-entropy of softmax_xent.h.
+// Rows are grouped by cluster with a stable counting sort, so row order (and with it every sum)
+// is the same for any thread count.
+#include "layers/adaptive_softmax.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "charlm/batches.hpp"
+#include "charlm/model_config.hpp"
+#include "charlm/status.hpp"
+#include "layers/softmax_xent.h"
+
+namespace charlm::nn {
+
+namespace {
+
+void sgemm(char ta, char tb, size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+           float beta, float* c, size_t ldc) {
+    const dnnl_status_t st = dnnl_sgemm(ta, tb, static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(n),
+                                        static_cast<dnnl_dim_t>(k), 1.f, a, static_cast<dnnl_dim_t>(lda), b,
+                                        static_cast<dnnl_dim_t>(ldb), beta, c, static_cast<dnnl_dim_t>(ldc));
+    CHARLM_ASSERT(st == dnnl_success);
+}
+
+float uniform_pm(uint64_t& s, float a) {
+    return static_cast<float>((static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
+}
+
+// Rows go parallel only when the work pays for the OpenMP fork/join.
+constexpr size_t k_parallel_min = size_t{1} << 15;
+constexpr size_t k_max_clusters = 64;
+
+}  // namespace
+
+std::vector<int> adaptive_softmax::tail_widths(int hidden, size_t clusters, float div_value) {
+    std::vector<int> p(clusters);
+    for (size_t k = 0; k < clusters; ++k)
+        p[k] = static_cast<int>(adaptive_tail_width(static_cast<uint32_t>(hidden), div_value, k));
+    return p;
+}
+
+adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> cutoffs, float div_value)
+    : H_(hidden), V_(vocab), bounds_(std::move(cutoffs)) {
+    CHARLM_ASSERT(!bounds_.empty() && bounds_.size() <= k_max_clusters && bounds_[0] > 0);
+    for (size_t k = 1; k < bounds_.size(); ++k) CHARLM_ASSERT(bounds_[k] > bounds_[k - 1]);
+    CHARLM_ASSERT(bounds_.back() < static_cast<uint32_t>(V_));
+    K_ = static_cast<int>(bounds_.size());
+    bounds_.push_back(static_cast<uint32_t>(V_));
+    S_ = static_cast<int>(bounds_[0]) + K_;
+    P_ = tail_widths(H_, static_cast<size_t>(K_), div_value);
+    const size_t H = static_cast<size_t>(H_);
+    head_w_.assign(static_cast<size_t>(S_) * H, 0.f);
+    head_wg_.assign(head_w_.size(), 0.f);
+    head_b_.assign(static_cast<size_t>(S_), 0.f);
+    head_bg_.assign(head_b_.size(), 0.f);
+    bias_acc_.assign(head_b_.size(), 0.0);
+    for (int k = 0; k < K_; ++k) {
+        CHARLM_ASSERT(P_[k] >= 1);
+        const size_t O = bounds_[k + 1] - bounds_[k], P = static_cast<size_t>(P_[k]);
+        proj_w_.emplace_back(P * H, 0.f);
+        proj_g_.emplace_back(P * H, 0.f);
+        out_w_.emplace_back(O * P, 0.f);
+        out_g_.emplace_back(O * P, 0.f);
+    }
+}
+
+uint64_t adaptive_softmax::parameter_count() const {
+    uint64_t n = head_w_.size() + head_b_.size();
+    for (int k = 0; k < K_; ++k) n += proj_w_[k].size() + out_w_[k].size();
+    return n;
+}
+
+void adaptive_softmax::init_uniform(uint64_t seed) {
+    uint64_t s = seed;
+    const float a = 1.0f / std::sqrt(static_cast<float>(H_));
+    for (float& w : head_w_) w = uniform_pm(s, a);
+    for (float& b : head_b_) b = uniform_pm(s, a);
+    for (int k = 0; k < K_; ++k) {
+        for (float& w : proj_w_[k]) w = uniform_pm(s, a);
+        const float ao = 1.0f / std::sqrt(static_cast<float>(P_[k]));
+        for (float& w : out_w_[k]) w = uniform_pm(s, ao);
+    }
+}
+
+void adaptive_softmax::prepare(size_t rows) {
+    if (rows <= rows_) return;
+    rows_ = rows;
+    const size_t H = static_cast<size_t>(H_);
+    size_t maxP = 1, maxO = 1;
+    for (int k = 0; k < K_; ++k) {
+        maxP = std::max(maxP, static_cast<size_t>(P_[k]));
+        maxO = std::max<size_t>(maxO, bounds_[k + 1] - bounds_[k]);
+    }
+    head_.resize(rows * static_cast<size_t>(S_));
+    head_target_.resize(rows);
+    order_.resize(rows);
+    local_.resize(rows);
+    xk_.resize(rows * H);
+    dxk_.resize(rows * H);
+    pk_.resize(rows * maxP);
+    dpk_.resize(rows * maxP);
+    lk_.resize(rows * maxO);
+    row_tmp_.resize(rows);
+}
+
+std::vector<adaptive_softmax::tensor> adaptive_softmax::tensors() {
+    std::vector<tensor> out;
+    out.push_back({"head.weight", {S_, H_}, head_w_.data(), head_wg_.data(), head_w_.size()});
+    out.push_back({"head.bias", {S_}, head_b_.data(), head_bg_.data(), head_b_.size()});
+    for (int k = 0; k < K_; ++k) {
+        const int64_t O = bounds_[k + 1] - bounds_[k];
+        out.push_back({"tail." + std::to_string(k) + ".0.weight", {P_[k], H_}, proj_w_[k].data(), proj_g_[k].data(),
+                       proj_w_[k].size()});
+        out.push_back({"tail." + std::to_string(k) + ".1.weight", {O, P_[k]}, out_w_[k].data(), out_g_[k].data(),
+                       out_w_[k].size()});
+    }
+    return out;
+}
+
+void adaptive_softmax::zero_grad() {
+    std::fill(head_wg_.begin(), head_wg_.end(), 0.f);
+    std::fill(head_bg_.begin(), head_bg_.end(), 0.f);
+    for (auto& g : proj_g_) std::fill(g.begin(), g.end(), 0.f);
+    for (auto& g : out_g_) std::fill(g.begin(), g.end(), 0.f);
+}
+
+namespace {
+
+// The head target of each row, and the rows of every cluster grouped (stable) in `order` with
+// their targets within the cluster in `local`; offsets (K + 1) delimit the groups.
+void group_rows(const std::vector<uint32_t>& bounds, int K, const int32_t* targets, size_t M,
+                            int32_t* head_target, int32_t* order, int32_t* local, size_t* offsets) {
+    const uint32_t c0 = bounds[0];
+    std::fill(offsets, offsets + K + 1, 0);
+    for (size_t r = 0; r < M; ++r) {
+        const int32_t t = targets[r];
+        if (t < 0) {
+            head_target[r] = -1;
+            continue;
+        }
+        CHARLM_ASSERT(static_cast<uint32_t>(t) < bounds[static_cast<size_t>(K)]);
+        if (static_cast<uint32_t>(t) < c0) {
+            head_target[r] = t;
+            continue;
+        }
+        const auto k = static_cast<size_t>(std::upper_bound(bounds.begin(), bounds.end(), static_cast<uint32_t>(t)) -
+                                           bounds.begin()) - 1;
+        head_target[r] = static_cast<int32_t>(c0 + k);
+        ++offsets[k + 1];
+    }
+    for (int k = 0; k < K; ++k) offsets[k + 1] += offsets[k];
+    size_t at[k_max_clusters];
+    std::copy(offsets, offsets + K, at);
+    for (size_t r = 0; r < M; ++r) {
+        const int32_t t = targets[r];
+        if (t < 0 || static_cast<uint32_t>(t) < c0) continue;
+        const size_t k = static_cast<size_t>(head_target[r]) - c0;
+        order[at[k]] = static_cast<int32_t>(r);
+        local[at[k]] = static_cast<int32_t>(static_cast<uint32_t>(t) - bounds[k]);
+        ++at[k];
+    }
+}
+
+// db (S) += column sums of dy (M, S), accumulated in double in row order (row-major reads).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void column_sums(float* __restrict db,
+                                                                             double* __restrict acc,
+                                                                             const float* __restrict dy, size_t M,
+                                                                             size_t S) {
+    std::fill(acc, acc + S, 0.0);
+    for (size_t r = 0; r < M; ++r) {
+        const float* __restrict row = dy + r * S;
+        for (size_t c = 0; c < S; ++c) acc[c] += row[c];
+    }
+    for (size_t c = 0; c < S; ++c) db[c] += static_cast<float>(acc[c]);
+}
+
+void head_logits(float* head, const float* x, const float* w, const float* b, size_t M, size_t S, size_t H) {
+    for (size_t r = 0; r < M; ++r) std::memcpy(head + r * S, b, S * sizeof(float));
+    sgemm('N', 'T', M, S, H, x, H, w, H, 1.f, head, S);
+}
+
+}  // namespace
+
+double adaptive_softmax::forward_backward(float* dx, const float* x, const int32_t* targets, size_t M, float scale,
+                                          uint64_t* counted) {
+    CHARLM_ASSERT(M <= rows_);
+    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
+    size_t offsets[k_max_clusters + 1];
+    group_rows(bounds_, K_, targets, M, head_target_.data(), order_.data(), local_.data(), offsets);
+    // head: forward, fused softmax + loss + gradient, backward
+    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    double total = softmax_xent_forward_backward(head_.data(), head_target_.data(), M, S, scale, counted);
+    sgemm('N', 'N', M, H, S, head_.data(), S, head_w_.data(), H, 0.f, dx, H);               // dx = dhead W_h
+    sgemm('T', 'N', S, H, M, head_.data(), S, x, H, 1.f, head_wg_.data(), H);               // dW_h += dhead^T x
+    column_sums(head_bg_.data(), bias_acc_.data(), head_.data(), M, S);                       // db_h += col sums
+    // clusters: only the rows whose target is in them
+    for (int k = 0; k < K_; ++k) {
+        const size_t first = offsets[k], Mk = offsets[k + 1] - first;
+        if (Mk == 0) continue;
+        const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+        const int32_t* rows = order_.data() + first;
+        for (size_t i = 0; i < Mk; ++i)
+            std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
+        sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);  // p = x W_p^T
+        sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);   // l = p W_o^T
+        total += softmax_xent_forward_backward(lk_.data(), local_.data() + first, Mk, O, scale);
+        sgemm('T', 'N', O, P, Mk, lk_.data(), O, pk_.data(), P, 1.f, out_g_[k].data(), P);   // dW_o += dl^T p
+        sgemm('N', 'N', Mk, P, O, lk_.data(), O, out_w_[k].data(), P, 0.f, dpk_.data(), P);  // dp = dl W_o
+        sgemm('T', 'N', P, H, Mk, dpk_.data(), P, xk_.data(), H, 1.f, proj_g_[k].data(), H); // dW_p += dp^T x
+        sgemm('N', 'N', Mk, H, P, dpk_.data(), P, proj_w_[k].data(), H, 0.f, dxk_.data(), H); // dx_k = dp W_p
+        for (size_t i = 0; i < Mk; ++i) {
+            float* d = dx + static_cast<size_t>(rows[i]) * H;
+            const float* s = dxk_.data() + i * H;
+            for (size_t j = 0; j < H; ++j) d[j] += s[j];
+        }
+    }
+    return total;
+}
+
+double adaptive_softmax::nll(float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted) {
+    CHARLM_ASSERT(M <= rows_);
+    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
+    size_t offsets[k_max_clusters + 1];
+    group_rows(bounds_, K_, targets, M, head_target_.data(), order_.data(), local_.data(), offsets);
+    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    double total = softmax_xent_nll(row_nll, head_.data(), head_target_.data(), M, S, counted);
+    for (int k = 0; k < K_; ++k) {
+        const size_t first = offsets[k], Mk = offsets[k + 1] - first;
+        if (Mk == 0) continue;
+        const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+        const int32_t* rows = order_.data() + first;
+        for (size_t i = 0; i < Mk; ++i)
+            std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
+        sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);
+        sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);
+        total += softmax_xent_nll(row_tmp_.data(), lk_.data(), local_.data() + first, Mk, O);
+        for (size_t i = 0; i < Mk; ++i) row_nll[rows[i]] += row_tmp_[i];
+    }
+    return total;
+}
+
+void adaptive_softmax::log_prob(float* out, const float* x, size_t M) {
+    CHARLM_ASSERT(M <= rows_);
+    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
+    const size_t c0 = bounds_[0];
+    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    const auto rows = static_cast<ptrdiff_t>(M);
+#pragma omp parallel for schedule(static) if (M * S >= k_parallel_min)
+    for (ptrdiff_t r = 0; r < rows; ++r) {
+        float* h = head_.data() + static_cast<size_t>(r) * S;
+        log_softmax(h, h, S);
+        std::memcpy(out + static_cast<size_t>(r) * V, h, c0 * sizeof(float));
+    }
+    for (int k = 0; k < K_; ++k) {
+        const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k], ck = bounds_[k];
+        sgemm('N', 'T', M, P, H, x, H, proj_w_[k].data(), H, 0.f, pk_.data(), P);
+        sgemm('N', 'T', M, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, out + ck, V);  // into the slice
+#pragma omp parallel for schedule(static) if (M * O >= k_parallel_min)
+        for (ptrdiff_t r = 0; r < rows; ++r) {
+            float* o = out + static_cast<size_t>(r) * V + ck;
+            log_softmax(o, o, O);
+            const float lp = head_[static_cast<size_t>(r) * S + c0 + static_cast<size_t>(k)];
+            for (size_t i = 0; i < O; ++i) o[i] += lp;
+        }
+    }
+}
+
+}  // namespace charlm::nn

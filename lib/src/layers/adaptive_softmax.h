@@ -1,0 +1,89 @@
+// Adaptive softmax (Grave et al. 2017, "Efficient softmax approximation for GPUs"), laid out as
+// PyTorch's nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value, head_bias=True) so that a
+// model file loads into it by name. The vocabulary must be sorted by frequency (charlm's is).
+//
+//   head:      logits (M, S) = x W_h^T + b_h, S = c_0 + K: the c_0 most frequent tokens, then one
+//              entry per tail cluster.
+//   cluster k: tokens [c_k, c_{k+1}); logits (M_k, O_k) = (x W_pk^T) W_ok^T, a bottleneck of width
+//              P_k = H / div^(k+1), no biases.
+//   log p(t) = log softmax(head)[t] for t < c_0, else log softmax(head)[c_0 + k]
+//              + log softmax(cluster k)[t - c_k].
+//
+// Training and validation only evaluate a row's own cluster, which is what makes it fast when
+// the frequent head covers most of the text; the full distribution (sampling, logits export)
+// costs as much as the plain softmax.
+// Not here: the full softmax (projection.h + softmax_xent.h), the optimizer, the file format.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace charlm::nn {
+
+class adaptive_softmax {
+public:
+    // cutoffs: strictly increasing, 0 < c_0, c_last < V (V is appended). Widths P_k >= 1.
+    adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> cutoffs, float div_value);
+
+    // Grows (never shrinks) the scratch buffers for calls of up to `rows` rows.
+    void prepare(size_t rows);
+
+    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight and the head bias (nn.Linear's).
+    void init_uniform(uint64_t seed);
+
+    // Training: returns the summed NLL of the counted rows (target >= 0), their number in
+    // *counted. dx (M, H) is OVERWRITTEN with the gradient of scale * summed NLL w.r.t. x;
+    // parameter gradients are ACCUMULATED. x must stay valid during the call.
+    double forward_backward(float* dx, const float* x, const int32_t* targets, size_t M, float scale,
+                            uint64_t* counted = nullptr);
+
+    // Evaluation: row_nll (M) = -log p(target), 0 for ignored rows. Returns their sum (double).
+    double nll(float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted = nullptr);
+
+    // The full distribution: out (M, V) = log p(v | x) for every v (normalized: logsumexp = 0).
+    void log_prob(float* out, const float* x, size_t M);
+
+    struct tensor {
+        std::string name;         // PyTorch's, under the module's prefix: "head.weight", "tail.0.1.weight"
+        std::vector<int64_t> shape;
+        float* value;
+        float* grad;
+        size_t count;
+    };
+    std::vector<tensor> tensors();
+    void zero_grad();
+
+    int hidden() const { return H_; }
+    int vocab() const { return V_; }
+    int head_size() const { return S_; }
+    int clusters() const { return K_; }
+    const std::vector<uint32_t>& bounds() const { return bounds_; }  // c_0 .. c_{K-1}, V
+    int tail_width(int k) const { return P_[k]; }
+    uint64_t parameter_count() const;
+
+    // The bottleneck widths PyTorch gives the tails: floor(H / div^(k+1)).
+    static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);
+
+private:
+    int H_, V_, S_, K_;
+    std::vector<uint32_t> bounds_;  // K + 1 entries: c_0, ..., c_{K-1}, V
+    std::vector<int> P_;            // bottleneck widths (K)
+
+    std::vector<float> head_w_, head_b_, head_wg_, head_bg_;  // (S, H), (S)
+    std::vector<std::vector<float>> proj_w_, proj_g_;         // per k: (P_k, H)
+    std::vector<std::vector<float>> out_w_, out_g_;           // per k: (O_k, P_k)
+
+    // Scratch, sized by prepare() for M rows.
+    size_t rows_ = 0;
+    std::vector<float> head_;           // (M, S) logits, then their gradient
+    std::vector<int32_t> head_target_;  // (M)
+    std::vector<int32_t> order_;        // (M) row indices grouped by cluster
+    std::vector<int32_t> local_;        // (M) target within its cluster, in order_'s order
+    std::vector<float> xk_, pk_, lk_, dpk_, dxk_;  // gathered rows, bottleneck, cluster logits, grads
+    std::vector<float> row_tmp_;        // (M)
+    std::vector<double> bias_acc_;      // (S) the head bias gradient's column sums
+};
+
+}  // namespace charlm::nn
