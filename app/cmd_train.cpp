@@ -105,7 +105,7 @@ int cmd_train(int argc, char** argv) {
          "output layer: full | adaptive (frequent tokens in a head, rarer ones in clusters behind narrower "
          "projections: much faster for large vocabularies such as Chinese)")
         ("cutoffs", po::value(&cutoffs), "adaptive softmax cluster boundaries as token ids in frequency order, e.g. "
-         "1000,3000 (implies --softmax adaptive; default: chosen from the corpus, the head covering 85% of the text)")
+         "1000,3000 (implies --softmax adaptive; default: chosen from the corpus, the head covering 80% of the text)")
         ("div-value", po::value(&cfg.model.div_value)->default_value(cfg.model.div_value),
          "adaptive softmax: cluster k's projection is hidden / div-value^k wide");
     po::options_description training("Training");

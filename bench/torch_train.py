@@ -257,7 +257,7 @@ def cutoffs_for(spec, train_ids, V):
     def covering(share):  # the smallest id count whose tokens cover `share` of the text
         return int(np.searchsorted(acc, share * total, side="left")) + 1
 
-    head = max(covering(0.85), 8)
+    head = max(covering(0.80), 8)
     cut = [head]
     second = covering(0.98)
     if second >= head + 8 and V >= second + 8:
@@ -293,7 +293,7 @@ def main():
     ap.add_argument("--report-every", type=int, default=0, help="steps between reports (0: about 10 s apart)")
     ap.add_argument("--metrics", default=None, help="JSON lines, charlm's fields")
     ap.add_argument("--cutoffs", default="", help="adaptive softmax: ids such as 1000,3000, or 'auto' (charlm's "
-                    "rule: the head covers 85%% of the training text, the first cluster up to 98%%); empty: full")
+                    "rule: the head covers 80%% of the training text, the first cluster up to 98%%); empty: full")
     a = ap.parse_args()
 
     budget = parse_duration(a.time_budget) if a.time_budget else 0.0

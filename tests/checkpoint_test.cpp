@@ -84,12 +84,13 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
     }
 }
 
-class resume : public ::testing::TestWithParam<std::tuple<cell_type, sampling, optimizer_kind>> {};
+class resume : public ::testing::TestWithParam<std::tuple<cell_type, sampling, optimizer_kind, softmax_type>> {};
 
 TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
     omp_set_num_threads(2);
-    const auto [cell, scheme, optimizer] = GetParam();
-    const std::string tag = fmt::format("{}_{}_{}", to_string(cell), to_string(scheme), to_string(optimizer));
+    const auto [cell, scheme, optimizer, softmax] = GetParam();
+    const std::string tag = fmt::format("{}_{}_{}_{}", to_string(cell), to_string(scheme), to_string(optimizer),
+                                        to_string(softmax));
     const std::string dir = test::scratch_dir() + "/resume_" + tag;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -97,6 +98,7 @@ TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
 
     train_config full = small_config(corpus, cell, scheme);
     full.optimizer = optimizer;
+    full.model.softmax = softmax;  // adaptive: cutoffs chosen from the corpus, in each of the runs
     if (optimizer == optimizer_kind::sgd) full.lr = 0.5f;
     full.out = dir + "/full.safetensors";
     trajectory a;
@@ -135,14 +137,16 @@ TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
 
 INSTANTIATE_TEST_SUITE_P(
     cells, resume,
-    ::testing::Values(std::tuple{cell_type::lstm, sampling::consecutive, optimizer_kind::adam},
-                      std::tuple{cell_type::lstm, sampling::random, optimizer_kind::adam},
-                      std::tuple{cell_type::gru, sampling::consecutive, optimizer_kind::sgd},
-                      std::tuple{cell_type::lbr_gru, sampling::random, optimizer_kind::adam},
-                      std::tuple{cell_type::rnn_tanh, sampling::consecutive, optimizer_kind::adam}),
+    ::testing::Values(std::tuple{cell_type::lstm, sampling::consecutive, optimizer_kind::adam, softmax_type::full},
+                      std::tuple{cell_type::lstm, sampling::random, optimizer_kind::adam, softmax_type::full},
+                      std::tuple{cell_type::gru, sampling::consecutive, optimizer_kind::sgd, softmax_type::full},
+                      std::tuple{cell_type::lbr_gru, sampling::random, optimizer_kind::adam, softmax_type::full},
+                      std::tuple{cell_type::rnn_tanh, sampling::consecutive, optimizer_kind::adam, softmax_type::full},
+                      std::tuple{cell_type::lstm, sampling::consecutive, optimizer_kind::adam, softmax_type::adaptive}),
     [](const auto& info) {
-        std::string name = fmt::format("{}_{}_{}", to_string(std::get<0>(info.param)),
-                                       to_string(std::get<1>(info.param)), to_string(std::get<2>(info.param)));
+        std::string name = fmt::format("{}_{}_{}_{}", to_string(std::get<0>(info.param)),
+                                       to_string(std::get<1>(info.param)), to_string(std::get<2>(info.param)),
+                                       to_string(std::get<3>(info.param)));
         std::replace(name.begin(), name.end(), '-', '_');
         return name;
     });

@@ -138,6 +138,33 @@ TEST(train, every_cell_learns_the_toy_corpus) {
     }
 }
 
+// The adaptive softmax with the cutoffs the trainer chooses: learns as the full softmax does,
+// and the model it writes loads back with them.
+TEST(train, adaptive_softmax_learns_the_toy_corpus) {
+    omp_set_num_threads(2);
+    const std::string corpus = write_corpus("toy_adaptive.txt", toy_corpus(400, 9));
+    train_config c = toy_config(corpus, cell_type::lstm);
+    c.model.softmax = softmax_type::adaptive;
+    c.out = test::scratch_dir() + "/adaptive.safetensors";
+    std::vector<std::string> info;
+    train_callbacks cb;
+    cb.on_info = [&](const std::string& s) { info.push_back(s); };
+    auto out = train(c, cb);
+    ASSERT_TRUE(out.ok()) << out.err().message;
+    const double v = out->vocab_size;
+    EXPECT_LT(out->train_ppl, v / 5) << "vocabulary " << v;
+    ASSERT_TRUE(out->valid_ppl.has_value());
+    EXPECT_LT(*out->valid_ppl, v / 5);
+    bool told = false;
+    for (const auto& s : info) told = told || s.find("adaptive softmax: head ") != std::string::npos;
+    EXPECT_TRUE(told) << "the cutoffs chosen are reported";
+    auto m = load_model(c.out);
+    ASSERT_TRUE(m.ok()) << m.err().message;
+    EXPECT_EQ(m->model.config().softmax, softmax_type::adaptive);
+    ASSERT_FALSE(m->model.config().cutoffs.empty());
+    EXPECT_LT(m->model.config().cutoffs.back(), m->model.config().vocab);
+}
+
 TEST(train, same_seed_same_trajectory_bit_for_bit) {
     omp_set_num_threads(2);
     const std::string corpus = write_corpus("toy2.txt", toy_corpus(200, 4));

@@ -91,7 +91,7 @@ struct train_outcome {
 };
 
 // Cutoffs for the adaptive softmax from token counts indexed by id (ids in frequency order, as
-// the vocabulary assigns them): the head takes the most frequent tokens up to 85% of the text,
+// the vocabulary assigns them): the head takes the most frequent tokens up to 80% of the text,
 // the first cluster up to 98%, the second the rest. Error when the vocabulary is too small for
 // a head and a cluster of at least 8 tokens each (the full softmax is as fast there).
 result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& counts_by_id);

@@ -139,7 +139,9 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
         while (k < V && static_cast<double>(acc) < share * static_cast<double>(total)) acc += counts_by_id[k++];
         return k;
     };
-    const uint32_t head = std::max(covering(0.85), k_min_group);
+    // 80%: on tang_poems_3mb_simplified (LSTM 1 x 256, 3 epochs) heads of 75/80/85% gave validation
+    // perplexity 184.4/181.5/182.3 against 183.5 for the full softmax, at 3.6/3.4/3.2x its speed.
+    const uint32_t head = std::max(covering(0.80), k_min_group);
     if (V < head + k_min_group)
         return make_error(errc::usage, fmt::format("--softmax adaptive: the vocabulary ({} tokens) is too small to "
                                                    "split into a head and clusters; use --softmax full",
