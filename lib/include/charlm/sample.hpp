@@ -47,7 +47,7 @@ inline token_sampler sampler_of(const sample_config& c) { return {c.temperature,
 
 // Caller-owned work space so that the draw does not allocate once it has grown to V.
 struct sample_scratch {
-    std::vector<double> weight;   // (V) exp((logit - max) / T)
+    std::vector<float> weight;    // (V) exp((logit - max) / T), each <= 1 (summed in double)
     std::vector<uint32_t> order;  // (V) candidate ids, most likely first when truncating
 };
 
