@@ -295,10 +295,13 @@ def markdown(rows, a, sgemm, command, started, torch_info, load):
              and a_["cell"] == f_["cell"] + ADAPTIVE]
     if pairs:
         out.append("")
+        def speedup(a_, f_):
+            return a_["charlm_cps"] / f_["charlm_cps"] if a_["charlm_cps"] and f_["charlm_cps"] else None
+
         out.append("charlm's adaptive softmax against its full softmax (same run): " + "; ".join(
-            f"{a_['config']}/{a_['threads']}T {fmt_f(a_['charlm_cps'] / f_['charlm_cps'] if a_['charlm_cps'] and "
-            f"f_['charlm_cps'] else None)}x the char/s, valid ppl {fmt_f(a_['charlm_valid_ppl'], 3)} vs "
-            f"{fmt_f(f_['charlm_valid_ppl'], 3)} after the same budget" for a_, f_ in pairs) + ".")
+            f"{a_['config']}/{a_['threads']}T {fmt_f(speedup(a_, f_))}x the char/s, valid ppl "
+            f"{fmt_f(a_['charlm_valid_ppl'], 3)} vs {fmt_f(f_['charlm_valid_ppl'], 3)} after the same budget"
+            for a_, f_ in pairs) + ".")
     return "\n".join(out) + "\n"
 
 

@@ -283,6 +283,21 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         ts.valid_ppl = outcome.valid_ppl;
         return ts;
     };
+    // Where the run stands now, to continue in `epoch` after `batch` of its batches.
+    auto position_at = [&](uint64_t epoch, uint64_t batch, double at_lr, const loss_sum& epoch_so_far) {
+        detail::train_position p;
+        p.epoch = epoch;
+        p.batch = batch;
+        p.step = step;
+        p.lr = at_lr;
+        p.dropout_calls = model.internals().rnn.dropout_calls();
+        p.best_valid_ppl = outcome.best_valid_ppl;
+        p.best_epoch = outcome.best_epoch;
+        p.elapsed_s = seconds_since(t0);
+        p.epoch_nll = epoch_so_far.nll;
+        p.epoch_tokens = epoch_so_far.tokens;
+        return p;
+    };
     // Checkpoint at `p` (and, with --keep-last, a copy named after the epoch it completes).
     auto checkpoint = [&](const detail::train_position& p, bool carried) -> status {
         if (ckpt_path.empty()) return {};
@@ -356,19 +371,9 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
                 outcome.epochs = epoch;
                 outcome.steps = step;
                 outcome.train_ppl = epoch_loss.perplexity();
-                detail::train_position p = pos;
-                p.epoch = epoch;
-                p.batch = it.position();
-                p.step = step;
-                p.lr = lr;
-                p.dropout_calls = model.internals().rnn.dropout_calls();
-                p.best_valid_ppl = outcome.best_valid_ppl;
-                p.best_epoch = outcome.best_epoch;
-                p.elapsed_s = seconds_since(t0);
-                p.epoch_nll = epoch_loss.nll;
-                p.epoch_tokens = epoch_loss.tokens;
                 if (!cfg.out.empty()) CHARLM_TRY(save_model(cfg.out, model, summary()));
-                CHARLM_TRY(checkpoint(p, cfg.scheme == sampling::consecutive));
+                CHARLM_TRY(checkpoint(position_at(epoch, it.position(), lr, epoch_loss),
+                                      cfg.scheme == sampling::consecutive));
                 outcome.seconds = seconds_since(t0);
                 return outcome;
             }
@@ -417,16 +422,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             if (r.best) CHARLM_TRY(save_model(cfg.out + ".best", model, summary()));
             if (last || (epoch + 1) % std::max<uint32_t>(1, cfg.checkpoint_every) == 0) {
                 // A run stopped by the budget mid-epoch resumes at the next epoch: its validation ran.
-                detail::train_position p;
-                p.epoch = epoch + 1;
-                p.batch = 0;
-                p.step = step;
-                p.lr = next_lr;
-                p.dropout_calls = model.internals().rnn.dropout_calls();
-                p.best_valid_ppl = outcome.best_valid_ppl;
-                p.best_epoch = outcome.best_epoch;
-                p.elapsed_s = seconds_since(t0);
-                CHARLM_TRY(checkpoint(p, false));
+                CHARLM_TRY(checkpoint(position_at(epoch + 1, 0, next_lr, {}), false));
             }
         }
         if (cb.on_sample && !cfg.prefixes.empty() &&
