@@ -229,14 +229,14 @@ int cmd_info(int argc, char** argv) {
         if (c.dropout > 0 && l + 1 < c.layers)
             layer_rows.push_back({fmt::format("dropout{}", sfx), fmt::format("Dropout({:g})", c.dropout), "", 0});
     }
+    std::string adaptive_groups;  // the adaptive softmax's head and clusters, printed under the table
     if (c.softmax == softmax_type::adaptive) {
-        std::string clusters;
+        adaptive_groups = fmt::format("head ids 0..{} and {} cluster entries", c.cutoffs[0] - 1, c.cutoffs.size());
         for (size_t k = 0; k < c.cutoffs.size(); ++k)
-            clusters += fmt::format(", {}..{} via {}", c.cutoffs[k],
-                                    (k + 1 < c.cutoffs.size() ? c.cutoffs[k + 1] : c.vocab) - 1,
-                                    adaptive_tail_width(c.hidden, c.div_value, k));
-        layer_rows.push_back({"decoder", "AdaptiveLogSoftmax",
-                              fmt::format("{} -> {} (head {}{})", c.hidden, c.vocab, c.cutoffs[0], clusters),
+            adaptive_groups += fmt::format("; cluster {} ids {}..{} through {} units", k + 1, c.cutoffs[k],
+                                           (k + 1 < c.cutoffs.size() ? c.cutoffs[k + 1] : c.vocab) - 1,
+                                           adaptive_tail_width(c.hidden, c.div_value, k));
+        layer_rows.push_back({"decoder", "AdaptiveLogSoftmax", fmt::format("{} -> {} log-probs", c.hidden, c.vocab),
                               count("decoder.")});
     } else {
         layer_rows.push_back({"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), count("decoder.")});
@@ -278,16 +278,17 @@ int cmd_info(int argc, char** argv) {
     fmt::print("{:-<77}\n", "");
     for (const auto& l : layer_rows) fmt::print("{:<14} {:<26} {:<22} {:>12}\n", l.name, l.kind, l.shape, l.parameters);
     fmt::print("{:-<77}\n", "");
-    fmt::print("{:<64} {:>12}\n\n", "total", m.parameter_count());
-    fmt::print("{:<22} {:<18} {:>12}\n", "tensor", "shape", "parameters");
-    fmt::print("{:-<54}\n", "");
+    fmt::print("{:<64} {:>12}\n", "total", m.parameter_count());
+    if (!adaptive_groups.empty()) fmt::print("adaptive softmax: {}\n", adaptive_groups);
+    fmt::print("\n{:<24} {:<18} {:>12}\n", "tensor", "shape", "parameters");
+    fmt::print("{:-<56}\n", "");
     for (const auto& t : tensors) {
         std::string shape;
         for (auto d : t.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
-        fmt::print("{:<22} {:<18} {:>12}\n", t.name, shape, t.data.size());
+        fmt::print("{:<24} {:<18} {:>12}\n", t.name, shape, t.data.size());
     }
-    fmt::print("{:-<54}\n", "");
-    fmt::print("{:<41} {:>12}\n\n", "total", m.parameter_count());
+    fmt::print("{:-<56}\n", "");
+    fmt::print("{:<43} {:>12}\n\n", "total", m.parameter_count());
     std::string sample;
     for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i) sample += " " + visible_token(m.vocab().token(i));
     fmt::print("vocabulary  {} tokens, most frequent first:{}\n", c.vocab, sample);

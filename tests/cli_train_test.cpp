@@ -75,6 +75,45 @@ TEST(cli_train, end_to_end_train_generate_eval_info) {
     EXPECT_NE(it.out.find("rnn.weight_hh_l0"), std::string::npos) << it.out;
 }
 
+// The adaptive softmax through the CLI: the cutoffs it is given are saved, shown by info (text and
+// JSON), and the model generates and evaluates; resuming with other cutoffs is refused.
+TEST(cli_train, adaptive_softmax_train_info_generate_eval) {
+    const std::string corpus = write_file("cli_adaptive.txt", toy_text());
+    const std::string model = scratch_dir() + "/cli_adaptive.safetensors";
+    auto args = tiny_args(corpus);
+    for (const char* a : {"--out", model.c_str(), "--force", "--cutoffs", "6,12", "--div-value", "2"}) args.push_back(a);
+    auto r = run_charlm(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("adaptive softmax: head 6 tokens"), std::string::npos) << r.out;
+
+    auto i = run_charlm({"info", "--json", model});
+    ASSERT_EQ(i.status, 0) << i.err;
+    auto ij = nlohmann::json::parse(i.out);
+    EXPECT_EQ(ij["softmax"], "adaptive");
+    EXPECT_EQ(ij["cutoffs"], nlohmann::json::array({6, 12}));
+    EXPECT_EQ(ij["div_value"].get<double>(), 2.0);
+    auto it = run_charlm({"info", model});
+    EXPECT_NE(it.out.find("AdaptiveLogSoftmax"), std::string::npos) << it.out;
+    EXPECT_NE(it.out.find("adaptive softmax: head ids 0..5 and 2 cluster entries; cluster 1 ids 6..11 through 16 "
+                          "units; cluster 2 ids 12.."),
+              std::string::npos)
+        << it.out;
+    EXPECT_NE(it.out.find("decoder.tail.1.1.weight"), std::string::npos) << it.out;
+
+    auto g = run_charlm({"generate", "--model", model, "--prefix", "snow", "--length", "30", "--seed", "3"});
+    ASSERT_EQ(g.status, 0) << g.err;
+    EXPECT_EQ(g.out.rfind("snow", 0), 0u) << g.out;
+    auto e = run_charlm({"eval", "--model", model, "--text", corpus, "--json"});
+    ASSERT_EQ(e.status, 0) << e.err;
+    const double ppl = nlohmann::json::parse(e.out)["perplexity"].get<double>();
+    EXPECT_GT(ppl, 1.0);
+    EXPECT_LT(ppl, 12.0) << "the toy text is learnable";
+
+    auto resumed = run_charlm({"train", "--resume", model + ".ckpt", "--cutoffs", "5,12", "--epochs", "3"});
+    EXPECT_EQ(resumed.status, 2) << resumed.err;
+    EXPECT_NE(resumed.err.find("the output layer"), std::string::npos) << resumed.err;
+}
+
 TEST(cli_train, config_file_gives_the_same_options) {
     const std::string corpus = write_file("cli_cfg.txt", toy_text());
     const std::string cfg = write_file("tiny.ini", "cell = lstm\nlayers = 1\nhidden = 16\nembed = 4\nbatch = 4\n"

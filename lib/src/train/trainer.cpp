@@ -98,8 +98,18 @@ status check_resumable(const train_config& cfg, const checkpoint_info& ck, const
                                                    cfg.resume, what, then, now));
     };
     const model_config &a = cfg.model, &b = c.model;
+    auto output_layer = [](const model_config& m) {
+        if (m.softmax == softmax_type::full) return std::string("a full softmax");
+        std::string cut;
+        for (uint32_t c : m.cutoffs) {
+            if (!cut.empty()) cut += ',';
+            cut += std::to_string(c);
+        }
+        return fmt::format("an adaptive softmax (cutoffs {}, div-value {:g})", cut.empty() ? "from the corpus" : cut,
+                           m.div_value);
+    };
     if (a.softmax != b.softmax || a.cutoffs != b.cutoffs || a.div_value != b.div_value)
-        return differs("the output layer", to_string(a.softmax), to_string(b.softmax));
+        return differs("the output layer", output_layer(a), output_layer(b));
     if (a.cell != b.cell || a.layers != b.layers || a.hidden != b.hidden || a.embed != b.embed || a.dropout != b.dropout)
         return differs("the model", fmt::format("{} x {} {} embed {} dropout {:g}", a.layers, a.hidden,
                                                 to_string(a.cell), a.embed, a.dropout),
