@@ -186,6 +186,15 @@ void head_logits(float* head, const float* x, const float* w, const float* b, si
 
 }  // namespace
 
+// Cluster k's logits lk_ (Mk, O_k) for the rows `rows` of x, gathered into xk_ through pk_ (Mk, P_k).
+void adaptive_softmax::cluster_logits(int k, const float* x, const int32_t* rows, size_t Mk) {
+    const size_t H = static_cast<size_t>(H_), P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+    for (size_t i = 0; i < Mk; ++i)
+        std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
+    sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);  // p = x W_p^T
+    sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);   // l = p W_o^T
+}
+
 double adaptive_softmax::forward_backward(float* dx, const float* x, const int32_t* targets, size_t M, float scale,
                                           uint64_t* counted) {
     CHARLM_ASSERT(M <= rows_);
@@ -204,10 +213,7 @@ double adaptive_softmax::forward_backward(float* dx, const float* x, const int32
         if (Mk == 0) continue;
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
         const int32_t* rows = order_.data() + first;
-        for (size_t i = 0; i < Mk; ++i)
-            std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
-        sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);  // p = x W_p^T
-        sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);   // l = p W_o^T
+        cluster_logits(k, x, rows, Mk);
         total += softmax_xent_forward_backward(lk_.data(), local_.data() + first, Mk, O, scale);
         sgemm('T', 'N', O, P, Mk, lk_.data(), O, pk_.data(), P, 1.f, out_g_[k].data(), P);   // dW_o += dl^T p
         sgemm('N', 'N', Mk, P, O, lk_.data(), O, out_w_[k].data(), P, 0.f, dpk_.data(), P);  // dp = dl W_o
@@ -232,12 +238,9 @@ double adaptive_softmax::nll(float* row_nll, const float* x, const int32_t* targ
     for (int k = 0; k < K_; ++k) {
         const size_t first = offsets[k], Mk = offsets[k + 1] - first;
         if (Mk == 0) continue;
-        const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+        const size_t O = bounds_[k + 1] - bounds_[k];
         const int32_t* rows = order_.data() + first;
-        for (size_t i = 0; i < Mk; ++i)
-            std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
-        sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);
-        sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);
+        cluster_logits(k, x, rows, Mk);
         total += softmax_xent_nll(row_tmp_.data(), lk_.data(), local_.data() + first, Mk, O);
         for (size_t i = 0; i < Mk; ++i) row_nll[rows[i]] += row_tmp_[i];
     }

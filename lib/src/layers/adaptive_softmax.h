@@ -67,6 +67,8 @@ public:
     static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);
 
 private:
+    void cluster_logits(int k, const float* x, const int32_t* rows, size_t Mk);
+
     int H_, V_, S_, K_;
     std::vector<uint32_t> bounds_;  // K + 1 entries: c_0, ..., c_{K-1}, V
     std::vector<int> P_;            // bottleneck widths (K)
