@@ -490,3 +490,125 @@ TEST_F(rnn_fixture, dense_round_trip_padding_and_init) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// 8. Generation (begin_generation / generation_step): T = 1 steps with the state carried, on a
+//    frozen copy of the weights in oneDNN's inference layouts, inputs picked from a table by id
+//    (or one-hot), layer 0 folded into a per-row bias when N = 1. Against the reference over the
+//    whole sequence, for every cell and each way the path can go; the folded flag is checked too.
+namespace {
+struct gen_case {
+    int layers, input, hidden, batch, rows;
+    bool one_hot;
+    float dropout;
+    bool folded;  // what begin_generation must choose
+};
+
+// Runs `steps` generation steps on ids drawn from rng and checks every step's output and the
+// final state against the reference on the same inputs.
+void check_generation(rnn_stack& st, const ref::stack& rs, const gen_case& gc, const std::vector<float>& table,
+                      int steps, std::mt19937_64& rng, double tol) {
+    const int N = gc.batch, I = gc.input, H = gc.hidden;
+    std::uniform_int_distribution<int> pick(0, gc.rows - 1);
+    std::vector<int32_t> ids(static_cast<size_t>(steps) * N);
+    for (auto& id : ids) id = pick(rng);
+    vec x(static_cast<size_t>(steps) * N * I, 0.0);
+    for (size_t r = 0; r < ids.size(); ++r) {
+        for (int i = 0; i < I; ++i)
+            x[r * I + i] = gc.one_hot ? (i == ids[r] ? 1.0 : 0.0) : table[static_cast<size_t>(ids[r]) * I + i];
+    }
+    const ref::tape tp = ref::forward(rs, steps, N, x);
+    st.begin_generation(N, gc.one_hot ? nullptr : table.data(), gc.rows);
+    EXPECT_EQ(st.generation_folded(), gc.folded);
+    for (int t = 0; t < steps; ++t) {
+        const float* y = st.generation_step(ids.data() + static_cast<size_t>(t) * N);
+        const vec want(tp.out.begin() + static_cast<ptrdiff_t>(t) * N * H,
+                       tp.out.begin() + static_cast<ptrdiff_t>(t + 1) * N * H);
+        EXPECT_CLOSE(y, want, tol, "generation step " + std::to_string(t));
+    }
+    st.prepare(1, N);  // final_h() reads the prepared batch's state
+    EXPECT_CLOSE(st.final_h(), tp.h_final, tol, "final h after generation");
+    if (rs.cell == cell_type::lstm) EXPECT_CLOSE(st.final_c(), tp.c_final, tol, "final c after generation");
+}
+}  // namespace
+
+TEST_F(rnn_fixture, generation_matches_reference_folded_or_not) {
+    const gen_case cases[] = {
+        {1, 5, 7, 1, 9, false, 0.f, true},    // folded: rows <= 4 I
+        {2, 5, 7, 1, 9, false, 0.f, true},    // layer 0 is its own group (I != H)
+        {2, 7, 7, 1, 9, false, 0.f, false},   // layers 0-1 in one primitive: not folded
+        {2, 7, 7, 1, 9, false, 0.3f, true},   // dropout: a group per layer (none applied here)
+        {1, 5, 7, 1, 30, false, 0.f, false},  // rows > 4 I: the table would be too large
+        {2, 5, 7, 3, 9, false, 0.f, false},   // N > 1: a bias cannot differ by row
+        {2, 9, 7, 1, 9, true, 0.f, true},     // one-hot, folded: row r of W_x
+        {2, 9, 7, 2, 9, true, 0.f, false},    // one-hot, N > 1
+    };
+    for (cell_type cell : all_cells) {
+        for (const gen_case& gc : cases) {
+            SCOPED_TRACE(describe(cell, gc.layers, gc.input, gc.hidden, 1, gc.batch, gc.dropout) +
+                         " rows=" + std::to_string(gc.rows) + (gc.one_hot ? " one-hot" : ""));
+            std::mt19937_64 rng(11 + static_cast<int>(cell) * 17 + gc.rows + gc.batch);
+            ref::stack rs = random_stack(cell, gc.layers, gc.input, gc.hidden, rng);
+            rnn_stack st(eng, strm, cell, gc.layers, gc.input, gc.hidden, gc.dropout);
+            load(st, rs);
+            const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
+            check_generation(st, rs, gc, table, 6, rng, 1e-5);
+            // A second session from a zero state again, on the same primitives.
+            check_generation(st, rs, gc, table, 3, rng, 1e-5);
+        }
+    }
+}
+
+// The weights are frozen by begin_generation(): writes after it are seen only by the next one,
+// which reuses what the first built.
+TEST_F(rnn_fixture, generation_weights_frozen_until_next_begin) {
+    const gen_case gc{2, 5, 7, 1, 9, false, 0.f, true};
+    for (cell_type cell : {cell_type::gru, cell_type::lstm}) {
+        SCOPED_TRACE(charlm::to_string(cell));
+        std::mt19937_64 rng(3);
+        ref::stack a = random_stack(cell, 2, 5, 7, rng), b = random_stack(cell, 2, 5, 7, rng);
+        rnn_stack st(eng, strm, cell, 2, 5, 7);
+        load(st, a);
+        const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
+        std::vector<int32_t> ids{2, 7, 0, 4};
+        vec x;
+        for (int32_t id : ids) x.insert(x.end(), table.begin() + id * 5, table.begin() + id * 5 + 5);
+        const ref::tape ta = ref::forward(a, 4, 1, x), tb = ref::forward(b, 4, 1, x);
+        st.begin_generation(1, table.data(), gc.rows);
+        load(st, b);  // after the freeze: not seen
+        for (int t = 0; t < 4; ++t) {
+            const float* y = st.generation_step(&ids[t]);
+            EXPECT_CLOSE(y, vec(ta.out.begin() + t * 7, ta.out.begin() + (t + 1) * 7), 1e-5, "frozen a");
+        }
+        const auto built = st.stats();
+        st.begin_generation(1, table.data(), gc.rows);
+        for (int t = 0; t < 4; ++t) {
+            const float* y = st.generation_step(&ids[t]);
+            EXPECT_CLOSE(y, vec(tb.out.begin() + t * 7, tb.out.begin() + (t + 1) * 7), 1e-5, "refreshed b");
+        }
+        // A known (N, rows) builds no primitive and no buffer again; steps allocate nothing.
+        EXPECT_EQ(st.stats().primitives, built.primitives);
+        EXPECT_EQ(st.stats().buffers, built.buffers);
+    }
+}
+
+// Sizes where oneDNN chooses other implementations and layouts for inference: brgemm kernels
+// (LSTM, RNN) and an opaque packed layout (GRU and LBR-GRU at H = 512, which must be written by a
+// reorder: zero bytes there crashed oneDNN with SIGFPE). Folded (1 row) and not (4 rows).
+TEST_F(rnn_fixture, generation_at_product_sizes) {
+    for (cell_type cell : all_cells) {
+        for (int batch : {1, 4}) {
+            const gen_case gc{1, 64, 512, batch, 65, false, 0.f, batch == 1};
+            SCOPED_TRACE(describe(cell, 1, gc.input, gc.hidden, 1, batch));
+            std::mt19937_64 rng(21 + static_cast<int>(cell));
+            ref::stack rs = random_stack(cell, 1, gc.input, gc.hidden, rng);
+            for (auto& l : rs.layers)  // weights of PyTorch's scale, U(-1/sqrt(H), 1/sqrt(H))
+                for (vec* v : {&l.w_x, &l.w_h, &l.bias})
+                    for (double& w : *v) w = static_cast<double>(static_cast<float>(w * 2.0 / std::sqrt(512.0)));
+            rnn_stack st(eng, strm, cell, 1, gc.input, gc.hidden);
+            load(st, rs);
+            const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
+            check_generation(st, rs, gc, table, 4, rng, 2e-5);
+        }
+    }
+}

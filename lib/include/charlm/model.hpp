@@ -70,9 +70,13 @@ public:
     // chunk by chunk across the streams otherwise.
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                       std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
-    // Step-by-step inference for generation with `batch` independent rows.
+    // Step-by-step inference for generation with `batch` independent rows, from a zero state.
+    // Freezes the recurrent weights in oneDNN's inference layout (and, for one row and a small
+    // vocabulary, layer 0's input term per token): generation_step() does not see weights
+    // changed after this call until the next begin_generation().
     void begin_generation(uint32_t batch);
-    // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next call.
+    // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next call;
+    // with the adaptive softmax, log-probabilities.
     const float* generation_step(const int32_t* ids);
 
     // --- files

@@ -91,6 +91,36 @@ rnn_pds make_rnn_pds(const dnnl::engine& eng, cell_type cell, const rnn_mds& m) 
     assert_fail("unknown cell type", __FILE__, __LINE__);
 }
 
+dnnl::rnn_primitive_desc_base make_rnn_infer_pd(const dnnl::engine& eng, cell_type cell, const rnn_mds& m) {
+    const auto pk = prop_kind::forward_inference;
+    try {
+        switch (cell) {
+            case cell_type::lstm:
+                return dnnl::lstm_forward::primitive_desc(
+                    {pk, dir, m.src_layer, m.src_iter, m.src_iter_c, m.w_x, m.w_h, m.bias, m.dst_layer, m.dst_iter,
+                     m.dst_iter_c},
+                    eng);
+            case cell_type::gru:
+                return dnnl::gru_forward::primitive_desc(
+                    {pk, dir, m.src_layer, m.src_iter, m.w_x, m.w_h, m.bias, m.dst_layer, m.dst_iter}, eng);
+            case cell_type::lbr_gru:
+                return dnnl::lbr_gru_forward::primitive_desc(
+                    {pk, dir, m.src_layer, m.src_iter, m.w_x, m.w_h, m.bias, m.dst_layer, m.dst_iter}, eng);
+            case cell_type::rnn_relu:
+            case cell_type::rnn_tanh: {
+                const auto act = cell == cell_type::rnn_relu ? dnnl::algorithm::eltwise_relu
+                                                             : dnnl::algorithm::eltwise_tanh;
+                return dnnl::vanilla_rnn_forward::primitive_desc(
+                    {pk, act, dir, m.src_layer, m.src_iter, m.w_x, m.w_h, m.bias, m.dst_layer, m.dst_iter}, eng);
+            }
+        }
+    } catch (const dnnl::error& e) {
+        const std::string what = "oneDNN refused an RNN inference descriptor (" + to_string(cell) + "): " + e.what();
+        assert_fail(what.c_str(), __FILE__, __LINE__);
+    }
+    assert_fail("unknown cell type", __FILE__, __LINE__);
+}
+
 bool is_plain(const md& d) {
     return d.data.format_kind == dnnl_blocked && d.data.format_desc.blocking.inner_nblks == 0;
 }

@@ -31,6 +31,9 @@ struct rnn_pds {
 // Aborts with oneDNN's message if a descriptor is refused: every shape here is valid by
 // construction, so a refusal is an internal error.
 rnn_pds make_rnn_pds(const dnnl::engine& eng, cell_type cell, const rnn_mds& m);
+// The forward-inference descriptor alone, for weights m.w_x, m.w_h (format `any` lets oneDNN
+// choose its inference layout, which may differ from training's and may depend on (T, N)).
+dnnl::rnn_primitive_desc_base make_rnn_infer_pd(const dnnl::engine& eng, cell_type cell, const rnn_mds& m);
 
 // Copies sub-tensor k (outermost dimension) of a plain strided tensor `buf` with descriptor `d`
 // to or from a dense row-major array of the remaining dimensions, minus the D = 1 dimension.

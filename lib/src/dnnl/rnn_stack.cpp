@@ -76,6 +76,25 @@ struct rnn_stack::state_set {
     bool reset_pending = false;
 };
 
+// Generation at one (N, rows). Group 0 is `folded` (see begin_generation in the header): its
+// primitive then has an input of width 1 that is always zero, zero input weights, and a bias
+// pointed at the step's row of `table`.
+struct rnn_stack::gen_session {
+    struct layer_group {
+        dnnl::primitive prim;
+        memory src_layer, src_iter, src_iter_c, dst_layer, dst_iter, dst_iter_c, w_x, w_h, bias;
+        dnnl::reorder to_w_x, to_w_h;  // master -> frozen copy; to_w_x empty when folded
+        float* out = nullptr;          // (1, N, H)
+        std::unordered_map<int, memory> args;
+    };
+    int batch = 0, rows = 0;
+    bool folded = false;
+    const float* input_rows = nullptr;  // (rows, I), null: one-hot
+    float* src = nullptr;               // (1, N, I): the step's input rows (unfolded group 0)
+    float* table = nullptr;             // (rows, Gb, H): W_x x + b of layer 0 per row (folded)
+    std::vector<layer_group> groups;
+};
+
 struct rnn_stack::shape {
     int steps = 0, batch = 0;
     state_set* states = nullptr;
@@ -349,6 +368,160 @@ const float* rnn_stack::forward_inference(const float* src) {
     }
     strm_.wait();
     st.last = to;
+    return s.groups.back().out;
+}
+
+void rnn_stack::begin_generation(int batch, const float* input_rows, int rows) {
+    CHARLM_ASSERT(batch >= 1 && rows >= 1);
+    CHARLM_ASSERT(input_rows != nullptr || rows == input_);
+    auto& slot = gen_[{batch, rows}];
+    const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_, ng = group_count();
+    if (!slot) {
+        auto s = std::make_unique<gen_session>();
+        s->batch = batch;
+        s->rows = rows;
+        s->folded = batch == 1 && groups_[0]->count == 1 && static_cast<int64_t>(rows) <= 4 * int64_t{input_};
+        s->src = alloc(static_cast<size_t>(batch) * input_);
+        if (s->folded) s->table = alloc(static_cast<size_t>(rows) * Gb * H);
+        s->groups.resize(ng);
+        for (int gi = 0; gi < ng; ++gi) {
+            const group& g = *groups_[gi];
+            auto& lg = s->groups[gi];
+            const bool fold = gi == 0 && s->folded;
+            const int in = fold ? 1 : g.input;
+            rnn_mds m = make_rnn_mds(cell_, g.count, in, H, 1, batch);
+            m.w_x = md(dims_of({g.count, 1, in, G, H}), f32, any);
+            m.w_h = md(dims_of({g.count, 1, H, G, H}), f32, any);
+            auto pd = make_rnn_infer_pd(eng_, cell_, m);
+            const auto floats = [](const md& d) { return d.get_size() / sizeof(float); };
+            const auto make_copies = [&] {
+                lg.w_x = memory(pd.weights_layer_desc(), eng_, alloc(floats(pd.weights_layer_desc())));
+                lg.w_h = memory(pd.weights_iter_desc(), eng_, alloc(floats(pd.weights_iter_desc())));
+                if (fold) {
+                    // Zero input weights, written by a reorder: an opaque packed layout (oneDNN's
+                    // choice for GRU at H = 512) is not valid as plain zero bytes.
+                    memory zeros(md(dims_of({1, 1, 1, G, H}), f32, memory::format_tag::ldigo), eng_,
+                                 alloc(static_cast<size_t>(G) * H));
+                    dnnl::reorder(zeros, lg.w_x).execute(strm_, zeros, lg.w_x);
+                    strm_.wait();
+                } else {
+                    lg.to_w_x = dnnl::reorder(g.m_w_x, lg.w_x);
+                }
+                lg.to_w_h = dnnl::reorder(g.m_w_h, lg.w_h);
+            };
+            try {
+                make_copies();
+            } catch (const dnnl::error&) {
+                // No reorder into the chosen layout (some tiny shapes): training's layout, which
+                // every inference primitive accepts.
+                m.w_x = fold ? md(dims_of({g.count, 1, in, G, H}), f32, memory::format_tag::ldigo) : g.w_x_md;
+                m.w_h = g.w_h_md;
+                pd = make_rnn_infer_pd(eng_, cell_, m);
+                make_copies();
+            }
+            lg.prim = dnnl::primitive(pd);
+            lg.out = alloc(static_cast<size_t>(batch) * H);
+            lg.bias = memory(g.bias_md, eng_, fold ? s->table : alloc(floats(g.bias_md)));
+            stats_.primitives += fold ? 2 : 3;
+            float* below = gi == 0 ? (fold ? alloc(1) : s->src) : s->groups[gi - 1].out;
+            lg.src_layer = memory(m.src_layer, eng_, below);
+            lg.dst_layer = memory(m.dst_layer, eng_, lg.out);
+            const state_set& st = states_for(batch);
+            const size_t off = static_cast<size_t>(g.first) * batch * H;
+            lg.src_iter = memory(m.src_iter, eng_, st.h[0] + off);
+            lg.dst_iter = memory(m.dst_iter, eng_, st.h[1] + off);
+            lg.args = {{DNNL_ARG_SRC_LAYER, lg.src_layer}, {DNNL_ARG_SRC_ITER, lg.src_iter},
+                       {DNNL_ARG_WEIGHTS_LAYER, lg.w_x},   {DNNL_ARG_WEIGHTS_ITER, lg.w_h},
+                       {DNNL_ARG_BIAS, lg.bias},           {DNNL_ARG_DST_LAYER, lg.dst_layer},
+                       {DNNL_ARG_DST_ITER, lg.dst_iter}};
+            if (cell_ == cell_type::lstm) {
+                lg.src_iter_c = memory(m.src_iter_c, eng_, st.c[0] + off);
+                lg.dst_iter_c = memory(m.dst_iter_c, eng_, st.c[1] + off);
+                lg.args.insert({{DNNL_ARG_SRC_ITER_C, lg.src_iter_c}, {DNNL_ARG_DST_ITER_C, lg.dst_iter_c}});
+            }
+        }
+        slot = std::move(s);
+    }
+    gen_session& s = *slot;
+    gen_cur_ = &s;
+    s.input_rows = input_rows;
+    // Freeze the weights: the copies in the inference layouts, the biases, the folded table.
+    for (int gi = 0; gi < ng; ++gi) {
+        group& g = *groups_[gi];
+        auto& lg = s.groups[gi];
+        if (lg.to_w_x) lg.to_w_x.execute(strm_, g.m_w_x, lg.w_x);
+        lg.to_w_h.execute(strm_, g.m_w_h, lg.w_h);
+        if (!(gi == 0 && s.folded)) std::memcpy(lg.bias.get_data_handle(), g.bias, g.bias_md.get_size());
+    }
+    strm_.wait();
+    if (s.folded) {
+        const int I = input_, GH = G * H;
+        std::vector<float> w_x(static_cast<size_t>(I) * GH), w_h(static_cast<size_t>(H) * GH),
+            bias(static_cast<size_t>(Gb) * H);
+        get_layer(0, w_x.data(), w_h.data(), bias.data());
+        std::vector<double> acc(static_cast<size_t>(GH));
+        for (int r = 0; r < rows; ++r) {
+            float* row = s.table + static_cast<size_t>(r) * Gb * H;
+            if (!input_rows) {  // one-hot: row r of W_x
+                for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(double{w_x[size_t(r) * GH + j]} + bias[j]);
+            } else {
+                std::fill(acc.begin(), acc.end(), 0.0);
+                const float* x = input_rows + static_cast<size_t>(r) * I;
+                double* a = acc.data();
+                for (int i = 0; i < I; ++i) {
+                    const double xi = x[i];
+                    const float* w = w_x.data() + static_cast<size_t>(i) * GH;
+#pragma omp simd
+                    for (int j = 0; j < GH; ++j) a[j] += xi * w[j];
+                }
+                for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(acc[j] + bias[j]);
+            }
+            for (int j = GH; j < Gb * H; ++j) row[j] = bias[j];  // LBR-GRU's u' bias: no input term
+        }
+    }
+    state_set& st = states_for(batch);
+    const size_t bytes = sizeof(float) * layers_ * batch * hidden_;
+    std::memset(st.h[st.cur], 0, bytes);
+    if (st.c[st.cur]) std::memset(st.c[st.cur], 0, bytes);
+    st.reset_pending = false;
+}
+
+bool rnn_stack::generation_folded() const {
+    CHARLM_ASSERT(gen_cur_ != nullptr);
+    return gen_cur_->folded;
+}
+
+const float* rnn_stack::generation_step(const int32_t* ids) {
+    CHARLM_ASSERT(gen_cur_ != nullptr);  // call begin_generation() first
+    gen_session& s = *gen_cur_;
+    state_set& st = states_for(s.batch);
+    apply_pending_reset(st);
+    const int from = st.cur, to = 1 - st.cur, N = s.batch, I = input_;
+    pending_ = nullptr;  // the state buffers are shared with training shapes of this N
+    for (int n = 0; n < N; ++n) CHARLM_ASSERT(ids[n] >= 0 && ids[n] < s.rows);
+    if (s.folded) {
+        s.groups[0].bias.set_data_handle(s.table + static_cast<size_t>(ids[0]) * bias_gate_count(cell_) * hidden_);
+    } else if (s.input_rows) {
+        for (int n = 0; n < N; ++n)
+            std::memcpy(s.src + static_cast<size_t>(n) * I, s.input_rows + static_cast<size_t>(ids[n]) * I,
+                        sizeof(float) * I);
+    } else {
+        std::memset(s.src, 0, sizeof(float) * N * I);
+        for (int n = 0; n < N; ++n) s.src[static_cast<size_t>(n) * I + ids[n]] = 1.f;
+    }
+    for (int gi = 0; gi < group_count(); ++gi) {
+        auto& lg = s.groups[gi];
+        const size_t off = static_cast<size_t>(groups_[gi]->first) * N * hidden_;
+        lg.src_iter.set_data_handle(st.h[from] + off);
+        lg.dst_iter.set_data_handle(st.h[to] + off);
+        if (cell_ == cell_type::lstm) {
+            lg.src_iter_c.set_data_handle(st.c[from] + off);
+            lg.dst_iter_c.set_data_handle(st.c[to] + off);
+        }
+        lg.prim.execute(strm_, lg.args);
+    }
+    strm_.wait();
+    st.cur = st.last = to;
     return s.groups.back().out;
 }
 

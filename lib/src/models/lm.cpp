@@ -384,10 +384,21 @@ loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uin
 
 void language_model::begin_generation(uint32_t batch) {
     p_->prepare(1, batch);
-    p_->rnn.reset_state();
+    if (p_->adaptive && p_->logits.size() < size_t{batch} * p_->V) p_->logits.resize(size_t{batch} * p_->V);
+    p_->rnn.begin_generation(static_cast<int>(batch), p_->E > 0 ? p_->emb_w.data() : nullptr,
+                             static_cast<int>(p_->V));
 }
 
-const float* language_model::generation_step(const int32_t* ids) { return p_->infer(ids, p_->N); }
+const float* language_model::generation_step(const int32_t* ids) {
+    impl& m = *p_;
+    const float* h = m.rnn.generation_step(ids);  // (N, H) on the weights frozen by begin_generation
+    if (m.adaptive) {
+        m.adaptive->log_prob(m.logits.data(), h, m.N);
+    } else {
+        m.proj.forward(m.logits.data(), h, m.dec_w.data(), m.dec_b.data());
+    }
+    return m.logits.data();
+}
 
 std::vector<named_tensor> language_model::export_tensors() const { return p_->export_tensors(); }
 status language_model::import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {

@@ -176,10 +176,12 @@ result<std::vector<std::string>> generate(language_model& model, const std::stri
         for (uint32_t r = 0; r < rows; ++r) on_text(r, prefix_text);
     if (cfg.length == 0) return out;
 
-    // One step of a small model is a few microseconds of matrix-vector work: a second thread costs
-    // more in OpenMP fork/join than it saves (measured: 1-row rnn 256, V 65: 104k char/s on 1
-    // thread, 62k on 2). Below ~3 MFLOP per step generation runs on one thread; the caller's
-    // setting is restored on return.
+    // A step of a small model is a few microseconds of work: a second thread then costs more in
+    // OpenMP fork/join than it saves. Measured (bench/RESULTS.md, 2026-11-29): one row, V 65:
+    // LSTM 512 runs faster on 2 threads (56 vs 65 us a step), GRU 512 and everything at H 256
+    // on 1; 32 rows: RNN 256 on 1 (60 vs 75 us), LSTM 256 and RNN 512 on 2. A one-row step is
+    // matrix-vector work at about a third of the matrix-matrix rate, so it counts 3x; below
+    // ~6.5 MFLOP of such work generation runs on one thread. The caller's setting is restored.
     const model_config& mc = model.config();
     double step_flops = 2.0 * mc.hidden * v;
     for (uint32_t l = 0; l < mc.layers; ++l)
@@ -188,7 +190,7 @@ result<std::vector<std::string>> generate(language_model& model, const std::stri
         int saved = omp_get_max_threads();
         ~thread_guard() { omp_set_num_threads(saved); }
     } restore_threads;
-    if (step_flops * rows < 3e6) omp_set_num_threads(1);
+    if (step_flops * (rows == 1 ? 3.0 : rows) < 6.5e6) omp_set_num_threads(1);
 
     // An empty prefix starts from the state after a line break, where text usually starts.
     if (prefix_ids.empty())
@@ -212,11 +214,15 @@ result<std::vector<std::string>> generate(language_model& model, const std::stri
     const bool parallel = rows > 1 && static_cast<uint64_t>(rows) * v >= (uint64_t{1} << 15);
     for (uint32_t k = 0; k < cfg.length && active > 0; ++k) {
         const auto n = static_cast<int64_t>(rows);
-#pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t r = 0; r < n; ++r) {
-            if (stopped[r]) continue;  // keeps feeding its last token; its logits are ignored
-            ids[r] = static_cast<int32_t>(sample_logits(logits + static_cast<size_t>(r) * v, v, sampler, rng[r],
-                                                        scratch[static_cast<size_t>(omp_get_thread_num())]));
+        const auto draw_row = [&](int64_t r, sample_scratch& sc) {
+            if (stopped[r]) return;  // keeps feeding its last token; its logits are ignored
+            ids[r] = static_cast<int32_t>(sample_logits(logits + static_cast<size_t>(r) * v, v, sampler, rng[r], sc));
+        };
+        if (parallel) {
+#pragma omp parallel for schedule(static)
+            for (int64_t r = 0; r < n; ++r) draw_row(r, scratch[static_cast<size_t>(omp_get_thread_num())]);
+        } else {  // no OpenMP region at all: its fork/join is a visible part of a 20 us step
+            for (int64_t r = 0; r < n; ++r) draw_row(r, scratch[0]);
         }
         for (uint32_t r = 0; r < rows; ++r) {
             if (stopped[r]) continue;
