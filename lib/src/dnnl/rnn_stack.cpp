@@ -4,6 +4,8 @@
 // Not here: the per-cell descriptor plumbing (rnn_primitives.cpp).
 #include "dnnl/rnn_stack.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -374,7 +376,7 @@ const float* rnn_stack::forward_inference(const float* src) {
 void rnn_stack::begin_generation(int batch, const float* input_rows, int rows) {
     CHARLM_ASSERT(batch >= 1 && rows >= 1);
     CHARLM_ASSERT(input_rows != nullptr || rows == input_);
-    auto& slot = gen_[{batch, rows}];
+    auto& slot = gen_[{batch, rows, omp_get_max_threads()}];
     const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_, ng = group_count();
     if (!slot) {
         auto s = std::make_unique<gen_session>();
