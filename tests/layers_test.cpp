@@ -232,6 +232,34 @@ TEST(projection, forward_and_gradients_match_double_reference_and_finite_differe
     }
 }
 
+// One row (a generation step) takes the matrix-vector kernel of the sgemm backend: against the
+// double reference with its AVX2 and scalar versions, on 1 and 2 threads, with widths that leave
+// every tail (H % 32, H % 8) and a product large enough to split over threads.
+TEST(projection, one_row_matrix_vector_kernel) {
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream strm(eng);
+    std::mt19937_64 rng(5);
+    const int saved_threads = omp_get_max_threads();
+    for (auto [H, V] : {std::pair<size_t, size_t>{45, 21}, {64, 7000}, {256, 65}, {8, 3}}) {
+        fvec x = random_floats(H, 1.f, rng), w = random_floats(V * H, 0.5f, rng), b = random_floats(V, 0.5f, rng);
+        const dvec y_ref = linear_ref(x, w, b, 1, H, V);
+        nn::projection proj(eng, strm, int(H), int(V));
+        proj.prepare(1);
+        for (bool scalar : {false, true})
+            for (int threads : {1, 2}) {
+                SCOPED_TRACE("H=" + std::to_string(H) + " V=" + std::to_string(V) + (scalar ? " scalar" : " simd") +
+                             " threads=" + std::to_string(threads));
+                nn::simd::force_scalar = scalar;
+                omp_set_num_threads(threads);
+                fvec y(V, -7.f);
+                proj.forward(y.data(), x.data(), w.data(), b.data());
+                EXPECT_TRUE(close("y", y, y_ref, 1e-5, 1e-5));
+            }
+        nn::simd::force_scalar = false;
+        omp_set_num_threads(saved_threads);
+    }
+}
+
 TEST(projection, shapes_are_cached_and_null_dx_skips_data_gradient) {
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     dnnl::stream strm(eng);

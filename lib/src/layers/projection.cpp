@@ -8,11 +8,14 @@
 // scratch that is then added. The bias gradient is our own column sum except for inner_product.
 #include "layers/projection.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
 #include "charlm/status.hpp"
+#include "layers/simd.h"
 
 namespace charlm::nn {
 
@@ -70,6 +73,58 @@ void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, in
 }
 
 void bind(const memory& m, const float* p) { m.set_data_handle(const_cast<float*>(p)); }
+
+
+// One row (M = 1, a generation step): y = w · x + b as a matrix-vector product. oneDNN's sgemm
+// reads w at 63 GB/s on 1 thread and 90 GB/s on 2 here (V 7000, H 256: 7.2 MB a step); this reads
+// it as one contiguous stream, row by row, with four independent chains of FMAs per row.
+[[gnu::target("avx2,fma")]] inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+[[gnu::target("avx2,fma")]] void gemv_rows_avx2(float* y, const float* w, const float* x, const float* b, size_t v0,
+                                                size_t v1, size_t H) {
+    const size_t H32 = H / 32 * 32, H8 = H / 8 * 8;
+    for (size_t v = v0; v < v1; ++v) {
+        const float* row = w + v * H;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        size_t h = 0;
+        for (; h < H32; h += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + h), _mm256_loadu_ps(x + h), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + h + 8), _mm256_loadu_ps(x + h + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + h + 16), _mm256_loadu_ps(x + h + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + h + 24), _mm256_loadu_ps(x + h + 24), a3);
+        }
+        for (; h < H8; h += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + h), _mm256_loadu_ps(x + h), a0);
+        float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; h < H; ++h) sum += row[h] * x[h];
+        y[v] = b[v] + sum;
+    }
+}
+
+void gemv_rows_scalar(float* y, const float* w, const float* x, const float* b, size_t v0, size_t v1, size_t H) {
+    for (size_t v = v0; v < v1; ++v) {
+        float sum = 0.f;
+        for (size_t h = 0; h < H; ++h) sum += w[v * H + h] * x[h];
+        y[v] = b[v] + sum;
+    }
+}
+
+// y (V) = w (V, H) · x (H) + b; rows split over the threads in blocks of 64 when the product is
+// large enough to pay for the fork/join.
+void gemv(float* y, const float* w, const float* x, const float* b, size_t V, size_t H) {
+    auto* rows = simd::active() ? gemv_rows_avx2 : gemv_rows_scalar;
+    constexpr size_t block = 64;
+    const auto blocks = static_cast<int64_t>((V + block - 1) / block);
+#pragma omp parallel for schedule(static) if (V * H >= 4 * k_parallel_min)
+    for (int64_t i = 0; i < blocks; ++i) {
+        const size_t v0 = static_cast<size_t>(i) * block;
+        rows(y, w, x, b, v0, std::min(V, v0 + block), H);
+    }
+}
 
 }  // namespace
 
@@ -190,6 +245,10 @@ void projection::forward(float* y, const float* x, const float* w, const float* 
             strm_.wait();
             break;
         case projection_backend::sgemm:
+            if (M == 1) {
+                gemv(y, w, x, b, V, static_cast<size_t>(hidden_));
+                break;
+            }
             // y rows start as b, then y += x · w^T.
             for (size_t r = 0; r < M; ++r) std::memcpy(y + r * V, b, V * sizeof(float));
             sgemm('N', 'T', rows_, vocab_, hidden_, x, hidden_, w, hidden_, 1.f, y, vocab_);
