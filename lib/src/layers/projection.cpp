@@ -119,7 +119,11 @@ void gemv(float* y, const float* w, const float* x, const float* b, size_t V, si
     auto* rows = simd::active() ? gemv_rows_avx2 : gemv_rows_scalar;
     constexpr size_t block = 64;
     const auto blocks = static_cast<int64_t>((V + block - 1) / block);
-#pragma omp parallel for schedule(static) if (V * H >= 4 * k_parallel_min)
+    if (V * H < 4 * k_parallel_min) {  // no OpenMP region at all: even a 1-thread one costs microseconds
+        rows(y, w, x, b, 0, V, H);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < blocks; ++i) {
         const size_t v0 = static_cast<size_t>(i) * block;
         rows(y, w, x, b, v0, std::min(V, v0 + block), H);
