@@ -611,4 +611,16 @@ TEST_F(rnn_fixture, generation_at_product_sizes) {
             check_generation(st, rs, gc, table, 4, rng, 2e-5);
         }
     }
+    // Not folded when building the table would cost more than 2^26 multiply-adds (here
+    // 256 rows x 128 x 4 x 1024 = 2^27), though rows <= 4 I.
+    const gen_case big{1, 128, 1024, 1, 256, false, 0.f, false};
+    std::mt19937_64 rng(5);
+    ref::stack rs = random_stack(cell_type::lstm, 1, big.input, big.hidden, rng);
+    for (auto& l : rs.layers)
+        for (vec* v : {&l.w_x, &l.w_h, &l.bias})
+            for (double& w : *v) w = static_cast<double>(static_cast<float>(w / 16.0));
+    rnn_stack st(eng, strm, cell_type::lstm, 1, big.input, big.hidden);
+    load(st, rs);
+    const auto table = to_f(random_vec(static_cast<size_t>(big.rows) * big.input, 1.0, rng));
+    check_generation(st, rs, big, table, 2, rng, 2e-5);
 }
