@@ -165,6 +165,30 @@ TEST(sampler, frequencies_match_softmax_over_temperature) {
     expect_softmax_frequencies(l, {1.f, 3, 1.f}, p);
 }
 
+// A vocabulary of several 64-id blocks and a partial one: the blocked draw over the whole
+// vocabulary still follows the softmax, bin by bin and as a whole (chi-square, 199 degrees of
+// freedom: mean 199, sd 20); the first of tied maxima is the argmax.
+TEST(sampler, blocked_draw_over_a_large_vocabulary) {
+    uint64_t g = 17;
+    auto l = random_logits(200, g, 4.f);
+    const auto p = softmax(l, 0.8);
+    const uint64_t n = 400000;
+    const auto count = histogram(l, {0.8f, 0, 1.f}, 99, n);
+    double chi2 = 0;
+    for (size_t i = 0; i < l.size(); ++i) {
+        const double e = static_cast<double>(n) * p[i], d = static_cast<double>(count[i]) - e;
+        EXPECT_LE(std::fabs(d), 5 * std::sqrt(e * (1 - p[i])) + 1e-9) << "bin " << i;
+        chi2 += d * d / e;
+    }
+    EXPECT_LT(chi2, 199 + 6 * 20.0) << "chi-square over" << describe(count);
+
+    l[150] = l[argmax(l)];
+    l[190] = l[150];
+    uint64_t rng = 1;
+    sample_scratch scratch;
+    EXPECT_EQ(sample_logits(l.data(), 200, {0.f, 0, 1.f}, rng, scratch), argmax(l));
+}
+
 TEST(sampler, extreme_temperatures_stay_finite_and_valid) {
     uint64_t rng = 3;
     sample_scratch scratch;

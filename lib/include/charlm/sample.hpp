@@ -49,6 +49,7 @@ inline token_sampler sampler_of(const sample_config& c) { return {c.temperature,
 struct sample_scratch {
     std::vector<float> weight;    // (V) exp((logit - max) / T), each <= 1 (summed in double)
     std::vector<uint32_t> order;  // (V) candidate ids, most likely first when truncating
+    std::vector<double> block;    // (V / 64) sums of the weights by blocks of 64 ids
 };
 
 // logits (V) -> token id. Temperature 0 or top_k 1 gives the first argmax; otherwise the
