@@ -301,13 +301,17 @@ void rnn_stack::apply_pending_reset(state_set& st) {
 // Points group g's state memories at the initial state h[from] and the final state h[to].
 void rnn_stack::bind_states(shape& s, int g, int from, int to) {
     shape_group& sg = s.groups[g];
-    const state_set& st = *s.states;
     const size_t off = static_cast<size_t>(groups_[g]->first) * s.batch * hidden_;
-    sg.src_iter.set_data_handle(st.h[from] + off);
-    sg.dst_iter.set_data_handle(st.h[to] + off);
+    bind_iter(sg.src_iter, sg.dst_iter, sg.src_iter_c, sg.dst_iter_c, *s.states, off, from, to);
+}
+
+void rnn_stack::bind_iter(memory& src_iter, memory& dst_iter, memory& src_iter_c, memory& dst_iter_c,
+                          const state_set& st, size_t off, int from, int to) const {
+    src_iter.set_data_handle(st.h[from] + off);
+    dst_iter.set_data_handle(st.h[to] + off);
     if (cell_ == cell_type::lstm) {
-        sg.src_iter_c.set_data_handle(st.c[from] + off);
-        sg.dst_iter_c.set_data_handle(st.c[to] + off);
+        src_iter_c.set_data_handle(st.c[from] + off);
+        dst_iter_c.set_data_handle(st.c[to] + off);
     }
 }
 
@@ -487,11 +491,9 @@ void rnn_stack::begin_generation(int batch, const float* input_rows, int rows) {
             for (int j = GH; j < Gb * H; ++j) row[j] = bias[j];  // LBR-GRU's u' bias: no input term
         }
     }
-    state_set& st = states_for(batch);
-    const size_t bytes = sizeof(float) * layers_ * batch * hidden_;
-    std::memset(st.h[st.cur], 0, bytes);
-    if (st.c[st.cur]) std::memset(st.c[st.cur], 0, bytes);
-    st.reset_pending = false;
+    state_set& st = states_for(batch);  // the session starts from zeros
+    st.reset_pending = true;
+    apply_pending_reset(st);
 }
 
 bool rnn_stack::generation_folded() const {
@@ -520,12 +522,7 @@ const float* rnn_stack::generation_step(const int32_t* ids) {
     for (int gi = 0; gi < group_count(); ++gi) {
         auto& lg = s.groups[gi];
         const size_t off = static_cast<size_t>(groups_[gi]->first) * N * hidden_;
-        lg.src_iter.set_data_handle(st.h[from] + off);
-        lg.dst_iter.set_data_handle(st.h[to] + off);
-        if (cell_ == cell_type::lstm) {
-            lg.src_iter_c.set_data_handle(st.c[from] + off);
-            lg.dst_iter_c.set_data_handle(st.c[to] + off);
-        }
+        bind_iter(lg.src_iter, lg.dst_iter, lg.src_iter_c, lg.dst_iter_c, st, off, from, to);
         lg.prim.execute(strm_, lg.args);
     }
     strm_.wait();

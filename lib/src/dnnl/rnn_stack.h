@@ -139,6 +139,10 @@ private:
     state_set& states_for(int batch);
     void apply_pending_reset(state_set& st);
     void bind_states(shape& s, int g, int from, int to);
+    // Points one group's state memories at states h/c[from] (initial) and h/c[to] (final) of st,
+    // starting at the group's first layer (`off` floats in).
+    void bind_iter(dnnl::memory& src_iter, dnnl::memory& dst_iter, dnnl::memory& src_iter_c,
+                   dnnl::memory& dst_iter_c, const state_set& st, size_t off, int from, int to) const;
     void make_dropout_masks(shape& s);
     std::pair<int, int> find_layer(int l) const;  // (group, index within group)
     float* alloc(size_t count);                   // zeroed, 64-byte aligned, owned by `owned_`

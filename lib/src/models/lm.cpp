@@ -142,8 +142,9 @@ const float* language_model::impl::infer_hidden(const int32_t* ids, size_t m) {
     return h;
 }
 
-const float* language_model::impl::infer(const int32_t* ids, size_t m) {
-    const float* h = infer_hidden(ids, m);
+const float* language_model::impl::infer(const int32_t* ids, size_t m) { return output_logits(infer_hidden(ids, m), m); }
+
+const float* language_model::impl::output_logits(const float* h, size_t m) {
     if (adaptive) {
         if (logits.size() < m * V) logits.resize(m * V);  // once per larger shape
         adaptive->log_prob(logits.data(), h, m);
@@ -384,20 +385,13 @@ loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uin
 
 void language_model::begin_generation(uint32_t batch) {
     p_->prepare(1, batch);
-    if (p_->adaptive && p_->logits.size() < size_t{batch} * p_->V) p_->logits.resize(size_t{batch} * p_->V);
     p_->rnn.begin_generation(static_cast<int>(batch), p_->E > 0 ? p_->emb_w.data() : nullptr,
                              static_cast<int>(p_->V));
 }
 
 const float* language_model::generation_step(const int32_t* ids) {
-    impl& m = *p_;
-    const float* h = m.rnn.generation_step(ids);  // (N, H) on the weights frozen by begin_generation
-    if (m.adaptive) {
-        m.adaptive->log_prob(m.logits.data(), h, m.N);
-    } else {
-        m.proj.forward(m.logits.data(), h, m.dec_w.data(), m.dec_b.data());
-    }
-    return m.logits.data();
+    // (N, H) on the weights frozen by begin_generation
+    return p_->output_logits(p_->rnn.generation_step(ids), p_->N);
 }
 
 std::vector<named_tensor> language_model::export_tensors() const { return p_->export_tensors(); }

@@ -24,6 +24,7 @@ struct language_model::impl {
     void zero_grad();
     const float* infer_hidden(const int32_t* ids, size_t m);  // top layer's output (m, H); state carried
     const float* infer(const int32_t* ids, size_t m);         // logits (m, V); state carried
+    const float* output_logits(const float* h, size_t m);     // logits (m, V) of hidden rows h (m, H)
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
                       const logits_sink& on_logits);
     std::vector<named_tensor> export_tensors() const;

@@ -27,21 +27,21 @@ double uniform01(uint64_t& rng_state) {
     return static_cast<double>(splitmix64(rng_state) >> 11) * 0x1.0p-53;
 }
 
-// Draws from the (unnormalized) weights of ids[0, n), or of 0..n-1 when ids is null.
+// Draws from the (unnormalized) weights of the candidates ids[0, n) (top-k / top-p); draw_all below
+// takes the whole vocabulary.
 uint32_t draw(const float* weight, const uint32_t* ids, uint32_t n, uint64_t& rng_state) {
-    auto id_at = [&](uint32_t i) { return ids ? ids[i] : i; };
     double total = 0;
-    for (uint32_t i = 0; i < n; ++i) total += weight[id_at(i)];
+    for (uint32_t i = 0; i < n; ++i) total += weight[ids[i]];
     const double u = uniform01(rng_state) * total;
     double acc = 0;
     for (uint32_t i = 0; i < n; ++i) {
-        acc += weight[id_at(i)];
-        if (u < acc) return id_at(i);
+        acc += weight[ids[i]];
+        if (u < acc) return ids[i];
     }
     // u rounded up onto the total: the last candidate that can occur.
     for (uint32_t i = n; i-- > 0;)
-        if (weight[id_at(i)] > 0) return id_at(i);
-    return id_at(0);
+        if (weight[ids[i]] > 0) return ids[i];
+    return ids[0];
 }
 
 // The whole vocabulary (no top-k/top-p), in O(V / 64 + 64) sequential steps instead of O(V):
