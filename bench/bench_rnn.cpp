@@ -31,9 +31,9 @@ int main(int argc, char** argv) {
     const int steps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
     const int L = 1, I = 256, H = 256, T = 35, N = 32;
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-    dnnl::stream strm(eng);
-    charlm::nn::rnn_stack st(eng, strm, charlm::cell_type::lstm, L, I, H);
-    st.init_uniform(1);
+    charlm::nn::rnn_weights w(eng, charlm::cell_type::lstm, L, I, H);
+    w.init_uniform(1);
+    charlm::nn::rnn_stack st(w);
     st.prepare(T, N);
     std::vector<float> x(static_cast<size_t>(T) * N * I), dy(static_cast<size_t>(T) * N * H), dx(x.size());
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.5f;

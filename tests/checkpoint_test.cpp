@@ -170,13 +170,12 @@ TEST(model_file, every_cell_round_trips_through_a_file_with_the_same_logits) {
         EXPECT_EQ(a->model.vocab().tokens(), b->model.vocab().tokens());
         EXPECT_TRUE(a->summary.corpus_checksum.rfind("fnv1a64:", 0) == 0) << a->summary.corpus_checksum;
         const uint32_t v = a->model.config().vocab;
-        a->model.begin_generation(2);
-        b->model.begin_generation(2);
+        generator ga(a->model, 2), gb(b->model, 2);
         int32_t ids[2] = {1, 2};
         for (int step = 0; step < 4; ++step) {
-            const float* la = a->model.generation_step(ids);
+            const float* la = ga.step(ids);
             std::vector<float> ca(la, la + 2 * v);
-            const float* lb = b->model.generation_step(ids);
+            const float* lb = gb.step(ids);
             for (uint32_t k = 0; k < 2 * v; ++k) ASSERT_EQ(ca[k], lb[k]) << "logit " << k << " step " << step;
             ids[0] = static_cast<int32_t>(step % v);
             ids[1] = static_cast<int32_t>((step * 3 + 1) % v);

@@ -100,9 +100,10 @@ TEST_P(lm_vs_reference, loss_and_every_gradient) {
     const shape s = GetParam();
     omp_set_num_threads(1);
     language_model m = make_model(s);
-    auto& p = m.internals();
+    auto& pm = model_access::of(m);
     batch_data b = random_batch(s, 11, true);
-    m.prepare(s.T, s.N);
+    training_session ts(m, s.T, s.N);
+    auto& p = model_access::of(ts);
     std::copy(b.h0.begin(), b.h0.end(), p.rnn.initial_h());
     if (s.cell == cell_type::lstm) std::copy(b.c0.begin(), b.c0.end(), p.rnn.initial_c());
 
@@ -110,7 +111,7 @@ TEST_P(lm_vs_reference, loss_and_every_gradient) {
     ref::lm_grads g;
     double ref_sum = 0;
     const double ref_mean = ref::lm_loss(r, s.T, s.N, b.in, b.tg, b.h0, b.c0, &g, &ref_sum);
-    loss_sum got = m.train_step(b.in.data(), b.tg.data());
+    loss_sum got = ts.train_step(b.in.data(), b.tg.data());
     ASSERT_EQ(got.tokens, static_cast<uint64_t>(s.T * s.N - 1));
     EXPECT_NEAR(got.nll / static_cast<double>(got.tokens), ref_mean, 1e-5 * ref_mean) << "loss";
 
@@ -120,7 +121,7 @@ TEST_P(lm_vs_reference, loss_and_every_gradient) {
     EXPECT_CLOSE(p.dec_bg, g.dec_b, g.dec_b.size(), tol, "decoder.bias grad");
     const int G = gate_count(s.cell), Gb = bias_gate_count(s.cell);
     for (uint32_t l = 0; l < s.layers; ++l) {
-        const size_t in = l == 0 ? p.I : p.H;
+        const size_t in = l == 0 ? pm.I : pm.H;
         std::vector<float> wx(in * G * s.hidden), wh(static_cast<size_t>(s.hidden) * G * s.hidden),
             bb(static_cast<size_t>(Gb) * s.hidden);
         p.rnn.get_layer_grad(static_cast<int>(l), wx.data(), wh.data(), bb.data());
@@ -194,19 +195,19 @@ TEST(lm_state, carried_state_equals_full_sequence_and_gradient_is_cut) {
         std::vector<int32_t> in1(b.in.begin(), b.in.begin() + Mh), tg1(b.tg.begin(), b.tg.begin() + Mh);
         std::vector<int32_t> in2(b.in.begin() + Mh, b.in.end()), tg2(b.tg.begin() + Mh, b.tg.end());
 
-        m.prepare(full.T, full.N);
-        m.reset_state();
-        loss_sum whole = m.train_step(b.in.data(), b.tg.data());
+        training_session ts_full(m, full.T, full.N);
+        ts_full.reset_state();
+        loss_sum whole = ts_full.train_step(b.in.data(), b.tg.data());
 
-        m.prepare(half.T, half.N);
-        m.reset_state();
-        loss_sum first = m.train_step(in1.data(), tg1.data());
-        m.carry_state();
-        auto& p = m.internals();
+        training_session ts(m, half.T, half.N);
+        ts.reset_state();
+        loss_sum first = ts.train_step(in1.data(), tg1.data());
+        ts.carry_state();
+        auto& p = model_access::of(ts);
         const size_t ns = static_cast<size_t>(full.layers) * full.N * full.hidden;
         std::vector<double> h_edge(p.rnn.initial_h(), p.rnn.initial_h() + ns), c_edge;
         if (cell == cell_type::lstm) c_edge.assign(p.rnn.initial_c(), p.rnn.initial_c() + ns);
-        loss_sum second = m.train_step(in2.data(), tg2.data());
+        loss_sum second = ts.train_step(in2.data(), tg2.data());
         EXPECT_NEAR(first.nll + second.nll, whole.nll, 1e-5 * whole.nll) << "forward over the edge";
 
         ref::lm r = to_ref(m);
@@ -251,13 +252,12 @@ TEST(lm_files, export_import_round_trip_gives_same_logits) {
         language_model a = make_model(s, 21);
         language_model b = make_model(s, 22);
         ASSERT_TRUE(b.import_tensors(a.export_tensors(), "test").ok());
-        a.begin_generation(2);
-        b.begin_generation(2);
+        generator ga(a, 2), gb(b, 2);
         int32_t ids[2] = {1, 3};
         for (int step = 0; step < 3; ++step) {
-            const float* la = a.generation_step(ids);
+            const float* la = ga.step(ids);
             std::vector<float> ca(la, la + s.vocab * 2);
-            const float* lb = b.generation_step(ids);
+            const float* lb = gb.step(ids);
             for (uint32_t k = 0; k < s.vocab * 2; ++k) ASSERT_EQ(ca[k], lb[k]) << "logit " << k << " step " << step;
         }
     }

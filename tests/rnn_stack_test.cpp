@@ -20,7 +20,9 @@ namespace {
 using charlm::cell_type;
 using charlm::gate_count;
 using charlm::bias_gate_count;
+using charlm::nn::rnn_generator;
 using charlm::nn::rnn_stack;
+using charlm::nn::rnn_weights;
 namespace ref = charlm::ref;
 using vec = ref::vec;
 
@@ -48,7 +50,25 @@ ref::stack random_stack(cell_type cell, int L, int I, int H, std::mt19937_64& rn
 
 std::vector<float> to_f(const vec& v) { return std::vector<float>(v.begin(), v.end()); }
 
-void load(rnn_stack& st, const ref::stack& rs) {
+// Weights and one training session over them (the split of rnn_stack.h) as one object under test.
+struct stack : rnn_weights, rnn_stack {
+    stack(const dnnl::engine& eng, cell_type cell, int L, int I, int H, float p = 0.f, uint64_t seed = 0)
+        : rnn_weights(eng, cell, L, I, H, p > 0.f), rnn_stack(static_cast<const rnn_weights&>(*this), p, seed) {}
+    struct param {
+        float* value;
+        float* grad;
+        size_t count;
+    };
+    std::vector<param> params() {
+        std::vector<param> out;
+        const auto g = grads();
+        const auto w = rnn_weights::params();
+        for (size_t k = 0; k < w.size(); ++k) out.push_back({w[k].value, g[k], w[k].count});
+        return out;
+    }
+};
+
+void load(rnn_weights& st, const ref::stack& rs) {
     for (int l = 0; l < static_cast<int>(rs.layers.size()); ++l) {
         const auto& w = rs.layers[l];
         st.set_layer(l, to_f(w.w_x).data(), to_f(w.w_h).data(), to_f(w.bias).data());
@@ -203,7 +223,7 @@ TEST_P(rnn_vs_reference, forward_and_backward) {
     const vec dy = random_vec(static_cast<size_t>(T) * N * H, 1.0, rng);
     const bool lstm = cell == cell_type::lstm;
 
-    rnn_stack st(eng, strm, cell, L, I, H);
+    stack st(eng, cell, L, I, H);
     EXPECT_EQ(st.group_count(), I == H ? 1 : (L == 1 ? 1 : 2));
     load(st, rs);
     st.prepare(T, N);
@@ -260,7 +280,7 @@ TEST_F(rnn_fixture, carry_state_splits_a_sequence) {
             const auto x = to_f(random_vec(static_cast<size_t>(T) * N * I, 1.0, rng));
             const vec h0 = random_vec(static_cast<size_t>(L) * N * H, 0.5, rng);
             const bool lstm = cell == cell_type::lstm;
-            rnn_stack st(eng, strm, cell, L, I, H);
+            stack st(eng, cell, L, I, H);
             load(st, rs);
             auto run = [&](const float* src) { return training ? st.forward_training(src) : st.forward_inference(src); };
 
@@ -301,7 +321,7 @@ TEST_F(rnn_fixture, gradients_accumulate_until_zero_grad) {
         ref::stack rs = random_stack(cell, L, I, H, rng);
         const auto x = to_f(random_vec(static_cast<size_t>(T) * N * I, 1.0, rng));
         const auto dy = to_f(random_vec(static_cast<size_t>(T) * N * H, 1.0, rng));
-        rnn_stack st(eng, strm, cell, L, I, H);
+        stack st(eng, cell, L, I, H);
         load(st, rs);
         st.prepare(T, N);
         auto snapshot = [&] {
@@ -343,7 +363,7 @@ TEST_F(rnn_fixture, dropout_matches_reference_with_the_same_masks) {
         const vec dy = random_vec(static_cast<size_t>(T) * N * H, 1.0, rng);
         const auto xf = to_f(x);
         const size_t tnh = static_cast<size_t>(T) * N * H;
-        rnn_stack st(eng, strm, cell, L, I, H, p, 1234);
+        stack st(eng, cell, L, I, H, p, 1234);
         EXPECT_EQ(st.group_count(), L);
         load(st, rs);
         st.prepare(T, N);
@@ -370,7 +390,7 @@ TEST_F(rnn_fixture, dropout_matches_reference_with_the_same_masks) {
         expect_grads(st, rs, ref::backward(rs, tp, dy), dsrc, 1e-4);
 
         // Same seed, same call number: same masks. Next call: different masks.
-        rnn_stack twin(eng, strm, cell, L, I, H, p, 1234);
+        stack twin(eng, cell, L, I, H, p, 1234);
         load(twin, rs);
         twin.prepare(T, N);
         twin.forward_training(xf.data());
@@ -386,7 +406,7 @@ TEST_F(rnn_fixture, dropout_matches_reference_with_the_same_masks) {
 // 7. Shape cache: a known shape builds nothing, and forward/backward/zero_grad allocate nothing.
 TEST_F(rnn_fixture, shapes_are_cached_and_steady_state_allocates_nothing) {
     const int L = 3, I = 5, H = 7;
-    rnn_stack st(eng, strm, cell_type::lstm, L, I, H, 0.25f, 3);
+    stack st(eng, cell_type::lstm, L, I, H, 0.25f, 3);
     st.init_uniform(1);
     auto run = [&](int T, int N) {
         std::vector<float> x(static_cast<size_t>(T) * N * I, 0.5f), dy(static_cast<size_t>(T) * N * H, 1.f);
@@ -425,7 +445,7 @@ TEST_F(rnn_fixture, dense_round_trip_padding_and_init) {
         SCOPED_TRACE(describe(cell, L, I, H, T, N));
         std::mt19937_64 rng(3);
         ref::stack rs = random_stack(cell, L, I, H, rng);
-        rnn_stack st(eng, strm, cell, L, I, H);
+        stack st(eng, cell, L, I, H);
         load(st, rs);
         double dense_abs = 0;
         for (int l = 0; l < L; ++l) {
@@ -492,7 +512,7 @@ TEST_F(rnn_fixture, dense_round_trip_padding_and_init) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// 8. Generation (begin_generation / generation_step): T = 1 steps with the state carried, on a
+// 8. Generation (rnn_generator): T = 1 steps with the state carried, on a
 //    frozen copy of the weights in oneDNN's inference layouts, inputs picked from a table by id
 //    (or one-hot), layer 0 folded into a per-row bias when N = 1. Against the reference over the
 //    whole sequence, for every cell and each way the path can go; the folded flag is checked too.
@@ -501,12 +521,12 @@ struct gen_case {
     int layers, input, hidden, batch, rows;
     bool one_hot;
     float dropout;
-    bool folded;  // what begin_generation must choose
+    bool folded;  // what the generator must choose
 };
 
 // Runs `steps` generation steps on ids drawn from rng and checks every step's output and the
 // final state against the reference on the same inputs.
-void check_generation(rnn_stack& st, const ref::stack& rs, const gen_case& gc, const std::vector<float>& table,
+void check_generation(const rnn_weights& w, const ref::stack& rs, const gen_case& gc, const std::vector<float>& table,
                       int steps, std::mt19937_64& rng, double tol) {
     const int N = gc.batch, I = gc.input, H = gc.hidden;
     std::uniform_int_distribution<int> pick(0, gc.rows - 1);
@@ -518,17 +538,16 @@ void check_generation(rnn_stack& st, const ref::stack& rs, const gen_case& gc, c
             x[r * I + i] = gc.one_hot ? (i == ids[r] ? 1.0 : 0.0) : table[static_cast<size_t>(ids[r]) * I + i];
     }
     const ref::tape tp = ref::forward(rs, steps, N, x);
-    st.begin_generation(N, gc.one_hot ? nullptr : table.data(), gc.rows);
-    EXPECT_EQ(st.generation_folded(), gc.folded);
+    rnn_generator gen(w, N, gc.one_hot ? nullptr : table.data(), gc.rows);
+    EXPECT_EQ(gen.folded(), gc.folded);
     for (int t = 0; t < steps; ++t) {
-        const float* y = st.generation_step(ids.data() + static_cast<size_t>(t) * N);
+        const float* y = gen.step(ids.data() + static_cast<size_t>(t) * N);
         const vec want(tp.out.begin() + static_cast<ptrdiff_t>(t) * N * H,
                        tp.out.begin() + static_cast<ptrdiff_t>(t + 1) * N * H);
         EXPECT_CLOSE(y, want, tol, "generation step " + std::to_string(t));
     }
-    st.prepare(1, N);  // final_h() reads the prepared batch's state
-    EXPECT_CLOSE(st.final_h(), tp.h_final, tol, "final h after generation");
-    if (rs.cell == cell_type::lstm) EXPECT_CLOSE(st.final_c(), tp.c_final, tol, "final c after generation");
+    EXPECT_CLOSE(gen.final_h(), tp.h_final, tol, "final h after generation");
+    if (rs.cell == cell_type::lstm) EXPECT_CLOSE(gen.final_c(), tp.c_final, tol, "final c after generation");
 }
 }  // namespace
 
@@ -549,46 +568,47 @@ TEST_F(rnn_fixture, generation_matches_reference_folded_or_not) {
                          " rows=" + std::to_string(gc.rows) + (gc.one_hot ? " one-hot" : ""));
             std::mt19937_64 rng(11 + static_cast<int>(cell) * 17 + gc.rows + gc.batch);
             ref::stack rs = random_stack(cell, gc.layers, gc.input, gc.hidden, rng);
-            rnn_stack st(eng, strm, cell, gc.layers, gc.input, gc.hidden, gc.dropout);
+            stack st(eng, cell, gc.layers, gc.input, gc.hidden, gc.dropout);
             load(st, rs);
             const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
             check_generation(st, rs, gc, table, 6, rng, 1e-5);
-            // A second session from a zero state again, on the same primitives.
+            // A second generator from a zero state again, on the same cache.
             check_generation(st, rs, gc, table, 3, rng, 1e-5);
         }
     }
 }
 
-// The weights are frozen by begin_generation(): writes after it are seen only by the next one,
-// which reuses what the first built.
+// A generator's weights are frozen when it is made: writes after it are seen only by generators
+// made later, which share the cache until the weights change again.
 TEST_F(rnn_fixture, generation_weights_frozen_until_next_begin) {
     const gen_case gc{2, 5, 7, 1, 9, false, 0.f, true};
     for (cell_type cell : {cell_type::gru, cell_type::lstm}) {
         SCOPED_TRACE(charlm::to_string(cell));
         std::mt19937_64 rng(3);
         ref::stack a = random_stack(cell, 2, 5, 7, rng), b = random_stack(cell, 2, 5, 7, rng);
-        rnn_stack st(eng, strm, cell, 2, 5, 7);
+        stack st(eng, cell, 2, 5, 7);
         load(st, a);
         const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
         std::vector<int32_t> ids{2, 7, 0, 4};
         vec x;
         for (int32_t id : ids) x.insert(x.end(), table.begin() + id * 5, table.begin() + id * 5 + 5);
         const ref::tape ta = ref::forward(a, 4, 1, x), tb = ref::forward(b, 4, 1, x);
-        st.begin_generation(1, table.data(), gc.rows);
+        rnn_generator first(st, 1, table.data(), gc.rows);
         load(st, b);  // after the freeze: not seen
         for (int t = 0; t < 4; ++t) {
-            const float* y = st.generation_step(&ids[t]);
+            const float* y = first.step(&ids[t]);
             EXPECT_CLOSE(y, vec(ta.out.begin() + t * 7, ta.out.begin() + (t + 1) * 7), 1e-5, "frozen a");
         }
-        const auto built = st.stats();
-        st.begin_generation(1, table.data(), gc.rows);
+        rnn_generator second(st, 1, table.data(), gc.rows);
+        const size_t built = st.cache_builds();
         for (int t = 0; t < 4; ++t) {
-            const float* y = st.generation_step(&ids[t]);
+            const float* y = second.step(&ids[t]);
             EXPECT_CLOSE(y, vec(tb.out.begin() + t * 7, tb.out.begin() + (t + 1) * 7), 1e-5, "refreshed b");
         }
-        // A known (N, rows) builds no primitive and no buffer again; steps allocate nothing.
-        EXPECT_EQ(st.stats().primitives, built.primitives);
-        EXPECT_EQ(st.stats().buffers, built.buffers);
+        // Unchanged weights: a third generator reuses the cache the second built.
+        rnn_generator third(st, 1, table.data(), gc.rows);
+        EXPECT_EQ(st.cache_builds(), built);
+        EXPECT_CLOSE(third.step(&ids[0]), vec(tb.out.begin(), tb.out.begin() + 7), 1e-5, "third generator");
     }
 }
 
@@ -605,7 +625,7 @@ TEST_F(rnn_fixture, generation_at_product_sizes) {
             for (auto& l : rs.layers)  // weights of PyTorch's scale, U(-1/sqrt(H), 1/sqrt(H))
                 for (vec* v : {&l.w_x, &l.w_h, &l.bias})
                     for (double& w : *v) w = static_cast<double>(static_cast<float>(w * 2.0 / std::sqrt(512.0)));
-            rnn_stack st(eng, strm, cell, 1, gc.input, gc.hidden);
+            stack st(eng, cell, 1, gc.input, gc.hidden);
             load(st, rs);
             const auto table = to_f(random_vec(static_cast<size_t>(gc.rows) * gc.input, 1.0, rng));
             check_generation(st, rs, gc, table, 4, rng, 2e-5);
@@ -619,7 +639,7 @@ TEST_F(rnn_fixture, generation_at_product_sizes) {
     for (auto& l : rs.layers)
         for (vec* v : {&l.w_x, &l.w_h, &l.bias})
             for (double& w : *v) w = static_cast<double>(static_cast<float>(w / 16.0));
-    rnn_stack st(eng, strm, cell_type::lstm, 1, big.input, big.hidden);
+    stack st(eng, cell_type::lstm, 1, big.input, big.hidden);
     load(st, rs);
     const auto table = to_f(random_vec(static_cast<size_t>(big.rows) * big.input, 1.0, rng));
     check_generation(st, rs, big, table, 2, rng, 2e-5);

@@ -57,19 +57,19 @@ TEST(train, golden_loss_trajectory_matches_reference) {
     batch_iterator it(corpus.train, bc);
     it.start_epoch(0);
     minibatch mb;
-    model.prepare(bc.steps, bc.batch);
+    training_session session(model, bc.steps, bc.batch);
     ref::lm r = ref::from_model(model);
     const float lr = 0.5f;
     std::vector<double> got, want;
     std::vector<double> h0, c0;  // the reference's carried state
     for (int step = 0; step < 10; ++step) {
         ASSERT_TRUE(it.next(mb));
-        if (mb.reset_state) model.reset_state();
-        loss_sum l = model.train_step(mb.inputs.data(), mb.targets.data());
+        if (mb.reset_state) session.reset_state();
+        loss_sum l = session.train_step(mb.inputs.data(), mb.targets.data());
         got.push_back(l.nll / static_cast<double>(l.tokens));
-        for (auto& p : model.params())
+        for (auto& p : session.params())
             for (size_t k = 0; k < p.count; ++k) p.value[k] -= lr * p.grad[k];
-        model.carry_state();
+        session.carry_state();
 
         ref::lm_grads g;
         if (mb.reset_state) h0.clear(), c0.clear();

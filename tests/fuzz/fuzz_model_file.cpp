@@ -81,9 +81,9 @@ void check_model(loaded_model& m, const io::tensor_file& f) {
             CHECK(fi[k] + fh[k] == oi[k] + oh[k], ih + " + " + hh + " at " + std::to_string(k));
     }
     // The model runs: one generation step from <unk>.
-    m.model.begin_generation(1);
+    generator gen(m.model, 1);
     const int32_t id = 0;
-    CHECK(m.model.generation_step(&id) != nullptr);
+    CHECK(gen.step(&id) != nullptr);
 }
 
 }  // namespace

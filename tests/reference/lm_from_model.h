@@ -1,5 +1,5 @@
 // Test support: a charlm model's current parameters as the double reference's (lm_ref.h), read
-// through the model's internals in oneDNN's gate order and dense layouts.
+// through the model's insides (model_access) in oneDNN's gate order and dense layouts.
 #pragma once
 
 #include <vector>
@@ -10,8 +10,8 @@
 
 namespace charlm::ref {
 
-inline lm from_model(language_model& m) {
-    auto& p = m.internals();
+inline lm from_model(const language_model& m) {
+    const auto& p = model_access::of(m);
     lm r;
     r.V = static_cast<int>(p.V);
     r.E = static_cast<int>(p.E);

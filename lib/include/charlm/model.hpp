@@ -1,5 +1,7 @@
 // The character-level language model: embedding (or one-hot) -> L stacked recurrent layers on
-// oneDNN -> output projection -> softmax cross-entropy. The oneDNN details live behind a pimpl.
+// oneDNN -> output projection -> softmax cross-entropy. The weights (language_model) are apart
+// from the sessions that run them: training_session, evaluation_session, generator, each with its
+// own shape, buffers, oneDNN primitives and recurrent state. oneDNN details live behind pimpls.
 // Not here: the training loop (train.hpp) or the file format (model_file.hpp).
 #pragma once
 
@@ -38,6 +40,13 @@ struct named_tensor {
     std::vector<float> data;
 };
 
+// Receives the logits (V) that predict ids[position]; valid only during the call.
+using logits_sink = std::function<void(uint64_t position, const float* logits)>;
+
+// The weights, the configuration and the vocabulary. Read-only while sessions use it: a training
+// session writes it (its optimizer steps), evaluation sessions and generators only read it, and
+// any number of those may run at once on different threads. Sessions keep a reference: the model
+// must outlive them (moving a model keeps them valid; its insides stay where they are).
 class language_model {
 public:
     // A freshly initialized model; `cfg.vocab` must equal `vocab.size()`.
@@ -51,43 +60,103 @@ public:
     const vocabulary& vocab() const;
     uint64_t parameter_count() const;  // logical parameters (no padding)
 
-    // --- training
-    // Builds (once per shape) what a (T, N) batch needs; cheap when the shape is unchanged.
-    void prepare(uint32_t steps, uint32_t batch);
-    void reset_state();  // zero recurrent state
-    void carry_state();  // the last forward's final state becomes the next initial state
-    // Zeroes the gradients, runs forward and backward over one batch. inputs, targets: (T, N)
-    // time-major; a target < 0 is ignored. Gradients are of the mean NLL over counted targets.
-    loss_sum train_step(const int32_t* inputs, const int32_t* targets);
-    std::vector<param_view> params();
-
-    // --- inference
-    // Receives the logits (V) that predict ids[position]; valid only during the call.
-    using logits_sink = std::function<void(uint64_t position, const float* logits)>;
-    // NLL of every token of `ids` after the first, predicted with state carried, the text laid
-    // out as `streams` contiguous parts. Per-token NLLs appended to `per_token` when given (text
-    // order). `on_logits` sees every predicted position once: in text order when streams is 1,
-    // chunk by chunk across the streams otherwise.
+    using logits_sink = charlm::logits_sink;
+    // One evaluation_session's evaluate() (see there).
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
-    // Step-by-step inference for generation with `batch` independent rows, from a zero state.
-    // Freezes the recurrent weights in oneDNN's inference layout (and, for one row and a small
-    // vocabulary, layer 0's input term per token): generation_step() does not see weights
-    // changed after this call until the next begin_generation().
-    void begin_generation(uint32_t batch);
-    // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next call;
-    // with the adaptive softmax, log-probabilities.
-    const float* generation_step(const int32_t* ids);
+                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {}) const;
 
     // --- files
     std::vector<named_tensor> export_tensors() const;
     status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source);
 
-    // The layers behind the model (models/lm_impl.h), for charlm's own tests and tools.
     struct impl;
-    impl& internals() { return *p_; }
 
 private:
+    friend class training_session;
+    friend class evaluation_session;
+    friend class generator;
+    friend struct model_access;
+    std::unique_ptr<impl> p_;
+};
+
+// Training at one shape: (T, N) batches with truncated BPTT, the recurrent state carried between
+// consecutive batches, the gradients, the dropout masks' counter. One at a time per model.
+class training_session {
+public:
+    training_session(language_model& model, uint32_t steps, uint32_t batch);
+    ~training_session();
+    training_session(training_session&&) noexcept;
+    training_session& operator=(training_session&&) noexcept;
+
+    uint32_t steps() const;
+    uint32_t batch() const;
+    void reset_state();  // the next step starts from a zero state
+    void carry_state();  // the last step's final state becomes the next initial state
+    // Zeroes the gradients, runs forward and backward over one batch. inputs, targets: (T, N)
+    // time-major; a target < 0 is ignored. Gradients are of the mean NLL over counted targets.
+    loss_sum train_step(const int32_t* inputs, const int32_t* targets);
+    // The model's parameters with this session's gradients, for the optimizer. Writing the values
+    // changes the model: generators made afterwards see the new weights.
+    std::vector<param_view> params();
+
+    // The initial state of the next step, (L, N, H) ldnc each (c only for LSTM), for checkpoints.
+    struct recurrent_state {
+        std::vector<float> h, c;
+    };
+    recurrent_state state();
+    void set_state(const recurrent_state& s);
+    // Training forwards run so far: the dropout masks' counter (checkpoints restore it).
+    uint64_t dropout_calls() const;
+    void set_dropout_calls(uint64_t n);
+
+    struct impl;
+
+private:
+    friend struct model_access;
+    std::unique_ptr<impl> p_;
+};
+
+// Evaluation: perplexity of a text with the state carried, its own buffers and primitives.
+class evaluation_session {
+public:
+    explicit evaluation_session(const language_model& model);
+    ~evaluation_session();
+    evaluation_session(evaluation_session&&) noexcept;
+    evaluation_session& operator=(evaluation_session&&) noexcept;
+
+    // NLL of every token of `ids` after the first, the text laid out as `streams` contiguous
+    // segments read side by side. Each stream first reads (without scoring) the tokens just before
+    // its segment, so the figure does not depend on `streams` beyond rounding. Per-token NLLs
+    // appended to `per_token` when given (text order). `on_logits` sees every predicted position
+    // once: in text order when streams is 1, chunk by chunk across the streams otherwise.
+    loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
+                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> p_;
+};
+
+// Generation: `batch` independent rows fed one token each per step, from a zero state. Its
+// recurrent weights are the model's generation cache (oneDNN's inference layout and, for one row
+// and a small vocabulary, layer 0's input term per token), frozen when the generator is made.
+class generator {
+public:
+    generator(const language_model& model, uint32_t batch);
+    ~generator();
+    generator(generator&&) noexcept;
+    generator& operator=(generator&&) noexcept;
+
+    uint32_t batch() const;
+    // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next
+    // call; with the adaptive softmax, log-probabilities.
+    const float* step(const int32_t* ids);
+
+    struct impl;
+
+private:
+    friend struct model_access;
     std::unique_ptr<impl> p_;
 };
 

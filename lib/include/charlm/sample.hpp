@@ -72,7 +72,7 @@ using text_sink = std::function<void(uint32_t row, std::string_view piece)>;
 // U+FFFD, so the text is valid UTF-8. An empty prefix starts from the state after "\n" when the
 // vocabulary has it. A stop string matches only where a token ends. Errors: cfg.validate()'s, and
 // errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
-result<std::vector<std::string>> generate(language_model& model, const std::string& prefix,
+result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text = {});
 
 }  // namespace charlm

@@ -133,7 +133,7 @@ uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64
 // Text continuing `prefix` for `length` tokens from `model`: the prefix (after the model's own
 // preprocessing) followed by the generated tokens. `on_text`, when set, receives the prefix and
 // then each token as it is produced (for streaming).
-result<std::string> generate_text(language_model& model, const std::string& prefix, uint32_t length,
+result<std::string> generate_text(const language_model& model, const std::string& prefix, uint32_t length,
                                   float temperature, uint64_t seed,
                                   const std::function<void(const std::string&)>& on_text = {});
 

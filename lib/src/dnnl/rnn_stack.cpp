@@ -1,14 +1,15 @@
-// rnn_stack: groups of stacked recurrent layers on oneDNN 2.6 RNN primitives (see rnn_stack.h).
-// Layouts: master weights and grads in the forward `any` layout (padded ldigo), one reorder per
-// step into the backward layout (padded ldgoi); states in ldnc; activations in tnc.
-// Not here: the per-cell descriptor plumbing (rnn_primitives.cpp).
+// rnn_weights, rnn_stack and rnn_generator: groups of stacked recurrent layers on oneDNN 2.6 RNN
+// primitives (see rnn_stack.h). Layouts: master weights and grads in the forward `any` layout
+// (padded ldigo), one reorder per training step into the backward layout (padded ldgoi); states
+// in ldnc; activations in tnc. Not here: the per-cell descriptor plumbing (rnn_primitives.cpp).
 #include "dnnl/rnn_stack.h"
 
-#include <omp.h>
+#include <algorithm>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 
 #include "charlm/status.hpp"
@@ -39,18 +40,237 @@ float uniform01(uint64_t key, uint64_t index) {
 
 memory::dims dims_of(std::initializer_list<int> v) { return memory::dims(v.begin(), v.end()); }
 
+float* aligned_zeros(size_t count) {
+    const size_t bytes = std::max<size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
+    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    CHARLM_ASSERT(p != nullptr);
+    std::memset(p, 0, bytes);
+    return p;
+}
+
+std::shared_ptr<float> shared_zeros(size_t count) { return std::shared_ptr<float>(aligned_zeros(count), std::free); }
+
+size_t floats(const md& d) { return d.get_size() / sizeof(float); }
+
 }  // namespace
 
-void rnn_stack::free_deleter::operator()(float* p) const { std::free(p); }
+// ---------------------------------------------------------------------------------------------
+// rnn_weights
 
 // Shape-independent part of a group of layers [first, first + count).
-struct rnn_stack::group {
+struct rnn_weights::group {
     int first = 0, count = 1, input = 0;  // input: width of the group's src_layer
     md w_x_md, w_h_md, bias_md;           // (Lg,1,Ig,G,H) / (Lg,1,H,G,H) padded ldigo, (Lg,1,Gb,H) ldgo
     md bwd_w_x_md, bwd_w_h_md;            // the same in the backward layout, padded ldgoi
-    float *w_x = nullptr, *w_h = nullptr, *bias = nullptr;     // master weights
-    float *dw_x = nullptr, *dw_h = nullptr, *dbias = nullptr;  // gradients, same layouts
-    memory m_w_x, m_w_h, m_bias, m_dw_x, m_dw_h, m_dbias, m_bwd_w_x, m_bwd_w_h;
+    std::shared_ptr<float> w_x, w_h, bias;  // master weights
+    memory m_w_x, m_w_h, m_bias;
+};
+
+// Entries are never changed once made; weights_changed() drops them all (generators keep theirs
+// alive through their shared_ptr).
+struct rnn_weights::cache {
+    struct entry {
+        int group, which;
+        md desc;
+        std::shared_ptr<const float> data;
+    };
+    std::mutex mutex;
+    std::vector<entry> entries;
+    std::shared_ptr<const float> table;  // layer 0's folded input table
+    const float* table_rows = nullptr;
+    int table_row_count = 0;
+    size_t builds = 0;
+};
+
+rnn_weights::rnn_weights(const dnnl::engine& eng, cell_type cell, int layers, int input, int hidden,
+                         bool group_per_layer)
+    : eng_(eng), cell_(cell), layers_(layers), input_(input), hidden_(hidden), cache_(std::make_unique<cache>()) {
+    CHARLM_ASSERT(layers >= 1 && input >= 1 && hidden >= 1);
+    // Grouping: see the comment at the top of rnn_stack.h.
+    std::vector<std::pair<int, int>> spans;  // (first, count)
+    if (group_per_layer) {
+        for (int l = 0; l < layers; ++l) spans.emplace_back(l, 1);
+    } else if (input == hidden) {
+        spans.emplace_back(0, layers);
+    } else {
+        spans.emplace_back(0, 1);
+        if (layers > 1) spans.emplace_back(1, layers - 1);
+    }
+    const int G = gate_count(cell), Gb = bias_gate_count(cell), H = hidden;
+    for (auto [first, count] : spans) {
+        auto g = std::make_unique<group>();
+        g->first = first;
+        g->count = count;
+        g->input = first == 0 ? input : H;
+        // Let oneDNN choose the weight layouts once, on a nominal shape; sessions then pass these
+        // layouts explicitly so that every shape shares the master buffers.
+        rnn_mds m = make_rnn_mds(cell, count, g->input, H, 1, 1);
+        m.w_x = m.bwd_w_x = m.diff_w_x = md(dims_of({count, 1, g->input, G, H}), f32, any);
+        m.w_h = m.bwd_w_h = m.diff_w_h = md(dims_of({count, 1, H, G, H}), f32, any);
+        rnn_pds pds = make_rnn_pds(eng_, cell, m);
+        g->w_x_md = pds.train.weights_layer_desc();
+        g->w_h_md = pds.train.weights_iter_desc();
+        g->bias_md = md(dims_of({count, 1, Gb, H}), f32, ldgo);
+        g->bwd_w_x_md = pds.bwd.weights_layer_desc();
+        g->bwd_w_h_md = pds.bwd.weights_iter_desc();
+        // Gradients live in the master layout: the optimizer's state then matches element-wise.
+        CHARLM_ASSERT(pds.bwd.diff_weights_layer_desc() == g->w_x_md);
+        CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g->w_h_md);
+        CHARLM_ASSERT(pds.train.bias_desc() == g->bias_md);
+        // get_layer/set_layer index plain strided layouts; a blocked choice (none on AVX2 or
+        // AVX-512 with oneDNN 2.6.3) would need reorders there.
+        CHARLM_ASSERT(is_plain(g->w_x_md) && is_plain(g->w_h_md) && is_plain(g->bwd_w_x_md));
+        g->w_x = shared_zeros(floats(g->w_x_md));
+        g->w_h = shared_zeros(floats(g->w_h_md));
+        g->bias = shared_zeros(floats(g->bias_md));
+        g->m_w_x = memory(g->w_x_md, eng_, g->w_x.get());
+        g->m_w_h = memory(g->w_h_md, eng_, g->w_h.get());
+        g->m_bias = memory(g->bias_md, eng_, g->bias.get());
+        groups_.push_back(std::move(g));
+    }
+}
+
+rnn_weights::~rnn_weights() = default;
+
+std::vector<rnn_weights::param> rnn_weights::params() {
+    std::vector<param> out;
+    for (auto& g : groups_) {
+        std::string name = "rnn.l";  // appended, not operator+: avoids a g++ 12 -Wrestrict false positive
+        name += std::to_string(g->first);
+        if (g->count > 1) {
+            name += '-';
+            name += std::to_string(g->first + g->count - 1);
+        }
+        out.push_back({name + ".w_x", g->w_x.get(), floats(g->w_x_md)});
+        out.push_back({name + ".w_h", g->w_h.get(), floats(g->w_h_md)});
+        out.push_back({name + ".bias", g->bias.get(), floats(g->bias_md)});
+    }
+    return out;
+}
+
+void rnn_weights::weights_changed() {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    cache_->entries.clear();
+    cache_->table.reset();
+}
+
+size_t rnn_weights::cache_builds() const {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    return cache_->builds;
+}
+
+std::pair<int, int> rnn_weights::find_layer(int l) const {
+    CHARLM_ASSERT(l >= 0 && l < layers_);
+    for (int g = 0; g < group_count(); ++g) {
+        if (l < groups_[g]->first + groups_[g]->count) return {g, l - groups_[g]->first};
+    }
+    CHARLM_ASSERT(false);
+    return {0, 0};
+}
+
+void rnn_weights::get_layer(int l, float* w_x, float* w_h, float* bias) const {
+    auto [gi, k] = find_layer(l);
+    const group& g = *groups_[gi];
+    copy_layer(g.w_x_md, g.w_x.get(), k, w_x, layer_copy::to_dense);
+    copy_layer(g.w_h_md, g.w_h.get(), k, w_h, layer_copy::to_dense);
+    copy_layer(g.bias_md, g.bias.get(), k, bias, layer_copy::to_dense);
+}
+
+void rnn_weights::set_layer(int l, const float* w_x, const float* w_h, const float* bias) {
+    auto [gi, k] = find_layer(l);
+    group& g = *groups_[gi];
+    copy_layer(g.w_x_md, g.w_x.get(), k, const_cast<float*>(w_x), layer_copy::from_dense);
+    copy_layer(g.w_h_md, g.w_h.get(), k, const_cast<float*>(w_h), layer_copy::from_dense);
+    copy_layer(g.bias_md, g.bias.get(), k, const_cast<float*>(bias), layer_copy::from_dense);
+    weights_changed();
+}
+
+void rnn_weights::init_uniform(uint64_t seed) {
+    const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_;
+    const float bound = 1.f / std::sqrt(static_cast<float>(H));
+    for (int l = 0; l < layers_; ++l) {
+        const int in = l == 0 ? input_ : H;
+        std::vector<float> w_x(static_cast<size_t>(in) * G * H), w_h(static_cast<size_t>(H) * G * H),
+            bias(static_cast<size_t>(Gb) * H);
+        int tensor = 0;
+        for (auto* v : {&w_x, &w_h, &bias}) {
+            const uint64_t key = mix64(mix64(seed) ^ (static_cast<uint64_t>(l) * 3 + tensor++));
+            for (size_t i = 0; i < v->size(); ++i) (*v)[i] = (2.f * uniform01(key, i) - 1.f) * bound;
+        }
+        if (cell_ == cell_type::lstm) {
+            for (int o = 0; o < H; ++o) bias[static_cast<size_t>(1) * H + o] = 1.f;  // gate f
+        }
+        set_layer(l, w_x.data(), w_h.data(), bias.data());
+    }
+}
+
+std::shared_ptr<const float> rnn_weights::frozen(int gi, int which, const md& d) const {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    for (const auto& e : cache_->entries)
+        if (e.group == gi && e.which == which && e.desc == d) return e.data;
+    const group& g = *groups_[gi];
+    std::shared_ptr<float> buf = shared_zeros(floats(d));
+    if (which == 2) {
+        std::memcpy(buf.get(), g.bias.get(), g.bias_md.get_size());
+    } else {
+        // Built off any session's stream: a stream of its own, here, under the lock.
+        dnnl::stream strm(eng_);
+        const memory& from = which == 0 ? g.m_w_x : g.m_w_h;
+        memory to(d, eng_, buf.get());
+        dnnl::reorder(from, to).execute(strm, const_cast<memory&>(from), to);
+        strm.wait();
+    }
+    ++cache_->builds;
+    cache_->entries.push_back({gi, which, d, buf});
+    return buf;
+}
+
+std::shared_ptr<const float> rnn_weights::folded_table(const float* input_rows, int rows) const {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    auto& c = *cache_;
+    if (c.table && c.table_rows == input_rows && c.table_row_count == rows) return c.table;
+    const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_, I = input_, GH = G * H;
+    std::shared_ptr<float> table = shared_zeros(static_cast<size_t>(rows) * Gb * H);
+    std::vector<float> w_x(static_cast<size_t>(I) * GH), bias(static_cast<size_t>(Gb) * H);
+    const group& g0 = *groups_[0];
+    copy_layer(g0.w_x_md, g0.w_x.get(), 0, w_x.data(), layer_copy::to_dense);
+    copy_layer(g0.bias_md, g0.bias.get(), 0, bias.data(), layer_copy::to_dense);
+    std::vector<double> acc(static_cast<size_t>(GH));
+    for (int r = 0; r < rows; ++r) {
+        float* row = table.get() + static_cast<size_t>(r) * Gb * H;
+        if (!input_rows) {  // one-hot: row r of W_x
+            for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(double{w_x[size_t(r) * GH + j]} + bias[j]);
+        } else {
+            std::fill(acc.begin(), acc.end(), 0.0);
+            const float* x = input_rows + static_cast<size_t>(r) * I;
+            double* a = acc.data();
+            for (int i = 0; i < I; ++i) {
+                const double xi = x[i];
+                const float* w = w_x.data() + static_cast<size_t>(i) * GH;
+#pragma omp simd
+                for (int j = 0; j < GH; ++j) a[j] += xi * w[j];
+            }
+            for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(acc[j] + bias[j]);
+        }
+        for (int j = GH; j < Gb * H; ++j) row[j] = bias[j];  // LBR-GRU's u' bias: no input term
+    }
+    ++c.builds;
+    c.table = table;
+    c.table_rows = input_rows;
+    c.table_row_count = rows;
+    return table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// rnn_stack: training and evaluation sessions
+
+void rnn_stack::free_deleter::operator()(float* p) const { std::free(p); }
+
+// Per group: gradients in the master layout, the weights in the backward layout (a per-step
+// reorder, written by this session only).
+struct rnn_stack::group_grads {
+    float *dw_x = nullptr, *dw_h = nullptr, *dbias = nullptr;
+    memory m_dw_x, m_dw_h, m_dbias, m_bwd_w_x, m_bwd_w_h;
     dnnl::reorder to_bwd_x, to_bwd_h;  // master -> backward layout, once per backward()
 };
 
@@ -78,25 +298,6 @@ struct rnn_stack::state_set {
     bool reset_pending = false;
 };
 
-// Generation at one (N, rows). Group 0 is `folded` (see begin_generation in the header): its
-// primitive then has an input of width 1 that is always zero, zero input weights, and a bias
-// pointed at the step's row of `table`.
-struct rnn_stack::gen_session {
-    struct layer_group {
-        dnnl::primitive prim;
-        memory src_layer, src_iter, src_iter_c, dst_layer, dst_iter, dst_iter_c, w_x, w_h, bias;
-        dnnl::reorder to_w_x, to_w_h;  // master -> frozen copy; to_w_x empty when folded
-        float* out = nullptr;          // (1, N, H)
-        std::unordered_map<int, memory> args;
-    };
-    int batch = 0, rows = 0;
-    bool folded = false;
-    const float* input_rows = nullptr;  // (rows, I), null: one-hot
-    float* src = nullptr;               // (1, N, I): the step's input rows (unfolded group 0)
-    float* table = nullptr;             // (rows, Gb, H): W_x x + b of layer 0 per row (folded)
-    std::vector<layer_group> groups;
-};
-
 struct rnn_stack::shape {
     int steps = 0, batch = 0;
     state_set* states = nullptr;
@@ -104,78 +305,33 @@ struct rnn_stack::shape {
     float* diff_src_scratch = nullptr;  // (T, N, I): diff_src when the caller passes null
 };
 
-rnn_stack::rnn_stack(const dnnl::engine& eng, dnnl::stream& strm, cell_type cell, int layers, int input,
-                     int hidden, float dropout, uint64_t dropout_seed)
-    : eng_(eng), strm_(strm), cell_(cell), layers_(layers), input_(input), hidden_(hidden),
+rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed, bool gradients)
+    : w_(w), strm_(w.eng_), cell_(w.cell_), layers_(w.layers_), input_(w.input_), hidden_(w.hidden_),
       dropout_(dropout), dropout_seed_(dropout_seed) {
-    CHARLM_ASSERT(layers >= 1 && input >= 1 && hidden >= 1);
     CHARLM_ASSERT(dropout >= 0.f && dropout < 1.f);
-    // Grouping: see the class comment.
-    std::vector<std::pair<int, int>> spans;  // (first, count)
-    if (dropout > 0.f) {
-        for (int l = 0; l < layers; ++l) spans.emplace_back(l, 1);
-    } else if (input == hidden) {
-        spans.emplace_back(0, layers);
-    } else {
-        spans.emplace_back(0, 1);
-        if (layers > 1) spans.emplace_back(1, layers - 1);
-    }
-    const int G = gate_count(cell), Gb = bias_gate_count(cell), H = hidden;
-    for (auto [first, count] : spans) {
-        auto g = std::make_unique<group>();
-        g->first = first;
-        g->count = count;
-        g->input = first == 0 ? input : H;
-        // Let oneDNN choose the weight layouts once, on a nominal shape; prepare() then passes
-        // these layouts explicitly so that every shape shares the master buffers.
-        rnn_mds m = make_rnn_mds(cell, count, g->input, H, 1, 1);
-        m.w_x = m.bwd_w_x = m.diff_w_x = md(dims_of({count, 1, g->input, G, H}), f32, any);
-        m.w_h = m.bwd_w_h = m.diff_w_h = md(dims_of({count, 1, H, G, H}), f32, any);
-        rnn_pds pds = make_rnn_pds(eng_, cell, m);
-        g->w_x_md = pds.train.weights_layer_desc();
-        g->w_h_md = pds.train.weights_iter_desc();
-        g->bias_md = md(dims_of({count, 1, Gb, H}), f32, ldgo);
-        g->bwd_w_x_md = pds.bwd.weights_layer_desc();
-        g->bwd_w_h_md = pds.bwd.weights_iter_desc();
-        // Gradients live in the master layout: the optimizer's state then matches element-wise.
-        CHARLM_ASSERT(pds.bwd.diff_weights_layer_desc() == g->w_x_md);
-        CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g->w_h_md);
-        CHARLM_ASSERT(pds.train.bias_desc() == g->bias_md);
-        // get_layer/set_layer index plain strided layouts; a blocked choice (none on AVX2 or
-        // AVX-512 with oneDNN 2.6.3) would need reorders there.
-        CHARLM_ASSERT(is_plain(g->w_x_md) && is_plain(g->w_h_md) && is_plain(g->bwd_w_x_md));
-
-        const auto floats = [](const md& d) { return d.get_size() / sizeof(float); };
-        g->w_x = alloc(floats(g->w_x_md));
-        g->w_h = alloc(floats(g->w_h_md));
-        g->bias = alloc(floats(g->bias_md));
-        g->dw_x = alloc(floats(g->w_x_md));
-        g->dw_h = alloc(floats(g->w_h_md));
-        g->dbias = alloc(floats(g->bias_md));
-        g->m_w_x = memory(g->w_x_md, eng_, g->w_x);
-        g->m_w_h = memory(g->w_h_md, eng_, g->w_h);
-        g->m_bias = memory(g->bias_md, eng_, g->bias);
-        g->m_dw_x = memory(g->w_x_md, eng_, g->dw_x);
-        g->m_dw_h = memory(g->w_h_md, eng_, g->dw_h);
-        g->m_dbias = memory(g->bias_md, eng_, g->dbias);
-        g->m_bwd_w_x = memory(g->bwd_w_x_md, eng_, alloc(floats(g->bwd_w_x_md)));
-        g->m_bwd_w_h = memory(g->bwd_w_h_md, eng_, alloc(floats(g->bwd_w_h_md)));
-        g->to_bwd_x = dnnl::reorder(g->m_w_x, g->m_bwd_w_x);
-        g->to_bwd_h = dnnl::reorder(g->m_w_h, g->m_bwd_w_h);
+    CHARLM_ASSERT(dropout == 0.f || layers_ == 1 || w.group_count() == layers_);  // a group per layer
+    if (!gradients) return;
+    for (const auto& g : w_.groups_) {
+        group_grads gg;
+        gg.dw_x = alloc(floats(g->w_x_md));
+        gg.dw_h = alloc(floats(g->w_h_md));
+        gg.dbias = alloc(floats(g->bias_md));
+        gg.m_dw_x = memory(g->w_x_md, w_.eng_, gg.dw_x);
+        gg.m_dw_h = memory(g->w_h_md, w_.eng_, gg.dw_h);
+        gg.m_dbias = memory(g->bias_md, w_.eng_, gg.dbias);
+        gg.m_bwd_w_x = memory(g->bwd_w_x_md, w_.eng_, alloc(floats(g->bwd_w_x_md)));
+        gg.m_bwd_w_h = memory(g->bwd_w_h_md, w_.eng_, alloc(floats(g->bwd_w_h_md)));
+        gg.to_bwd_x = dnnl::reorder(g->m_w_x, gg.m_bwd_w_x);
+        gg.to_bwd_h = dnnl::reorder(g->m_w_h, gg.m_bwd_w_h);
         stats_.primitives += 2;
-        groups_.push_back(std::move(g));
+        grads_.push_back(std::move(gg));
     }
 }
 
 rnn_stack::~rnn_stack() = default;
-rnn_stack::rnn_stack(rnn_stack&&) noexcept = default;
-rnn_stack& rnn_stack::operator=(rnn_stack&&) noexcept = default;
 
 float* rnn_stack::alloc(size_t count) {
-    const size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
-    CHARLM_ASSERT(p != nullptr);
-    std::memset(p, 0, bytes == 0 ? 64 : bytes);
+    float* p = aligned_zeros(count);
     owned_.emplace_back(p);
     ++stats_.buffers;
     return p;
@@ -211,19 +367,42 @@ void rnn_stack::prepare(int steps, int batch) {
     s->steps = steps;
     s->batch = batch;
     s->states = &states_for(batch);
-    const int T = steps, N = batch, H = hidden_, ng = group_count();
+    const int T = steps, N = batch, H = hidden_, ng = w_.group_count();
     const size_t tnh = static_cast<size_t>(T) * N * H;
+    const bool training = !grads_.empty();
     s->groups.resize(ng);
-    s->diff_src_scratch = alloc(static_cast<size_t>(T) * N * input_);
+    s->diff_src_scratch = training ? alloc(static_cast<size_t>(T) * N * input_) : nullptr;
     for (int gi = 0; gi < ng; ++gi) {
-        const group& g = *groups_[gi];
+        const rnn_weights::group& g = *w_.groups_[gi];
         shape_group& sg = s->groups[gi];
         rnn_mds m = make_rnn_mds(cell_, g.count, g.input, H, T, N);
         m.w_x = m.diff_w_x = g.w_x_md;
         m.w_h = m.diff_w_h = g.w_h_md;
         m.bwd_w_x = g.bwd_w_x_md;
         m.bwd_w_h = g.bwd_w_h_md;
-        rnn_pds pds = make_rnn_pds(eng_, cell_, m);
+        const state_set& st = *s->states;
+        const size_t off = static_cast<size_t>(g.first) * N * H;
+        sg.out = alloc(tnh);
+        if (!training) {
+            // Evaluation: the inference primitive alone.
+            sg.infer = dnnl::primitive(make_rnn_infer_pd(w_.eng_, cell_, m));
+            ++stats_.primitives;
+            sg.src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? sg.out : s->groups[gi - 1].out);
+            sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
+            sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
+            sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
+            sg.infer_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
+                             {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
+                             {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
+                             {DNNL_ARG_DST_ITER, sg.dst_iter}};
+            if (cell_ == cell_type::lstm) {
+                sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
+                sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
+                sg.infer_args.insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
+            }
+            continue;
+        }
+        rnn_pds pds = make_rnn_pds(w_.eng_, cell_, m);
         CHARLM_ASSERT(pds.train.weights_layer_desc() == g.w_x_md);
         CHARLM_ASSERT(pds.bwd.weights_layer_desc() == g.bwd_w_x_md);
         CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g.w_h_md);
@@ -233,26 +412,24 @@ void rnn_stack::prepare(int steps, int batch) {
         sg.bwd = dnnl::primitive(pds.bwd);
         stats_.primitives += 3;
 
-        sg.out = alloc(tnh);
         if (gi + 1 < ng) sg.diff_out = alloc(tnh);
         if (dropout_ > 0.f && gi + 1 < ng) {
             sg.mask = alloc(tnh);
             sg.dropped = alloc(tnh);
         }
-        sg.workspace = memory(pds.train.workspace_desc(), eng_);
+        sg.workspace = memory(pds.train.workspace_desc(), w_.eng_);
         ++stats_.buffers;
         // Placeholders for handles set per call: any valid buffer of sufficient size.
-        const state_set& st = *s->states;
-        const size_t off = static_cast<size_t>(g.first) * N * H;
+        const group_grads& gg = grads_[gi];
         float* below = gi == 0 ? s->diff_src_scratch : s->groups[gi - 1].out;
-        sg.src_layer = memory(m.src_layer, eng_, below);
-        sg.dst_layer = memory(m.dst_layer, eng_, sg.out);
-        sg.src_iter = memory(m.src_iter, eng_, st.h[0] + off);
-        sg.dst_iter = memory(m.dst_iter, eng_, st.h[1] + off);
-        sg.diff_src_layer = memory(m.src_layer, eng_, gi == 0 ? s->diff_src_scratch : s->groups[gi - 1].diff_out);
-        sg.diff_dst_layer = memory(m.dst_layer, eng_, gi + 1 < ng ? sg.diff_out : sg.out);
-        sg.diff_src_iter = memory(m.src_iter, eng_, st.diff_h0 + off);
-        sg.diff_dst_iter = memory(m.dst_iter, eng_, st.zeros + off);
+        sg.src_layer = memory(m.src_layer, w_.eng_, below);
+        sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
+        sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
+        sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
+        sg.diff_src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? s->diff_src_scratch : s->groups[gi - 1].diff_out);
+        sg.diff_dst_layer = memory(m.dst_layer, w_.eng_, gi + 1 < ng ? sg.diff_out : sg.out);
+        sg.diff_src_iter = memory(m.src_iter, w_.eng_, st.diff_h0 + off);
+        sg.diff_dst_iter = memory(m.dst_iter, w_.eng_, st.zeros + off);
         sg.train_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
                          {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
                          {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
@@ -260,20 +437,20 @@ void rnn_stack::prepare(int steps, int batch) {
         sg.infer_args = sg.train_args;
         sg.infer_args.erase(DNNL_ARG_WORKSPACE);
         sg.bwd_args = sg.train_args;
-        sg.bwd_args[DNNL_ARG_WEIGHTS_LAYER] = g.m_bwd_w_x;
-        sg.bwd_args[DNNL_ARG_WEIGHTS_ITER] = g.m_bwd_w_h;
+        sg.bwd_args[DNNL_ARG_WEIGHTS_LAYER] = gg.m_bwd_w_x;
+        sg.bwd_args[DNNL_ARG_WEIGHTS_ITER] = gg.m_bwd_w_h;
         sg.bwd_args.insert({{DNNL_ARG_DIFF_SRC_LAYER, sg.diff_src_layer},
                             {DNNL_ARG_DIFF_SRC_ITER, sg.diff_src_iter},
-                            {DNNL_ARG_DIFF_WEIGHTS_LAYER, g.m_dw_x},
-                            {DNNL_ARG_DIFF_WEIGHTS_ITER, g.m_dw_h},
-                            {DNNL_ARG_DIFF_BIAS, g.m_dbias},
+                            {DNNL_ARG_DIFF_WEIGHTS_LAYER, gg.m_dw_x},
+                            {DNNL_ARG_DIFF_WEIGHTS_ITER, gg.m_dw_h},
+                            {DNNL_ARG_DIFF_BIAS, gg.m_dbias},
                             {DNNL_ARG_DIFF_DST_LAYER, sg.diff_dst_layer},
                             {DNNL_ARG_DIFF_DST_ITER, sg.diff_dst_iter}});
         if (cell_ == cell_type::lstm) {
-            sg.src_iter_c = memory(m.src_iter_c, eng_, st.c[0] + off);
-            sg.dst_iter_c = memory(m.dst_iter_c, eng_, st.c[1] + off);
-            sg.diff_src_iter_c = memory(m.src_iter_c, eng_, st.diff_c0 + off);
-            sg.diff_dst_iter_c = memory(m.dst_iter_c, eng_, st.zeros + off);
+            sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
+            sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
+            sg.diff_src_iter_c = memory(m.src_iter_c, w_.eng_, st.diff_c0 + off);
+            sg.diff_dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.zeros + off);
             for (auto* args : {&sg.train_args, &sg.infer_args, &sg.bwd_args}) {
                 args->insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
             }
@@ -301,17 +478,13 @@ void rnn_stack::apply_pending_reset(state_set& st) {
 // Points group g's state memories at the initial state h[from] and the final state h[to].
 void rnn_stack::bind_states(shape& s, int g, int from, int to) {
     shape_group& sg = s.groups[g];
-    const size_t off = static_cast<size_t>(groups_[g]->first) * s.batch * hidden_;
-    bind_iter(sg.src_iter, sg.dst_iter, sg.src_iter_c, sg.dst_iter_c, *s.states, off, from, to);
-}
-
-void rnn_stack::bind_iter(memory& src_iter, memory& dst_iter, memory& src_iter_c, memory& dst_iter_c,
-                          const state_set& st, size_t off, int from, int to) const {
-    src_iter.set_data_handle(st.h[from] + off);
-    dst_iter.set_data_handle(st.h[to] + off);
+    const state_set& st = *s.states;
+    const size_t off = static_cast<size_t>(w_.groups_[g]->first) * s.batch * hidden_;
+    sg.src_iter.set_data_handle(st.h[from] + off);
+    sg.dst_iter.set_data_handle(st.h[to] + off);
     if (cell_ == cell_type::lstm) {
-        src_iter_c.set_data_handle(st.c[from] + off);
-        dst_iter_c.set_data_handle(st.c[to] + off);
+        sg.src_iter_c.set_data_handle(st.c[from] + off);
+        sg.dst_iter_c.set_data_handle(st.c[to] + off);
     }
 }
 
@@ -321,7 +494,7 @@ void rnn_stack::make_dropout_masks(shape& s) {
     const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
     const float keep_scale = 1.f / (1.f - dropout_);
     const float p = dropout_;
-    for (int g = 0; g + 1 < group_count(); ++g) {
+    for (int g = 0; g + 1 < w_.group_count(); ++g) {
         float* mask = s.groups[g].mask;
         const uint64_t key = mix64(mix64(dropout_seed_) ^ dropout_calls_) ^ (static_cast<uint64_t>(g) << 48);
 #pragma omp parallel for schedule(static)
@@ -330,10 +503,11 @@ void rnn_stack::make_dropout_masks(shape& s) {
 }
 
 const float* rnn_stack::forward_training(const float* src) {
+    CHARLM_ASSERT(!grads_.empty());  // a session made with gradients
     shape& s = current();
     state_set& st = *s.states;
     apply_pending_reset(st);
-    const int from = st.cur, to = 1 - st.cur, ng = group_count();
+    const int from = st.cur, to = 1 - st.cur, ng = w_.group_count();
     const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
     ++dropout_calls_;
     if (dropout_ > 0.f) make_dropout_masks(s);
@@ -366,7 +540,7 @@ const float* rnn_stack::forward_inference(const float* src) {
     apply_pending_reset(st);
     const int from = st.cur, to = 1 - st.cur;
     pending_ = nullptr;  // overwrites the training forward's output and final state
-    for (int g = 0; g < group_count(); ++g) {
+    for (int g = 0; g < w_.group_count(); ++g) {
         shape_group& sg = s.groups[g];
         sg.src_layer.set_data_handle(g > 0 ? s.groups[g - 1].out : const_cast<float*>(src));
         bind_states(s, g, from, to);
@@ -377,167 +551,16 @@ const float* rnn_stack::forward_inference(const float* src) {
     return s.groups.back().out;
 }
 
-void rnn_stack::begin_generation(int batch, const float* input_rows, int rows) {
-    CHARLM_ASSERT(batch >= 1 && rows >= 1);
-    CHARLM_ASSERT(input_rows != nullptr || rows == input_);
-    auto& slot = gen_[{batch, rows, omp_get_max_threads()}];
-    const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_, ng = group_count();
-    if (!slot) {
-        auto s = std::make_unique<gen_session>();
-        s->batch = batch;
-        s->rows = rows;
-        // Folding costs rows x I x G x H multiply-adds per begin_generation() (none one-hot): at
-        // most 2^26 (measured: 8.5M take 1 ms with everything else begin_generation does, 2^26
-        // ~20 ms), so a short generation never pays much more than it saves.
-        const int64_t fold_macs = input_rows ? int64_t{rows} * input_ * G * H : 0;
-        s->folded = batch == 1 && groups_[0]->count == 1 && static_cast<int64_t>(rows) <= 4 * int64_t{input_} &&
-                    fold_macs <= (int64_t{1} << 26);
-        s->src = alloc(static_cast<size_t>(batch) * input_);
-        if (s->folded) s->table = alloc(static_cast<size_t>(rows) * Gb * H);
-        s->groups.resize(ng);
-        for (int gi = 0; gi < ng; ++gi) {
-            const group& g = *groups_[gi];
-            auto& lg = s->groups[gi];
-            const bool fold = gi == 0 && s->folded;
-            const int in = fold ? 1 : g.input;
-            rnn_mds m = make_rnn_mds(cell_, g.count, in, H, 1, batch);
-            m.w_x = md(dims_of({g.count, 1, in, G, H}), f32, any);
-            m.w_h = md(dims_of({g.count, 1, H, G, H}), f32, any);
-            auto pd = make_rnn_infer_pd(eng_, cell_, m);
-            const auto floats = [](const md& d) { return d.get_size() / sizeof(float); };
-            const auto make_copies = [&] {
-                lg.w_x = memory(pd.weights_layer_desc(), eng_, alloc(floats(pd.weights_layer_desc())));
-                lg.w_h = memory(pd.weights_iter_desc(), eng_, alloc(floats(pd.weights_iter_desc())));
-                if (fold) {
-                    // Zero input weights, written by a reorder: an opaque packed layout (oneDNN's
-                    // choice for GRU at H = 512) is not valid as plain zero bytes.
-                    memory zeros(md(dims_of({1, 1, 1, G, H}), f32, memory::format_tag::ldigo), eng_,
-                                 alloc(static_cast<size_t>(G) * H));
-                    dnnl::reorder(zeros, lg.w_x).execute(strm_, zeros, lg.w_x);
-                    strm_.wait();
-                } else {
-                    lg.to_w_x = dnnl::reorder(g.m_w_x, lg.w_x);
-                }
-                lg.to_w_h = dnnl::reorder(g.m_w_h, lg.w_h);
-            };
-            try {
-                make_copies();
-            } catch (const dnnl::error&) {
-                // No reorder into the chosen layout (some tiny shapes): training's layout, which
-                // every inference primitive accepts.
-                m.w_x = fold ? md(dims_of({g.count, 1, in, G, H}), f32, memory::format_tag::ldigo) : g.w_x_md;
-                m.w_h = g.w_h_md;
-                pd = make_rnn_infer_pd(eng_, cell_, m);
-                make_copies();
-            }
-            lg.prim = dnnl::primitive(pd);
-            lg.out = alloc(static_cast<size_t>(batch) * H);
-            lg.bias = memory(g.bias_md, eng_, fold ? s->table : alloc(floats(g.bias_md)));
-            stats_.primitives += fold ? 2 : 3;
-            float* below = gi == 0 ? (fold ? alloc(1) : s->src) : s->groups[gi - 1].out;
-            lg.src_layer = memory(m.src_layer, eng_, below);
-            lg.dst_layer = memory(m.dst_layer, eng_, lg.out);
-            const state_set& st = states_for(batch);
-            const size_t off = static_cast<size_t>(g.first) * batch * H;
-            lg.src_iter = memory(m.src_iter, eng_, st.h[0] + off);
-            lg.dst_iter = memory(m.dst_iter, eng_, st.h[1] + off);
-            lg.args = {{DNNL_ARG_SRC_LAYER, lg.src_layer}, {DNNL_ARG_SRC_ITER, lg.src_iter},
-                       {DNNL_ARG_WEIGHTS_LAYER, lg.w_x},   {DNNL_ARG_WEIGHTS_ITER, lg.w_h},
-                       {DNNL_ARG_BIAS, lg.bias},           {DNNL_ARG_DST_LAYER, lg.dst_layer},
-                       {DNNL_ARG_DST_ITER, lg.dst_iter}};
-            if (cell_ == cell_type::lstm) {
-                lg.src_iter_c = memory(m.src_iter_c, eng_, st.c[0] + off);
-                lg.dst_iter_c = memory(m.dst_iter_c, eng_, st.c[1] + off);
-                lg.args.insert({{DNNL_ARG_SRC_ITER_C, lg.src_iter_c}, {DNNL_ARG_DST_ITER_C, lg.dst_iter_c}});
-            }
-        }
-        slot = std::move(s);
-    }
-    gen_session& s = *slot;
-    gen_cur_ = &s;
-    s.input_rows = input_rows;
-    // Freeze the weights: the copies in the inference layouts, the biases, the folded table.
-    for (int gi = 0; gi < ng; ++gi) {
-        group& g = *groups_[gi];
-        auto& lg = s.groups[gi];
-        if (lg.to_w_x) lg.to_w_x.execute(strm_, g.m_w_x, lg.w_x);
-        lg.to_w_h.execute(strm_, g.m_w_h, lg.w_h);
-        if (!(gi == 0 && s.folded)) std::memcpy(lg.bias.get_data_handle(), g.bias, g.bias_md.get_size());
-    }
-    strm_.wait();
-    if (s.folded) {
-        const int I = input_, GH = G * H;
-        std::vector<float> w_x(static_cast<size_t>(I) * GH), bias(static_cast<size_t>(Gb) * H);
-        const group& g0 = *groups_[0];
-        copy_layer(g0.w_x_md, g0.w_x, 0, w_x.data(), layer_copy::to_dense);
-        copy_layer(g0.bias_md, g0.bias, 0, bias.data(), layer_copy::to_dense);
-        std::vector<double> acc(static_cast<size_t>(GH));
-        for (int r = 0; r < rows; ++r) {
-            float* row = s.table + static_cast<size_t>(r) * Gb * H;
-            if (!input_rows) {  // one-hot: row r of W_x
-                for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(double{w_x[size_t(r) * GH + j]} + bias[j]);
-            } else {
-                std::fill(acc.begin(), acc.end(), 0.0);
-                const float* x = input_rows + static_cast<size_t>(r) * I;
-                double* a = acc.data();
-                for (int i = 0; i < I; ++i) {
-                    const double xi = x[i];
-                    const float* w = w_x.data() + static_cast<size_t>(i) * GH;
-#pragma omp simd
-                    for (int j = 0; j < GH; ++j) a[j] += xi * w[j];
-                }
-                for (int j = 0; j < GH; ++j) row[j] = static_cast<float>(acc[j] + bias[j]);
-            }
-            for (int j = GH; j < Gb * H; ++j) row[j] = bias[j];  // LBR-GRU's u' bias: no input term
-        }
-    }
-    state_set& st = states_for(batch);  // the session starts from zeros
-    st.reset_pending = true;
-    apply_pending_reset(st);
-}
-
-bool rnn_stack::generation_folded() const {
-    CHARLM_ASSERT(gen_cur_ != nullptr);
-    return gen_cur_->folded;
-}
-
-const float* rnn_stack::generation_step(const int32_t* ids) {
-    CHARLM_ASSERT(gen_cur_ != nullptr);  // call begin_generation() first
-    gen_session& s = *gen_cur_;
-    state_set& st = states_for(s.batch);
-    apply_pending_reset(st);
-    const int from = st.cur, to = 1 - st.cur, N = s.batch, I = input_;
-    pending_ = nullptr;  // the state buffers are shared with training shapes of this N
-    for (int n = 0; n < N; ++n) CHARLM_ASSERT(ids[n] >= 0 && ids[n] < s.rows);
-    if (s.folded) {
-        s.groups[0].bias.set_data_handle(s.table + static_cast<size_t>(ids[0]) * bias_gate_count(cell_) * hidden_);
-    } else if (s.input_rows) {
-        for (int n = 0; n < N; ++n)
-            std::memcpy(s.src + static_cast<size_t>(n) * I, s.input_rows + static_cast<size_t>(ids[n]) * I,
-                        sizeof(float) * I);
-    } else {
-        std::memset(s.src, 0, sizeof(float) * N * I);
-        for (int n = 0; n < N; ++n) s.src[static_cast<size_t>(n) * I + ids[n]] = 1.f;
-    }
-    for (int gi = 0; gi < group_count(); ++gi) {
-        auto& lg = s.groups[gi];
-        const size_t off = static_cast<size_t>(groups_[gi]->first) * N * hidden_;
-        bind_iter(lg.src_iter, lg.dst_iter, lg.src_iter_c, lg.dst_iter_c, st, off, from, to);
-        lg.prim.execute(strm_, lg.args);
-    }
-    strm_.wait();
-    st.cur = st.last = to;
-    return s.groups.back().out;
-}
-
 void rnn_stack::backward(const float* diff_dst, float* diff_src) {
     shape& s = current();
     CHARLM_ASSERT(pending_ == &s);  // needs forward_training() of this shape, and only one backward
-    const int ng = group_count();
+    const int ng = w_.group_count();
     const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
-    for (auto& g : groups_) {
-        g->to_bwd_x.execute(strm_, g->m_w_x, g->m_bwd_w_x);
-        g->to_bwd_h.execute(strm_, g->m_w_h, g->m_bwd_w_h);
+    for (int g = 0; g < ng; ++g) {
+        const rnn_weights::group& wg = *w_.groups_[g];
+        group_grads& gg = grads_[g];
+        gg.to_bwd_x.execute(strm_, const_cast<memory&>(wg.m_w_x), gg.m_bwd_w_x);
+        gg.to_bwd_h.execute(strm_, const_cast<memory&>(wg.m_w_h), gg.m_bwd_w_h);
     }
     for (int g = ng - 1; g >= 0; --g) {
         shape_group& sg = s.groups[g];
@@ -565,11 +588,27 @@ void rnn_stack::backward(const float* diff_dst, float* diff_src) {
 }
 
 void rnn_stack::zero_grad() {
-    for (auto& g : groups_) {
-        std::memset(g->dw_x, 0, g->w_x_md.get_size());
-        std::memset(g->dw_h, 0, g->w_h_md.get_size());
-        std::memset(g->dbias, 0, g->bias_md.get_size());
+    for (size_t g = 0; g < grads_.size(); ++g) {
+        const rnn_weights::group& wg = *w_.groups_[g];
+        std::memset(grads_[g].dw_x, 0, wg.w_x_md.get_size());
+        std::memset(grads_[g].dw_h, 0, wg.w_h_md.get_size());
+        std::memset(grads_[g].dbias, 0, wg.bias_md.get_size());
     }
+}
+
+std::vector<float*> rnn_stack::grads() {
+    std::vector<float*> out;
+    for (auto& g : grads_) out.insert(out.end(), {g.dw_x, g.dw_h, g.dbias});
+    return out;
+}
+
+void rnn_stack::get_layer_grad(int l, float* dw_x, float* dw_h, float* dbias) const {
+    auto [gi, k] = w_.find_layer(l);
+    const rnn_weights::group& g = *w_.groups_[gi];
+    const group_grads& gg = grads_[gi];
+    copy_layer(g.w_x_md, gg.dw_x, k, dw_x, layer_copy::to_dense);
+    copy_layer(g.w_h_md, gg.dw_h, k, dw_h, layer_copy::to_dense);
+    copy_layer(g.bias_md, gg.dbias, k, dbias, layer_copy::to_dense);
 }
 
 void rnn_stack::reset_state() {
@@ -603,72 +642,146 @@ const float* rnn_stack::dropout_mask(int l) const {
     return dropout_ > 0.f ? current().groups[l].mask : nullptr;  // one group per layer with dropout
 }
 
-std::vector<rnn_stack::param> rnn_stack::params() {
-    std::vector<param> out;
-    for (auto& g : groups_) {
-        std::string name = "rnn.l";  // appended, not operator+: avoids a g++ 12 -Wrestrict false positive
-        name += std::to_string(g->first);
-        if (g->count > 1) {
-            name += '-';
-            name += std::to_string(g->first + g->count - 1);
-        }
-        out.push_back({name + ".w_x", g->w_x, g->dw_x, g->w_x_md.get_size() / sizeof(float)});
-        out.push_back({name + ".w_h", g->w_h, g->dw_h, g->w_h_md.get_size() / sizeof(float)});
-        out.push_back({name + ".bias", g->bias, g->dbias, g->bias_md.get_size() / sizeof(float)});
+// ---------------------------------------------------------------------------------------------
+// rnn_generator
+
+void rnn_generator::free_deleter::operator()(float* p) const { std::free(p); }
+
+// Group gi's primitive at (1, N). Folded group 0: an input of width 1 that is always zero, zero
+// input weights, and a bias pointed at the step's row of the folded table.
+struct rnn_generator::layer_group {
+    dnnl::primitive prim;
+    memory src_layer, src_iter, src_iter_c, dst_layer, dst_iter, dst_iter_c, w_x, w_h, bias;
+    float* out = nullptr;  // (1, N, H)
+    std::unordered_map<int, memory> args;
+};
+
+float* rnn_generator::alloc(size_t count) {
+    float* p = aligned_zeros(count);
+    owned_.emplace_back(p);
+    return p;
+}
+
+rnn_generator::rnn_generator(const rnn_weights& w, int batch, const float* input_rows, int rows)
+    : w_(w), strm_(w.eng_), batch_(batch), rows_(rows), input_rows_(input_rows) {
+    CHARLM_ASSERT(batch >= 1 && rows >= 1);
+    CHARLM_ASSERT(input_rows != nullptr || rows == w.input_);
+    const cell_type cell = w.cell_;
+    const int G = gate_count(cell), H = w.hidden_, ng = w.group_count();
+    const auto& eng = w.eng_;
+    // Folding costs rows x I x G x H multiply-adds once per model (none one-hot): at most 2^26
+    // (measured: 8.5M take 1 ms, 2^26 ~20 ms), so a short generation never pays much more than it saves.
+    const int64_t fold_macs = input_rows ? int64_t{rows} * w.input_ * G * H : 0;
+    folded_ = batch == 1 && w.groups_[0]->count == 1 && static_cast<int64_t>(rows) <= 4 * int64_t{w.input_} &&
+              fold_macs <= (int64_t{1} << 26);
+    src_ = alloc(static_cast<size_t>(batch) * w.input_);
+    if (folded_) table_ = w.folded_table(input_rows, rows);
+    const size_t n = static_cast<size_t>(w.layers_) * batch * H;
+    for (int k = 0; k < 2; ++k) {
+        h_[k] = alloc(n);
+        if (cell == cell_type::lstm) c_[k] = alloc(n);
     }
-    return out;
-}
-
-std::pair<int, int> rnn_stack::find_layer(int l) const {
-    CHARLM_ASSERT(l >= 0 && l < layers_);
-    for (int g = 0; g < group_count(); ++g) {
-        if (l < groups_[g]->first + groups_[g]->count) return {g, l - groups_[g]->first};
-    }
-    CHARLM_ASSERT(false);
-    return {0, 0};
-}
-
-void rnn_stack::get_layer(int l, float* w_x, float* w_h, float* bias) const {
-    auto [gi, k] = find_layer(l);
-    const group& g = *groups_[gi];
-    copy_layer(g.w_x_md, g.w_x, k, w_x, layer_copy::to_dense);
-    copy_layer(g.w_h_md, g.w_h, k, w_h, layer_copy::to_dense);
-    copy_layer(g.bias_md, g.bias, k, bias, layer_copy::to_dense);
-}
-
-void rnn_stack::set_layer(int l, const float* w_x, const float* w_h, const float* bias) {
-    auto [gi, k] = find_layer(l);
-    group& g = *groups_[gi];
-    copy_layer(g.w_x_md, g.w_x, k, const_cast<float*>(w_x), layer_copy::from_dense);
-    copy_layer(g.w_h_md, g.w_h, k, const_cast<float*>(w_h), layer_copy::from_dense);
-    copy_layer(g.bias_md, g.bias, k, const_cast<float*>(bias), layer_copy::from_dense);
-}
-
-void rnn_stack::get_layer_grad(int l, float* dw_x, float* dw_h, float* dbias) const {
-    auto [gi, k] = find_layer(l);
-    const group& g = *groups_[gi];
-    copy_layer(g.w_x_md, g.dw_x, k, dw_x, layer_copy::to_dense);
-    copy_layer(g.w_h_md, g.dw_h, k, dw_h, layer_copy::to_dense);
-    copy_layer(g.bias_md, g.dbias, k, dbias, layer_copy::to_dense);
-}
-
-void rnn_stack::init_uniform(uint64_t seed) {
-    const int G = gate_count(cell_), Gb = bias_gate_count(cell_), H = hidden_;
-    const float bound = 1.f / std::sqrt(static_cast<float>(H));
-    for (int l = 0; l < layers_; ++l) {
-        const int in = l == 0 ? input_ : H;
-        std::vector<float> w_x(static_cast<size_t>(in) * G * H), w_h(static_cast<size_t>(H) * G * H),
-            bias(static_cast<size_t>(Gb) * H);
-        int tensor = 0;
-        for (auto* v : {&w_x, &w_h, &bias}) {
-            const uint64_t key = mix64(mix64(seed) ^ (static_cast<uint64_t>(l) * 3 + tensor++));
-            for (size_t i = 0; i < v->size(); ++i) (*v)[i] = (2.f * uniform01(key, i) - 1.f) * bound;
+    groups_.resize(ng);
+    for (int gi = 0; gi < ng; ++gi) {
+        const rnn_weights::group& g = *w.groups_[gi];
+        layer_group& lg = groups_[gi];
+        const bool fold = gi == 0 && folded_;
+        const int in = fold ? 1 : g.input;
+        rnn_mds m = make_rnn_mds(cell, g.count, in, H, 1, batch);
+        m.w_x = md(dims_of({g.count, 1, in, G, H}), f32, any);
+        m.w_h = md(dims_of({g.count, 1, H, G, H}), f32, any);
+        auto pd = make_rnn_infer_pd(eng, cell, m);
+        const auto make_weights = [&] {
+            if (fold) {
+                // Zero input weights, written by a reorder: an opaque packed layout (oneDNN's
+                // choice for GRU at H = 512) is not valid as plain zero bytes.
+                lg.w_x = memory(pd.weights_layer_desc(), eng, alloc(floats(pd.weights_layer_desc())));
+                memory zeros(md(dims_of({1, 1, 1, G, H}), f32, memory::format_tag::ldigo), eng,
+                             alloc(static_cast<size_t>(G) * H));
+                dnnl::reorder(zeros, lg.w_x).execute(strm_, zeros, lg.w_x);
+                strm_.wait();
+            } else {
+                frozen_.push_back(w.frozen(gi, 0, pd.weights_layer_desc()));
+                lg.w_x = memory(pd.weights_layer_desc(), eng, const_cast<float*>(frozen_.back().get()));
+            }
+            frozen_.push_back(w.frozen(gi, 1, pd.weights_iter_desc()));
+            lg.w_h = memory(pd.weights_iter_desc(), eng, const_cast<float*>(frozen_.back().get()));
+        };
+        try {
+            make_weights();
+        } catch (const dnnl::error&) {
+            // No reorder into the chosen layout (some tiny shapes): training's layout, which
+            // every inference primitive accepts.
+            m.w_x = fold ? md(dims_of({g.count, 1, in, G, H}), f32, memory::format_tag::ldigo) : g.w_x_md;
+            m.w_h = g.w_h_md;
+            pd = make_rnn_infer_pd(eng, cell, m);
+            make_weights();
         }
-        if (cell_ == cell_type::lstm) {
-            for (int o = 0; o < H; ++o) bias[static_cast<size_t>(1) * H + o] = 1.f;  // gate f
+        lg.prim = dnnl::primitive(pd);
+        lg.out = alloc(static_cast<size_t>(batch) * H);
+        if (fold) {
+            lg.bias = memory(g.bias_md, eng, const_cast<float*>(table_.get()));
+        } else {
+            frozen_.push_back(w.frozen(gi, 2, g.bias_md));
+            lg.bias = memory(g.bias_md, eng, const_cast<float*>(frozen_.back().get()));
         }
-        set_layer(l, w_x.data(), w_h.data(), bias.data());
+        float* below = gi == 0 ? (fold ? alloc(1) : src_) : groups_[gi - 1].out;
+        lg.src_layer = memory(m.src_layer, eng, below);
+        lg.dst_layer = memory(m.dst_layer, eng, lg.out);
+        const size_t off = static_cast<size_t>(g.first) * batch * H;
+        lg.src_iter = memory(m.src_iter, eng, h_[0] + off);
+        lg.dst_iter = memory(m.dst_iter, eng, h_[1] + off);
+        lg.args = {{DNNL_ARG_SRC_LAYER, lg.src_layer}, {DNNL_ARG_SRC_ITER, lg.src_iter},
+                   {DNNL_ARG_WEIGHTS_LAYER, lg.w_x},   {DNNL_ARG_WEIGHTS_ITER, lg.w_h},
+                   {DNNL_ARG_BIAS, lg.bias},           {DNNL_ARG_DST_LAYER, lg.dst_layer},
+                   {DNNL_ARG_DST_ITER, lg.dst_iter}};
+        if (cell == cell_type::lstm) {
+            lg.src_iter_c = memory(m.src_iter_c, eng, c_[0] + off);
+            lg.dst_iter_c = memory(m.dst_iter_c, eng, c_[1] + off);
+            lg.args.insert({{DNNL_ARG_SRC_ITER_C, lg.src_iter_c}, {DNNL_ARG_DST_ITER_C, lg.dst_iter_c}});
+        }
     }
+}
+
+rnn_generator::~rnn_generator() = default;
+
+void rnn_generator::reset_state() {
+    const size_t bytes = sizeof(float) * w_.layers_ * batch_ * w_.hidden_;
+    std::memset(h_[cur_], 0, bytes);
+    if (c_[cur_]) std::memset(c_[cur_], 0, bytes);
+}
+
+const float* rnn_generator::final_h() const { return h_[cur_]; }
+const float* rnn_generator::final_c() const { return c_[cur_]; }
+
+const float* rnn_generator::step(const int32_t* ids) {
+    const int from = cur_, to = 1 - cur_, N = batch_, I = w_.input_, H = w_.hidden_;
+    for (int n = 0; n < N; ++n) CHARLM_ASSERT(ids[n] >= 0 && ids[n] < rows_);
+    if (folded_) {
+        groups_[0].bias.set_data_handle(
+            const_cast<float*>(table_.get()) + static_cast<size_t>(ids[0]) * bias_gate_count(w_.cell_) * H);
+    } else if (input_rows_) {
+        for (int n = 0; n < N; ++n)
+            std::memcpy(src_ + static_cast<size_t>(n) * I, input_rows_ + static_cast<size_t>(ids[n]) * I,
+                        sizeof(float) * I);
+    } else {
+        std::memset(src_, 0, sizeof(float) * N * I);
+        for (int n = 0; n < N; ++n) src_[static_cast<size_t>(n) * I + ids[n]] = 1.f;
+    }
+    for (int gi = 0; gi < w_.group_count(); ++gi) {
+        layer_group& lg = groups_[gi];
+        const size_t off = static_cast<size_t>(w_.groups_[gi]->first) * N * H;
+        lg.src_iter.set_data_handle(h_[from] + off);
+        lg.dst_iter.set_data_handle(h_[to] + off);
+        if (c_[0]) {
+            lg.src_iter_c.set_data_handle(c_[from] + off);
+            lg.dst_iter_c.set_data_handle(c_[to] + off);
+        }
+        lg.prim.execute(strm_, lg.args);
+    }
+    strm_.wait();
+    cur_ = to;
+    return groups_.back().out;
 }
 
 }  // namespace charlm::nn

@@ -87,25 +87,25 @@ void adaptive_softmax::init_uniform(uint64_t seed) {
     }
 }
 
-void adaptive_softmax::prepare(size_t rows) {
-    if (rows <= rows_) return;
-    rows_ = rows;
+void adaptive_softmax::prepare(scratch& sc, size_t rows) const {
+    if (rows <= sc.rows_) return;
+    sc.rows_ = rows;
     const size_t H = static_cast<size_t>(H_);
     size_t maxP = 1, maxO = 1;
     for (int k = 0; k < K_; ++k) {
         maxP = std::max(maxP, static_cast<size_t>(P_[k]));
         maxO = std::max<size_t>(maxO, bounds_[k + 1] - bounds_[k]);
     }
-    head_.resize(rows * static_cast<size_t>(S_));
-    head_target_.resize(rows);
-    order_.resize(rows);
-    local_.resize(rows);
-    xk_.resize(rows * H);
-    dxk_.resize(rows * H);
-    pk_.resize(rows * maxP);
-    dpk_.resize(rows * maxP);
-    lk_.resize(rows * maxO);
-    row_tmp_.resize(rows);
+    sc.head_.resize(rows * static_cast<size_t>(S_));
+    sc.head_target_.resize(rows);
+    sc.order_.resize(rows);
+    sc.local_.resize(rows);
+    sc.xk_.resize(rows * H);
+    sc.dxk_.resize(rows * H);
+    sc.pk_.resize(rows * maxP);
+    sc.dpk_.resize(rows * maxP);
+    sc.lk_.resize(rows * maxO);
+    sc.row_tmp_.resize(rows);
 }
 
 std::vector<adaptive_softmax::tensor> adaptive_softmax::tensors() {
@@ -187,87 +187,89 @@ void head_logits(float* head, const float* x, const float* w, const float* b, si
 }  // namespace
 
 // Cluster k's logits lk_ (Mk, O_k) for the rows `rows` of x, gathered into xk_ through pk_ (Mk, P_k).
-void adaptive_softmax::cluster_logits(int k, const float* x, const int32_t* rows, size_t Mk) {
+void adaptive_softmax::cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk) const {
     const size_t H = static_cast<size_t>(H_), P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
     for (size_t i = 0; i < Mk; ++i)
-        std::memcpy(xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
-    sgemm('N', 'T', Mk, P, H, xk_.data(), H, proj_w_[k].data(), H, 0.f, pk_.data(), P);  // p = x W_p^T
-    sgemm('N', 'T', Mk, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, lk_.data(), O);   // l = p W_o^T
+        std::memcpy(sc.xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
+    sgemm('N', 'T', Mk, P, H, sc.xk_.data(), H, proj_w_[k].data(), H, 0.f, sc.pk_.data(), P);  // p = x W_p^T
+    sgemm('N', 'T', Mk, O, P, sc.pk_.data(), P, out_w_[k].data(), P, 0.f, sc.lk_.data(), O);   // l = p W_o^T
 }
 
 double adaptive_softmax::forward_backward(float* dx, const float* x, const int32_t* targets, size_t M, float scale,
                                           uint64_t* counted) {
-    CHARLM_ASSERT(M <= rows_);
+    scratch& sc = own_;
+    CHARLM_ASSERT(M <= sc.rows_);
     const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
     size_t offsets[k_max_clusters + 1];
-    group_rows(bounds_, K_, targets, M, head_target_.data(), order_.data(), local_.data(), offsets);
+    group_rows(bounds_, K_, targets, M, sc.head_target_.data(), sc.order_.data(), sc.local_.data(), offsets);
     // head: forward, fused softmax + loss + gradient, backward
-    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
-    double total = softmax_xent_forward_backward(head_.data(), head_target_.data(), M, S, scale, counted);
-    sgemm('N', 'N', M, H, S, head_.data(), S, head_w_.data(), H, 0.f, dx, H);               // dx = dhead W_h
-    sgemm('T', 'N', S, H, M, head_.data(), S, x, H, 1.f, head_wg_.data(), H);               // dW_h += dhead^T x
-    column_sums(head_bg_.data(), bias_acc_.data(), head_.data(), M, S);                       // db_h += col sums
+    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    double total = softmax_xent_forward_backward(sc.head_.data(), sc.head_target_.data(), M, S, scale, counted);
+    sgemm('N', 'N', M, H, S, sc.head_.data(), S, head_w_.data(), H, 0.f, dx, H);               // dx = dhead W_h
+    sgemm('T', 'N', S, H, M, sc.head_.data(), S, x, H, 1.f, head_wg_.data(), H);               // dW_h += dhead^T x
+    column_sums(head_bg_.data(), bias_acc_.data(), sc.head_.data(), M, S);                       // db_h += col sums
     // clusters: only the rows whose target is in them
     for (int k = 0; k < K_; ++k) {
         const size_t first = offsets[k], Mk = offsets[k + 1] - first;
         if (Mk == 0) continue;
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
-        const int32_t* rows = order_.data() + first;
-        cluster_logits(k, x, rows, Mk);
-        total += softmax_xent_forward_backward(lk_.data(), local_.data() + first, Mk, O, scale);
-        sgemm('T', 'N', O, P, Mk, lk_.data(), O, pk_.data(), P, 1.f, out_g_[k].data(), P);   // dW_o += dl^T p
-        sgemm('N', 'N', Mk, P, O, lk_.data(), O, out_w_[k].data(), P, 0.f, dpk_.data(), P);  // dp = dl W_o
-        sgemm('T', 'N', P, H, Mk, dpk_.data(), P, xk_.data(), H, 1.f, proj_g_[k].data(), H); // dW_p += dp^T x
-        sgemm('N', 'N', Mk, H, P, dpk_.data(), P, proj_w_[k].data(), H, 0.f, dxk_.data(), H); // dx_k = dp W_p
+        const int32_t* rows = sc.order_.data() + first;
+        cluster_logits(sc, k, x, rows, Mk);
+        total += softmax_xent_forward_backward(sc.lk_.data(), sc.local_.data() + first, Mk, O, scale);
+        sgemm('T', 'N', O, P, Mk, sc.lk_.data(), O, sc.pk_.data(), P, 1.f, out_g_[k].data(), P);   // dW_o += dl^T p
+        sgemm('N', 'N', Mk, P, O, sc.lk_.data(), O, out_w_[k].data(), P, 0.f, sc.dpk_.data(), P);  // dp = dl W_o
+        sgemm('T', 'N', P, H, Mk, sc.dpk_.data(), P, sc.xk_.data(), H, 1.f, proj_g_[k].data(), H); // dW_p += dp^T x
+        sgemm('N', 'N', Mk, H, P, sc.dpk_.data(), P, proj_w_[k].data(), H, 0.f, sc.dxk_.data(), H); // dx_k = dp W_p
         for (size_t i = 0; i < Mk; ++i) {
             float* d = dx + static_cast<size_t>(rows[i]) * H;
-            const float* s = dxk_.data() + i * H;
+            const float* s = sc.dxk_.data() + i * H;
             for (size_t j = 0; j < H; ++j) d[j] += s[j];
         }
     }
     return total;
 }
 
-double adaptive_softmax::nll(float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted) {
-    CHARLM_ASSERT(M <= rows_);
+double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
+                             uint64_t* counted) const {
+    CHARLM_ASSERT(M <= sc.rows_);
     const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
     size_t offsets[k_max_clusters + 1];
-    group_rows(bounds_, K_, targets, M, head_target_.data(), order_.data(), local_.data(), offsets);
-    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
-    double total = softmax_xent_nll(row_nll, head_.data(), head_target_.data(), M, S, counted);
+    group_rows(bounds_, K_, targets, M, sc.head_target_.data(), sc.order_.data(), sc.local_.data(), offsets);
+    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    double total = softmax_xent_nll(row_nll, sc.head_.data(), sc.head_target_.data(), M, S, counted);
     for (int k = 0; k < K_; ++k) {
         const size_t first = offsets[k], Mk = offsets[k + 1] - first;
         if (Mk == 0) continue;
         const size_t O = bounds_[k + 1] - bounds_[k];
-        const int32_t* rows = order_.data() + first;
-        cluster_logits(k, x, rows, Mk);
-        total += softmax_xent_nll(row_tmp_.data(), lk_.data(), local_.data() + first, Mk, O);
-        for (size_t i = 0; i < Mk; ++i) row_nll[rows[i]] += row_tmp_[i];
+        const int32_t* rows = sc.order_.data() + first;
+        cluster_logits(sc, k, x, rows, Mk);
+        total += softmax_xent_nll(sc.row_tmp_.data(), sc.lk_.data(), sc.local_.data() + first, Mk, O);
+        for (size_t i = 0; i < Mk; ++i) row_nll[rows[i]] += sc.row_tmp_[i];
     }
     return total;
 }
 
-void adaptive_softmax::log_prob(float* out, const float* x, size_t M) {
-    CHARLM_ASSERT(M <= rows_);
+void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M) const {
+    CHARLM_ASSERT(M <= sc.rows_);
     const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
     const size_t c0 = bounds_[0];
-    head_logits(head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
     const auto rows = static_cast<ptrdiff_t>(M);
 #pragma omp parallel for schedule(static) if (M * S >= k_parallel_min)
     for (ptrdiff_t r = 0; r < rows; ++r) {
-        float* h = head_.data() + static_cast<size_t>(r) * S;
+        float* h = sc.head_.data() + static_cast<size_t>(r) * S;
         log_softmax(h, h, S);
         std::memcpy(out + static_cast<size_t>(r) * V, h, c0 * sizeof(float));
     }
     for (int k = 0; k < K_; ++k) {
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k], ck = bounds_[k];
-        sgemm('N', 'T', M, P, H, x, H, proj_w_[k].data(), H, 0.f, pk_.data(), P);
-        sgemm('N', 'T', M, O, P, pk_.data(), P, out_w_[k].data(), P, 0.f, out + ck, V);  // into the slice
+        sgemm('N', 'T', M, P, H, x, H, proj_w_[k].data(), H, 0.f, sc.pk_.data(), P);
+        sgemm('N', 'T', M, O, P, sc.pk_.data(), P, out_w_[k].data(), P, 0.f, out + ck, V);  // into the slice
 #pragma omp parallel for schedule(static) if (M * O >= k_parallel_min)
         for (ptrdiff_t r = 0; r < rows; ++r) {
             float* o = out + static_cast<size_t>(r) * V + ck;
             log_softmax(o, o, O);
-            const float lp = head_[static_cast<size_t>(r) * S + c0 + static_cast<size_t>(k)];
+            const float lp = sc.head_[static_cast<size_t>(r) * S + c0 + static_cast<size_t>(k)];
             for (size_t i = 0; i < O; ++i) o[i] += lp;
         }
     }

@@ -27,8 +27,20 @@ public:
     // cutoffs: strictly increasing, 0 < c_0, c_last < V (V is appended). Widths P_k >= 1.
     adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> cutoffs, float div_value);
 
-    // Grows (never shrinks) the scratch buffers for calls of up to `rows` rows.
-    void prepare(size_t rows);
+    // Work space of the calls below, grown (never shrunk) by prepare() for up to `rows` rows. The
+    // weights are only read by nll() and log_prob(): sessions on other threads, each with its own
+    // scratch, may call them at once. The overloads without a scratch use the object's own.
+    struct scratch {
+        size_t rows_ = 0;
+        std::vector<float> head_;           // (M, S) logits, then their gradient
+        std::vector<int32_t> head_target_;  // (M)
+        std::vector<int32_t> order_;        // (M) row indices grouped by cluster
+        std::vector<int32_t> local_;        // (M) target within its cluster, in order_'s order
+        std::vector<float> xk_, pk_, lk_, dpk_, dxk_;  // gathered rows, bottleneck, cluster logits, grads
+        std::vector<float> row_tmp_;        // (M)
+    };
+    void prepare(scratch& sc, size_t rows) const;
+    void prepare(size_t rows) { prepare(own_, rows); }
 
     // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight and the head bias (nn.Linear's).
     void init_uniform(uint64_t seed);
@@ -40,10 +52,15 @@ public:
                             uint64_t* counted = nullptr);
 
     // Evaluation: row_nll (M) = -log p(target), 0 for ignored rows. Returns their sum (double).
-    double nll(float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted = nullptr);
+    double nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
+               uint64_t* counted = nullptr) const;
+    double nll(float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted = nullptr) {
+        return nll(own_, row_nll, x, targets, M, counted);
+    }
 
     // The full distribution: out (M, V) = log p(v | x) for every v (normalized: logsumexp = 0).
-    void log_prob(float* out, const float* x, size_t M);
+    void log_prob(scratch& sc, float* out, const float* x, size_t M) const;
+    void log_prob(float* out, const float* x, size_t M) { log_prob(own_, out, x, M); }
 
     struct tensor {
         std::string name;         // PyTorch's, under the module's prefix: "head.weight", "tail.0.1.weight"
@@ -67,7 +84,7 @@ public:
     static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);
 
 private:
-    void cluster_logits(int k, const float* x, const int32_t* rows, size_t Mk);
+    void cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk) const;
 
     int H_, V_, S_, K_;
     std::vector<uint32_t> bounds_;  // K + 1 entries: c_0, ..., c_{K-1}, V
@@ -77,14 +94,7 @@ private:
     std::vector<std::vector<float>> proj_w_, proj_g_;         // per k: (P_k, H)
     std::vector<std::vector<float>> out_w_, out_g_;           // per k: (O_k, P_k)
 
-    // Scratch, sized by prepare() for M rows.
-    size_t rows_ = 0;
-    std::vector<float> head_;           // (M, S) logits, then their gradient
-    std::vector<int32_t> head_target_;  // (M)
-    std::vector<int32_t> order_;        // (M) row indices grouped by cluster
-    std::vector<int32_t> local_;        // (M) target within its cluster, in order_'s order
-    std::vector<float> xk_, pk_, lk_, dpk_, dxk_;  // gathered rows, bottleneck, cluster logits, grads
-    std::vector<float> row_tmp_;        // (M)
+    scratch own_;                   // training's, and the overloads' without a scratch
     std::vector<double> bias_acc_;      // (S) the head bias gradient's column sums
 };
 

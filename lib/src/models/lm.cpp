@@ -1,6 +1,7 @@
 // The language model: embedding (or one-hot) -> rnn_stack (oneDNN) -> projection (oneDNN) ->
-// fused softmax cross-entropy (or the adaptive softmax); its training step, evaluation, generation and the conversion of
-// its parameters to PyTorch's names and layouts. Not here: the loop (train/) or files (io/).
+// fused softmax cross-entropy (or the adaptive softmax). The weights and their conversion to
+// PyTorch's names and layouts; the sessions: training step, evaluation, generation.
+// Not here: the loop (train/) or files (io/).
 //
 // Row order everywhere is oneDNN's tnc: row t * N + n of a (T, N, C) buffer; M = T * N.
 // Initialization (as PyTorch does it): embedding N(0, 1); recurrent weights and biases
@@ -42,22 +43,20 @@ int dnnl_gate_of_torch(cell_type c, int torch_gate) {
 
 }  // namespace
 
-language_model::impl::impl(const model_config& c, const text_config& t, vocabulary v, uint64_t seed)
+language_model::impl::impl(const model_config& c, const text_config& t, vocabulary v, uint64_t seed_)
     : cfg(c),
       text(t),
       vocab(std::move(v)),
+      seed(seed_),
       eng(dnnl::engine::kind::cpu, 0),
-      strm(eng),
       V(c.vocab),
       E(c.embed),
       I(c.input_width()),
       H(c.hidden),
-      rnn(eng, strm, c.cell, static_cast<int>(c.layers), static_cast<int>(c.input_width()),
-          static_cast<int>(c.hidden), c.dropout, seed ^ 0xd1b54a32d192ed03ull),
-      proj(eng, strm, static_cast<int>(c.hidden), static_cast<int>(c.vocab)) {
+      rnn(eng, c.cell, static_cast<int>(c.layers), static_cast<int>(c.input_width()), static_cast<int>(c.hidden),
+          c.dropout > 0.f) {
     CHARLM_ASSERT(V == vocab.size() && V > 0);
     emb_w.assign(static_cast<size_t>(V) * E, 0.f);
-    emb_g.assign(emb_w.size(), 0.f);
     uint64_t s = seed;
     for (float& w : emb_w) w = normal01(s);
     rnn.init_uniform(seed + 1);
@@ -69,140 +68,175 @@ language_model::impl::impl(const model_config& c, const text_config& t, vocabula
         return;
     }
     dec_w.assign(static_cast<size_t>(V) * H, 0.f);
-    dec_g.assign(dec_w.size(), 0.f);
     dec_b.assign(V, 0.f);
-    dec_bg.assign(V, 0.f);
     const float a = 1.0f / std::sqrt(static_cast<float>(H));
     for (float& w : dec_w) w = uniform_pm(s, a);
     for (float& b : dec_b) b = uniform_pm(s, a);
 }
 
-void language_model::impl::prepare(uint32_t steps, uint32_t batch) {
-    T = steps;
-    N = batch;
-    const size_t m = static_cast<size_t>(T) * N;
-    rnn.prepare(static_cast<int>(T), static_cast<int>(N));
-    // Grow-only buffers: a shape seen before allocates nothing. The adaptive softmax trains
-    // without the (M, V) logits; they are made on the first call that needs all of them.
-    if (adaptive) {
-        adaptive->prepare(m);
-    } else {
-        proj.prepare(static_cast<int>(m));
-        if (logits.size() < m * V) logits.resize(m * V);
-    }
-    if (x.size() < m * I) x.resize(m * I);
-    if (E > 0 && dx.size() < m * I) dx.resize(m * I);
-    if (dh.size() < m * H) dh.resize(m * H);
-    if (row_nll.size() < m) row_nll.resize(m);
-}
-
-void language_model::impl::embed(const int32_t* ids, size_t m) {
+void language_model::impl::embed(float* x, const int32_t* ids, size_t m) const {
     if (E > 0) {
-        nn::embedding_forward(x.data(), emb_w.data(), ids, m, E);
+        nn::embedding_forward(x, emb_w.data(), ids, m, E);
     } else {
-        nn::one_hot_forward(x.data(), ids, m, V);
+        nn::one_hot_forward(x, ids, m, V);
     }
 }
 
-loss_sum language_model::impl::train_step(const int32_t* inputs, const int32_t* targets) {
-    const size_t m = static_cast<size_t>(T) * N;
-    uint64_t counted = 0;
-    for (size_t r = 0; r < m; ++r) counted += targets[r] >= 0;
-    const float scale = counted ? 1.0f / static_cast<float>(counted) : 0.f;
-    loss_sum out;
-    out.tokens = counted;
-    zero_grad();
-    // forward, then backward: gradients of the mean NLL
-    embed(inputs, m);
-    const float* h = rnn.forward_training(x.data());  // (T, N, H)
-    if (adaptive) {
-        out.nll = adaptive->forward_backward(dh.data(), h, targets, m, scale);
+// --- output layer of inference sessions
+
+output_head::output_head(const language_model::impl& model, dnnl::stream& strm)
+    : m(model), proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {}
+
+void output_head::prepare(size_t rows) {
+    // Grow-only buffers: a shape seen before allocates nothing.
+    if (m.adaptive) {
+        m.adaptive->prepare(scratch, rows);
     } else {
-        proj.forward(logits.data(), h, dec_w.data(), dec_b.data());                    // (M, V)
-        out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, m, V, scale);  // logits -> dlogits
-        proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, dec_w.data());
+        proj.prepare(static_cast<int>(rows));
     }
-    rnn.backward(dh.data(), E > 0 ? dx.data() : nullptr);
-    if (E > 0) nn::embedding_backward(emb_g.data(), dx.data(), inputs, m, E, V);
-    return out;
+    if (logits.size() < rows * m.V) logits.resize(rows * m.V);
 }
 
-void language_model::impl::zero_grad() {
-    std::fill(emb_g.begin(), emb_g.end(), 0.f);
-    std::fill(dec_g.begin(), dec_g.end(), 0.f);
-    std::fill(dec_bg.begin(), dec_bg.end(), 0.f);
-    if (adaptive) adaptive->zero_grad();
-    rnn.zero_grad();
-}
-
-const float* language_model::impl::infer_hidden(const int32_t* ids, size_t m) {
-    embed(ids, m);
-    const float* h = rnn.forward_inference(x.data());
-    rnn.carry_state();
-    return h;
-}
-
-const float* language_model::impl::infer(const int32_t* ids, size_t m) { return output_logits(infer_hidden(ids, m), m); }
-
-const float* language_model::impl::output_logits(const float* h, size_t m) {
-    if (adaptive) {
-        if (logits.size() < m * V) logits.resize(m * V);  // once per larger shape
-        adaptive->log_prob(logits.data(), h, m);
+const float* output_head::logits_of(const float* h, size_t rows) {
+    if (m.adaptive) {
+        m.adaptive->log_prob(scratch, logits.data(), h, rows);
     } else {
-        proj.forward(logits.data(), h, dec_w.data(), dec_b.data());
+        proj.forward(logits.data(), h, m.dec_w.data(), m.dec_b.data());
     }
     return logits.data();
 }
 
-loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                        std::vector<float>* per_token, const logits_sink& on_logits) {
+// --- training
+
+training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32_t batch)
+    : m(model),
+      strm(model.eng),
+      T(steps),
+      N(batch),
+      rnn(model.rnn, model.cfg.dropout, model.seed ^ 0xd1b54a32d192ed03ull),
+      proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {
+    CHARLM_ASSERT(T >= 1 && N >= 1);
+    const size_t rows = static_cast<size_t>(T) * N;
+    rnn.prepare(static_cast<int>(T), static_cast<int>(N));
+    // The adaptive softmax trains without the (M, V) logits.
+    if (m.adaptive) {
+        m.adaptive->prepare(rows);
+    } else {
+        proj.prepare(static_cast<int>(rows));
+        logits.resize(rows * m.V);
+        dec_g.assign(m.dec_w.size(), 0.f);
+        dec_bg.assign(m.dec_b.size(), 0.f);
+    }
+    emb_g.assign(m.emb_w.size(), 0.f);
+    x.resize(rows * m.I);
+    if (m.E > 0) dx.resize(rows * m.I);
+    dh.resize(rows * m.H);
+}
+
+loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t* targets) {
+    const size_t rows = static_cast<size_t>(T) * N;
+    uint64_t counted = 0;
+    for (size_t r = 0; r < rows; ++r) counted += targets[r] >= 0;
+    const float scale = counted ? 1.0f / static_cast<float>(counted) : 0.f;
+    loss_sum out;
+    out.tokens = counted;
+    // The optimizer step that follows changes the weights: generators made after it must not
+    // reuse a cache of the old ones.
+    m.rnn.weights_changed();
+    zero_grad();
+    // forward, then backward: gradients of the mean NLL
+    m.embed(x.data(), inputs, rows);
+    const float* h = rnn.forward_training(x.data());  // (T, N, H)
+    if (m.adaptive) {
+        out.nll = m.adaptive->forward_backward(dh.data(), h, targets, rows, scale);
+    } else {
+        proj.forward(logits.data(), h, m.dec_w.data(), m.dec_b.data());                      // (M, V)
+        out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, rows, m.V, scale);  // -> dlogits
+        proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, m.dec_w.data());
+    }
+    rnn.backward(dh.data(), m.E > 0 ? dx.data() : nullptr);
+    if (m.E > 0) nn::embedding_backward(emb_g.data(), dx.data(), inputs, rows, m.E, m.V);
+    return out;
+}
+
+void training_session::impl::zero_grad() {
+    std::fill(emb_g.begin(), emb_g.end(), 0.f);
+    std::fill(dec_g.begin(), dec_g.end(), 0.f);
+    std::fill(dec_bg.begin(), dec_bg.end(), 0.f);
+    if (m.adaptive) m.adaptive->zero_grad();
+    rnn.zero_grad();
+}
+
+// --- evaluation
+
+evaluation_session::impl::impl(const language_model::impl& model)
+    : m(model), strm(model.eng), rnn(model.rnn, 0.f, 0, false), head(model, strm) {}
+
+loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
+                                            std::vector<float>* per_token, const logits_sink& on_logits) {
     loss_sum out;
     if (ids.size() < 2) return out;
     const uint64_t predictions = ids.size() - 1;
     const uint32_t S = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(streams, 1), predictions));
-    // Stream s predicts targets ids[start_s + 1 .. start_s + len_s]; lengths differ by at most one.
-    std::vector<uint64_t> start(S), len(S);
+    // Stream s scores targets ids[start_s + 1 .. start_s + len_s]; lengths differ by at most one.
+    // Before that it reads, unscored, the `warm_s` tokens just before its segment (up to
+    // k_warmup), so that it starts from about the state a single stream would have there: the
+    // perplexity then does not depend on the number of streams (a zero state at every segment
+    // start raised it by 0.6% at 32 streams on 3 000 characters).
+    constexpr uint64_t k_warmup = 512;
+    std::vector<uint64_t> start(S), len(S), warm(S);
+    uint64_t longest = 0;
     for (uint64_t s = 0, at = 0; s < S; ++s) {
         len[s] = predictions / S + (s < predictions % S ? 1 : 0);
         start[s] = at;
+        warm[s] = std::min(at, k_warmup);
         at += len[s];
+        longest = std::max(longest, warm[s] + len[s]);
     }
-    const uint64_t longest = len[0];
     // A call's logits take steps x S x V floats (886 MB for the defaults and 108 000 tokens). The
     // state carries from call to call, so fewer steps give the same result: no more than the
     // longest stream needs, and within 256 MiB however large the vocabulary (1 step at least).
     steps = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(steps, 1), longest));
-    while (steps > 1 && uint64_t{steps} * S * V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
-    prepare(steps, S);
+    while (steps > 1 && uint64_t{steps} * S * m.V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
+    const size_t rows = static_cast<size_t>(steps) * S;
+    rnn.prepare(static_cast<int>(steps), static_cast<int>(S));
     rnn.reset_state();
-    std::vector<int32_t> in(static_cast<size_t>(steps) * S), tg(in.size());
+    head.prepare(rows);
+    if (x.size() < rows * m.I) x.resize(rows * m.I);
+    if (row_nll.size() < rows) row_nll.resize(rows);
+    const bool need_logits = !m.adaptive || on_logits;
+    std::vector<int32_t> in(rows), tg(rows);
     std::vector<std::vector<float>> stream_nll;
     if (per_token) stream_nll.resize(S);
     for (uint64_t c = 0; c * steps < longest; ++c) {
         for (uint32_t t = 0; t < steps; ++t) {
             for (uint32_t s = 0; s < S; ++s) {
-                const uint64_t k = c * steps + t;
+                const uint64_t k = c * steps + t;  // the stream's k-th input: ids[start - warm + k]
                 const size_t r = static_cast<size_t>(t) * S + s;
-                if (k < len[s]) {
-                    in[r] = static_cast<int32_t>(ids[start[s] + k]);
-                    tg[r] = static_cast<int32_t>(ids[start[s] + k + 1]);
+                if (k < warm[s] + len[s]) {
+                    const uint64_t at = start[s] - warm[s] + k;
+                    in[r] = static_cast<int32_t>(ids[at]);
+                    tg[r] = k < warm[s] ? -1 : static_cast<int32_t>(ids[at + 1]);
                 } else {
                     in[r] = 0;
                     tg[r] = -1;
                 }
             }
         }
-        if (adaptive && !on_logits) {  // only each row's own cluster: as cheap as training's forward
-            adaptive->nll(row_nll.data(), infer_hidden(in.data(), in.size()), tg.data(), in.size());
+        m.embed(x.data(), in.data(), rows);
+        const float* h = rnn.forward_inference(x.data());
+        rnn.carry_state();
+        if (!need_logits) {  // only each row's own cluster: as cheap as training's forward
+            m.adaptive->nll(head.scratch, row_nll.data(), h, tg.data(), rows);
         } else {
-            infer(in.data(), in.size());
+            const float* logits = head.logits_of(h, rows);
             if (on_logits)
                 for (uint32_t t = 0; t < steps; ++t)
                     for (uint32_t s = 0; s < S; ++s) {
                         const size_t r = static_cast<size_t>(t) * S + s;
-                        if (tg[r] >= 0) on_logits(start[s] + c * steps + t + 1, logits.data() + r * V);
+                        if (tg[r] >= 0) on_logits(start[s] - warm[s] + c * steps + t + 1, logits + r * m.V);
                     }
-            nn::softmax_xent_nll(row_nll.data(), logits.data(), tg.data(), in.size(), V);
+            nn::softmax_xent_nll(row_nll.data(), head.logits.data(), tg.data(), rows, m.V);
         }
         for (uint32_t t = 0; t < steps; ++t)
             for (uint32_t s = 0; s < S; ++s) {
@@ -216,6 +250,17 @@ loss_sum language_model::impl::evaluate(const token_stream& ids, uint32_t stream
     if (per_token)
         for (auto& v : stream_nll) per_token->insert(per_token->end(), v.begin(), v.end());
     return out;
+}
+
+// --- generation
+
+generator::impl::impl(const language_model::impl& model, uint32_t batch)
+    : m(model),
+      strm(model.eng),
+      N(batch),
+      rnn(model.rnn, static_cast<int>(batch), model.E > 0 ? model.emb_w.data() : nullptr, static_cast<int>(model.V)),
+      head(model, strm) {
+    head.prepare(batch);
 }
 
 // --- PyTorch names and layouts
@@ -286,7 +331,7 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
     if (E > 0) {
         auto t = find("embedding.weight", {V, E});
         if (!t) return t.err();
-        emb_w = (*t)->data;
+        std::copy((*t)->data.begin(), (*t)->data.end(), emb_w.begin());  // in place: generators point at it
         ++used;
     }
     for (uint32_t l = 0; l < cfg.layers; ++l) {
@@ -325,19 +370,20 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
         if (!dw) return dw.err();
         auto db = find("decoder.bias", {V});
         if (!db) return db.err();
-        dec_w = (*dw)->data;
-        dec_b = (*db)->data;
+        std::copy((*dw)->data.begin(), (*dw)->data.end(), dec_w.begin());
+        std::copy((*db)->data.begin(), (*db)->data.end(), dec_b.begin());
         used += 2;
     }
     for (const auto& t : tensors)
         if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
+    rnn.weights_changed();
     if (used != tensors.size())
         return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
                                                     tensors.size() - used, to_string(cfg.cell)));
     return {};
 }
 
-// --- public face
+// --- public faces
 
 language_model::language_model(const model_config& cfg, const text_config& text, vocabulary vocab, uint64_t seed)
     : p_(std::make_unique<impl>(cfg, text, std::move(vocab), seed)) {}
@@ -358,45 +404,87 @@ uint64_t language_model::parameter_count() const {
     return n;
 }
 
-void language_model::prepare(uint32_t steps, uint32_t batch) { p_->prepare(steps, batch); }
-void language_model::reset_state() { p_->rnn.reset_state(); }
-void language_model::carry_state() { p_->rnn.carry_state(); }
-loss_sum language_model::train_step(const int32_t* inputs, const int32_t* targets) {
-    return p_->train_step(inputs, targets);
-}
-
-std::vector<param_view> language_model::params() {
-    std::vector<param_view> out;
-    if (p_->E > 0) out.push_back({"embedding.weight", p_->emb_w.data(), p_->emb_g.data(), p_->emb_w.size()});
-    for (auto& q : p_->rnn.params()) out.push_back({q.name, q.value, q.grad, q.count});
-    if (p_->adaptive) {
-        for (const auto& t : p_->adaptive->tensors()) out.push_back({"decoder." + t.name, t.value, t.grad, t.count});
-    } else {
-        out.push_back({"decoder.weight", p_->dec_w.data(), p_->dec_g.data(), p_->dec_w.size()});
-        out.push_back({"decoder.bias", p_->dec_b.data(), p_->dec_bg.data(), p_->dec_b.size()});
-    }
-    return out;
-}
-
 loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                  std::vector<float>* per_token, const logits_sink& on_logits) {
-    return p_->evaluate(ids, streams, steps, per_token, on_logits);
-}
-
-void language_model::begin_generation(uint32_t batch) {
-    p_->prepare(1, batch);
-    p_->rnn.begin_generation(static_cast<int>(batch), p_->E > 0 ? p_->emb_w.data() : nullptr,
-                             static_cast<int>(p_->V));
-}
-
-const float* language_model::generation_step(const int32_t* ids) {
-    // (N, H) on the weights frozen by begin_generation
-    return p_->output_logits(p_->rnn.generation_step(ids), p_->N);
+                                  std::vector<float>* per_token, const logits_sink& on_logits) const {
+    return evaluation_session(*this).evaluate(ids, streams, steps, per_token, on_logits);
 }
 
 std::vector<named_tensor> language_model::export_tensors() const { return p_->export_tensors(); }
 status language_model::import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {
     return p_->import_tensors(tensors, source);
+}
+
+training_session::training_session(language_model& model, uint32_t steps, uint32_t batch)
+    : p_(std::make_unique<impl>(*model.p_, steps, batch)) {}
+training_session::~training_session() = default;
+training_session::training_session(training_session&&) noexcept = default;
+training_session& training_session::operator=(training_session&&) noexcept = default;
+
+uint32_t training_session::steps() const { return p_->T; }
+uint32_t training_session::batch() const { return p_->N; }
+void training_session::reset_state() { p_->rnn.reset_state(); }
+void training_session::carry_state() { p_->rnn.carry_state(); }
+loss_sum training_session::train_step(const int32_t* inputs, const int32_t* targets) {
+    return p_->train_step(inputs, targets);
+}
+
+std::vector<param_view> training_session::params() {
+    impl& s = *p_;
+    language_model::impl& m = s.m;
+    std::vector<param_view> out;
+    if (m.E > 0) out.push_back({"embedding.weight", m.emb_w.data(), s.emb_g.data(), m.emb_w.size()});
+    const auto rnn_grads = s.rnn.grads();
+    const auto rnn_params = m.rnn.params();
+    for (size_t k = 0; k < rnn_params.size(); ++k)
+        out.push_back({rnn_params[k].name, rnn_params[k].value, rnn_grads[k], rnn_params[k].count});
+    if (m.adaptive) {
+        for (const auto& t : m.adaptive->tensors()) out.push_back({"decoder." + t.name, t.value, t.grad, t.count});
+    } else {
+        out.push_back({"decoder.weight", m.dec_w.data(), s.dec_g.data(), m.dec_w.size()});
+        out.push_back({"decoder.bias", m.dec_b.data(), s.dec_bg.data(), m.dec_b.size()});
+    }
+    m.rnn.weights_changed();  // the caller may write the values
+    return out;
+}
+
+training_session::recurrent_state training_session::state() {
+    const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
+    recurrent_state st;
+    st.h.assign(p_->rnn.initial_h(), p_->rnn.initial_h() + n);
+    if (p_->m.cfg.cell == cell_type::lstm) st.c.assign(p_->rnn.initial_c(), p_->rnn.initial_c() + n);
+    return st;
+}
+
+void training_session::set_state(const recurrent_state& st) {
+    const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
+    CHARLM_ASSERT(st.h.size() == n);
+    std::copy(st.h.begin(), st.h.end(), p_->rnn.initial_h());
+    if (p_->m.cfg.cell == cell_type::lstm) {
+        CHARLM_ASSERT(st.c.size() == n);
+        std::copy(st.c.begin(), st.c.end(), p_->rnn.initial_c());
+    }
+}
+
+uint64_t training_session::dropout_calls() const { return p_->rnn.dropout_calls(); }
+void training_session::set_dropout_calls(uint64_t n) { p_->rnn.set_dropout_calls(n); }
+
+evaluation_session::evaluation_session(const language_model& model) : p_(std::make_unique<impl>(*model.p_)) {}
+evaluation_session::~evaluation_session() = default;
+evaluation_session::evaluation_session(evaluation_session&&) noexcept = default;
+evaluation_session& evaluation_session::operator=(evaluation_session&&) noexcept = default;
+loss_sum evaluation_session::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
+                                      std::vector<float>* per_token, const logits_sink& on_logits) {
+    return p_->evaluate(ids, streams, steps, per_token, on_logits);
+}
+
+generator::generator(const language_model& model, uint32_t batch) : p_(std::make_unique<impl>(*model.p_, batch)) {}
+generator::~generator() = default;
+generator::generator(generator&&) noexcept = default;
+generator& generator::operator=(generator&&) noexcept = default;
+uint32_t generator::batch() const { return p_->N; }
+const float* generator::step(const int32_t* ids) {
+    // (N, H) on the weights frozen when the generator was made
+    return p_->head.logits_of(p_->rnn.step(ids), p_->N);
 }
 
 }  // namespace charlm

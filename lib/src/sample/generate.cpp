@@ -202,7 +202,7 @@ uint64_t row_stream_state(uint64_t seed, uint32_t row) {
     return splitmix64(x);
 }
 
-result<std::vector<std::string>> generate(language_model& model, const std::string& prefix,
+result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text) {
     CHARLM_TRY(cfg.validate());
     const vocabulary& vocab = model.vocab();
@@ -256,12 +256,12 @@ result<std::vector<std::string>> generate(language_model& model, const std::stri
     // An empty prefix starts from the state after a line break, where text usually starts.
     if (prefix_ids.empty())
         prefix_ids.push_back(static_cast<int32_t>(vocab.contains("\n") ? vocab.id("\n") : vocabulary::unk_id));
-    model.begin_generation(rows);
+    generator gen(model, rows);
     std::vector<int32_t> ids(rows);  // (N) the token fed to each row
     const float* logits = nullptr;   // (N, V)
     for (int32_t id : prefix_ids) {
         std::fill(ids.begin(), ids.end(), id);
-        logits = model.generation_step(ids.data());
+        logits = gen.step(ids.data());
     }
 
     std::vector<uint64_t> rng(rows);
@@ -296,7 +296,7 @@ result<std::vector<std::string>> generate(language_model& model, const std::stri
                 --active;
             }
         }
-        if (k + 1 < cfg.length && active > 0) logits = model.generation_step(ids.data());
+        if (k + 1 < cfg.length && active > 0) logits = gen.step(ids.data());
     }
     return out;
 }
@@ -308,7 +308,7 @@ uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64
     return sample_logits(logits, v, token_sampler{temperature, 0, 1.0f}, rng_state, scratch);
 }
 
-result<std::string> generate_text(language_model& model, const std::string& prefix, uint32_t length,
+result<std::string> generate_text(const language_model& model, const std::string& prefix, uint32_t length,
                                   float temperature, uint64_t seed,
                                   const std::function<void(const std::string&)>& on_text) {
     sample_config cfg;

@@ -14,7 +14,6 @@
 
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
-#include "models/lm_impl.h"
 
 namespace charlm {
 
@@ -155,8 +154,8 @@ void swap_moments(nn::optimizer& opt, int which) {
 
 }  // namespace
 
-status save_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
-                       const training_summary& summary, const train_config& cfg, const train_position& pos,
+status save_checkpoint(const std::string& path, const language_model& model, training_session& session,
+                       nn::optimizer& opt, const training_summary& summary, const train_config& cfg, const train_position& pos,
                        bool carried) {
     io::tensor_file f = model_tensor_file(model, summary);
     if (opt.kind() == nn::optimizer_kind::adam) {
@@ -171,11 +170,10 @@ status save_checkpoint(const std::string& path, language_model& model, nn::optim
     }
     const model_config& mc = model.config();
     if (carried) {
-        auto& rnn = model.internals().rnn;
-        const size_t n = static_cast<size_t>(mc.layers) * cfg.batch * mc.hidden;
-        const std::vector<int64_t> shape{mc.layers, cfg.batch, mc.hidden};
-        f.tensors["training.state_h"] = io::tensor{shape, std::vector<float>(rnn.initial_h(), rnn.initial_h() + n)};
-        if (const float* c = rnn.initial_c()) f.tensors["training.state_c"] = io::tensor{shape, {c, c + n}};
+        auto st = session.state();
+        const std::vector<int64_t> shape{mc.layers, session.batch(), mc.hidden};
+        f.tensors["training.state_h"] = io::tensor{shape, std::move(st.h)};
+        if (!st.c.empty()) f.tensors["training.state_c"] = io::tensor{shape, std::move(st.c)};
     }
     json ck = {{"train_config", config_json(cfg)},
                {"position", position_json(pos)},
@@ -217,8 +215,8 @@ result<checkpoint_data> read_checkpoint_data(const std::string& path) {
     return d;
 }
 
-status restore_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
-                          const train_position& pos, bool carried) {
+status restore_checkpoint(const std::string& path, language_model& model, training_session& session,
+                          nn::optimizer& opt, const train_position& pos, bool carried) {
     auto file = io::read_safetensors(path);
     if (!file) return file.err();
     auto bad = [&](const std::string& what) {
@@ -253,8 +251,7 @@ status restore_checkpoint(const std::string& path, language_model& model, nn::op
         }
     }
     opt.set_step_count(pos.step);
-    auto& rnn = model.internals().rnn;
-    rnn.set_dropout_calls(pos.dropout_calls);
+    session.set_dropout_calls(pos.dropout_calls);
     if (carried) {
         const model_config& mc = model.config();
         auto find = [&](const char* name) -> const io::tensor* {
@@ -265,11 +262,10 @@ status restore_checkpoint(const std::string& path, language_model& model, nn::op
         const io::tensor* c = find("training.state_c");
         const bool lstm = mc.cell == cell_type::lstm;
         if (!h || (lstm && !c)) return bad("its carried recurrent state is missing");
-        const size_t n = static_cast<size_t>(mc.layers) * model.internals().N * mc.hidden;
+        const size_t n = static_cast<size_t>(mc.layers) * session.batch() * mc.hidden;
         if (h->data.size() != n || (lstm && c->data.size() != n))
             return bad("its carried recurrent state does not match the model and batch");
-        std::copy(h->data.begin(), h->data.end(), rnn.initial_h());
-        if (lstm) std::copy(c->data.begin(), c->data.end(), rnn.initial_c());
+        session.set_state({h->data, lstm ? c->data : std::vector<float>{}});
     }
     return {};
 }

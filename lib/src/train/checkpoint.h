@@ -27,10 +27,10 @@ struct train_position {
     uint64_t epoch_tokens = 0;
 };
 
-// Writes `path` atomically. `carried`: the model holds a state carried into the next batch
-// (consecutive scheme, mid-epoch), saved from the prepared shape's initial state.
-status save_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
-                       const training_summary& summary, const train_config& cfg, const train_position& pos,
+// Writes `path` atomically. `carried`: the session holds a state carried into the next batch
+// (consecutive scheme, mid-epoch), saved from its initial state.
+status save_checkpoint(const std::string& path, const language_model& model, training_session& session,
+                       nn::optimizer& opt, const training_summary& summary, const train_config& cfg, const train_position& pos,
                        bool carried);
 
 struct checkpoint_data {
@@ -39,9 +39,10 @@ struct checkpoint_data {
 };
 result<checkpoint_data> read_checkpoint_data(const std::string& path);
 
-// Puts the checkpoint's weights, optimizer state and carried state into `model` (built with the
-// run's configuration and vocabulary, prepared for the training shape) and `opt`.
-status restore_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
-                          const train_position& pos, bool carried);
+// Puts the checkpoint's weights into `model` (built with the run's configuration and vocabulary),
+// the optimizer state into `opt`, the carried state and dropout counter into `session` (the
+// training shape's).
+status restore_checkpoint(const std::string& path, language_model& model, training_session& session,
+                          nn::optimizer& opt, const train_position& pos, bool carried);
 
 }  // namespace charlm::detail

@@ -15,7 +15,6 @@
 #include "charlm/model_file.hpp"
 #include "charlm/train.hpp"
 #include "layers/optimizer.h"
-#include "models/lm_impl.h"
 #include "train/checkpoint.h"
 #include "train/report.h"
 
@@ -227,8 +226,8 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
                                mc.softmax == softmax_type::adaptive ? ", adaptive softmax" : "",
                                model.parameter_count()));
 
-    model.prepare(cfg.steps, cfg.batch);
-    auto params = model.params();
+    training_session session(model, cfg.steps, cfg.batch);
+    auto params = session.params();
     nn::optimizer opt(cfg.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd,
                       nn::to_buffers(params));
     detail::train_position pos;
@@ -242,7 +241,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         // An --lr given on resumption scales the schedule; unchanged, the factor is exactly 1.
         pos.lr = pos.lr * (static_cast<double>(cfg.lr) / static_cast<double>(resume->info.config.lr));
         const bool carried = cfg.scheme == sampling::consecutive && pos.batch > 0;
-        CHARLM_TRY(detail::restore_checkpoint(cfg.resume, model, opt, pos, carried));
+        CHARLM_TRY(detail::restore_checkpoint(cfg.resume, model, session, opt, pos, carried));
         if (cb.on_info)
             cb.on_info(fmt::format("resuming from {}: epoch {}, batch {}, step {}", cfg.resume, pos.epoch + 1,
                                    pos.batch, pos.step));
@@ -300,7 +299,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         p.batch = batch;
         p.step = step;
         p.lr = at_lr;
-        p.dropout_calls = model.internals().rnn.dropout_calls();
+        p.dropout_calls = session.dropout_calls();
         p.best_valid_ppl = outcome.best_valid_ppl;
         p.best_epoch = outcome.best_epoch;
         p.elapsed_s = seconds_since(t0);
@@ -313,11 +312,11 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         if (ckpt_path.empty()) return {};
         const training_summary ts = summary();
         if (cfg.keep_last > 0 && p.batch == 0) {
-            CHARLM_TRY(detail::save_checkpoint(fmt::format("{}.epoch{}.ckpt", cfg.out, p.epoch), model, opt, ts, cfg, p,
+            CHARLM_TRY(detail::save_checkpoint(fmt::format("{}.epoch{}.ckpt", cfg.out, p.epoch), model, session, opt, ts, cfg, p,
                                                carried));
             prune_epoch_checkpoints(cfg.out, cfg.keep_last);
         }
-        CHARLM_TRY(detail::save_checkpoint(ckpt_path, model, opt, ts, cfg, p, carried));
+        CHARLM_TRY(detail::save_checkpoint(ckpt_path, model, session, opt, ts, cfg, p, carried));
         outcome.checkpoint = ckpt_path;
         return {};
     };
@@ -334,8 +333,8 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             epoch_loss = {pos.epoch_nll, pos.epoch_tokens};
         }
         while (it.next(mb)) {
-            if (mb.reset_state) model.reset_state();
-            loss_sum l = model.train_step(mb.inputs.data(), mb.targets.data());
+            if (mb.reset_state) session.reset_state();
+            loss_sum l = session.train_step(mb.inputs.data(), mb.targets.data());
             double norm = nn::global_norm(opt.buffers());
             if (!std::isfinite(l.nll) || !std::isfinite(norm)) {
                 return make_error(errc::numeric,
@@ -349,7 +348,7 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
             last_clipped = cfg.clip > 0 && nn::clip_global_norm(opt.buffers(), cfg.clip, norm);
             last_norm = norm;
             opt.step(static_cast<float>(lr));
-            if (cfg.scheme == sampling::consecutive) model.carry_state();
+            if (cfg.scheme == sampling::consecutive) session.carry_state();
             ++step;
             epoch_loss.nll += l.nll;
             epoch_loss.tokens += l.tokens;
@@ -402,7 +401,6 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         if (!corpus.valid.empty() && corpus.valid.size() >= 2) {
             loss_sum v = model.evaluate(corpus.valid, valid_streams, cfg.steps);
             r.valid_ppl = v.perplexity();
-            model.prepare(cfg.steps, cfg.batch);
         }
         r.bpc = std::log2(r.valid_ppl ? *r.valid_ppl : r.train_ppl);
         if (r.valid_ppl && (!outcome.best_valid_ppl || *r.valid_ppl < *outcome.best_valid_ppl)) {
@@ -442,7 +440,6 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
                 if (!text) return text.err();
                 cb.on_sample(prefix, *text);
             }
-            model.prepare(cfg.steps, cfg.batch);
         }
         if (last) break;
         lr = next_lr;
