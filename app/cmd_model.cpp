@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "charlm/model_file.hpp"
+#include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "cli.hpp"
@@ -20,12 +21,34 @@
 
 namespace charlm::cli {
 
+namespace {
+
+// Poems are printed whole (a backup may change any part of an unfinished one), a blank line apart;
+// stderr gets the backups and the NLL per token under the unconstrained model.
+int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, const poem_config& pc) {
+    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [](uint32_t row, std::string_view text) {
+        fmt::print("{}{}\n", row == 0 ? "" : "\n", text);
+        std::fflush(stdout);
+    });
+    if (!poems) return report_error(poems.err());
+    poem_stats total;
+    for (const auto& p : *poems) total += p.stats;
+    fmt::print(stderr, "charlm: {} poem(s), {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per token\n",
+               poems->size(), total.backups(), total.line_backups, total.couplet_backups, total.restarts,
+               total.tokens ? total.nll / static_cast<double>(total.tokens) : 0.0);
+    return exit_ok;
+}
+
+}  // namespace
+
 int cmd_generate(int argc, char** argv) {
     std::string model_path, prefix;
     sample_config cfg;
     std::string unknown = to_string(cfg.unknown);
     int threads = 0;
     bool greedy = false;
+    poem_config poem;
+    std::string rhyme = to_string(poem.rhyme), tones = to_string(poem.tones);
     po::options_description desc("charlm generate options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
@@ -43,6 +66,21 @@ int cmd_generate(int argc, char** argv) {
         ("unknown", po::value(&unknown)->default_value(unknown),
          "prefix tokens the model never saw: error, skip or unk")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
+    po::options_description poems("Poems (--length and --stop do not apply; backups and NLL are reported on stderr)");
+    poems.add_options()
+        ("form", po::value(&poem.form),
+         "write poems of this form: 五绝 七绝 五律 七律 (wujue qijue wulv qilv: 4 or 8 lines of 5 or 7 characters), "
+         "NxL (e.g. 6x5) or line lengths (5,7,5,7); '，' after odd lines, '。' after even ones, one couplet a line")
+        ("acrostic", po::value(&poem.acrostic),
+         "line i starts with the i-th character of TEXT (without --form: one line of 7 per character)")
+        ("mood", po::value(&poem.mood), "text the model reads before the poem, not printed (--prefix starts line 1)")
+        ("rhyme", po::value(&rhyme)->default_value(rhyme)->implicit_value("even"),
+         "even lines (with --rhyme=first also line 1) end in one level-tone rhyme group of Middle Chinese")
+        ("tones", po::value(&tones)->default_value(tones),
+         "平仄 of regulated verse: strict (a canonical pattern), loose (一三五不论, no 孤平 or 三平调) or off")
+        ("readings", po::value(&poem.prosody_path)->default_value(poem.prosody_path),
+         "Middle Chinese readings for --rhyme and --tones (Debian package rime-data-zyenpheng)");
+    desc.add(poems);
     po::variables_map vm;
     bool done = false;
     if (auto s = parse_command(argc, argv, "charlm generate --model FILE [options]", desc, nullptr, vm, &done); !s.ok())
@@ -55,9 +93,19 @@ int cmd_generate(int argc, char** argv) {
     if (greedy) cfg.temperature = 0;
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    auto rhyme_rule = parse_rhyme_rule(rhyme);
+    if (!rhyme_rule) return report_error(rhyme_rule.err());
+    poem.rhyme = *rhyme_rule;
+    auto tone_rule = parse_tone_rule(tones);
+    if (!tone_rule) return report_error(tone_rule.err());
+    poem.tones = *tone_rule;
+    if (auto s = poem.validate(); !s.ok()) return report_error(s.err());
+    if (poem.active() && !poem.form.empty())
+        if (auto f = parse_poem_form(poem.form); !f) return report_error(f.err());
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
+    if (poem.active()) return print_poems(loaded->model, prefix, cfg, poem);
     // One sample streams token by token; several are printed when the batch is done. To a terminal
     // every token is flushed; to a pipe or file every line (a write per token cost 10% of the time).
     bool streamed = false;

@@ -1,0 +1,177 @@
+// Poems that keep their form while being sampled freely: the shapes of regulated verse (五绝 七绝
+// 五律 七律) or a custom one, acrostic heads (藏头), a level-tone rhyme and the 平仄 patterns.
+// A poem_constraint says, step by step, which tokens may come next or which one must; generate_poems()
+// samples from the rest with the user's temperature / top-k / top-p and backs up (the line, then the
+// couplet, then the poem) where almost no probability is left. Tones and rhymes come from Middle
+// Chinese readings (prosody_table), read at run time from Debian's rime-data-zyenpheng.
+// Not here: the plain sampler (sample.hpp) or printing (app/).
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "charlm/model.hpp"
+#include "charlm/sample.hpp"
+#include "charlm/status.hpp"
+
+namespace charlm {
+
+// --- the shape
+
+// Lines of Han characters: `，` after odd lines and `。` after even ones (and after the last), one
+// newline after each `。`, so a couplet is one line of text, as in the Tang corpora.
+struct poem_form {
+    std::string name;             // "五绝", ..., or the custom spec as given ("6x5", "5,7,5,7")
+    std::vector<uint32_t> lines;  // Han characters per line
+
+    static constexpr uint32_t max_lines = 64, max_line_length = 32;
+    // 4 or 8 lines, all of 5 or all of 7: the shapes the tone patterns are defined for.
+    bool regulated() const;
+};
+
+// "五绝" "七绝" "五律" "七律" (ASCII: wujue qijue wulv qilv), "NxL" (N lines of L) or "L1,L2,...".
+// errc::usage naming --form.
+result<poem_form> parse_poem_form(std::string_view spec);
+
+// --- tones and rhymes
+
+enum class tone_rule { off, loose, strict };
+enum class rhyme_rule { off, even, first_and_even };
+std::string to_string(tone_rule);
+std::string to_string(rhyme_rule);
+result<tone_rule> parse_tone_rule(std::string_view);    // "off" | "loose" | "strict"
+result<rhyme_rule> parse_rhyme_rule(std::string_view);  // "off" | "even" | "first"
+
+// Tone classes of verse: 平 (level) and 仄 (oblique: rising, departing and entering tones).
+enum tone_class : uint8_t { tone_level = 1, tone_oblique = 2 };
+
+// A level-tone rhyme group, at most this many of them.
+constexpr size_t max_rhyme_groups = 128;
+using rhyme_set = std::bitset<max_rhyme_groups>;
+
+// Middle Chinese tone class and level-tone rhyme group of each character, from the spellings of
+// rime-data-zyenpheng's zyenpheng.dict.yaml (traditional characters), extended to simplified
+// characters through ICU's Hant-Hans transliteration (see poem_prosody.cpp for the rules).
+class prosody_table {
+public:
+    static constexpr std::string_view default_path = "/usr/share/rime-data/zyenpheng.dict.yaml";
+
+    struct entry {
+        uint8_t tones = 0;  // tone_class bits; both when readings differ in tone
+        rhyme_set level_rhymes;  // the rhyme groups of its level-tone readings
+    };
+
+    // errc::io naming the file and the package to install when it cannot be read.
+    static result<prosody_table> load(const std::string& path = std::string(default_path));
+
+    // The entry of a character (its first code point), or null when the table has no reading.
+    const entry* find(std::string_view character) const;
+    // A group's name: its representative finals, e.g. "ung".
+    const std::string& rhyme_name(size_t group) const { return rhyme_names_.at(group); }
+    size_t rhyme_count() const { return rhyme_names_.size(); }
+    size_t size() const { return entries_.size(); }
+
+private:
+    std::unordered_map<char32_t, entry> entries_;
+    std::vector<std::string> rhyme_names_;
+};
+
+// --- the constraint a sampler consults at each step
+
+// Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's
+// progress is a small copyable `state`, so a sampler can keep copies to back up to.
+class poem_constraint {
+public:
+    struct state {
+        uint32_t line = 0;  // 0-based
+        uint32_t pos = 0;   // tokens of the line so far: characters, then its punctuation, then a newline
+        uint8_t openings = 3;             // bit 0: the first line has 平 at position 2, bit 1: 仄 (tones on)
+        std::vector<uint16_t> patterns;   // (opening << 8 | tone mask) the line may still take (tones on)
+        rhyme_set rhymes;                 // groups the rhyme may still take (all before the first)
+        std::vector<uint32_t> rhyme_tokens;  // rhyme characters used (a rhyme is not repeated)
+    };
+
+    // heads: the acrostic's token ids, one per line from the first (may be fewer than the lines).
+    // table: required when rhyme or tones are on. Errors (usage): tones on a shape that is not
+    // regulated verse; a head that no tone pattern allows at the start of its line.
+    static result<poem_constraint> make(const vocabulary& vocab, poem_form form, std::vector<uint32_t> heads,
+                                        rhyme_rule rhyme, tone_rule tones, const prosody_table* table);
+
+    state start() const;
+    bool done(const state& s) const { return s.line >= form_.lines.size(); }
+    bool at_line_start(const state& s) const { return s.pos == 0; }
+    // The token the form fixes next (punctuation, newline, an acrostic head), or -1 after setting
+    // allowed[id] (V) to 1 for every token that keeps the form, 0 for the others. A head that does
+    // not fit the tones left gives -1 with nothing allowed: a dead end, back up.
+    int32_t next(const state& s, std::vector<uint8_t>& allowed) const;
+    // Moves past `token`, which next() fixed or allowed.
+    void advance(state& s, uint32_t token) const;
+
+    const poem_form& form() const { return form_; }
+
+private:
+    struct token_info {
+        bool han = false;
+        uint8_t tones = 0;  // tone_class bits; 0: no reading
+        rhyme_set level_rhymes;
+    };
+    bool rhymes_at(uint32_t line) const;
+    std::vector<uint16_t> line_patterns(uint32_t line, uint8_t openings) const;
+
+    poem_form form_;
+    std::vector<uint32_t> heads_;
+    rhyme_rule rhyme_ = rhyme_rule::off;
+    tone_rule tones_ = tone_rule::off;
+    std::vector<token_info> info_;  // (V)
+    uint32_t comma_ = 0, stop_ = 0, newline_ = 0;
+};
+
+// --- generation
+
+struct poem_config {
+    std::string form;      // parse_poem_form's spec; empty: the shape follows the acrostic
+    std::string acrostic;  // line i starts with its i-th character
+    std::string mood;      // fed to the model before the poem and not printed
+    rhyme_rule rhyme = rhyme_rule::off;
+    tone_rule tones = tone_rule::off;
+    std::string prosody_path = std::string(prosody_table::default_path);
+    // A step whose allowed tokens hold less probability than this (at temperature 1) backs up.
+    double min_mass = 1e-4;
+
+    // errc::usage with a one-line message naming the CLI option.
+    status validate() const;
+    bool active() const { return !form.empty() || !acrostic.empty(); }
+    bool needs_prosody() const { return rhyme != rhyme_rule::off || tones != tone_rule::off; }
+};
+
+// How a poem was reached: backups by level, and the NLL of its tokens under the unconstrained model.
+struct poem_stats {
+    uint64_t line_backups = 0, couplet_backups = 0, restarts = 0;
+    double nll = 0;       // natural log, summed over the poem's tokens (forced ones included)
+    uint64_t tokens = 0;
+    uint64_t backups() const { return line_backups + couplet_backups + restarts; }
+    poem_stats& operator+=(const poem_stats& o);
+};
+
+struct poem_result {
+    std::string text;  // the prefix (start of the first line) and the rest of the poem
+    poem_stats stats;
+};
+
+// `cfg.num_samples` poems (one after another, row r from row_stream_state(seed, r), so the same
+// seed gives the same poems). sample.length and sample.stop do not apply. `on_poem` sees each poem
+// once it is complete (a backup may undo any part of an unfinished one). `table` may be null: it is
+// loaded from pc.prosody_path when tones or rhymes are asked for.
+// Errors: usage (options, acrostic heads the model never saw or that do not fit, a prefix that
+// does not start a line of the form), input (a vocabulary without `，` `。` or newline, or with too
+// few Han characters), io (the tone table).
+result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
+                                                const sample_config& cfg, const poem_config& pc,
+                                                const prosody_table* table = nullptr,
+                                                const text_sink& on_poem = {});
+
+}  // namespace charlm

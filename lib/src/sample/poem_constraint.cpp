@@ -1,0 +1,193 @@
+// The per-step constraint of a poem: which tokens keep the form at the next position (Han
+// characters inside a line, of the tone the patterns still allow, of the rhyme group at a rhyming
+// line's end) and which token the form fixes (punctuation, newline, an acrostic head).
+// Not here: sampling and backing up (poem_generate.cpp), the readings (poem_prosody.cpp).
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "sample/poem_impl.h"
+
+namespace charlm {
+
+namespace {
+
+constexpr uint8_t opening_level = 1, opening_oblique = 2;  // the first line's tone at position 2
+
+const char* tone_name(uint8_t tones) {
+    return tones == tone_level ? "平" : tones == tone_oblique ? "仄" : tones == 0 ? "without a reading" : "平 or 仄";
+}
+
+}  // namespace
+
+result<poem_constraint> poem_constraint::make(const vocabulary& vocab, poem_form form, std::vector<uint32_t> heads,
+                                              rhyme_rule rhyme, tone_rule tones, const prosody_table* table) {
+    for (std::string_view t : {"，", "。", "\n"})
+        if (!vocab.contains(t))
+            return make_error(errc::input,
+                              fmt::format("the model's vocabulary has no '{}', which every poem needs; train it on "
+                                          "poems written with full-width punctuation, one couplet a line",
+                                          t == "\n" ? "\\n" : t));
+    CHARLM_ASSERT(!form.lines.empty());
+    if (tones != tone_rule::off && !form.regulated())
+        return make_error(errc::usage, fmt::format("--tones needs regulated verse (五绝, 七绝, 五律 or 七律: 4 or 8 "
+                                                   "lines of 5 or 7 characters), not --form {}",
+                                                   form.name));
+    CHARLM_ASSERT(table != nullptr || (tones == tone_rule::off && rhyme == rhyme_rule::off));
+    if (heads.size() > form.lines.size())
+        return make_error(errc::usage, fmt::format("--acrostic has {} characters but --form {} has {} lines",
+                                                   heads.size(), form.name, form.lines.size()));
+
+    poem_constraint c;
+    c.form_ = std::move(form);
+    c.heads_ = std::move(heads);
+    c.rhyme_ = rhyme;
+    c.tones_ = tones;
+    c.comma_ = vocab.id("，");
+    c.stop_ = vocab.id("。");
+    c.newline_ = vocab.id("\n");
+    c.info_.resize(vocab.size());
+    uint32_t han = 0;
+    for (uint32_t id = 1; id < vocab.size(); ++id) {
+        token_info& ti = c.info_[id];
+        ti.han = poem::is_han(vocab.token(id));
+        han += ti.han;
+        if (table && ti.han)
+            if (const auto* e = table->find(vocab.token(id))) {
+                ti.tones = e->tones;
+                ti.level_rhymes = e->level_rhymes;
+            }
+    }
+    constexpr uint32_t min_han = 16;
+    if (han < min_han)
+        return make_error(errc::input, fmt::format("the model knows only {} Han characters (at least {} are needed to "
+                                                   "write a poem); train it on Chinese poems",
+                                                   han, min_han));
+    for (uint32_t h : c.heads_) CHARLM_ASSERT(h < vocab.size() && c.info_[h].han);
+
+    // Every head must fit the tone patterns of at least one opening (平起 or 仄起).
+    if (tones != tone_rule::off && !c.heads_.empty()) {
+        uint8_t openings = opening_level | opening_oblique;
+        for (uint32_t line = 0; line < c.heads_.size() && openings; ++line) {
+            const token_info& h = c.info_[c.heads_[line]];
+            uint8_t fits = 0;
+            for (uint16_t p : c.line_patterns(line, openings)) {
+                const uint8_t tone = (p & 1) ? tone_level : tone_oblique;
+                if ((h.tones & tone) || h.tones == 0) fits |= static_cast<uint8_t>(p >> 8);
+            }
+            if (h.tones == 0) {  // without a reading: only where both tones are allowed
+                uint8_t level = 0, oblique = 0;
+                for (uint16_t p : c.line_patterns(line, openings)) (p & 1 ? level : oblique) |= static_cast<uint8_t>(p >> 8);
+                fits = level & oblique;
+            }
+            if (!fits)
+                return make_error(
+                    errc::usage,
+                    fmt::format("--acrostic head '{}' (line {}) is {} in Middle Chinese, which no {} tone pattern "
+                                "allows at the start of line {} given the heads before it; use --tones {}or "
+                                "another head",
+                                vocab.token(c.heads_[line]), line + 1, tone_name(h.tones), to_string(tones), line + 1,
+                                tones == tone_rule::strict ? "loose, --tones off " : "off "));
+            openings = fits;
+        }
+    }
+    return c;
+}
+
+bool poem_constraint::rhymes_at(uint32_t line) const {
+    if (rhyme_ == rhyme_rule::off) return false;
+    return line % 2 == 1 || (line == 0 && rhyme_ == rhyme_rule::first_and_even);
+}
+
+std::vector<uint16_t> poem_constraint::line_patterns(uint32_t line, uint8_t openings) const {
+    std::vector<uint16_t> out;
+    if (tones_ == tone_rule::off) return out;
+    const bool first_rhymed = rhyme_ == rhyme_rule::first_and_even;
+    for (uint8_t o : {opening_level, opening_oblique}) {
+        if (!(openings & o)) continue;
+        const bool second = poem::level_second(line, o == opening_level);
+        for (uint8_t m : poem::allowed_lines(form_.lines[line], second, poem::level_end(line, first_rhymed), tones_))
+            out.push_back(static_cast<uint16_t>(o << 8 | m));
+    }
+    return out;
+}
+
+poem_constraint::state poem_constraint::start() const {
+    state s;
+    s.openings = tones_ == tone_rule::off ? 0 : opening_level | opening_oblique;
+    s.patterns = line_patterns(0, s.openings);
+    s.rhymes.set();
+    return s;
+}
+
+int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) const {
+    CHARLM_ASSERT(!done(s));
+    const uint32_t len = form_.lines[s.line];
+    const bool last_line = s.line + 1 == form_.lines.size();
+    if (s.pos == len) return static_cast<int32_t>(s.line % 2 == 1 || last_line ? stop_ : comma_);
+    if (s.pos == len + 1) return static_cast<int32_t>(newline_);
+
+    const uint32_t k = s.pos;
+    bool ok_level = true, ok_oblique = true;
+    if (tones_ != tone_rule::off) {
+        ok_level = ok_oblique = false;
+        for (uint16_t p : s.patterns) ((p >> k & 1) ? ok_level : ok_oblique) = true;
+    }
+    const bool rhyme_here = rhymes_at(s.line) && k == len - 1;
+    const auto fits = [&](uint32_t id) {
+        const token_info& t = info_[id];
+        if (!t.han) return false;
+        if (tones_ != tone_rule::off && !(((t.tones & tone_level) && ok_level) ||
+                                          ((t.tones & tone_oblique) && ok_oblique) ||
+                                          (t.tones == 0 && ok_level && ok_oblique)))
+            return false;
+        if (rhyme_here) {
+            if ((t.level_rhymes & s.rhymes).none()) return false;
+            if (std::find(s.rhyme_tokens.begin(), s.rhyme_tokens.end(), id) != s.rhyme_tokens.end()) return false;
+        }
+        return true;
+    };
+    allowed.assign(info_.size(), 0);
+    if (k == 0 && s.line < heads_.size()) {
+        if (fits(heads_[s.line])) return static_cast<int32_t>(heads_[s.line]);
+        return -1;
+    }
+    for (uint32_t id = 1; id < info_.size(); ++id) allowed[id] = fits(id);
+    return -1;
+}
+
+void poem_constraint::advance(state& s, uint32_t token) const {
+    CHARLM_ASSERT(!done(s) && token < info_.size());
+    const uint32_t len = form_.lines[s.line];
+    const bool last_line = s.line + 1 == form_.lines.size();
+    if (s.pos < len) {
+        const token_info& t = info_[token];
+        const uint32_t k = s.pos;
+        if (tones_ != tone_rule::off && t.tones != 0) {
+            std::erase_if(s.patterns, [&](uint16_t p) { return !(t.tones & ((p >> k & 1) ? tone_level : tone_oblique)); });
+            CHARLM_ASSERT(!s.patterns.empty());
+        }
+        if (rhymes_at(s.line) && k == len - 1) {
+            s.rhymes &= t.level_rhymes;
+            s.rhyme_tokens.push_back(token);
+        }
+        ++s.pos;
+        return;
+    }
+    const bool newline_next = s.pos == len && s.line % 2 == 1 && !last_line;
+    if (newline_next) {
+        ++s.pos;
+        return;
+    }
+    // The line is complete: the openings its surviving patterns came from go on to the next one.
+    if (tones_ != tone_rule::off) {
+        uint8_t openings = 0;
+        for (uint16_t p : s.patterns) openings |= static_cast<uint8_t>(p >> 8);
+        s.openings = openings;
+    }
+    ++s.line;
+    s.pos = 0;
+    s.patterns = done(s) ? std::vector<uint16_t>{} : line_patterns(s.line, s.openings);
+}
+
+}  // namespace charlm

@@ -1,0 +1,38 @@
+// Internals of poem generation shared by its files: the tone patterns of regulated verse as bit
+// masks (bit k set: position k is 平), the line faults 孤平 and 三平调, and Han detection.
+// Not here: the constraint's state machine (poem_constraint.cpp) or the sampling loop.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "charlm/poem.hpp"
+
+namespace charlm::poem {
+
+// Line i (0-based) of a regulated poem whose first line has `first_level_second` at position 2:
+// 对 inside a couplet (the second line's tone at position 2 is the opposite), 粘 across couplets
+// (the next couplet's first line repeats the previous line's), so the tone repeats every 4 lines.
+bool level_second(uint32_t line, bool first_level_second);
+// Even lines end in 平 (they rhyme); odd lines in 仄, except the first when it rhymes too.
+bool level_end(uint32_t line, bool first_rhymed);
+
+// The canonical line of `length` 5 or 7 with the given tone at position 2 and at the end:
+// 五言 仄仄平平仄 平平仄仄平 平平平仄仄 仄仄仄平平; 七言 puts two characters of the position-2 tone
+// before the 五言 line of the opposite one (平平 + 仄仄平平仄, ...).
+uint8_t canonical_line(uint32_t length, bool level_second, bool level_end);
+
+// 三平调: the line ends in three 平. 孤平: the line ends in 平 and the 五言 part before the rhyme
+// (the last five characters) holds at most one 平, not next to the rhyme (仄平仄仄平).
+bool three_level_tail(uint8_t tones, uint32_t length);
+bool lone_level(uint8_t tones, uint32_t length);
+
+// The tone masks a line may take: strict, the canonical one; loose, also every change at positions
+// 1, 3 (and 5 in 七言) (一三五不论) that makes neither 孤平 nor 三平调.
+std::vector<uint8_t> allowed_lines(uint32_t length, bool level_second, bool level_end, tone_rule rule);
+
+// Whether a token is a Han character (its first code point's script is Han).
+bool is_han(std::string_view token);
+
+}  // namespace charlm::poem

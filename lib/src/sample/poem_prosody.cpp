@@ -1,0 +1,203 @@
+// Tone class and level-tone rhyme group of each character, from the Middle Chinese spellings of
+// Debian's rime-data-zyenpheng (the 廣韻 system in Polyhedron's romanization), read at run time:
+// the package is GPL-3 and no copy of it is part of charlm.
+//
+// Tone: a spelling ending in -x is 上, in -h or -d 去 (-d is the departing tone of the -i finals
+// 泰 夬 廢 祭), in -p -t -k 入 (all three 仄); anything else is 平. A character whose readings differ
+// in tone counts as both.
+// Rhyme: a level reading's final is the spelling without its initial (the longest of the initials
+// below), with the 重紐 medial j read as i, the i that the palatal initials (章 組, 日, 以: cj chj
+// zj sj zsj nj j) absorb put back, and the r of the retroflex initials (知 莊 組: tr, sr, ...)
+// dropped before i or y. The finals then fall into the 30 level-tone groups of 平水韵 by the
+// merges of the rhyme books (東: ung iung; 冬: uung yung; ...; see group_of_final); a final outside
+// the list forms a group of its own.
+// Simplified characters: ICU's Hant-Hans maps every traditional character of the table to its
+// simplified form; a simplified character takes the union of the readings of all the traditional
+// characters that map to it and of its own (发 gets 發's and 髮's, 干 gets 干's, 乾's and 幹's), so it
+// counts as either tone where they differ.
+// Not here: how the tones make a pattern (poem_form.cpp).
+#include <fmt/core.h>
+#include <unicode/translit.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "charlm/poem.hpp"
+
+namespace charlm {
+
+namespace {
+
+// The 30 level-tone groups of 平水韵 and the normalized finals each takes.
+struct group_def {
+    const char* name;
+    std::initializer_list<std::string_view> finals;
+};
+const group_def level_groups[] = {
+    {"東", {"ung", "iung"}},
+    {"冬", {"uung", "yung"}},
+    {"江", {"rung"}},
+    {"支", {"ie", "ye", "i", "ii", "yi"}},
+    {"微", {"ioi", "yoi"}},
+    {"魚", {"io"}},
+    {"虞", {"yo", "o"}},
+    {"齊", {"e", "ue"}},
+    {"佳", {"re", "rue", "rai", "ruai"}},
+    {"灰", {"ai", "uai"}},
+    {"真", {"in", "yn"}},
+    {"文", {"yon", "ion"}},
+    {"元", {"yan", "ian", "on", "uon"}},
+    {"寒", {"an", "uan"}},
+    {"刪", {"ran", "ruan", "ren", "ruen"}},
+    {"先", {"en", "uen", "ien", "yen"}},
+    {"蕭", {"eu", "ieu"}},
+    {"肴", {"rau"}},
+    {"豪", {"au"}},
+    {"歌", {"a", "ua", "ya"}},
+    {"麻", {"ra", "rua", "ia"}},
+    {"陽", {"ang", "iang", "uang", "yang"}},
+    {"庚", {"rang", "ruang", "reng", "rueng", "ieng", "yeng"}},
+    {"青", {"eng", "ueng"}},
+    {"蒸", {"ing", "ong", "uong"}},
+    {"尤", {"iu", "u", "y"}},
+    {"侵", {"im"}},
+    {"覃", {"om", "am"}},
+    {"鹽", {"iem", "em", "iam"}},
+    {"咸", {"rem", "ram", "yam"}},
+};
+
+// Initials, longest first so that "zsj" wins over "zs" and "z".
+constexpr std::string_view initials[] = {"zsj", "chj", "cj", "zj", "sj", "nj", "zs", "ch", "ph", "th", "kh", "gh",
+                                         "ng",  "p",   "b",  "m",  "t",  "d",  "n",  "l",  "c",  "z",  "s",  "k",
+                                         "g",   "q",   "h",  "j"};
+
+uint8_t tone_of(std::string_view spelling) {
+    switch (spelling.back()) {
+        case 'x': case 'h': case 'd': case 'p': case 't': case 'k': return tone_oblique;
+        default: return tone_level;
+    }
+}
+
+std::string final_of(std::string_view spelling) {
+    std::string_view initial;
+    for (auto i : initials)
+        if (spelling.starts_with(i)) {
+            initial = i;
+            break;
+        }
+    std::string f(spelling.substr(initial.size()));
+    if (f.starts_with('j')) f[0] = 'i';  // 重紐 A: pje 卑 rhymes with pie 陂
+    else if (initial.ends_with('j') && !f.starts_with('i') && !f.starts_with('y')) f = std::string("i") + f;
+    if (f.size() >= 2 && f[0] == 'r' && (f[1] == 'i' || f[1] == 'y')) f.erase(0, 1);
+    return f;
+}
+
+char32_t first_code_point(std::string_view s, int32_t* length = nullptr) {
+    int32_t i = 0;
+    UChar32 c = -1;
+    if (!s.empty()) U8_NEXT(s.data(), i, static_cast<int32_t>(s.size()), c);
+    if (length) *length = i;
+    return c < 0 ? 0 : static_cast<char32_t>(c);
+}
+
+}  // namespace
+
+result<prosody_table> prosody_table::load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return make_error(errc::io, fmt::format("cannot read the Middle Chinese readings '{}' ({}) that --rhyme and "
+                                                "--tones need; install Debian's rime-data-zyenpheng "
+                                                "(apt-get install rime-data-zyenpheng)",
+                                                path, std::strerror(errno)));
+    prosody_table t;
+    std::unordered_map<std::string, size_t> group_index;
+    for (const auto& g : level_groups) {
+        for (auto f : g.finals) group_index.emplace(std::string(f), t.rhyme_names_.size());
+        t.rhyme_names_.emplace_back(g.name);
+    }
+    std::string line;
+    bool body = false;
+    while (std::getline(in, line)) {
+        if (!body) {  // the YAML header ends with "..."
+            body = line == "...";
+            continue;
+        }
+        if (line.empty() || line[0] == '#') continue;
+        const size_t tab = line.find('\t');
+        if (tab == std::string::npos) continue;
+        const std::string_view ch(line.data(), tab);
+        std::string_view spelling(line.data() + tab + 1, line.size() - tab - 1);
+        spelling = spelling.substr(0, spelling.find('\t'));
+        int32_t length = 0;
+        const char32_t cp = first_code_point(ch, &length);
+        if (cp == 0 || static_cast<size_t>(length) != ch.size() || spelling.empty()) continue;
+        bool letters = true;
+        for (char c : spelling) letters = letters && c >= 'a' && c <= 'z';
+        if (!letters) continue;
+        entry& e = t.entries_[cp];
+        const uint8_t tone = tone_of(spelling);
+        e.tones |= tone;
+        if (tone != tone_level) continue;
+        const std::string f = final_of(spelling);
+        auto [it, added] = group_index.emplace(f, t.rhyme_names_.size());
+        if (added) {
+            if (t.rhyme_names_.size() >= max_rhyme_groups) {
+                group_index.erase(it);
+                continue;
+            }
+            t.rhyme_names_.push_back(f);
+        }
+        e.level_rhymes.set(it->second);
+    }
+    if (!body || t.entries_.size() < 1000)
+        return make_error(errc::format, fmt::format("'{}' holds {} readings, not a Rime dictionary of Middle Chinese "
+                                                    "readings; reinstall rime-data-zyenpheng",
+                                                    path, t.entries_.size()));
+
+    // Simplified forms: each traditional character's readings also go to the character ICU's
+    // Hant-Hans gives for it (all at once: one transliteration of every character, one a line).
+    icu::UnicodeString all;
+    std::vector<char32_t> order;
+    order.reserve(t.entries_.size());
+    for (const auto& [cp, e] : t.entries_) {
+        order.push_back(cp);
+        all.append(static_cast<UChar32>(cp));
+        all.append(static_cast<UChar>(u'\n'));
+    }
+    UErrorCode ec = U_ZERO_ERROR;
+    std::unique_ptr<icu::Transliterator> hans(icu::Transliterator::createInstance("Hant-Hans", UTRANS_FORWARD, ec));
+    if (U_FAILURE(ec) || !hans)
+        return make_error(errc::internal, fmt::format("ICU has no Hant-Hans transliterator ({}): simplified characters "
+                                                      "cannot be given readings; check the libicu installation",
+                                                      u_errorName(ec)));
+    hans->transliterate(all);
+    std::vector<std::pair<char32_t, entry>> simplified;
+    int32_t pos = 0;
+    for (char32_t cp : order) {
+        const int32_t end = all.indexOf(static_cast<UChar>(u'\n'), pos);
+        if (end < 0) break;
+        if (all.countChar32(pos, end - pos) == 1) {
+            const auto s = static_cast<char32_t>(all.char32At(pos));
+            if (s != cp) simplified.emplace_back(s, t.entries_.at(cp));
+        }
+        pos = end + 1;
+    }
+    for (const auto& [s, e] : simplified) {
+        entry& to = t.entries_[s];
+        to.tones |= e.tones;
+        to.level_rhymes |= e.level_rhymes;
+    }
+    return t;
+}
+
+const prosody_table::entry* prosody_table::find(std::string_view character) const {
+    const auto it = entries_.find(first_code_point(character));
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+}  // namespace charlm

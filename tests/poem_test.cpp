@@ -1,0 +1,567 @@
+// Poems that keep their form (issue 13): form names, the tone patterns of regulated verse, Middle
+// Chinese tones and rhyme groups of known characters and real poems, and generation over many
+// seeds and temperatures with a small model trained here (through the binary) on 60 Tang poems:
+// every poem has the form, the acrostic heads, the rhyme and the tone pattern asked for, checked
+// by an independent reading of the text; backups are counted; the same seed gives the same poem.
+// Usage errors of `charlm generate --form ...` run through the binary, one row each.
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "charlm/model_file.hpp"
+#include "charlm/poem.hpp"
+#include "charlm/text.hpp"
+#include "cli_support.h"
+#include "sample/poem_impl.h"
+
+namespace charlm {
+namespace {
+
+// ---- reading a generated poem back, independently of the generator
+
+// The code points of a UTF-8 string, one string each (the test corpora are NFC and have no
+// combining marks, so a code point is a grapheme here).
+std::vector<std::string> chars_of(const std::string& s) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < s.size();) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        out.push_back(s.substr(i, n));
+        i += n;
+    }
+    return out;
+}
+
+// Splits a poem into its lines; an empty result with `why` set when the text is not of the form
+// (line lengths, `，` after odd lines, `。` after even ones and the last, a newline after each `。`
+// except the last, Han characters only inside lines).
+std::vector<std::vector<std::string>> lines_of(const std::string& poem, const std::vector<uint32_t>& form,
+                                               std::string& why) {
+    std::vector<std::vector<std::string>> lines(1);
+    const auto c = chars_of(poem);
+    size_t i = 0;
+    for (size_t l = 0; l < form.size(); ++l) {
+        for (uint32_t k = 0; k < form[l]; ++k, ++i) {
+            if (i >= c.size() || !poem::is_han(c[i])) {
+                why = fmt::format("line {} character {} is '{}', not a Han character", l + 1, k + 1,
+                                  i < c.size() ? c[i] : "(end)");
+                return {};
+            }
+            lines.back().push_back(c[i]);
+        }
+        const bool last = l + 1 == form.size();
+        const std::string punct = l % 2 == 1 || last ? "。" : "，";
+        if (i >= c.size() || c[i] != punct) {
+            why = fmt::format("line {} ends with '{}', not '{}'", l + 1, i < c.size() ? c[i] : "(end)", punct);
+            return {};
+        }
+        ++i;
+        if (punct == "。" && !last) {
+            if (i >= c.size() || c[i] != "\n") {
+                why = fmt::format("no newline after line {}", l + 1);
+                return {};
+            }
+            ++i;
+        }
+        if (!last) lines.emplace_back();
+    }
+    if (i != c.size()) {
+        why = "text after the last line";
+        return {};
+    }
+    return lines;
+}
+
+// The four 五言 lines of the textbooks, and the couplet order of the four quatrains (平起/仄起,
+// first line rhymed or not); 七言 prefixes two characters of the opposite tone.
+const std::map<std::string, std::string> five_lines = {
+    {"a", "仄仄平平仄"}, {"b", "平平仄仄平"}, {"c", "平平平仄仄"}, {"d", "仄仄仄平平"}};
+const std::vector<std::string> quatrains = {"abcd", "cdab", "dbcd", "bdab"};
+
+std::string seven_of(const std::string& five) {
+    const std::string first = chars_of(five)[0] == "平" ? "仄仄" : "平平";
+    return first + five;
+}
+
+// Whether the poem follows one canonical pattern, reading each character's tones from the table.
+bool follows_pattern(const std::vector<std::vector<std::string>>& lines, const prosody_table& t, std::string& why) {
+    for (const auto& q : quatrains) {
+        bool ok = true;
+        for (size_t l = 0; l < lines.size() && ok; ++l) {
+            const std::string five = five_lines.at(std::string(1, q[l % 4]));
+            const auto want = chars_of(lines[l].size() == 7 ? seven_of(five) : five);
+            for (size_t k = 0; k < lines[l].size() && ok; ++k) {
+                const auto* e = t.find(lines[l][k]);
+                ok = e && (e->tones & (want[k] == "平" ? tone_level : tone_oblique));
+            }
+        }
+        if (ok) return true;
+    }
+    why = "no canonical pattern fits";
+    return false;
+}
+
+bool rhymes(const std::vector<std::vector<std::string>>& lines, bool first, const prosody_table& t, std::string& why) {
+    rhyme_set common;
+    common.set();
+    std::set<std::string> used;
+    for (size_t l = 0; l < lines.size(); ++l) {
+        if (l % 2 == 0 && !(first && l == 0)) continue;
+        const auto* e = t.find(lines[l].back());
+        if (!e || !(e->tones & tone_level)) {
+            why = fmt::format("line {} ends in '{}', not a level tone", l + 1, lines[l].back());
+            return false;
+        }
+        common &= e->level_rhymes;
+        if (!used.insert(lines[l].back()).second) {
+            why = fmt::format("line {} repeats the rhyme '{}'", l + 1, lines[l].back());
+            return false;
+        }
+    }
+    if (common.none()) why = "the rhyming characters share no rhyme group";
+    return common.any();
+}
+
+const prosody_table& table() {
+    static const prosody_table t = [] {
+        auto r = prosody_table::load();
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return r.ok() ? std::move(*r) : prosody_table{};
+    }();
+    return t;
+}
+
+// ---- forms and patterns
+
+TEST(poem_form, names_aliases_and_custom_shapes) {
+    const std::vector<std::tuple<std::string, std::string, std::vector<uint32_t>>> rows = {
+        {"五绝", "五绝", {5, 5, 5, 5}},        {"wujue", "五绝", {5, 5, 5, 5}},
+        {"七绝", "七绝", {7, 7, 7, 7}},        {"qijue", "七绝", {7, 7, 7, 7}},
+        {"五律", "五律", std::vector<uint32_t>(8, 5)}, {"wulv", "五律", std::vector<uint32_t>(8, 5)},
+        {"七律", "七律", std::vector<uint32_t>(8, 7)}, {"qilv", "七律", std::vector<uint32_t>(8, 7)},
+        {"七絕", "七绝", {7, 7, 7, 7}},        {"6x5", "6x5", {5, 5, 5, 5, 5, 5}},
+        {"5,7,5,7", "5,7,5,7", {5, 7, 5, 7}}, {"3", "3", {3}}};
+    for (const auto& [spec, name, lines] : rows) {
+        auto f = parse_poem_form(spec);
+        ASSERT_TRUE(f.ok()) << spec << ": " << f.err().message;
+        EXPECT_EQ(f->name, name) << spec;
+        EXPECT_EQ(f->lines, lines) << spec;
+    }
+    EXPECT_TRUE(parse_poem_form("4x7")->regulated());
+    EXPECT_FALSE(parse_poem_form("6x5")->regulated());
+    EXPECT_FALSE(parse_poem_form("5,7,5,7")->regulated());
+    for (std::string bad : {"", "sonnet", "0x5", "5x0", "5x", "x5", "65x5", "5,,7", "5,33", "5,7,", "-5", "5x5x5"}) {
+        auto f = parse_poem_form(bad);
+        ASSERT_FALSE(f.ok()) << "'" << bad << "' was accepted";
+        EXPECT_EQ(f.err().code, errc::usage);
+        EXPECT_NE(f.err().message.find("--form"), std::string::npos) << f.err().message;
+    }
+}
+
+std::string tones_text(uint8_t mask, uint32_t length) {
+    std::string s;
+    for (uint32_t k = 0; k < length; ++k) s += (mask >> k & 1) ? "平" : "仄";
+    return s;
+}
+
+TEST(poem_tones, canonical_lines_and_the_order_of_a_poem) {
+    EXPECT_EQ(tones_text(poem::canonical_line(5, false, false), 5), "仄仄平平仄");
+    EXPECT_EQ(tones_text(poem::canonical_line(5, true, true), 5), "平平仄仄平");
+    EXPECT_EQ(tones_text(poem::canonical_line(5, true, false), 5), "平平平仄仄");
+    EXPECT_EQ(tones_text(poem::canonical_line(5, false, true), 5), "仄仄仄平平");
+    EXPECT_EQ(tones_text(poem::canonical_line(7, true, false), 7), "平平仄仄平平仄");
+    EXPECT_EQ(tones_text(poem::canonical_line(7, false, true), 7), "仄仄平平仄仄平");
+    EXPECT_EQ(tones_text(poem::canonical_line(7, true, true), 7), "平平仄仄仄平平");
+    EXPECT_EQ(tones_text(poem::canonical_line(7, false, false), 7), "仄仄平平平仄仄");
+    // 仄起, first line unrhymed: 仄仄平平仄，平平仄仄平。平平平仄仄，仄仄仄平平。 (then again in a 律)
+    std::string poem_text;
+    for (uint32_t l = 0; l < 8; ++l)
+        poem_text += tones_text(poem::canonical_line(5, poem::level_second(l, false), poem::level_end(l, false)), 5) + " ";
+    EXPECT_EQ(poem_text, "仄仄平平仄 平平仄仄平 平平平仄仄 仄仄仄平平 仄仄平平仄 平平仄仄平 平平平仄仄 仄仄仄平平 ");
+    // 平起, first line rhymed: 平平仄仄平，仄仄仄平平。仄仄平平仄，平平仄仄平。
+    poem_text.clear();
+    for (uint32_t l = 0; l < 4; ++l)
+        poem_text += tones_text(poem::canonical_line(5, poem::level_second(l, true), poem::level_end(l, true)), 5) + " ";
+    EXPECT_EQ(poem_text, "平平仄仄平 仄仄仄平平 仄仄平平仄 平平仄仄平 ");
+}
+
+TEST(poem_tones, loose_frees_one_three_five_but_not_lone_level_or_three_level_tail) {
+    auto as_text = [](const std::vector<uint8_t>& masks, uint32_t n) {
+        std::set<std::string> s;
+        for (auto m : masks) s.insert(tones_text(m, n));
+        return s;
+    };
+    // 平平仄仄平: position 1 仄 would leave the second character a lone 平 (孤平); position 3 平 is fine.
+    EXPECT_EQ(as_text(poem::allowed_lines(5, true, true, tone_rule::loose), 5),
+              (std::set<std::string>{"平平仄仄平", "平平平仄平", "仄平平仄平"}));
+    // 仄仄仄平平: position 3 平 would end in three 平 (三平调).
+    EXPECT_EQ(as_text(poem::allowed_lines(5, false, true, tone_rule::loose), 5),
+              (std::set<std::string>{"仄仄仄平平", "平仄仄平平"}));
+    EXPECT_EQ(poem::allowed_lines(5, false, false, tone_rule::loose).size(), 4u);  // 仄收: 1 and 3 free
+    EXPECT_EQ(poem::allowed_lines(7, true, false, tone_rule::strict).size(), 1u);
+    EXPECT_TRUE(poem::lone_level(0b10010, 5));    // 仄平仄仄平
+    EXPECT_FALSE(poem::lone_level(0b11000, 5));   // 仄仄仄平平
+    EXPECT_TRUE(poem::lone_level(0b1001000, 7));  // 仄仄仄平仄仄平
+    EXPECT_TRUE(poem::three_level_tail(0b11100, 5));
+    EXPECT_FALSE(poem::three_level_tail(0b11000, 5));
+}
+
+// ---- Middle Chinese readings
+
+TEST(prosody, tones_of_known_characters_are_middle_chinese) {
+    const prosody_table& t = table();
+    ASSERT_GT(t.size(), 20000u);
+    // Level in Mandarin, oblique (former entering tone) in verse, simplified and traditional.
+    for (std::string c : {"白", "国", "國", "一", "十", "月", "日", "竹", "八", "石", "笛"}) {
+        const auto* e = t.find(c);
+        ASSERT_NE(e, nullptr) << c;
+        EXPECT_EQ(e->tones, tone_oblique) << c << " must be 仄";
+    }
+    for (std::string c : {"花", "春", "山", "东", "東", "秋", "天"}) {
+        const auto* e = t.find(c);
+        ASSERT_NE(e, nullptr) << c;
+        EXPECT_EQ(e->tones, tone_level) << c << " must be 平";
+    }
+    // 風 is also read in the departing tone (諷); a character whose readings differ counts as either.
+    for (std::string c : {"风", "風"}) {
+        const auto* e = t.find(c);
+        ASSERT_NE(e, nullptr) << c;
+        EXPECT_TRUE(e->tones & tone_level) << c << " must be allowed as 平";
+    }
+    for (std::string c : {"看", "思", "过", "重"}) {
+        const auto* e = t.find(c);
+        ASSERT_NE(e, nullptr) << c;
+        EXPECT_EQ(e->tones, tone_level | tone_oblique) << c << " reads both ways";
+    }
+    // Simplified 干 stands for 干 乾 幹 (level and departing), 发 for 發 and 髮.
+    EXPECT_EQ(t.find("干")->tones, tone_level | tone_oblique);
+    EXPECT_EQ(t.find("发")->tones, tone_oblique);
+    EXPECT_EQ(t.find("a"), nullptr);
+}
+
+// Level-tone rhymes of real poems (simplified, as the corpora write them) share one group; rhymes
+// of different groups do not.
+TEST(prosody, rhyme_groups_of_real_poems) {
+    const prosody_table& t = table();
+    auto common = [&](std::vector<std::string> chars) {
+        rhyme_set s;
+        s.set();
+        for (const auto& c : chars) {
+            const auto* e = t.find(c);
+            EXPECT_NE(e, nullptr) << c;
+            if (e) s &= e->level_rhymes;
+        }
+        return s;
+    };
+    const std::vector<std::pair<std::string, std::vector<std::string>>> poems = {
+        {"静夜思 (陽)", {"光", "霜", "乡"}},
+        {"登鹳雀楼 (尤)", {"流", "楼"}},
+        {"春望 (侵)", {"深", "心", "金", "簪"}},
+        {"鹿柴 (陽)", {"响", "上"}},  // rising-tone rhymes: not level, see below
+        {"山居秋暝 (尤)", {"秋", "流", "舟", "留"}},
+        {"送友人 (庚)", {"城", "征", "情", "鸣"}},
+        {"黄鹤楼 (尤)", {"楼", "悠", "洲", "愁"}},
+        {"登高 (灰)", {"哀", "回", "来", "台", "杯"}},
+        {"江雪 (屑)", {"绝", "灭", "雪"}},
+        {"枫桥夜泊 (先)", {"天", "眠", "船"}},
+        {"出塞 (刪)", {"关", "还", "山"}},
+        {"送元二使安西 (真)", {"尘", "新", "人"}},
+        {"春夜喜雨 (庚)", {"生", "声", "明", "城"}},
+        {"旅夜书怀 (尤)", {"舟", "流", "休", "鸥"}},
+        {"相思 (支)", {"枝", "思"}},
+        {"题都城南庄 (東)", {"中", "红", "风"}},
+        {"宿建德江 (真)", {"人", "新"}},
+        {"渡荆门送别 (尤)", {"游", "流", "楼", "舟"}},
+    };
+    for (const auto& [name, chars] : poems) {
+        if (name.find("鹿柴") != std::string::npos || name.find("江雪") != std::string::npos) {
+            for (const auto& c : chars) EXPECT_TRUE(t.find(c)->tones & tone_oblique) << name << " " << c;
+            continue;
+        }
+        EXPECT_TRUE(common(chars).any()) << name << " should rhyme";
+    }
+    // Groups that must stay apart: 東 and 冬, 庚 and 青, 真 and 文, 寒 and 刪, 魚 and 虞.
+    for (auto [a, b] : std::vector<std::pair<std::string, std::string>>{
+             {"东", "冬"}, {"庚", "青"}, {"真", "文"}, {"寒", "删"}, {"鱼", "虞"}, {"江", "阳"}, {"花", "歌"}})
+        EXPECT_TRUE(common({a, b}).none()) << a << " and " << b << " must not rhyme";
+    const auto* e = t.find("东");
+    ASSERT_NE(e, nullptr);
+    ASSERT_EQ(e->level_rhymes.count(), 1u);
+    size_t g = 0;
+    while (!e->level_rhymes.test(g)) ++g;
+    EXPECT_EQ(t.rhyme_name(g), "東");
+}
+
+TEST(prosody, a_missing_package_is_an_io_error_naming_it) {
+    auto r = prosody_table::load("/nonexistent/zyenpheng.dict.yaml");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::io);
+    EXPECT_NE(r.err().message.find("rime-data-zyenpheng"), std::string::npos) << r.err().message;
+    const std::string not_a_table = test::write_file("not_a_table.yaml", "name: x\n...\n東\ttung\n");
+    r = prosody_table::load(not_a_table);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::format);
+}
+
+// ---- generation with a small model trained on Tang poems
+
+// The first 60 poems of tang300.txt, trained for a few epochs through the binary (once per run).
+const std::string& tang_model() {
+    static const std::string path = [] {
+        std::ifstream in(std::string(CHARLM_SHARED_CORPORA) + "/tang300.txt");
+        std::string line, text;
+        int poems = 0;
+        while (std::getline(in, line) && poems <= 60) {
+            poems += line.rfind("《", 0) == 0;
+            if (poems <= 60) text += line + "\n";
+        }
+        const std::string corpus = test::write_file("tang60.txt", text);
+        const std::string out = test::scratch_dir() + "/tang60.safetensors";
+        auto r = test::run_charlm({"train", "--corpus", corpus, "--out", out, "--cell", "lstm", "--hidden", "64",
+                                   "--embed", "32", "--batch", "16", "--steps", "32", "--epochs", "6", "--optimizer",
+                                   "adam", "--lr", "0.01", "--threads", "1", "--seed", "5"});
+        EXPECT_EQ(r.status, 0) << r.err;
+        return out;
+    }();
+    return path;
+}
+
+language_model& model() {
+    static loaded_model m = [] {
+        auto r = load_model(tang_model());
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return std::move(*r);
+    }();
+    return m.model;
+}
+
+struct run {
+    sample_config cfg;
+    poem_config pc;
+};
+
+std::vector<run> runs_over_temperatures(const poem_config& pc, uint32_t samples) {
+    std::vector<run> out;
+    uint64_t seed = 11;
+    for (float t : {0.7f, 1.0f, 1.3f})
+        for (int k = 0; k < 3; ++k) {
+            run r;
+            r.pc = pc;
+            r.cfg.temperature = t;
+            r.cfg.top_k = k == 1 ? 20 : 0;
+            r.cfg.top_p = k == 2 ? 0.9f : 1.0f;
+            r.cfg.num_samples = samples;
+            r.cfg.seed = seed++;
+            out.push_back(r);
+        }
+    return out;
+}
+
+TEST(poem_generate, every_poem_has_its_form_at_any_temperature_top_k_top_p_and_seed) {
+    for (std::string form : {"五绝", "七绝", "五律", "七律", "6x5", "5,7,5,7,3"}) {
+        poem_config pc;
+        pc.form = form;
+        const auto shape = parse_poem_form(form)->lines;
+        for (const auto& r : runs_over_temperatures(pc, 12)) {
+            auto poems = generate_poems(model(), "", r.cfg, r.pc);
+            ASSERT_TRUE(poems.ok()) << poems.err().message;
+            ASSERT_EQ(poems->size(), r.cfg.num_samples);
+            for (const auto& p : *poems) {
+                std::string why;
+                EXPECT_FALSE(lines_of(p.text, shape, why).empty()) << form << " T " << r.cfg.temperature << ": " << why
+                                                                   << "\n" << p.text;
+                EXPECT_GT(p.stats.tokens, 0u);
+                EXPECT_GT(p.stats.nll, 0.0);
+            }
+        }
+    }
+}
+
+TEST(poem_generate, acrostic_heads_start_their_lines) {
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {"", "春风明月"}, {"五律", "山水"}, {"七律", "一二三四五六七八"}, {"5,7,5", "花月夜"}};
+    for (const auto& [form, heads] : rows) {
+        poem_config pc;
+        pc.form = form;
+        pc.acrostic = heads;
+        const auto h = chars_of(heads);
+        const auto shape = form.empty() ? std::vector<uint32_t>(h.size(), 7) : parse_poem_form(form)->lines;
+        for (const auto& r : runs_over_temperatures(pc, 6)) {
+            auto poems = generate_poems(model(), "", r.cfg, r.pc);
+            ASSERT_TRUE(poems.ok()) << poems.err().message;
+            for (const auto& p : *poems) {
+                std::string why;
+                const auto lines = lines_of(p.text, shape, why);
+                ASSERT_FALSE(lines.empty()) << why << "\n" << p.text;
+                for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(lines[i][0], h[i]) << "line " << i + 1 << "\n" << p.text;
+            }
+        }
+    }
+}
+
+TEST(poem_generate, rhyme_and_tone_patterns_hold) {
+    struct row {
+        std::string form;
+        rhyme_rule rhyme;
+        tone_rule tones;
+        std::string acrostic;
+    };
+    const std::vector<row> rows = {{"五绝", rhyme_rule::even, tone_rule::off, ""},
+                                   {"七绝", rhyme_rule::first_and_even, tone_rule::off, ""},
+                                   {"五绝", rhyme_rule::off, tone_rule::strict, ""},
+                                   {"七绝", rhyme_rule::first_and_even, tone_rule::strict, ""},
+                                   {"五律", rhyme_rule::even, tone_rule::strict, "春月夜花"},
+                                   {"七律", rhyme_rule::even, tone_rule::loose, ""},
+                                   {"6x5", rhyme_rule::even, tone_rule::off, ""}};
+    for (const auto& w : rows) {
+        poem_config pc;
+        pc.form = w.form;
+        pc.rhyme = w.rhyme;
+        pc.tones = w.tones;
+        pc.acrostic = w.acrostic;
+        const auto shape = parse_poem_form(w.form)->lines;
+        for (const auto& r : runs_over_temperatures(pc, 4)) {
+            auto poems = generate_poems(model(), "", r.cfg, r.pc, &table());
+            ASSERT_TRUE(poems.ok()) << poems.err().message;
+            for (const auto& p : *poems) {
+                std::string why;
+                const auto lines = lines_of(p.text, shape, why);
+                ASSERT_FALSE(lines.empty()) << why << "\n" << p.text;
+                if (w.rhyme != rhyme_rule::off) {
+                    EXPECT_TRUE(rhymes(lines, w.rhyme == rhyme_rule::first_and_even, table(), why))
+                        << w.form << ": " << why << "\n" << p.text;
+                }
+                if (w.tones == tone_rule::strict) {
+                    EXPECT_TRUE(follows_pattern(lines, table(), why)) << w.form << ": " << why << "\n" << p.text;
+                }
+                if (w.tones == tone_rule::loose)
+                    for (size_t l = 1; l < lines.size(); l += 2) {  // rhyming lines end in 平 without 三平调
+                        const auto* e = table().find(lines[l].back());
+                        ASSERT_NE(e, nullptr);
+                        EXPECT_TRUE(e->tones & tone_level) << p.text;
+                    }
+            }
+        }
+    }
+}
+
+TEST(poem_generate, backups_are_counted_and_the_form_still_holds) {
+    poem_config pc;
+    pc.form = "五律";
+    pc.rhyme = rhyme_rule::even;
+    pc.tones = tone_rule::strict;
+    pc.acrostic = "春月夜花山";
+    pc.min_mass = 0.3;  // far more than a constrained step usually has: forces backups
+    sample_config cfg;
+    cfg.num_samples = 5;
+    cfg.temperature = 1.0f;
+    auto poems = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    poem_stats total;
+    for (const auto& p : *poems) {
+        total += p.stats;
+        std::string why;
+        const auto lines = lines_of(p.text, parse_poem_form("五律")->lines, why);
+        ASSERT_FALSE(lines.empty()) << why << "\n" << p.text;
+        EXPECT_TRUE(follows_pattern(lines, table(), why)) << p.text;
+        EXPECT_TRUE(rhymes(lines, false, table(), why)) << why << "\n" << p.text;
+    }
+    EXPECT_GT(total.line_backups, 0u);
+    EXPECT_GT(total.couplet_backups + total.restarts, 0u) << "line backups alone should not reach 0.3 every time";
+    // Without the high threshold the same poems need (almost) none.
+    pc.min_mass = poem_config{}.min_mass;
+    auto easy = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(easy.ok());
+    poem_stats easy_total;
+    for (const auto& p : *easy) easy_total += p.stats;
+    EXPECT_LT(easy_total.backups(), total.backups());
+}
+
+TEST(poem_generate, same_seed_same_poem_and_the_prefix_starts_line_one) {
+    poem_config pc;
+    pc.form = "七绝";
+    pc.rhyme = rhyme_rule::even;
+    pc.tones = tone_rule::loose;
+    pc.mood = "秋风";
+    sample_config cfg;
+    cfg.seed = 42;
+    cfg.num_samples = 3;
+    auto a = generate_poems(model(), "明月", cfg, pc, &table());
+    auto b = generate_poems(model(), "明月", cfg, pc, &table());
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t i = 0; i < a->size(); ++i) {
+        EXPECT_EQ((*a)[i].text, (*b)[i].text);
+        EXPECT_EQ((*a)[i].text.rfind("明月", 0), 0u) << (*a)[i].text;
+    }
+    EXPECT_NE((*a)[0].text, (*a)[1].text);
+    cfg.seed = 43;
+    auto c = generate_poems(model(), "明月", cfg, pc, &table());
+    ASSERT_TRUE(c.ok());
+    EXPECT_NE((*a)[0].text, (*c)[0].text);
+}
+
+TEST(poem_generate, a_vocabulary_without_poem_punctuation_is_refused) {
+    auto vocab = vocabulary::from_tokens({"<unk>", "a", "b", "\n", "。"});
+    ASSERT_TRUE(vocab.ok());
+    model_config c;
+    c.hidden = 8;
+    c.embed = 4;
+    c.vocab = vocab->size();
+    language_model m(c, text_config{}, std::move(*vocab), 1);
+    poem_config pc;
+    pc.form = "五绝";
+    auto r = generate_poems(m, "", sample_config{}, pc);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::input);
+    EXPECT_NE(r.err().message.find("'，'"), std::string::npos) << r.err().message;
+}
+
+// ---- usage errors through the binary
+
+TEST(cli_poem, usage_errors_name_what_is_wrong) {
+    const std::string m = tang_model();
+    struct row {
+        std::vector<std::string> args;
+        int status;
+        std::string says;
+    };
+    const std::vector<row> rows = {
+        {{"--form", "sonnet"}, 2, "--form 'sonnet'"},
+        {{"--form", "0x5"}, 2, "--form '0x5'"},
+        {{"--form", "五绝", "--acrostic", "春夏秋冬雪"}, 2, "5 characters but --form 五绝 has 4 lines"},
+        {{"--acrostic", "春\u9F98"}, 2, "U+9F98"},  // 龘: never in the corpus
+        {{"--form", "五绝", "--acrostic", "春a"}, 2, "never saw"},
+        {{"--form", "6x5", "--tones", "strict"}, 2, "--tones needs regulated verse"},
+        {{"--form", "五绝", "--tones", "tight"}, 2, "--tones must be strict, loose or off"},
+        {{"--form", "五绝", "--rhyme=last"}, 2, "--rhyme must be"},
+        {{"--rhyme"}, 2, "need --form or --acrostic"},
+        {{"--mood", "秋"}, 2, "need --form or --acrostic"},
+        {{"--form", "五绝", "--prefix", "明月明月明月"}, 2, "first line of --form 五绝 has 5"},
+        {{"--form", "五绝", "--prefix", "明，"}, 2, "cannot start the poem"},
+        {{"--form", "五绝", "--acrostic", "春", "--prefix", "明"}, 2, "must be the acrostic head '春'"},
+        {{"--form", "七绝", "--tones", "strict", "--acrostic", "白国一十"}, 2, "head '国' (line 2) is 仄"},
+        {{"--form", "五绝", "--rhyme", "--readings", "/nonexistent.yaml"}, 1, "rime-data-zyenpheng"},
+    };
+    for (const auto& r : rows) {
+        std::vector<std::string> args{"generate", "--model", m};
+        args.insert(args.end(), r.args.begin(), r.args.end());
+        auto out = test::run_charlm(args);
+        std::string cmd;
+        for (const auto& a : r.args) cmd += a + " ";
+        EXPECT_EQ(out.status, r.status) << cmd << "\n" << out.err;
+        EXPECT_NE(out.err.find(r.says), std::string::npos) << cmd << "\nsays: " << out.err;
+        EXPECT_TRUE(out.out.empty()) << cmd << "\n" << out.out;
+    }
+    // And a good run prints the poem and its backups.
+    auto ok = test::run_charlm({"generate", "--model", m, "--form", "wujue", "--acrostic", "春风", "--rhyme", "--tones",
+                                "loose", "--seed", "3", "--num-samples", "2"});
+    ASSERT_EQ(ok.status, 0) << ok.err;
+    EXPECT_NE(ok.err.find("backup"), std::string::npos) << ok.err;
+    EXPECT_EQ(ok.out.rfind("春", 0), 0u) << ok.out;
+    EXPECT_NE(ok.out.find("\n\n春"), std::string::npos) << "two poems a blank line apart:\n" << ok.out;
+}
+
+}  // namespace
+}  // namespace charlm
