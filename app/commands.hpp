@@ -10,6 +10,7 @@ int cmd_train(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_info(int argc, char** argv);
+int cmd_verse(int argc, char** argv);
 
 std::string visible_token(const std::string& token);
 

@@ -305,6 +305,89 @@ TEST(prosody, a_missing_package_is_an_io_error_naming_it) {
     EXPECT_EQ(r.err().code, errc::format);
 }
 
+// ---- the checker on hand-checked poems
+
+TEST(verse_check, known_regulated_poems_and_known_faults) {
+    struct row {
+        std::string text, form;
+        std::vector<std::tuple<uint32_t, uint32_t, std::string>> faults;  // line, column, kind
+    };
+    const std::vector<row> rows = {
+        // 杜甫《春望》, 五律 仄起: no fault (更 and 胜 are read both ways).
+        {"国破山河在，城春草木深。\n感时花溅泪，恨别鸟惊心。\n烽火连三月，家书抵万金。\n白头搔更短，浑欲不胜簪。\n", "五律", {}},
+        // 王之涣《登鹳雀楼》, 五绝 仄起 (欲 at the free first position).
+        {"白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n", "五绝", {}},
+        // 李白《送友人》, 五律 平起.
+        {"青山横北郭，白水绕东城。\n此地一为别，孤蓬万里征。\n浮云游子意，落日故人情。\n挥手自兹去，萧萧班马鸣。\n", "五律", {}},
+        // 王维《送元二使安西》, the textbook 失粘 (折腰体): line 3 breaks 粘 at 2, 4 and 6.
+        {"渭城朝雨浥轻尘，客舍青青柳色新。\n劝君更尽一杯酒，西出阳关无故人。\n", "七绝",
+         {{3, 2, "失粘"}, {3, 4, "失粘"}, {3, 6, "失粘"}}},
+        // 孟浩然《与诸子登岘山》: 代 and 古 both 仄 (a known 拗), and 巾 (真) among 今 临 深 (侵): 出韵.
+        {"人事有代谢，往来成古今。\n江山留胜迹，我辈复登临。\n水落鱼梁浅，天寒梦泽深。\n羊公碑尚在，读罢泪沾巾。\n", "五律",
+         {{2, 4, "失对"}, {8, 5, "落韵"}}},
+        // 《登鹳雀楼》 with line 2 made 仄平仄仄平: 孤平.
+        {"白日依山尽，月明照海流。\n欲穷千里目，更上一层楼。\n", "五绝", {{2, 2, "孤平"}}},
+        // Line 2 ends in three 平: 三平调.
+        {"青山横北郭，白日春江花。\n落日故人意，孤舟万里家。\n", "五绝", {{2, 3, "三平调"}}},
+        // 城 (庚) and 家 (麻) do not rhyme.
+        {"青山横北郭，白水绕东城。\n落日故人意，孤舟万里家。\n", "五绝", {{4, 5, "落韵"}}},
+        // A line of six.
+        {"青山横北郭，白水绕东城外。\n落日故人意，孤舟万里情。\n", "五绝", {{2, 0, "length"}}},
+        // Not regulated verse: only described.
+        {"床前明月光\n疑是地上霜\n举头望明月\n低头思故乡\n低头思故乡\n", "5 lines", {}},
+    };
+    for (const auto& r : rows) {
+        const auto reports = check_verse(r.text, table());
+        ASSERT_EQ(reports.size(), 1u) << r.text;
+        const auto& rep = reports[0];
+        EXPECT_EQ(rep.form, r.form) << r.text;
+        std::vector<std::tuple<uint32_t, uint32_t, std::string>> got;
+        std::string all;
+        for (const auto& f : rep.faults) {
+            got.emplace_back(f.line, f.column, f.kind);
+            all += fmt::format("line {} col {} {}: {}\n", f.line, f.column, f.kind, f.detail);
+        }
+        if (r.form == "五绝" && r.faults.size() == 1 && std::get<2>(r.faults[0]) == "落韵") {
+            // Two lines, two groups: either may be the one that falls out of the rhyme.
+            ASSERT_EQ(got.size(), 1u) << all;
+            EXPECT_EQ(std::get<2>(got[0]), "落韵") << all;
+            continue;
+        }
+        EXPECT_EQ(got, r.faults) << r.text << all;
+    }
+    // Several poems with titles; the reported text line is where each poem's verse starts.
+    const auto two = check_verse("《一》\n作者：某\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n\n《二》\n国破山河在，城春草木深。\n", table());
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[0].title, "《一》");
+    EXPECT_EQ(two[0].text_line, 3u);
+    EXPECT_EQ(two[1].text_line, 7u);
+    EXPECT_EQ(two[1].form, "2 lines");
+    // Held to a given form: the line count is a fault.
+    const poem_form lv = *parse_poem_form("五律");
+    const auto held = check_verse("白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n", table(), &lv);
+    ASSERT_EQ(held.size(), 1u);
+    ASSERT_FALSE(held[0].faults.empty());
+    EXPECT_EQ(held[0].faults[0].kind, "length");
+}
+
+TEST(cli_verse, reports_each_poem_with_line_and_character) {
+    const std::string file = test::write_file("verses.txt", "《送元二使安西》\n渭城朝雨浥轻尘，客舍青青柳色新。\n劝君更尽一杯酒，西出阳关无故人。\n\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n");
+    auto r = test::run_charlm({"verse", file});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("《送元二使安西》 line 2: 七绝, 3 fault(s)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("line 3 character 2 '君': 失粘"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("line 5: 五绝, ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("2 poem(s): 1 without faults, 1 with 3 fault(s)"), std::string::npos) << r.out;
+    auto stdin_run = test::run_charlm({"verse", "--faults-only"}, "白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n");
+    ASSERT_EQ(stdin_run.status, 0) << stdin_run.err;
+    EXPECT_EQ(stdin_run.out.find("五绝"), std::string::npos) << stdin_run.out;
+    auto bad = test::run_charlm({"verse", file, "--form", "sonnet"});
+    EXPECT_EQ(bad.status, 2);
+    auto missing = test::run_charlm({"verse", file, "--readings", "/nonexistent.yaml"});
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("rime-data-zyenpheng"), std::string::npos) << missing.err;
+}
+
 // ---- generation with a small model trained on Tang poems
 
 // The first 60 poems of tang300.txt, trained for a few epochs through the binary (once per run).
@@ -435,6 +518,14 @@ TEST(poem_generate, rhyme_and_tone_patterns_hold) {
                 }
                 if (w.tones == tone_rule::strict) {
                     EXPECT_TRUE(follows_pattern(lines, table(), why)) << w.form << ": " << why << "\n" << p.text;
+                }
+                if (w.tones != tone_rule::off && w.rhyme != rhyme_rule::off) {  // and by the checker: no 失对 失粘 孤平 三平调 落韵
+                    const auto rep = check_verse(p.text, table());
+                    ASSERT_EQ(rep.size(), 1u);
+                    EXPECT_EQ(rep[0].form, w.form);
+                    for (const auto& f : rep[0].faults)
+                        ADD_FAILURE() << w.form << " line " << f.line << " col " << f.column << " " << f.kind << ": "
+                                      << f.detail << "\n" << p.text;
                 }
                 if (w.tones == tone_rule::loose)
                     for (size_t l = 1; l < lines.size(); l += 2) {  // rhyming lines end in 平 without 三平调

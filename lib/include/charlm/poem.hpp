@@ -80,6 +80,32 @@ private:
     std::vector<std::string> rhyme_names_;
 };
 
+// --- checking poems, independently of the generator
+
+struct verse_fault {
+    uint32_t line = 0;    // 1-based verse line of the poem (lines are cut at ，。？！；)
+    uint32_t column = 0;  // 1-based character of the line; 0: the line as a whole
+    std::string kind;     // "length", "失对", "失粘", "孤平", "三平调", "落韵"
+    std::string detail;
+};
+
+struct verse_report {
+    uint64_t text_line = 0;  // 1-based line of the text where the poem's first verse line is
+    std::string title;       // the 《...》 line before it, if any
+    std::string form;        // 五绝 七绝 五律 七律, or "N lines" when not regulated verse
+    std::vector<std::vector<std::string>> lines;  // each verse line's Han characters
+    std::vector<verse_fault> faults;
+};
+
+// Reads poems (blocks of text lines separated by blank lines; 《title》 and 作者： lines skipped) and
+// reports each one's form and faults. With `form` given, every poem is held to it; otherwise 4 or
+// 8 lines mostly of 5 or 7 characters are regulated verse, and anything else is only described.
+// Regulated verse is checked for 对 (positions 2, 4, 6 opposite inside a couplet), 粘 (the same
+// across couplets), 孤平 and 三平调 on lines ending in 平, and the rhyme (even lines, and the first
+// when it ends in 平, in one level-tone group); a character read in both tones never makes a fault.
+std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table,
+                                      const poem_form* form = nullptr);
+
 // --- the constraint a sampler consults at each step
 
 // Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's

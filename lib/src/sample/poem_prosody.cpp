@@ -6,7 +6,7 @@
 // 泰 夬 廢 祭), in -p -t -k 入 (all three 仄); anything else is 平. A character whose readings differ
 // in tone counts as both.
 // Rhyme: a level reading's final is the spelling without its initial (the longest of the initials
-// below), with the 重紐 medial j read as i, the i that the palatal initials (章 組, 日, 以: cj chj
+// below), with the 重紐 medial j read as i (dropped before i or y), the i that the palatal initials (章 組, 日, 以: cj chj
 // zj sj zsj nj j) absorb put back, and the r of the retroflex initials (知 莊 組: tr, sr, ...)
 // dropped before i or y. The finals then fall into the 30 level-tone groups of 平水韵 by the
 // merges of the rhyme books (東: ung iung; 冬: uung yung; ...; see group_of_final); a final outside
@@ -91,7 +91,10 @@ std::string final_of(std::string_view spelling) {
             break;
         }
     std::string f(spelling.substr(initial.size()));
-    if (f.starts_with('j')) f[0] = 'i';  // 重紐 A: pje 卑 rhymes with pie 陂
+    if (f.starts_with('j')) {  // 重紐 A: pje 卑 rhymes with pie 陂, pjin 賓 with pin 彬, kjyi 葵 with kyi 龜
+        if (f.size() > 1 && (f[1] == 'i' || f[1] == 'y')) f.erase(0, 1);
+        else f[0] = 'i';
+    }
     else if (initial.ends_with('j') && !f.starts_with('i') && !f.starts_with('y')) f = std::string("i") + f;
     if (f.size() >= 2 && f[0] == 'r' && (f[1] == 'i' || f[1] == 'y')) f.erase(0, 1);
     return f;

@@ -1,0 +1,68 @@
+// `charlm verse [FILE]`: reads poems and prints, per poem, its form and the line and character of
+// each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵). The checking is the library's
+// check_verse(); this file reads the text, loads the tone table and prints.
+#include <fmt/core.h>
+
+#include "charlm/poem.hpp"
+#include "charlm/text.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+
+namespace charlm::cli {
+
+int cmd_verse(int argc, char** argv) {
+    std::string path = "-", form_spec, readings(prosody_table::default_path);
+    bool quiet = false;
+    po::options_description desc("charlm verse options");
+    desc.add_options()
+        ("text", po::value(&path)->default_value(path), "poems to check, blank lines between them ('-': standard input)")
+        ("form", po::value(&form_spec), "hold every poem to this form (as generate --form); default: recognize it")
+        ("faults-only", po::bool_switch(&quiet), "print only the poems with faults")
+        ("readings", po::value(&readings)->default_value(readings),
+         "Middle Chinese readings (Debian package rime-data-zyenpheng)");
+    po::positional_options_description pos;
+    pos.add("text", 1);
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm verse [FILE] [options]", desc, &pos, vm, &done); !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    poem_form form;
+    if (!form_spec.empty()) {
+        auto f = parse_poem_form(form_spec);
+        if (!f) return report_error(f.err());
+        form = std::move(*f);
+    }
+    auto table = prosody_table::load(readings);
+    if (!table) return report_error(table.err());
+    text_config tc;
+    tc.unit = token_unit::codepoint;
+    auto text = load_text(path, tc);
+    if (!text) return report_error(text.err());
+    std::string utf8;
+    for (size_t i = 0; i < text->ids.size(); ++i) utf8 += text->tokens[text->ids[i]];
+    const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form);
+    uint64_t faulty = 0, faults = 0;
+    for (const auto& r : reports) {
+        faulty += !r.faults.empty();
+        faults += r.faults.size();
+        if (quiet && r.faults.empty()) continue;
+        fmt::print("{}line {}: {}, {}\n", r.title.empty() ? "" : r.title + " ", r.text_line, r.form,
+                   r.faults.empty() ? std::string("ok") : fmt::format("{} fault(s)", r.faults.size()));
+        for (const auto& f : r.faults) {
+            if (f.line == 0)
+                fmt::print("  {}: {}\n", f.kind, f.detail);
+            else if (f.column == 0)
+                fmt::print("  line {}: {}: {}\n", f.line, f.kind, f.detail);
+            else
+                fmt::print("  line {} character {} '{}': {}: {}\n", f.line, f.column,
+                           f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
+                           f.detail);
+        }
+    }
+    fmt::print("{} poem(s): {} without faults, {} with {} fault(s)\n", reports.size(), reports.size() - faulty, faulty,
+               faults);
+    return exit_ok;
+}
+
+}  // namespace charlm::cli
