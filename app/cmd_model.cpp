@@ -25,7 +25,14 @@ namespace {
 
 // Poems are printed whole (a backup may change any part of an unfinished one), a blank line apart;
 // stderr gets the backups and the NLL per token under the unconstrained model.
-int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, const poem_config& pc) {
+int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, const poem_config& pc,
+                const std::string& novelty_corpus) {
+    std::string corpus_text;  // read first: a wrong path should not cost a whole generation
+    if (!novelty_corpus.empty()) {
+        auto corpus = load_text(novelty_corpus, model.text());
+        if (!corpus) return report_error(corpus.err());
+        for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
+    }
     auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [](uint32_t row, std::string_view text) {
         fmt::print("{}{}\n", row == 0 ? "" : "\n", text);
         std::fflush(stdout);
@@ -36,6 +43,13 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
     fmt::print(stderr, "charlm: {} poem(s), {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per token\n",
                poems->size(), total.backups(), total.line_backups, total.couplet_backups, total.restarts,
                total.tokens ? total.nll / static_cast<double>(total.tokens) : 0.0);
+    if (!novelty_corpus.empty()) {
+        std::vector<std::string> texts;
+        for (const auto& p : *poems) texts.push_back(p.text);
+        const line_overlap o = copied_lines(texts, corpus_text);
+        fmt::print(stderr, "charlm: {} of {} lines ({:.1f}%) occur verbatim in {}\n", o.copied, o.lines,
+                   100.0 * o.share(), novelty_corpus);
+    }
     return exit_ok;
 }
 
@@ -48,7 +62,7 @@ int cmd_generate(int argc, char** argv) {
     int threads = 0;
     bool greedy = false;
     poem_config poem;
-    std::string rhyme = to_string(poem.rhyme), tones = to_string(poem.tones);
+    std::string rhyme = to_string(poem.rhyme), tones = to_string(poem.tones), novelty;
     po::options_description desc("charlm generate options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
@@ -79,7 +93,8 @@ int cmd_generate(int argc, char** argv) {
         ("tones", po::value(&tones)->default_value(tones),
          "平仄 of regulated verse: strict (a canonical pattern), loose (一三五不论, no 孤平 or 三平调) or off")
         ("readings", po::value(&poem.prosody_path)->default_value(poem.prosody_path),
-         "Middle Chinese readings for --rhyme and --tones (Debian package rime-data-zyenpheng)");
+         "Middle Chinese readings for --rhyme and --tones (Debian package rime-data-zyenpheng)")
+        ("novelty", po::value(&novelty), "report on stderr the share of the poems' lines found verbatim in this corpus");
     desc.add(poems);
     po::variables_map vm;
     bool done = false;
@@ -100,12 +115,14 @@ int cmd_generate(int argc, char** argv) {
     if (!tone_rule) return report_error(tone_rule.err());
     poem.tones = *tone_rule;
     if (auto s = poem.validate(); !s.ok()) return report_error(s.err());
+    if (!novelty.empty() && !poem.active())
+        return report_error(make_error(errc::usage, "--novelty counts the lines of poems: it needs --form or --acrostic"));
     if (poem.active() && !poem.form.empty())
         if (auto f = parse_poem_form(poem.form); !f) return report_error(f.err());
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
-    if (poem.active()) return print_poems(loaded->model, prefix, cfg, poem);
+    if (poem.active()) return print_poems(loaded->model, prefix, cfg, poem, novelty);
     // One sample streams token by token; several are printed when the batch is done. To a terminal
     // every token is flushed; to a pipe or file every line (a write per token cost 10% of the time).
     bool streamed = false;

@@ -370,6 +370,14 @@ TEST(verse_check, known_regulated_poems_and_known_faults) {
     EXPECT_EQ(held[0].faults[0].kind, "length");
 }
 
+TEST(verse_check, copied_lines_counts_lines_found_verbatim) {
+    const line_overlap o = copied_lines({"白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。", "春风不度玉，明月照天山。"},
+                                        "《登鹳雀楼》\n白日依山尽，黄河入海流。\n欲穷千里目");
+    EXPECT_EQ(o.lines, 6u);
+    EXPECT_EQ(o.copied, 3u);
+    EXPECT_DOUBLE_EQ(o.share(), 0.5);
+}
+
 TEST(cli_verse, reports_each_poem_with_line_and_character) {
     const std::string file = test::write_file("verses.txt", "《送元二使安西》\n渭城朝雨浥轻尘，客舍青青柳色新。\n劝君更尽一杯酒，西出阳关无故人。\n\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n");
     auto r = test::run_charlm({"verse", file});
@@ -645,6 +653,13 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
         EXPECT_NE(out.err.find(r.says), std::string::npos) << cmd << "\nsays: " << out.err;
         EXPECT_TRUE(out.out.empty()) << cmd << "\n" << out.out;
     }
+    // --novelty: the share of lines found in a corpus (here the training text itself).
+    auto novel = test::run_charlm({"generate", "--model", m, "--form", "wujue", "--num-samples", "20", "--novelty",
+                                   test::scratch_dir() + "/tang60.txt"});
+    ASSERT_EQ(novel.status, 0) << novel.err;
+    EXPECT_NE(novel.err.find(" of 80 lines ("), std::string::npos) << novel.err;
+    auto no_form = test::run_charlm({"generate", "--model", m, "--novelty", test::scratch_dir() + "/tang60.txt"});
+    EXPECT_EQ(no_form.status, 2) << no_form.err;
     // And a good run prints the poem and its backups.
     auto ok = test::run_charlm({"generate", "--model", m, "--form", "wujue", "--acrostic", "春风", "--rhyme", "--tones",
                                 "loose", "--seed", "3", "--num-samples", "2"});

@@ -106,6 +106,13 @@ struct verse_report {
 std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table,
                                       const poem_form* form = nullptr);
 
+// How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`.
+struct line_overlap {
+    uint64_t lines = 0, copied = 0;
+    double share() const { return lines ? static_cast<double>(copied) / static_cast<double>(lines) : 0.0; }
+};
+line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus);
+
 // --- the constraint a sampler consults at each step
 
 // Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's

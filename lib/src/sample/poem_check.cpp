@@ -198,4 +198,23 @@ std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table
     return out;
 }
 
+line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus) {
+    line_overlap o;
+    for (const auto& p : poems) {
+        std::string line;
+        const auto flush = [&] {
+            if (line.empty()) return;
+            ++o.lines;
+            o.copied += corpus.find(line) != std::string_view::npos;
+            line.clear();
+        };
+        for (const auto& c : code_points(p)) {
+            if (ends_verse_line(c) || c == "\n") flush();
+            else line += c;
+        }
+        flush();
+    }
+    return o;
+}
+
 }  // namespace charlm
