@@ -1,5 +1,5 @@
-// Implementation of the CLI plumbing declared in cli.hpp: option parsing, config files,
-// errors to exit codes, threads and durations.
+// Implementation of the CLI plumbing declared in cli.hpp: the option tables bound to
+// Boost.Program_options, config files, errors to exit codes, threads.
 #include "cli.hpp"
 
 #include <fmt/core.h>
@@ -13,40 +13,71 @@
 
 namespace charlm::cli {
 
-text_options::text_options(const text_config& d)
-    : encoding(d.encoding),
-      on_invalid(to_string(d.on_invalid)),
-      normalize(to_string(d.normalize)),
-      unit(to_string(d.unit)),
-      lowercase(d.lowercase) {}
-
-void text_options::add_to(po::options_description& desc) {
-    desc.add_options()
-        ("encoding", po::value(&encoding)->default_value(encoding),
-         "input encoding: an ICU converter name (UTF-8, GB18030, Big5, Shift_JIS, UTF-16LE, ...) or auto")
-        ("on-invalid", po::value(&on_invalid)->default_value(on_invalid),
-         "ill-formed input: error | replace (U+FFFD) | skip")
-        ("normalize", po::value(&normalize)->default_value(normalize), "Unicode normalization: nfc | nfkc | none")
-        ("unit", po::value(&unit)->default_value(unit), "token unit: grapheme (cluster) | codepoint")
-        ("lowercase", po::bool_switch(&lowercase), "lowercase the text (ICU, locale-independent)");
+po::options_description& option_groups::operator[](const std::string& title) {
+    for (size_t i = 0; i < titles_.size(); ++i)
+        if (titles_[i] == title) return groups_[i];
+    titles_.push_back(title);
+    return groups_.emplace_back(title);
 }
 
-result<text_config> text_options::finish() const {
-    text_config cfg;
-    cfg.encoding = encoding;
-    auto inv = parse_invalid_policy(on_invalid);
-    if (!inv) return make_error(errc::usage, "--on-invalid: " + inv.err().message);
-    auto norm = parse_normalization(normalize);
-    if (!norm) return make_error(errc::usage, "--normalize: " + norm.err().message);
-    auto u = parse_token_unit(unit);
-    if (!u) return make_error(errc::usage, "--unit: " + u.err().message);
-    cfg.on_invalid = *inv;
-    cfg.normalize = *norm;
-    cfg.unit = *u;
-    cfg.lowercase = lowercase;
-    CHARLM_TRY(cfg.validate());
-    return cfg;
+po::options_description option_groups::all() const {
+    po::options_description all;
+    for (const auto& g : groups_) all.add(g);
+    return all;
 }
+
+template <class C>
+void add_options(option_groups& groups, const option_table<C>& table, const C& defaults) {
+    for (const auto& o : table) {
+        const option_info& i = o.info;
+        if (i.name.empty()) continue;
+        std::string help = i.help;
+        if (!o.choices.empty()) {
+            help += ":";
+            for (size_t k = 0; k < o.choices.size(); ++k) help += (k ? " | " : " ") + o.choices[k];
+        }
+        auto add = groups[i.group].add_options();
+        if (o.flag) {
+            add(i.name.c_str(), po::bool_switch(), help.c_str());
+        } else if (i.repeatable) {
+            add(i.name.c_str(), po::value<std::vector<std::string>>()->composing(), help.c_str());
+        } else {
+            const std::string shown = o.show(defaults);
+            auto* v = po::value<std::string>();
+            if (i.show_default && !shown.empty()) v->default_value(shown, shown);
+            add(i.name.c_str(), v, help.c_str());
+        }
+    }
+}
+
+// A bound option's value as the table's parse() takes it: text, one string per occurrence.
+static std::vector<std::string> value_texts(const po::variable_value& v, bool flag, bool repeatable) {
+    if (flag) return {v.as<bool>() ? "true" : "false"};
+    if (repeatable) return v.as<std::vector<std::string>>();
+    return {v.as<std::string>()};
+}
+
+template <class C>
+status take_options(const option_table<C>& table, const po::variables_map& vm, C& cfg, std::set<std::string>* given) {
+    for (const auto& o : table) {
+        const std::string& name = o.info.name;
+        const auto it = vm.find(name);
+        if (name.empty() || it == vm.end() || it->second.empty() || it->second.defaulted()) continue;
+        CHARLM_TRY(o.parse(cfg, value_texts(it->second, o.flag, o.info.repeatable)));
+        if (given) given->insert(o.info.name);
+    }
+    return {};
+}
+
+template void add_options(option_groups&, const option_table<text_config>&, const text_config&);
+template void add_options(option_groups&, const option_table<train_config>&, const train_config&);
+template void add_options(option_groups&, const option_table<sample_config>&, const sample_config&);
+template status take_options(const option_table<text_config>&, const po::variables_map&, text_config&,
+                             std::set<std::string>*);
+template status take_options(const option_table<train_config>&, const po::variables_map&, train_config&,
+                             std::set<std::string>*);
+template status take_options(const option_table<sample_config>&, const po::variables_map&, sample_config&,
+                             std::set<std::string>*);
 
 namespace {
 
@@ -74,7 +105,7 @@ void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variab
 
 status parse_command(int argc, char** argv, const std::string& usage_line, po::options_description& desc,
                      const po::positional_options_description* positional, po::variables_map& vm,
-                     bool* early_exit) {
+                     bool* early_exit, const std::function<status(const po::variables_map&)>& bind) {
     *early_exit = false;
     std::string config_file;
     po::options_description common("Common options");
@@ -110,6 +141,8 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
             refuse_negative_unsigned(from_file, vm);
         }
         po::notify(vm);
+        if (bind)  // its errors are reported as Boost's own, below
+            if (status s = bind(vm); !s.ok()) throw po::error(s.err().message);
     } catch (const po::error& e) {
         std::string where = config_file.empty() ? "" : fmt::format(" (config file '{}')", config_file);
         return make_error(errc::usage, fmt::format("{}{}; see '{} --help'", e.what(), where,
@@ -134,59 +167,6 @@ int apply_threads(int requested) {
     }
     omp_set_num_threads(n);
     return n;
-}
-
-result<double> parse_duration(const std::string& text) {
-    auto bad = [&] {
-        return make_error(errc::usage, fmt::format("bad duration '{}': use e.g. 45s, 10m, 1h or 1h30m", text));
-    };
-    if (text.empty()) return bad();
-    double total = 0;
-    size_t i = 0;
-    while (i < text.size()) {
-        size_t start = i;
-        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-        if (i == start) return bad();
-        double v = 0;
-        try {
-            v = std::stod(text.substr(start, i - start));
-        } catch (...) {
-            return bad();
-        }
-        double unit = 1;
-        if (i < text.size()) {
-            char c = text[i++];
-            if (c == 's') unit = 1;
-            else if (c == 'm') unit = 60;
-            else if (c == 'h') unit = 3600;
-            else return bad();
-        } else if (start != 0) {
-            return bad();  // "1h30" is ambiguous
-        }
-        total += v * unit;
-    }
-    if (!(total > 0)) return bad();
-    return total;
-}
-
-result<std::vector<uint32_t>> parse_id_list(const std::string& text) {
-    std::vector<uint32_t> out;
-    size_t i = 0;
-    while (true) {
-        size_t j = i;
-        while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
-        const std::string item = text.substr(i, j - i);
-        if (item.empty() || item.size() > 9)
-            return make_error(errc::usage, fmt::format("bad list '{}': use numbers separated by commas, e.g. 1000,3000",
-                                                       text));
-        out.push_back(static_cast<uint32_t>(std::stoul(item)));
-        if (j == text.size()) break;
-        if (text[j] != ',')
-            return make_error(errc::usage, fmt::format("bad list '{}': use numbers separated by commas, e.g. 1000,3000",
-                                                       text));
-        i = j + 1;
-    }
-    return out;
 }
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0; }

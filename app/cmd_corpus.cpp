@@ -24,25 +24,26 @@ int cmd_corpus(int argc, char** argv) {
     std::string file;
     bool json = false;
     size_t top = 20;
-    text_options text{text_config{}};
-    po::options_description desc("charlm corpus options");
-    desc.add_options()
+    text_config cfg;
+    option_groups groups;
+    groups["charlm corpus options"].add_options()
         ("file", po::value(&file), "the text file to read ('-' for standard input)")
         ("top", po::value(&top)->default_value(top), "how many of the most frequent tokens to show")
         ("json", po::bool_switch(&json), "print one JSON object instead of text");
-    text.add_to(desc);
+    add_options(groups, text_options(), cfg);
+    auto bind = [&](const po::variables_map& vm) { return take_options(text_options(), vm, cfg); };
+    po::options_description desc = groups.all();
     po::positional_options_description pos;
     pos.add("file", 1);
     po::variables_map vm;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm corpus FILE [options]", desc, &pos, vm, &done); !s.ok())
+    if (auto s = parse_command(argc, argv, "charlm corpus FILE [options]", desc, &pos, vm, &done, bind); !s.ok())
         return report_error(s.err());
     if (done) return exit_ok;
     if (file.empty()) return report_error(make_error(errc::usage, "corpus: a FILE is required; see 'charlm corpus --help'"));
-    auto cfg = text.finish();
-    if (!cfg) return report_error(cfg.err());
+    if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
 
-    auto loaded = load_text(file, *cfg);
+    auto loaded = load_text(file, cfg);
     if (!loaded) return report_error(loaded.err());
     const tokenized_text& t = *loaded;
 
@@ -65,8 +66,8 @@ int cmd_corpus(int argc, char** argv) {
         j["invalid_sequences"] = s.invalid_sequences;
         j["encoding"] = s.encoding;
         if (s.confidence >= 0) j["encoding_confidence"] = s.confidence;
-        j["unit"] = to_string(cfg->unit);
-        j["normalize"] = to_string(cfg->normalize);
+        j["unit"] = to_string(cfg.unit);
+        j["normalize"] = to_string(cfg.normalize);
         auto arr = nlohmann::json::array();
         for (uint32_t id : order) arr.push_back({{"token", t.tokens[id]}, {"count", t.counts[id]}});
         j["top_tokens"] = arr;
@@ -80,12 +81,12 @@ int cmd_corpus(int argc, char** argv) {
     fmt::print("bytes              {}\n", s.bytes);
     fmt::print("code points        {}\n", s.code_points);
     fmt::print("tokens             {} ({}, {})\n", s.tokens,
-               cfg->unit == token_unit::grapheme ? "grapheme clusters" : "code points", to_string(cfg->normalize));
+               cfg.unit == token_unit::grapheme ? "grapheme clusters" : "code points", to_string(cfg.normalize));
     fmt::print("distinct tokens    {}\n", t.tokens.size());
     fmt::print("lines              {}\n", s.lines);
     fmt::print("invalid sequences  {}{}\n", s.invalid_sequences,
                !s.invalid_sequences                            ? ""
-               : cfg->on_invalid == invalid_policy::replace ? " (replaced by U+FFFD)"
+               : cfg.on_invalid == invalid_policy::replace ? " (replaced by U+FFFD)"
                                                             : " (skipped)");
     fmt::print("most frequent     ");
     for (uint32_t id : order) fmt::print(" {}:{}", visible_token(t.tokens[id]), t.counts[id]);

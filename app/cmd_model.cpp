@@ -58,30 +58,19 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
 int cmd_generate(int argc, char** argv) {
     std::string model_path, prefix;
     sample_config cfg;
-    std::string unknown = to_string(cfg.unknown);
     int threads = 0;
     bool greedy = false;
     poem_config poem;
     std::string rhyme = to_string(poem.rhyme), tones = to_string(poem.tones), novelty;
-    po::options_description desc("charlm generate options");
-    desc.add_options()
+    option_groups groups;
+    groups["charlm generate options"].add_options()
         ("model", po::value(&model_path), "model file (required)")
-        ("prefix", po::value(&prefix)->default_value(prefix), "text to start from (empty: start of a line)")
-        ("length", po::value(&cfg.length)->default_value(cfg.length), "tokens to generate per sample")
-        ("temperature", po::value(&cfg.temperature)->default_value(cfg.temperature), "sampling temperature (0: argmax)")
+        ("prefix", po::value(&prefix)->default_value(prefix), "text to start from (empty: start of a line)");
+    add_options(groups, sample_options(), cfg);
+    groups["Sampling"].add_options()
         ("greedy", po::bool_switch(&greedy), "always take the most likely token (temperature 0)")
-        ("top-k", po::value(&cfg.top_k)->default_value(cfg.top_k), "sample among the k most likely tokens (0: all)")
-        ("top-p", po::value(&cfg.top_p)->default_value(cfg.top_p),
-         "sample among the most likely tokens whose probabilities sum to p (1: all)")
-        ("seed", po::value(&cfg.seed)->default_value(cfg.seed), "random seed")
-        ("num-samples", po::value(&cfg.num_samples)->default_value(cfg.num_samples),
-         "samples generated together, printed one after another with a blank line between")
-        ("stop", po::value(&cfg.stop)->composing(), "end a sample once it ends with this text (repeatable)")
-        ("unknown", po::value(&unknown)->default_value(unknown),
-         "prefix tokens the model never saw: error, skip or unk")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
-    po::options_description poems("Poems (--length and --stop do not apply; backups and NLL are reported on stderr)");
-    poems.add_options()
+    groups["Poems (--length and --stop do not apply; backups and NLL are reported on stderr)"].add_options()
         ("form", po::value(&poem.form),
          "write poems of this form: 五绝 七绝 五律 七律 (wujue qijue wulv qilv: 4 or 8 lines of 5 or 7 characters), "
          "NxL (e.g. 6x5) or line lengths (5,7,5,7); '，' after odd lines, '。' after even ones, one couplet a line")
@@ -95,16 +84,15 @@ int cmd_generate(int argc, char** argv) {
         ("readings", po::value(&poem.prosody_path)->default_value(poem.prosody_path),
          "Middle Chinese readings for --rhyme and --tones (Debian package rime-data-zyenpheng)")
         ("novelty", po::value(&novelty), "report on stderr the share of the poems' lines found verbatim in this corpus");
-    desc.add(poems);
+    auto bind = [&](const po::variables_map& vm) { return take_options(sample_options(), vm, cfg); };
+    po::options_description desc = groups.all();
     po::variables_map vm;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm generate --model FILE [options]", desc, nullptr, vm, &done); !s.ok())
+    if (auto s = parse_command(argc, argv, "charlm generate --model FILE [options]", desc, nullptr, vm, &done, bind);
+        !s.ok())
         return report_error(s.err());
     if (done) return exit_ok;
     if (model_path.empty()) return report_error(make_error(errc::usage, "generate: --model FILE is required"));
-    auto policy = parse_unknown_policy(unknown);
-    if (!policy) return report_error(policy.err());
-    cfg.unknown = *policy;
     if (greedy) cfg.temperature = 0;
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
@@ -357,7 +345,8 @@ int cmd_info(int argc, char** argv) {
     fmt::print("{:-<56}\n", "");
     fmt::print("{:<43} {:>12}\n\n", "total", m.parameter_count());
     std::string sample;
-    for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i) sample += " " + visible_token(m.vocab().token(i));
+    for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i)
+        sample.append(" ").append(visible_token(m.vocab().token(i)));
     fmt::print("vocabulary  {} tokens, most frequent first:{}\n", c.vocab, sample);
     fmt::print("text        encoding {}, normalize {}, unit {}, lowercase {}\n", m.text().encoding,
                to_string(m.text().normalize), to_string(m.text().unit), m.text().lowercase ? "yes" : "no");

@@ -27,39 +27,17 @@ inline int gate_count(cell_type c) {
 // Rows of the bias tensor: LBR-GRU has an extra one (u').
 inline int bias_gate_count(cell_type c) { return c == cell_type::lbr_gru ? 4 : gate_count(c); }
 
-inline std::string to_string(cell_type c) {
-    switch (c) {
-        case cell_type::rnn_tanh: return "rnn";
-        case cell_type::rnn_relu: return "rnn-relu";
-        case cell_type::gru: return "gru";
-        case cell_type::lbr_gru: return "lbr-gru";
-        case cell_type::lstm: return "lstm";
-    }
-    return "?";
-}
-
-inline result<cell_type> parse_cell_type(std::string_view s) {
-    if (s == "rnn" || s == "rnn-tanh") return cell_type::rnn_tanh;
-    if (s == "rnn-relu") return cell_type::rnn_relu;
-    if (s == "gru") return cell_type::gru;
-    if (s == "lbr-gru") return cell_type::lbr_gru;
-    if (s == "lstm") return cell_type::lstm;
-    return make_error(errc::usage, "unknown cell '" + std::string(s) +
-                                       "': use rnn, rnn-relu, gru, lbr-gru or lstm");
-}
+// Names as the CLI and model files spell them (lib/src/config/names.cpp).
+std::string to_string(cell_type c);
+result<cell_type> parse_cell_type(std::string_view s);
 
 // The output layer: a full softmax over the vocabulary, or an adaptive softmax (Grave et al.
 // 2017; PyTorch's AdaptiveLogSoftmaxWithLoss) whose head holds the most frequent tokens and
 // whose tail clusters of rarer tokens are reached through narrower projections.
 enum class softmax_type { full, adaptive };
 
-inline std::string to_string(softmax_type s) { return s == softmax_type::full ? "full" : "adaptive"; }
-
-inline result<softmax_type> parse_softmax_type(std::string_view s) {
-    if (s == "full") return softmax_type::full;
-    if (s == "adaptive") return softmax_type::adaptive;
-    return make_error(errc::usage, "unknown softmax '" + std::string(s) + "': use full or adaptive");
-}
+std::string to_string(softmax_type s);
+result<softmax_type> parse_softmax_type(std::string_view s);
 
 // Width of adaptive-softmax cluster k's projection (k from 0), as PyTorch computes it:
 // floor(hidden / div^(k+1)).
@@ -85,33 +63,9 @@ struct model_config {
     // Width of layer 0's input.
     uint32_t input_width() const { return embed == 0 ? vocab : embed; }
 
-    status validate() const {
-        if (layers < 1 || layers > 16) return make_error(errc::usage, "--layers must be between 1 and 16");
-        if (hidden < 1 || hidden > 8192) return make_error(errc::usage, "--hidden must be between 1 and 8192");
-        if (embed > 8192) return make_error(errc::usage, "--embed must be between 0 and 8192");
-        if (!(dropout >= 0.0f && dropout < 1.0f)) return make_error(errc::usage, "--dropout must be in [0, 1)");
-        if (softmax == softmax_type::full && !cutoffs.empty())
-            return make_error(errc::usage, "--cutoffs needs --softmax adaptive");
-        if (softmax == softmax_type::adaptive) {
-            if (!(div_value >= 1.0f && div_value <= 1024.0f))
-                return make_error(errc::usage, "--div-value must be between 1 and 1024");
-            if (cutoffs.size() > 16) return make_error(errc::usage, "--cutoffs: at most 16 clusters");
-            for (size_t k = 0; k < cutoffs.size(); ++k) {
-                if (cutoffs[k] == 0 || (k > 0 && cutoffs[k] <= cutoffs[k - 1]))
-                    return make_error(errc::usage, "--cutoffs must be positive and strictly increasing, e.g. 1000,3000");
-                if (adaptive_tail_width(hidden, div_value, k) < 1)
-                    return make_error(errc::usage,
-                                      "--cutoffs: cluster " + std::to_string(k + 1) + "'s projection would be " +
-                                          "narrower than 1 (hidden / div-value^" + std::to_string(k + 1) +
-                                          "); use fewer clusters or a smaller --div-value");
-            }
-            if (vocab > 0 && !cutoffs.empty() && cutoffs.back() >= vocab)
-                return make_error(errc::usage, "--cutoffs: the last cutoff (" + std::to_string(cutoffs.back()) +
-                                                   ") must be below the vocabulary size (" + std::to_string(vocab) +
-                                                   ")");
-        }
-        return {};
-    }
+    // The ranges of the option table (charlm/options.hpp), then the adaptive softmax's cutoffs
+    // against each other, the hidden size and the vocabulary. errc::usage naming the option.
+    status validate() const;
 };
 
 }  // namespace charlm

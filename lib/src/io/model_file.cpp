@@ -9,6 +9,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "charlm/options.hpp"
 #include "charlm/version.hpp"
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
@@ -38,60 +39,20 @@ json summary_json(const training_summary& s) {
 
 namespace detail {
 
-json to_json(const model_config& c) {
-    json j = {{"cell", to_string(c.cell)}, {"layers", c.layers},   {"hidden", c.hidden},
-              {"embed", c.embed},          {"dropout", c.dropout}, {"vocab", c.vocab}};
-    if (c.softmax == softmax_type::adaptive) {  // absent: the full softmax (every file before it)
-        j["softmax"] = to_string(c.softmax);
-        j["cutoffs"] = c.cutoffs;
-        j["div_value"] = c.div_value;
-    }
-    return j;
-}
+// The configurations' JSON comes from their option tables (lib/src/config/tables.cpp).
+json to_json(const model_config& c) { return charlm::to_json(model_options(), c); }
 
-json to_json(const text_config& t) {
-    return {{"encoding", t.encoding},
-            {"on_invalid", to_string(t.on_invalid)},
-            {"normalize", to_string(t.normalize)},
-            {"unit", to_string(t.unit)},
-            {"lowercase", t.lowercase}};
-}
+json to_json(const text_config& t) { return charlm::to_json(text_options(), t); }
 
 result<model_config> model_config_from_json(const json& m) {
     model_config mc;
-    auto cell = parse_cell_type(m.at("cell").get<std::string>());
-    if (!cell) return cell.err();
-    mc.cell = *cell;
-    mc.layers = m.at("layers").get<uint32_t>();
-    mc.hidden = m.at("hidden").get<uint32_t>();
-    mc.embed = m.at("embed").get<uint32_t>();
-    mc.dropout = m.at("dropout").get<float>();
-    mc.vocab = m.at("vocab").get<uint32_t>();
-    if (m.contains("softmax")) {
-        auto sm = parse_softmax_type(m.at("softmax").get<std::string>());
-        if (!sm) return sm.err();
-        mc.softmax = *sm;
-        if (mc.softmax == softmax_type::adaptive) {
-            mc.cutoffs = m.at("cutoffs").get<std::vector<uint32_t>>();
-            mc.div_value = m.at("div_value").get<float>();
-        }
-    }
+    CHARLM_TRY(from_json(model_options(), m, mc));
     return mc;
 }
 
 result<text_config> text_config_from_json(const json& t) {
     text_config tc;
-    tc.encoding = t.at("encoding").get<std::string>();
-    auto inv = parse_invalid_policy(t.at("on_invalid").get<std::string>());
-    auto norm = parse_normalization(t.at("normalize").get<std::string>());
-    auto unit = parse_token_unit(t.at("unit").get<std::string>());
-    if (!inv) return inv.err();
-    if (!norm) return norm.err();
-    if (!unit) return unit.err();
-    tc.on_invalid = *inv;
-    tc.normalize = *norm;
-    tc.unit = *unit;
-    tc.lowercase = t.at("lowercase").get<bool>();
+    CHARLM_TRY(from_json(text_options(), t, tc));
     return tc;
 }
 

@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "charlm/batches.hpp"
+#include "charlm/options.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "layers/softmax_xent.h"
@@ -102,32 +103,8 @@ bool ends_with_stop(std::string_view generated, const std::vector<std::string>& 
 
 }  // namespace
 
-std::string to_string(unknown_policy p) {
-    switch (p) {
-        case unknown_policy::error: return "error";
-        case unknown_policy::skip: return "skip";
-        case unknown_policy::unk: return "unk";
-    }
-    return "?";
-}
-
-result<unknown_policy> parse_unknown_policy(std::string_view s) {
-    if (s == "error") return unknown_policy::error;
-    if (s == "skip") return unknown_policy::skip;
-    if (s == "unk") return unknown_policy::unk;
-    return make_error(errc::usage, fmt::format("--unknown must be error, skip or unk, not '{}'", s));
-}
-
 status sample_config::validate() const {
-    if (!std::isfinite(temperature) || temperature < 0)
-        return make_error(errc::usage, fmt::format("--temperature must be a finite number >= 0, got {}", temperature));
-    if (!(top_p > 0 && top_p <= 1))
-        return make_error(errc::usage, fmt::format("--top-p must be in (0, 1], got {}", top_p));
-    if (num_samples < 1 || num_samples > max_samples)
-        return make_error(errc::usage,
-                          fmt::format("--num-samples must be between 1 and {}, got {}", max_samples, num_samples));
-    if (length > max_length)
-        return make_error(errc::usage, fmt::format("--length must be at most {}, got {}", max_length, length));
+    CHARLM_TRY(check_ranges(sample_options(), *this));
     for (const auto& s : stop)
         if (s.empty()) return make_error(errc::usage, "--stop must not be empty (it would end every sample at once)");
     return status::success();

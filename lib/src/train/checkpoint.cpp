@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "charlm/options.hpp"
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
 
@@ -43,69 +44,12 @@ namespace detail {
 
 namespace {
 
-json config_json(const train_config& c) {
-    return {{"corpus", c.corpus},
-            {"valid", c.valid},
-            {"valid_fraction", c.valid_fraction},
-            {"min_count", c.min_count},
-            {"text", to_json(c.text)},
-            {"model", to_json(c.model)},
-            {"batch", c.batch},
-            {"steps", c.steps},
-            {"sampling", to_string(c.scheme)},
-            {"epochs", c.epochs},
-            {"time_budget_s", c.time_budget_s},
-            {"optimizer", to_string(c.optimizer)},
-            {"lr", c.lr},
-            {"lr_decay", c.lr_decay},
-            {"clip", c.clip},
-            {"seed", c.seed},
-            {"report_every", c.report_every},
-            {"prefixes", c.prefixes},
-            {"sample_every", c.sample_every},
-            {"sample_length", c.sample_length},
-            {"sample_temperature", c.sample_temperature},
-            {"out", c.out},
-            {"metrics", c.metrics},
-            {"checkpoint_every", c.checkpoint_every},
-            {"keep_last", c.keep_last}};
-}
+// The whole train_config, its text and model settings as nested objects (lib/src/config/tables.cpp).
+json config_json(const train_config& c) { return to_json(train_options(), c); }
 
 result<train_config> config_from_json(const json& j) {
     train_config c;
-    c.corpus = j.at("corpus").get<std::string>();
-    c.valid = j.at("valid").get<std::string>();
-    c.valid_fraction = j.at("valid_fraction").get<double>();
-    c.min_count = j.at("min_count").get<uint64_t>();
-    auto text = text_config_from_json(j.at("text"));
-    if (!text) return text.err();
-    c.text = *text;
-    auto model = model_config_from_json(j.at("model"));
-    if (!model) return model.err();
-    c.model = *model;
-    c.batch = j.at("batch").get<uint32_t>();
-    c.steps = j.at("steps").get<uint32_t>();
-    auto scheme = parse_sampling(j.at("sampling").get<std::string>());
-    if (!scheme) return scheme.err();
-    c.scheme = *scheme;
-    c.epochs = j.at("epochs").get<uint32_t>();
-    c.time_budget_s = j.at("time_budget_s").get<double>();
-    auto opt = parse_optimizer(j.at("optimizer").get<std::string>());
-    if (!opt) return opt.err();
-    c.optimizer = *opt;
-    c.lr = j.at("lr").get<float>();
-    c.lr_decay = j.at("lr_decay").get<float>();
-    c.clip = j.at("clip").get<float>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.report_every = j.at("report_every").get<uint32_t>();
-    c.prefixes = j.at("prefixes").get<std::vector<std::string>>();
-    c.sample_every = j.at("sample_every").get<uint32_t>();
-    c.sample_length = j.at("sample_length").get<uint32_t>();
-    c.sample_temperature = j.at("sample_temperature").get<float>();
-    c.out = j.at("out").get<std::string>();
-    c.metrics = j.at("metrics").get<std::string>();
-    c.checkpoint_every = j.at("checkpoint_every").get<uint32_t>();
-    c.keep_last = j.at("keep_last").get<uint32_t>();
+    CHARLM_TRY(from_json(train_options(), j, c));
     return c;
 }
 

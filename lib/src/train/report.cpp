@@ -1,43 +1,20 @@
-// Parsing and naming of the training enums, train_config validation, and the report's JSON
-// line for --metrics. The human-readable report line is built in app/ (it prints).
+// train_config validation (the option table's ranges, then what involves several settings) and
+// the report's JSON line for --metrics. The human-readable report line is built in app/ (it prints).
 #include <fmt/core.h>
 
 #include <cmath>
 
+#include "charlm/options.hpp"
 #include "charlm/train.hpp"
 #include "train/report.h"
 
 namespace charlm {
 
-std::string to_string(optimizer_kind k) { return k == optimizer_kind::sgd ? "sgd" : "adam"; }
-
-result<optimizer_kind> parse_optimizer(std::string_view s) {
-    if (s == "sgd") return optimizer_kind::sgd;
-    if (s == "adam") return optimizer_kind::adam;
-    return make_error(errc::usage, fmt::format("unknown optimizer '{}': use sgd or adam", s));
-}
-
-std::string to_string(sampling s) { return s == sampling::random ? "random" : "consecutive"; }
-
-result<sampling> parse_sampling(std::string_view s) {
-    if (s == "random") return sampling::random;
-    if (s == "consecutive") return sampling::consecutive;
-    return make_error(errc::usage, fmt::format("unknown sampling '{}': use random or consecutive", s));
-}
-
 status train_config::validate() const {
     auto usage = [](std::string m) { return make_error(errc::usage, std::move(m)); };
     if (corpus.empty()) return usage("--corpus FILE is required");
-    if (!(valid_fraction >= 0 && valid_fraction < 1)) return usage("--valid-fraction must be in [0, 1)");
-    if (min_count < 1) return usage("--min-count must be at least 1");
-    if (batch < 1 || batch > 65536) return usage("--batch must be between 1 and 65536");
-    if (steps < 1 || steps > 100000) return usage("--steps must be between 1 and 100000");
+    CHARLM_TRY(check_ranges(train_options(), *this));  // the model's and the text's included
     if (epochs == 0 && time_budget_s <= 0) return usage("give --epochs N (N > 0) or --time-budget, or both");
-    if (!(lr > 0) || !std::isfinite(lr)) return usage("--lr must be a positive number");
-    if (!(lr_decay > 0 && lr_decay <= 1)) return usage("--lr-decay must be in (0, 1]");
-    if (!(clip >= 0) || !std::isfinite(clip)) return usage("--clip must be >= 0 (0 disables clipping)");
-    if (!(sample_temperature >= 0) || !std::isfinite(sample_temperature))
-        return usage("--sample-temperature must be >= 0");
     CHARLM_TRY(model.validate());
     return text.validate();
 }

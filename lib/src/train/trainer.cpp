@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "charlm/model_file.hpp"
+#include "charlm/options.hpp"
 #include "charlm/train.hpp"
 #include "layers/optimizer.h"
 #include "train/checkpoint.h"
@@ -88,45 +89,10 @@ void prune_epoch_checkpoints(const std::string& out, uint32_t keep) {
     for (size_t i = 0; i + keep < found.size(); ++i) fs::remove(found[i].second, ec);
 }
 
-// The settings that decide the loss trajectory must be the checkpoint's when resuming.
+// The settings that decide the loss trajectory (on_resume::fixed in the option table) must be
+// the checkpoint's when resuming, and the corpus the same text.
 status check_resumable(const train_config& cfg, const checkpoint_info& ck, const std::string& checksum) {
-    const train_config& c = ck.config;
-    auto differs = [&](const char* what, const std::string& now, const std::string& then) {
-        return make_error(errc::usage, fmt::format("--resume {}: {} is {} in the checkpoint but {} now; a resumed run "
-                                                   "keeps the settings it was started with",
-                                                   cfg.resume, what, then, now));
-    };
-    const model_config &a = cfg.model, &b = c.model;
-    auto output_layer = [](const model_config& m) {
-        if (m.softmax == softmax_type::full) return std::string("a full softmax");
-        std::string cut;
-        for (uint32_t c : m.cutoffs) {
-            if (!cut.empty()) cut += ',';
-            cut += std::to_string(c);
-        }
-        return fmt::format("an adaptive softmax (cutoffs {}, div-value {:g})", cut.empty() ? "from the corpus" : cut,
-                           m.div_value);
-    };
-    if (a.softmax != b.softmax || a.cutoffs != b.cutoffs || a.div_value != b.div_value)
-        return differs("the output layer", output_layer(a), output_layer(b));
-    if (a.cell != b.cell || a.layers != b.layers || a.hidden != b.hidden || a.embed != b.embed || a.dropout != b.dropout)
-        return differs("the model", fmt::format("{} x {} {} embed {} dropout {:g}", a.layers, a.hidden,
-                                                to_string(a.cell), a.embed, a.dropout),
-                       fmt::format("{} x {} {} embed {} dropout {:g}", b.layers, b.hidden, to_string(b.cell), b.embed,
-                                   b.dropout));
-    if (cfg.batch != c.batch) return differs("--batch", std::to_string(cfg.batch), std::to_string(c.batch));
-    if (cfg.steps != c.steps) return differs("--steps", std::to_string(cfg.steps), std::to_string(c.steps));
-    if (cfg.scheme != c.scheme) return differs("--sampling", to_string(cfg.scheme), to_string(c.scheme));
-    if (cfg.optimizer != c.optimizer) return differs("--optimizer", to_string(cfg.optimizer), to_string(c.optimizer));
-    if (cfg.seed != c.seed) return differs("--seed", std::to_string(cfg.seed), std::to_string(c.seed));
-    if (cfg.min_count != c.min_count) return differs("--min-count", std::to_string(cfg.min_count), std::to_string(c.min_count));
-    if (cfg.valid != c.valid || cfg.valid_fraction != c.valid_fraction)
-        return differs("the validation text", cfg.valid.empty() ? fmt::format("fraction {:g}", cfg.valid_fraction) : cfg.valid,
-                       c.valid.empty() ? fmt::format("fraction {:g}", c.valid_fraction) : c.valid);
-    const text_config &ta = cfg.text, &tb = c.text;
-    if (ta.encoding != tb.encoding || ta.on_invalid != tb.on_invalid || ta.normalize != tb.normalize ||
-        ta.unit != tb.unit || ta.lowercase != tb.lowercase)
-        return differs("the text preprocessing", "different", "another");
+    CHARLM_TRY(check_unchanged(train_options(), cfg, ck.config, cfg.resume));
     if (!ck.corpus_checksum.empty() && ck.corpus_checksum != checksum)
         return make_error(errc::input, fmt::format("--resume {}: the corpus '{}' has changed since the checkpoint was "
                                                    "written (checksum {} then, {} now); resuming needs the same text",

@@ -1,0 +1,109 @@
+// The one list of names per enum setting (see names.h) and the public to_string()/parse_*()
+// functions the headers declare, all defined from those lists.
+#include "config/names.h"
+
+#include "charlm/batches.hpp"
+#include "charlm/model_config.hpp"
+#include "charlm/sample.hpp"
+#include "charlm/text.hpp"
+#include "charlm/train.hpp"
+
+namespace charlm {
+
+namespace detail {
+
+std::string or_list(const std::vector<std::string>& items) {
+    std::string s;
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) s += i + 1 == items.size() ? " or " : ", ";
+        s += items[i];
+    }
+    return s;
+}
+
+template <>
+const enum_table<cell_type>& enum_names() {
+    static const enum_table<cell_type> t{"cell",
+                                         {{cell_type::rnn_tanh, "rnn"},
+                                          {cell_type::rnn_relu, "rnn-relu"},
+                                          {cell_type::gru, "gru"},
+                                          {cell_type::lbr_gru, "lbr-gru"},
+                                          {cell_type::lstm, "lstm"},
+                                          {cell_type::rnn_tanh, "rnn-tanh"}}};
+    return t;
+}
+
+template <>
+const enum_table<softmax_type>& enum_names() {
+    static const enum_table<softmax_type> t{"softmax", {{softmax_type::full, "full"}, {softmax_type::adaptive, "adaptive"}}};
+    return t;
+}
+
+template <>
+const enum_table<invalid_policy>& enum_names() {
+    static const enum_table<invalid_policy> t{
+        "policy for ill-formed input",
+        {{invalid_policy::error, "error"}, {invalid_policy::replace, "replace"}, {invalid_policy::skip, "skip"}}};
+    return t;
+}
+
+template <>
+const enum_table<normalization>& enum_names() {
+    static const enum_table<normalization> t{
+        "normalization", {{normalization::nfc, "nfc"}, {normalization::nfkc, "nfkc"}, {normalization::none, "none"}}};
+    return t;
+}
+
+template <>
+const enum_table<token_unit>& enum_names() {
+    static const enum_table<token_unit> t{"token unit",
+                                          {{token_unit::grapheme, "grapheme"}, {token_unit::codepoint, "codepoint"}}};
+    return t;
+}
+
+template <>
+const enum_table<sampling>& enum_names() {
+    static const enum_table<sampling> t{"sampling",
+                                        {{sampling::random, "random"}, {sampling::consecutive, "consecutive"}}};
+    return t;
+}
+
+template <>
+const enum_table<optimizer_kind>& enum_names() {
+    static const enum_table<optimizer_kind> t{"optimizer",
+                                              {{optimizer_kind::sgd, "sgd"}, {optimizer_kind::adam, "adam"}}};
+    return t;
+}
+
+template <>
+const enum_table<unknown_policy>& enum_names() {
+    static const enum_table<unknown_policy> t{
+        "policy for unknown tokens",
+        {{unknown_policy::error, "error"}, {unknown_policy::skip, "skip"}, {unknown_policy::unk, "unk"}}};
+    return t;
+}
+
+}  // namespace detail
+
+using detail::enum_parse;
+using detail::enum_to_string;
+
+std::string to_string(cell_type v) { return enum_to_string(v); }
+std::string to_string(softmax_type v) { return enum_to_string(v); }
+std::string to_string(invalid_policy v) { return enum_to_string(v); }
+std::string to_string(normalization v) { return enum_to_string(v); }
+std::string to_string(token_unit v) { return enum_to_string(v); }
+std::string to_string(sampling v) { return enum_to_string(v); }
+std::string to_string(optimizer_kind v) { return enum_to_string(v); }
+std::string to_string(unknown_policy v) { return enum_to_string(v); }
+
+result<cell_type> parse_cell_type(std::string_view s) { return enum_parse<cell_type>(s); }
+result<softmax_type> parse_softmax_type(std::string_view s) { return enum_parse<softmax_type>(s); }
+result<invalid_policy> parse_invalid_policy(std::string_view s) { return enum_parse<invalid_policy>(s); }
+result<normalization> parse_normalization(std::string_view s) { return enum_parse<normalization>(s); }
+result<token_unit> parse_token_unit(std::string_view s) { return enum_parse<token_unit>(s); }
+result<sampling> parse_sampling(std::string_view s) { return enum_parse<sampling>(s); }
+result<optimizer_kind> parse_optimizer(std::string_view s) { return enum_parse<optimizer_kind>(s); }
+result<unknown_policy> parse_unknown_policy(std::string_view s) { return enum_parse<unknown_policy>(s); }
+
+}  // namespace charlm

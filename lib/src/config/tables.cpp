@@ -1,0 +1,182 @@
+// THE option tables: each setting of text_config, model_config, train_config and sample_config
+// declared once, in --help order. A new setting is one entry here (and its field in the struct):
+// the CLI, --config files, model and checkpoint JSON, --resume and validation follow from it.
+// Defaults are the structs' own; a JSON key differs from the name only where old files say so.
+#include "config/field.h"
+
+namespace charlm {
+
+using detail::field;
+
+namespace {
+
+// Field accessors for field(): one lambda serves a const and a non-const struct.
+#define MEMBER(path) [](auto& c) -> auto& { return c.path; }
+
+value_range between(double lo, double hi) { return {lo, hi, false, false}; }
+value_range at_least(double lo) { return {lo, std::nullopt, false, false}; }
+value_range above(double lo) { return {lo, std::nullopt, true, false}; }
+value_range from_up_to_excluding(double lo, double hi) { return {lo, hi, false, true}; }  // [lo, hi)
+value_range above_up_to(double lo, double hi) { return {lo, hi, true, false}; }          // (lo, hi]
+
+constexpr on_resume fixed = on_resume::fixed;
+
+option_table<text_config> make_text_options() {
+    using C = text_config;
+    const std::string g = "Text";
+    const std::string part = "the text preprocessing";
+    return {
+        field<C>({.name = "encoding", .group = g, .help = "input encoding: an ICU converter name (UTF-8, GB18030, Big5, "
+                  "Shift_JIS, UTF-16LE, ...) or auto", .resume = fixed, .part = part}, MEMBER(encoding)),
+        field<C>({.name = "on-invalid", .group = g, .help = "what to do with ill-formed input (replace puts U+FFFD in "
+                  "its place)", .resume = fixed, .part = part}, MEMBER(on_invalid)),
+        field<C>({.name = "normalize", .group = g, .help = "Unicode normalization", .resume = fixed, .part = part},
+                 MEMBER(normalize)),
+        field<C>({.name = "unit", .group = g, .help = "token unit, an extended grapheme cluster or a code point",
+                  .resume = fixed, .part = part}, MEMBER(unit)),
+        field<C>({.name = "lowercase", .group = g, .help = "lowercase the text (ICU, locale-independent)",
+                  .resume = fixed, .part = part}, MEMBER(lowercase)),
+    };
+}
+
+option_table<model_config> make_model_options() {
+    using C = model_config;
+    const std::string g = "Model";
+    const std::string model = "the model", output = "the output layer";
+    auto adaptive = [](const C& c) { return c.softmax == softmax_type::adaptive; };  // absent: full (older files)
+    option_table<C> t{
+        field<C>({.name = "cell", .group = g, .help = "recurrent cell", .resume = fixed, .part = model}, MEMBER(cell)),
+        field<C>({.name = "layers", .group = g, .help = "stacked recurrent layers", .resume = fixed, .part = model,
+                  .range = between(1, 16)}, MEMBER(layers)),
+        field<C>({.name = "hidden", .group = g, .help = "hidden size H", .resume = fixed, .part = model,
+                  .range = between(1, 8192)}, MEMBER(hidden)),
+        field<C>({.name = "embed", .group = g, .help = "embedding size (0: one-hot input)", .resume = fixed,
+                  .part = model, .range = between(0, 8192)}, MEMBER(embed)),
+        field<C>({.name = "dropout", .group = g, .help = "dropout between layers", .resume = fixed, .part = model,
+                  .range = from_up_to_excluding(0, 1)}, MEMBER(dropout)),
+        field<C>({.name = "", .group = g, .help = "vocabulary size V, from the corpus", .resume = on_resume::none,
+                  .json_key = "vocab"}, MEMBER(vocab)),
+        field<C>({.name = "softmax", .group = g, .help = "output layer; adaptive puts frequent tokens in a head and "
+                  "rarer ones in clusters behind narrower projections, much faster for large vocabularies such as "
+                  "Chinese", .resume = fixed, .part = output, .since_v1 = false}, MEMBER(softmax)),
+        field<C>({.name = "cutoffs", .group = g, .help = "adaptive softmax cluster boundaries as token ids in frequency "
+                  "order, e.g. 1000,3000 (implies --softmax adaptive; default: chosen from the corpus, the head "
+                  "covering 80% of the text)", .resume = fixed, .part = output, .since_v1 = false}, MEMBER(cutoffs)),
+        field<C>({.name = "div-value", .group = g, .help = "adaptive softmax: cluster k's projection is hidden / "
+                  "div-value^k wide", .resume = fixed, .part = output, .range = between(1, 1024), .since_v1 = false},
+                 MEMBER(div_value)),
+    };
+    for (auto& o : t)
+        if (o.info.name == "softmax" || o.info.name == "cutoffs" || o.info.name == "div-value") o.written = adaptive;
+    return t;
+}
+
+option_table<train_config> make_train_options() {
+    using C = train_config;
+    const std::string data = "Data", training = "Training", output = "Output";
+    const std::string valid = "the validation text";
+    option_table<C> t{
+        field<C>({.name = "corpus", .group = data, .help = "training text file (required)", .show_default = false},
+                 MEMBER(corpus)),
+        field<C>({.name = "valid", .group = data, .help = "separate validation text file", .resume = fixed,
+                  .part = valid}, MEMBER(valid)),
+        field<C>({.name = "valid-fraction", .group = data, .help = "use the last fraction of the corpus for validation "
+                  "when --valid is not given (0: none)", .resume = fixed, .part = valid,
+                  .range = from_up_to_excluding(0, 1)}, MEMBER(valid_fraction)),
+        field<C>({.name = "min-count", .group = data, .help = "tokens seen fewer times fold into <unk>",
+                  .resume = fixed, .range = at_least(1)}, MEMBER(min_count)),
+    };
+    detail::nest(t, text_options(), "text", MEMBER(text));
+    detail::nest(t, model_options(), "model", MEMBER(model));
+    option_table<C> rest{
+        field<C>({.name = "batch", .group = training, .help = "sequences per batch N", .resume = fixed,
+                  .range = between(1, 65536)}, MEMBER(batch)),
+        field<C>({.name = "steps", .group = training, .help = "time steps per sequence T (truncated BPTT)",
+                  .resume = fixed, .range = between(1, 100000)}, MEMBER(steps)),
+        field<C>({.name = "sampling", .group = training, .help = "minibatches", .resume = fixed}, MEMBER(scheme)),
+        field<C>({.name = "epochs", .group = training, .help = "epochs (0: until --time-budget)"}, MEMBER(epochs)),
+        field<C, detail::duration_codec>({.name = "time-budget", .group = training, .help = "stop after this long, "
+                  "e.g. 45s, 10m, 1h", .range = at_least(0), .json_key = "time_budget_s", .show_default = false},
+                 MEMBER(time_budget_s)),
+        field<C>({.name = "optimizer", .group = training, .help = "optimizer", .resume = fixed}, MEMBER(optimizer)),
+        field<C>({.name = "lr", .group = training, .help = "learning rate", .range = above(0)}, MEMBER(lr)),
+        field<C>({.name = "lr-decay", .group = training, .help = "learning-rate factor per epoch",
+                  .range = above_up_to(0, 1)}, MEMBER(lr_decay)),
+        field<C>({.name = "clip", .group = training, .help = "global gradient-norm threshold (0: no clipping)",
+                  .range = at_least(0)}, MEMBER(clip)),
+        field<C>({.name = "seed", .group = training, .help = "random seed (initialization, batches, samples)",
+                  .resume = fixed}, MEMBER(seed)),
+        field<C>({.name = "report-every", .group = training, .help = "steps between reports inside an epoch (0: about "
+                  "every 10 s)"}, MEMBER(report_every)),
+        field<C>({.name = "out", .group = output, .help = "model file to write (safetensors), after every epoch; also "
+                  "<out>.best (lowest validation perplexity) and <out>.ckpt (checkpoint to resume from)"}, MEMBER(out)),
+        field<C>({.name = "resume", .group = output, .help = "continue the run saved in this checkpoint (e.g. "
+                  "model.safetensors.ckpt); its settings apply unless given here; --epochs and --time-budget count "
+                  "the whole run", .resume = on_resume::none, .stored = false}, MEMBER(resume)),
+        field<C>({.name = "checkpoint-every", .group = output, .help = "epochs between checkpoints (one is also "
+                  "written at the end and on Ctrl-C)"}, MEMBER(checkpoint_every)),
+        field<C>({.name = "keep-last", .group = output, .help = "also keep the K newest checkpoints as "
+                  "<out>.epoch<E>.ckpt (0: none)"}, MEMBER(keep_last)),
+        field<C>({.name = "metrics", .group = output, .help = "write every report as a JSON line to this file"},
+                 MEMBER(metrics)),
+        field<C>({.name = "prefix", .group = output, .help = "print a sample from this prefix (repeatable)",
+                  .json_key = "prefixes"}, MEMBER(prefixes)),
+        field<C>({.name = "sample-every", .group = output, .help = "epochs between samples (0: only at the end)"},
+                 MEMBER(sample_every)),
+        field<C>({.name = "sample-length", .group = output, .help = "tokens per sample"}, MEMBER(sample_length)),
+        field<C>({.name = "sample-temperature", .group = output, .help = "sampling temperature (0: argmax)",
+                  .range = at_least(0)}, MEMBER(sample_temperature)),
+    };
+    for (auto& o : rest) t.push_back(std::move(o));
+    return t;
+}
+
+option_table<sample_config> make_sample_options() {
+    using C = sample_config;
+    const std::string g = "Sampling";
+    const auto none = on_resume::none;
+    return {
+        field<C>({.name = "length", .group = g, .help = "tokens to generate per sample", .resume = none,
+                  .range = between(0, C::max_length), .stored = false}, MEMBER(length)),
+        field<C>({.name = "temperature", .group = g, .help = "sampling temperature (0: argmax)", .resume = none,
+                  .range = at_least(0), .stored = false}, MEMBER(temperature)),
+        field<C>({.name = "top-k", .group = g, .help = "sample among the k most likely tokens (0: all)", .resume = none,
+                  .stored = false}, MEMBER(top_k)),
+        field<C>({.name = "top-p", .group = g, .help = "sample among the most likely tokens whose probabilities sum to "
+                  "p (1: all)", .resume = none, .range = above_up_to(0, 1), .stored = false}, MEMBER(top_p)),
+        field<C>({.name = "seed", .group = g, .help = "random seed", .resume = none, .stored = false}, MEMBER(seed)),
+        field<C>({.name = "num-samples", .group = g, .help = "samples generated together, printed one after another "
+                  "with a blank line between", .resume = none, .range = between(1, C::max_samples), .stored = false},
+                 MEMBER(num_samples)),
+        field<C>({.name = "stop", .group = g, .help = "end a sample once it ends with this text (repeatable)",
+                  .resume = none, .stored = false}, MEMBER(stop)),
+        field<C>({.name = "unknown", .group = g, .help = "prefix tokens the model never saw", .resume = none,
+                  .stored = false}, MEMBER(unknown)),
+    };
+}
+
+#undef MEMBER
+
+}  // namespace
+
+const option_table<text_config>& text_options() {
+    static const option_table<text_config> t = make_text_options();
+    return t;
+}
+
+const option_table<model_config>& model_options() {
+    static const option_table<model_config> t = make_model_options();
+    return t;
+}
+
+const option_table<train_config>& train_options() {
+    static const option_table<train_config> t = make_train_options();
+    return t;
+}
+
+const option_table<sample_config>& sample_options() {
+    static const option_table<sample_config> t = make_sample_options();
+    return t;
+}
+
+}  // namespace charlm
