@@ -96,7 +96,7 @@ option_table<train_config> make_train_options() {
         field<C>({.name = "sampling", .group = training, .help = "minibatches", .resume = fixed}, MEMBER(scheme)),
         field<C>({.name = "epochs", .group = training, .help = "epochs (0: until --time-budget)"}, MEMBER(epochs)),
         field<C, detail::duration_codec>({.name = "time-budget", .group = training, .help = "stop after this long, "
-                  "e.g. 45s, 10m, 1h", .range = at_least(0), .json_key = "time_budget_s", .show_default = false},
+                  "e.g. 45s, 10m, 1h", .json_key = "time_budget_s", .show_default = false},
                  MEMBER(time_budget_s)),
         field<C>({.name = "optimizer", .group = training, .help = "optimizer", .resume = fixed}, MEMBER(optimizer)),
         field<C>({.name = "lr", .group = training, .help = "learning rate", .range = above(0)}, MEMBER(lr)),
