@@ -2,29 +2,17 @@
 // nothing the user has would be overwritten, runs charlm::train and prints its reports.
 #include <fmt/core.h>
 
-#include <csignal>
 #include <filesystem>
 #include <optional>
 
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "stop_signal.hpp"
 
 namespace charlm::cli {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-// The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends the
-// process at once (files are written atomically, so that loses nothing already saved).
-extern "C" void on_stop_signal(int sig) {
-    if (g_stop_signal != 0) {
-        std::signal(sig, SIG_DFL);
-        std::raise(sig);
-        return;
-    }
-    g_stop_signal = sig;
-}
 
 // With --resume, the run starts from the checkpoint's configuration; options given on the command
 // line replace the checkpoint's values (the library then refuses those that would change the run).
@@ -63,16 +51,34 @@ void merge_explicit(const po::variables_map& vm, const train_config& given, trai
     if (set("sample-temperature")) run.sample_temperature = given.sample_temperature;
     if (set("checkpoint-every")) run.checkpoint_every = given.checkpoint_every;
     if (set("keep-last")) run.keep_last = given.keep_last;
+    if (set("valid-every")) {
+        run.valid_every_steps = given.valid_every_steps;
+        run.valid_every_s = given.valid_every_s;
+    }
+    if (set("patience")) run.patience = given.patience;
+    if (set("lr-plateau")) run.lr_plateau = given.lr_plateau;
 }
 
-// The one place the human-readable report line is built.
-std::string report_line(const train_report& r) {
-    std::string s = fmt::format("epoch {} | step {} | train ppl {:.3f}", r.epoch, r.step, r.train_ppl);
-    if (r.valid_ppl) s += fmt::format(" | valid ppl {:.3f}{}", *r.valid_ppl, r.best ? " (best)" : "");
-    s += fmt::format(" | bpc {:.3f} | grad-norm {:.3g}{} | lr {:.2e} | {:.0f} char/s | {:.1f}s", r.bpc, r.grad_norm,
-                     r.clipped ? " (clipped)" : "", r.lr, r.chars_per_sec, r.elapsed_s);
-    if (!r.end_of_epoch) s += " | in epoch";
-    return s;
+// "2m05s" for a count of seconds, for the progress bar.
+std::string clock_time(double seconds) {
+    const auto s = static_cast<uint64_t>(std::max(0.0, seconds) + 0.5);
+    if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
+    return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
+}
+
+// `--valid-every 500` (steps) or `--valid-every 2m` (a duration).
+status parse_valid_every(const std::string& text, train_config& cfg) {
+    if (!text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos) {
+        cfg.valid_every_steps = static_cast<uint32_t>(std::stoul(text));
+        return {};
+    }
+    auto d = parse_duration(text);
+    if (!d)
+        return make_error(errc::usage, fmt::format("--valid-every: '{}' is neither a step count (e.g. 500) nor a "
+                                                   "duration (e.g. 30s, 2m)",
+                                                   text));
+    cfg.valid_every_s = *d;
+    return {};
 }
 
 }  // namespace
@@ -81,7 +87,7 @@ int cmd_train(int argc, char** argv) {
     train_config cfg;
     text_options text{cfg.text};
     std::string cell = to_string(cfg.model.cell), scheme = to_string(cfg.scheme), optimizer = to_string(cfg.optimizer);
-    std::string budget, softmax = to_string(cfg.model.softmax), cutoffs;
+    std::string budget, softmax = to_string(cfg.model.softmax), cutoffs, valid_every;
     int threads = 0;
     bool force = false;
 
@@ -122,7 +128,13 @@ int cmd_train(int argc, char** argv) {
         ("seed", po::value(&cfg.seed)->default_value(cfg.seed), "random seed (initialization, batches, samples)")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)")
         ("report-every", po::value(&cfg.report_every)->default_value(cfg.report_every),
-         "steps between reports inside an epoch (0: about every 10 s)");
+         "steps between reports inside an epoch (0: about every 10 s)")
+        ("valid-every", po::value(&valid_every), "also validate inside epochs: every N steps (e.g. 500) or this "
+         "often (e.g. 2m); validation always runs at the end of an epoch")
+        ("patience", po::value(&cfg.patience)->default_value(cfg.patience),
+         "stop after N validations in a row without a new best validation perplexity (0: never)")
+        ("lr-plateau", po::value(&cfg.lr_plateau)->default_value(cfg.lr_plateau),
+         "multiply the learning rate by this after a validation without a new best (1: off)");
     po::options_description output("Output");
     output.add_options()
         ("out", po::value(&cfg.out), "model file to write (safetensors), after every epoch; also <out>.best "
@@ -179,6 +191,8 @@ int cmd_train(int argc, char** argv) {
         cfg.time_budget_s = *d;
         if (vm["epochs"].defaulted()) cfg.epochs = 0;
     }
+    if (vm.count("valid-every"))
+        if (auto s = parse_valid_every(valid_every, cfg); !s.ok()) return report_error(s.err());
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     std::optional<checkpoint_info> ck;
     if (!cfg.resume.empty()) {
@@ -196,6 +210,7 @@ int cmd_train(int argc, char** argv) {
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
     const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
+    std::string replaced;
     for (const std::string* f : outputs) {
         // Refused before an epoch is spent (the writer refuses too): a device, pipe or directory.
         std::error_code ec;
@@ -212,11 +227,14 @@ int cmd_train(int argc, char** argv) {
                                                                  "a file path",
                                                                  *f, kind)));
         }
-        if (f->empty() || force || same_run) continue;
-        if (std::filesystem::exists(*f))
+        if (f->empty() || same_run || !std::filesystem::exists(st)) continue;
+        if (!force)
             return report_error(make_error(
                 errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
+        replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
     }
+    if (!replaced.empty())
+        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
     const int used_threads = apply_threads(threads);
     if (ck && ck->threads != used_threads)
         fmt::print(stderr,
@@ -228,12 +246,15 @@ int cmd_train(int argc, char** argv) {
     train_callbacks cb;
     cb.on_info = [](const std::string& s) { fmt::print("{}\n", s); };
     if (tty) {
-        cb.on_progress = [](uint64_t done, uint64_t total, double loss) {
-            if (total == 0) return;
-            const int width = 30;
-            int filled = static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * width);
-            fmt::print("\r[{:<{}}] {}/{} loss {:.3f} ", std::string(static_cast<size_t>(filled), '#'), width, done,
-                       total, loss);
+        cb.on_progress = [](const train_progress& p) {
+            if (p.batches == 0) return;
+            const int width = 20;
+            int filled = static_cast<int>(static_cast<double>(p.batch) / static_cast<double>(p.batches) * width);
+            std::string line = fmt::format("\r[{:<{}}] {}/{} loss {:.3f} | {:.0f} char/s | epoch left {}",
+                                           std::string(static_cast<size_t>(filled), '#'), width, p.batch, p.batches,
+                                           p.loss, p.chars_per_sec, clock_time(p.epoch_left_s));
+            if (p.budget_left_s) line += fmt::format(" | budget left {}", clock_time(*p.budget_left_s));
+            fmt::print("{}\033[K", line);
             std::fflush(stdout);
         };
     }
@@ -247,20 +268,19 @@ int cmd_train(int argc, char** argv) {
         fmt::print("sample: {}\n", text);
         std::fflush(stdout);
     };
-    cb.should_stop = [] { return g_stop_signal != 0; };
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
+    cb.should_stop = stop_requested;
+    install_stop_handlers();
 
     auto outcome = train(cfg, cb);
     if (!outcome) return report_error(outcome.err());
     if (outcome->interrupted) {
-        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", static_cast<int>(g_stop_signal),
+        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(),
                    outcome->steps,
                    outcome->checkpoint.empty()
                        ? "; nothing was saved (no --out)"
                        : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                                      outcome->checkpoint));
-        return 128 + g_stop_signal;
+        return 128 + stop_signal();
     }
     fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
                outcome->seconds, outcome->train_ppl);
@@ -269,13 +289,15 @@ int cmd_train(int argc, char** argv) {
     if (outcome->best_valid_ppl && !cfg.out.empty())
         fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
                    outcome->best_epoch, cfg.out);
-    if (g_stop_signal) {
-        fmt::print(stderr, "charlm: stopped by signal {}{}\n", static_cast<int>(g_stop_signal),
+    if (outcome->stop != stop_reason::none)
+        fmt::print("stopped ({}): {}\n", to_string(outcome->stop), outcome->stop_detail);
+    if (stop_requested()) {
+        fmt::print(stderr, "charlm: stopped by signal {}{}\n", stop_signal(),
                    outcome->checkpoint.empty()
                        ? ""
                        : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                                      outcome->checkpoint));
-        return 128 + g_stop_signal;
+        return 128 + stop_signal();
     }
     return exit_ok;
 }

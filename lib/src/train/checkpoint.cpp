@@ -68,7 +68,11 @@ json config_json(const train_config& c) {
             {"out", c.out},
             {"metrics", c.metrics},
             {"checkpoint_every", c.checkpoint_every},
-            {"keep_last", c.keep_last}};
+            {"keep_last", c.keep_last},
+            {"valid_every_steps", c.valid_every_steps},
+            {"valid_every_s", c.valid_every_s},
+            {"patience", c.patience},
+            {"lr_plateau", c.lr_plateau}};
 }
 
 result<train_config> config_from_json(const json& j) {
@@ -106,6 +110,11 @@ result<train_config> config_from_json(const json& j) {
     c.metrics = j.at("metrics").get<std::string>();
     c.checkpoint_every = j.at("checkpoint_every").get<uint32_t>();
     c.keep_last = j.at("keep_last").get<uint32_t>();
+    // Absent from checkpoints written before these options: their defaults.
+    c.valid_every_steps = j.value("valid_every_steps", c.valid_every_steps);
+    c.valid_every_s = j.value("valid_every_s", c.valid_every_s);
+    c.patience = j.value("patience", c.patience);
+    c.lr_plateau = j.value("lr_plateau", c.lr_plateau);
     return c;
 }
 
@@ -119,7 +128,9 @@ json position_json(const train_position& p) {
             {"best_epoch", p.best_epoch},
             {"elapsed_s", p.elapsed_s},
             {"epoch_nll", p.epoch_nll},
-            {"epoch_tokens", p.epoch_tokens}};
+            {"epoch_tokens", p.epoch_tokens},
+            {"stale_validations", p.stale_validations},
+            {"run_id", p.run_id}};
 }
 
 train_position position_from_json(const json& j) {
@@ -134,6 +145,8 @@ train_position position_from_json(const json& j) {
     p.elapsed_s = j.at("elapsed_s").get<double>();
     p.epoch_nll = j.at("epoch_nll").get<double>();
     p.epoch_tokens = j.at("epoch_tokens").get<uint64_t>();
+    p.stale_validations = j.value("stale_validations", uint32_t{0});  // absent before --patience
+    p.run_id = j.value("run_id", std::string());
     return p;
 }
 

@@ -1,5 +1,5 @@
-// Parsing and naming of the training enums, train_config validation, and the report's JSON
-// line for --metrics. The human-readable report line is built in app/ (it prints).
+// Parsing and naming of the training enums, train_config validation, the report as a line for
+// people and as a JSON line for --metrics (built here and nowhere else), and the metrics file.
 #include <fmt/core.h>
 
 #include <cmath>
@@ -36,19 +36,62 @@ status train_config::validate() const {
     if (!(lr > 0) || !std::isfinite(lr)) return usage("--lr must be a positive number");
     if (!(lr_decay > 0 && lr_decay <= 1)) return usage("--lr-decay must be in (0, 1]");
     if (!(clip >= 0) || !std::isfinite(clip)) return usage("--clip must be >= 0 (0 disables clipping)");
+    if (!(valid_every_s >= 0) || !std::isfinite(valid_every_s)) return usage("--valid-every must be >= 0");
+    if (!(lr_plateau > 0 && lr_plateau <= 1)) return usage("--lr-plateau must be in (0, 1]");
     if (!(sample_temperature >= 0) || !std::isfinite(sample_temperature))
         return usage("--sample-temperature must be >= 0");
     CHARLM_TRY(model.validate());
     return text.validate();
 }
 
+std::string to_string(stop_reason r) {
+    switch (r) {
+        case stop_reason::none: return "none";
+        case stop_reason::epochs: return "epochs";
+        case stop_reason::budget: return "budget";
+        case stop_reason::patience: return "patience";
+        case stop_reason::signal: return "signal";
+        case stop_reason::divergence: return "divergence";
+    }
+    return "?";
+}
+
+std::string report_line(const train_report& r) {
+    std::string s = fmt::format("epoch {} | step {} | train ppl {:.3f}", r.epoch, r.step, r.train_ppl);
+    if (r.valid_ppl) s += fmt::format(" | valid ppl {:.3f}{}", *r.valid_ppl, r.best ? " (best)" : "");
+    s += fmt::format(" | bpc {:.3f} | grad-norm {:.3g}{} | lr {:.2e} | {:.0f} char/s | {:.1f}s", r.bpc, r.grad_norm,
+                     r.clipped ? " (clipped)" : "", r.lr, r.chars_per_sec, r.elapsed_s);
+    if (!r.end_of_epoch) s += " | in epoch";
+    if (r.stop != stop_reason::none) s += fmt::format(" | stopped: {}", r.stop_detail);
+    return s;
+}
+
 std::string metrics_json_line(const train_report& r) {
     auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string("null"); };
     return fmt::format(
-        "{{\"epoch\": {}, \"step\": {}, \"end_of_epoch\": {}, \"train_ppl\": {}, \"valid_ppl\": {}, \"bpc\": {}, "
-        "\"grad_norm\": {}, \"clipped\": {}, \"lr\": {}, \"chars_per_sec\": {}, \"elapsed_s\": {}}}",
-        r.epoch, r.step, r.end_of_epoch, num(r.train_ppl), r.valid_ppl ? num(*r.valid_ppl) : "null", num(r.bpc),
-        num(r.grad_norm), r.clipped, num(r.lr), num(r.chars_per_sec), num(r.elapsed_s));
+        "{{\"epoch\": {}, \"step\": {}, \"end_of_epoch\": {}, \"train_ppl\": {}, \"valid_ppl\": {}, \"best\": {}, "
+        "\"bpc\": {}, \"grad_norm\": {}, \"clipped\": {}, \"lr\": {}, \"chars_per_sec\": {}, \"elapsed_s\": {}, "
+        "\"stop\": {}}}",
+        r.epoch, r.step, r.end_of_epoch, num(r.train_ppl), r.valid_ppl ? num(*r.valid_ppl) : "null", r.best,
+        num(r.bpc), num(r.grad_norm), r.clipped, num(r.lr), num(r.chars_per_sec), num(r.elapsed_s),
+        r.stop == stop_reason::none ? std::string("null") : fmt::format("\"{}\"", to_string(r.stop)));
 }
+
+namespace detail {
+
+status metrics_writer::open(const std::string& path, bool append) {
+    if (path.empty()) return {};
+    out_.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!out_) return make_error(errc::io, fmt::format("cannot write metrics file '{}': check the path", path));
+    return {};
+}
+
+void metrics_writer::write(const train_report& r) {
+    if (!out_.is_open()) return;
+    out_ << metrics_json_line(r) << '\n';
+    out_.flush();
+}
+
+}  // namespace detail
 
 }  // namespace charlm
