@@ -124,8 +124,11 @@ struct train_outcome {
 result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& counts_by_id);
 
 // The whole training run. Writes `cfg.out` after every epoch (atomically) when set, and
-// `cfg.out + ".best"` whenever the validation perplexity is the lowest so far; a non-finite
-// loss or gradient norm stops the run with an error and leaves the last good files in place.
+// `cfg.out + ".best"` whenever the validation perplexity is the lowest so far (at the end of an
+// epoch or at a --valid-every validation); a `.best` of another run is removed at the first write.
+// Divergence (a non-finite loss, gradient norm or validation perplexity, or a loss above 3 times
+// the first step's or 3 ln V) stops the run with an errc::numeric error and leaves the files
+// written before it in place. The outcome and the last report say why the run stopped.
 //
 // Checkpoints: `cfg.out + ".ckpt"` every `checkpoint_every` epochs, at the end, and when
 // should_stop() ends the run mid-epoch (then without validation). A checkpoint is a model file
@@ -135,7 +138,11 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
 // step, learning rate, dropout draws, best perplexity, elapsed time). With `cfg.resume` set, the
 // run continues from that checkpoint and, with the same thread count, computes the same losses,
 // bit for bit, as a run never stopped. The corpus must be the same text (its checksum is kept);
-// `epochs` and `time_budget_s` count the whole run, the part before the checkpoint included.
+// `epochs` and `time_budget_s` count the whole run, the part before the checkpoint included; a
+// budget already spent is dropped when `epochs` asks for more (said through on_info) and refused
+// otherwise. The budget is checked before each step; a run stopped by it inside an epoch is
+// validated and checkpointed at that batch. With `keep_last`, only the epoch checkpoints of this
+// run (its id is in them and carries over on resumption) are pruned.
 result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
 
 // What a checkpoint says about its run, without loading its tensors' values into a model: the

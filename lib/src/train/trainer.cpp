@@ -1,6 +1,7 @@
 // The training loop: corpus -> vocabulary -> model -> epochs of minibatches with truncated BPTT,
-// clipping and the optimizer; validation perplexity over the whole validation text; reports,
-// samples and the model file. Not here: the layers (nn/), the file format (io/), printing (app/).
+// clipping and the optimizer. train() is the loop; a training_run does each of its steps (a step,
+// a validation, the files, samples) and the schedule (schedule.h) decides when. Not here: the
+// layers (nn/), the file format (io/), the report's text (report.cpp), printing (app/).
 #include <fmt/core.h>
 
 #include <signal.h>
