@@ -354,5 +354,30 @@ TEST(cli_train, end_of_epoch_train_ppl_covers_the_whole_epoch) {
     EXPECT_NEAR(last_epoch_ppl, whole, whole * 1e-5);
 }
 
+// --patience with --valid-every through the CLI: the run stops early, its last report line and
+// closing line say why, and the last --metrics line carries the reason.
+TEST(cli_train, patience_stops_the_run_and_says_why) {
+    std::string text, other;
+    for (int i = 0; i < 300; ++i) text += "abcabd\n";
+    for (int i = 0; i < 60; ++i) other += "dcbadc\n";
+    const std::string corpus = write_file("cli_patience.txt", text);
+    const std::string valid = write_file("cli_patience_valid.txt", other);
+    const std::string metrics = scratch_dir() + "/cli_patience.jsonl";
+    auto args = with_epochs(tiny_args(corpus), "100");
+    for (const char* x : {"--valid", valid.c_str(), "--patience", "2", "--valid-every", "3", "--metrics", metrics.c_str(),
+                          "--force"})
+        args.push_back(x);
+    auto r = run_charlm(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("| stopped: 2 validations in a row without a new best (--patience 2)"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("stopped (patience): 2 validations in a row"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch 100 |"), std::string::npos) << "ran to its epoch count";
+    std::istringstream lines(slurp(metrics));
+    std::string line, last;
+    while (std::getline(lines, line)) last = line;
+    EXPECT_EQ(nlohmann::json::parse(last)["stop"], "patience") << last;
+}
+
 }  // namespace
 }  // namespace charlm::test

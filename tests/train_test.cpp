@@ -274,6 +274,23 @@ TEST(train, patience_stops_after_n_validations_without_a_new_best) {
             EXPECT_TRUE(std::isfinite(*rep.valid_ppl));
         }
     }
+
+    // --lr-plateau 0.5: each validation without a new best halves the rate the next steps use.
+    c.lr_plateau = 0.5f;
+    reports.clear();
+    auto p = train(c, cb);
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    std::optional<train_report> prev;
+    int halvings = 0;
+    for (const auto& rep : reports) {
+        if (!rep.valid_ppl) continue;
+        if (prev) {
+            EXPECT_DOUBLE_EQ(rep.lr, prev->best ? prev->lr : prev->lr * 0.5) << "step " << rep.step;
+            halvings += !prev->best;
+        }
+        prev = rep;
+    }
+    EXPECT_GE(halvings, 2);
 }
 
 // --valid-every inside an epoch: validation reads the model with other shapes and its own state,
