@@ -200,7 +200,8 @@ train_report training_run::report(bool end_of_epoch) const {
     r.epoch = epoch_ + 1;
     r.step = step_;
     r.end_of_epoch = end_of_epoch;
-    r.train_ppl = (end_of_epoch ? epoch_loss_ : window_).perplexity();
+    // Inside an epoch, the batches since the last report; none (a stop just after a report): the epoch's.
+    r.train_ppl = (end_of_epoch || window_.tokens == 0 ? epoch_loss_ : window_).perplexity();
     r.bpc = std::log2(r.train_ppl);
     r.grad_norm = last_norm_;
     r.clipped = last_clipped_;
