@@ -2,38 +2,23 @@
 // nothing the user has would be overwritten, runs charlm::train and prints its reports.
 #include <fmt/core.h>
 
-#include <csignal>
 #include <filesystem>
 #include <optional>
 
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "stop_signal.hpp"
 
 namespace charlm::cli {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
-// The first SIGINT/SIGTERM asks for a clean stop after the current step; a second one ends the
-// process at once (files are written atomically, so that loses nothing already saved).
-extern "C" void on_stop_signal(int sig) {
-    if (g_stop_signal != 0) {
-        std::signal(sig, SIG_DFL);
-        std::raise(sig);
-        return;
-    }
-    g_stop_signal = sig;
-}
-
-// The one place the human-readable report line is built.
-std::string report_line(const train_report& r) {
-    std::string s = fmt::format("epoch {} | step {} | train ppl {:.3f}", r.epoch, r.step, r.train_ppl);
-    if (r.valid_ppl) s += fmt::format(" | valid ppl {:.3f}{}", *r.valid_ppl, r.best ? " (best)" : "");
-    s += fmt::format(" | bpc {:.3f} | grad-norm {:.3g}{} | lr {:.2e} | {:.0f} char/s | {:.1f}s", r.bpc, r.grad_norm,
-                     r.clipped ? " (clipped)" : "", r.lr, r.chars_per_sec, r.elapsed_s);
-    if (!r.end_of_epoch) s += " | in epoch";
-    return s;
+// "2m05s" for a count of seconds, for the progress bar.
+std::string clock_time(double seconds) {
+    const auto s = static_cast<uint64_t>(std::max(0.0, seconds) + 0.5);
+    if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
+    return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
 }
 
 }  // namespace
@@ -78,6 +63,7 @@ int cmd_train(int argc, char** argv) {
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
     const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
+    std::string replaced;
     for (const std::string* f : outputs) {
         // Refused before an epoch is spent (the writer refuses too): a device, pipe or directory.
         std::error_code ec;
@@ -94,11 +80,14 @@ int cmd_train(int argc, char** argv) {
                                                                  "a file path",
                                                                  *f, kind)));
         }
-        if (f->empty() || force || same_run) continue;
-        if (std::filesystem::exists(*f))
+        if (f->empty() || same_run || !std::filesystem::exists(st)) continue;
+        if (!force)
             return report_error(make_error(
                 errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
+        replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
     }
+    if (!replaced.empty())
+        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
     const int used_threads = apply_threads(threads);
     if (ck && ck->threads != used_threads)
         fmt::print(stderr,
@@ -110,12 +99,15 @@ int cmd_train(int argc, char** argv) {
     train_callbacks cb;
     cb.on_info = [](const std::string& s) { fmt::print("{}\n", s); };
     if (tty) {
-        cb.on_progress = [](uint64_t done, uint64_t total, double loss) {
-            if (total == 0) return;
-            const int width = 30;
-            int filled = static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * width);
-            fmt::print("\r[{:<{}}] {}/{} loss {:.3f} ", std::string(static_cast<size_t>(filled), '#'), width, done,
-                       total, loss);
+        cb.on_progress = [](const train_progress& p) {
+            if (p.batches == 0) return;
+            const int width = 20;
+            int filled = static_cast<int>(static_cast<double>(p.batch) / static_cast<double>(p.batches) * width);
+            std::string line = fmt::format("\r[{:<{}}] {}/{} loss {:.3f} | {:.0f} char/s | epoch left {}",
+                                           std::string(static_cast<size_t>(filled), '#'), width, p.batch, p.batches,
+                                           p.loss, p.chars_per_sec, clock_time(p.epoch_left_s));
+            if (p.budget_left_s) line += fmt::format(" | budget left {}", clock_time(*p.budget_left_s));
+            fmt::print("{}\033[K", line);
             std::fflush(stdout);
         };
     }
@@ -129,20 +121,19 @@ int cmd_train(int argc, char** argv) {
         fmt::print("sample: {}\n", text);
         std::fflush(stdout);
     };
-    cb.should_stop = [] { return g_stop_signal != 0; };
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
+    cb.should_stop = stop_requested;
+    install_stop_handlers();
 
     auto outcome = train(cfg, cb);
     if (!outcome) return report_error(outcome.err());
     if (outcome->interrupted) {
-        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", static_cast<int>(g_stop_signal),
+        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(),
                    outcome->steps,
                    outcome->checkpoint.empty()
                        ? "; nothing was saved (no --out)"
                        : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                                      outcome->checkpoint));
-        return 128 + g_stop_signal;
+        return 128 + stop_signal();
     }
     fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
                outcome->seconds, outcome->train_ppl);
@@ -151,13 +142,15 @@ int cmd_train(int argc, char** argv) {
     if (outcome->best_valid_ppl && !cfg.out.empty())
         fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
                    outcome->best_epoch, cfg.out);
-    if (g_stop_signal) {
-        fmt::print(stderr, "charlm: stopped by signal {}{}\n", static_cast<int>(g_stop_signal),
+    if (outcome->stop != stop_reason::none)
+        fmt::print("stopped ({}): {}\n", to_string(outcome->stop), outcome->stop_detail);
+    if (stop_requested()) {
+        fmt::print(stderr, "charlm: stopped by signal {}{}\n", stop_signal(),
                    outcome->checkpoint.empty()
                        ? ""
                        : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                                      outcome->checkpoint));
-        return 128 + g_stop_signal;
+        return 128 + stop_signal();
     }
     return exit_ok;
 }

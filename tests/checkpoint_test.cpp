@@ -59,8 +59,8 @@ struct trajectory {
 train_callbacks recorder(trajectory& t, uint64_t stop_after_steps = 0) {
     train_callbacks cb;
     auto steps = std::make_shared<uint64_t>(0);
-    cb.on_progress = [&t, steps](uint64_t, uint64_t, double loss) {
-        t.losses.push_back(loss);
+    cb.on_progress = [&t, steps](const train_progress& p) {
+        t.losses.push_back(p.loss);
         ++*steps;
     };
     cb.on_report = [&t](const train_report& r) {

@@ -480,6 +480,9 @@ std::vector<row> table() {
         {"train_option_given_twice", {"train", "--corpus", "@corpus", "--hidden", "8", "--hidden", "16"}, "'--hidden' cannot be specified more than once"},
         {"train_unknown_option", {"train", "--corpus", "@corpus", "--bogus"}, "unrecognised option '--bogus'"},
         {"train_missing_corpus", {"train", "--epochs", "1"}, "--corpus"},
+        {"train_valid_every_neither_steps_nor_time", {"train", "--corpus", "@corpus", "--valid-every", "often"}, "--valid-every: 'often' is neither a step count"},
+        {"train_lr_plateau_zero", {"train", "--corpus", "@corpus", "--lr-plateau", "0"}, "--lr-plateau must be in (0, 1]"},
+        {"train_negative_patience", {"train", "--corpus", "@corpus", "--patience", "-1"}, "'--patience' is invalid"},
         {"eval_zero_streams", {"eval", "--model", "@model", "--text", "@corpus", "--streams", "0"}, "--streams"},
         {"eval_non_numeric_steps", {"eval", "--model", "@model", "--text", "@corpus", "--steps", "x"}, "'--steps' is invalid"},
         {"corpus_negative_top", {"corpus", "@corpus", "--top", "-1"}, "'--top' is invalid"},
@@ -548,6 +551,50 @@ std::vector<row> table() {
                      EXPECT_TRUE(fs::is_symlink(dir + "/link.st"));
                      EXPECT_NE(slurp(dir + "/real.st"), good_model_bytes()) << "the linked file was not replaced";
                      no_temp(dir, r);
+                 }});
+
+    // -- training runs that must stop, refuse or leave files alone (issue 18)
+    // Divergence by overflow: a loss far above the first stops the run with exit 1, and the files
+    // of an earlier run at --out stay as they were (the old run wrote "valid ppl inf (best)").
+    t.push_back({"train_diverging_keeps_the_earlier_files",
+                 {"train", "--corpus", "@corpus", "--cell", "rnn", "--hidden", "64", "--optimizer", "sgd", "--lr", "1e9",
+                  "--clip", "0", "--epochs", "3", "--batch", "4", "--steps", "16", "--threads", "1", "--out", "@m",
+                  "--force"},
+                 {{"m", [](const std::string& p) { std::ofstream(p, std::ios::binary) << good_model_bytes(); }},
+                  {"m.best", bytes("an earlier best")}},
+                 1, {"training diverged at step", "more than 3 times the first step's", "--lr"}, {"stopped: the loss diverged"}, {},
+                 [](const std::string& dir, const child_run& r) {
+                     EXPECT_TRUE(slurp(dir + "/m") == good_model_bytes()) << "the earlier model changed";
+                     EXPECT_EQ(slurp(dir + "/m.best"), "an earlier best");
+                     EXPECT_EQ(r.out.find("(best)"), std::string::npos) << r.out;
+                 }});
+    // A sample prefix the corpus cannot spell is refused before the first step, not after an epoch.
+    t.push_back({"train_prefix_the_corpus_cannot_spell", plus(tiny_train(), {"--prefix", "Zebra", "--sample-every", "1", "--out", "@m"}),
+                 {}, 1, {"--prefix 'Zebra'", "'Z' (U+005A)"}, {}, {},
+                 [](const std::string& dir, const child_run& r) {
+                     EXPECT_EQ(r.out.find("epoch 1 |"), std::string::npos) << "trained before refusing:\n" << r.out;
+                     EXPECT_FALSE(fs::exists(dir + "/m")) << "a model was written";
+                 }});
+    // --force replaces the model; a .best of another run must not stay beside it when this run
+    // writes none (no validation text).
+    t.push_back({"train_force_removes_another_runs_best", plus(tiny_train(), {"--valid-fraction", "0", "--out", "@m", "--force"}),
+                 {{"m", bytes("older model")}, {"m.best", [](const std::string& p) { std::ofstream(p, std::ios::binary) << good_model_bytes(); }}},
+                 0, {}, {"--force: replacing ", "removed "}, {},
+                 [](const std::string& dir, const child_run&) {
+                     EXPECT_TRUE(fs::exists(dir + "/m"));
+                     EXPECT_FALSE(fs::exists(dir + "/m.best")) << "another run's .best survived --force";
+                 }});
+    // Stale temporaries of dead processes: only those of the files charlm writes are removed.
+    t.push_back({"train_removes_only_its_own_stale_temporaries", plus(tiny_train(), {"--out", "@m", "--force"}),
+                 {{"mynotes.txt.tmp.999999", bytes("notes")}, {"m.tmp.999999", bytes("partial model")},
+                  {"m.ckpt.tmp.999999", bytes("partial checkpoint")}, {"m.epoch3.ckpt.tmp.999999", bytes("partial")},
+                  {"m.bak.tmp.999999", bytes("someone else's")}},
+                 0, {}, {"model written to"}, {},
+                 [](const std::string& dir, const child_run&) {
+                     EXPECT_EQ(slurp(dir + "/mynotes.txt.tmp.999999"), "notes") << "an unrelated file was deleted";
+                     EXPECT_EQ(slurp(dir + "/m.bak.tmp.999999"), "someone else's") << "an unrelated file was deleted";
+                     for (const char* gone : {"m.tmp.999999", "m.ckpt.tmp.999999", "m.epoch3.ckpt.tmp.999999"})
+                         EXPECT_FALSE(fs::exists(dir + "/" + gone)) << gone;
                  }});
     return t;
 }

@@ -240,5 +240,144 @@ TEST(cli_train, resume_info_and_refusals) {
     EXPECT_GT(slurp(logits).size(), 1000u);
 }
 
+// `args` with "--epochs N".
+std::vector<std::string> with_epochs(std::vector<std::string> args, const char* n) {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == "--epochs") args[i + 1] = n;
+    return args;
+}
+
+// The lines of `text` that contain `what`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& what) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (line.find(what) != std::string::npos) out.push_back(line);
+    return out;
+}
+
+// The figure after `key` in a report line ("step 12 | ..." -> 12 for "step ").
+double figure_after(const std::string& line, const std::string& key) {
+    const auto at = line.find(key);
+    return at == std::string::npos ? -1 : std::stod(line.substr(at + key.size()));
+}
+
+// A run that ended on its time budget resumes with --epochs: the spent budget is said and dropped,
+// and the epoch it stopped in is trained to its end, not skipped (it trained one step and exited).
+TEST(cli_train, resuming_a_run_that_ended_on_its_budget_trains_the_rest) {
+    const std::string corpus = write_file("cli_budget.txt", toy_text());
+    const std::string dir = scratch_dir() + "/cli_budget";
+    std::filesystem::create_directories(dir);
+    // Steps per epoch, from a plain one-epoch run.
+    auto plain = with_epochs(tiny_args(corpus), "1");
+    auto p = run_charlm(plain);
+    ASSERT_EQ(p.status, 0) << p.err;
+    const auto done = lines_with(p.out, "done: 1 epochs, ");
+    ASSERT_EQ(done.size(), 1u) << p.out;
+    const double per_epoch = figure_after(done[0], "epochs, ");
+    ASSERT_GT(per_epoch, 2);
+
+    const std::string model = dir + "/m.safetensors";
+    auto a = with_epochs(tiny_args(corpus), "0");  // the budget alone
+    for (const char* x : {"--time-budget", "0.001s", "--out", model.c_str(), "--force"}) a.push_back(x);
+    auto ra = run_charlm(a);
+    ASSERT_EQ(ra.status, 0) << ra.err;
+    EXPECT_NE(ra.out.find("stopped (budget): time budget of 0.001s spent"), std::string::npos) << ra.out;
+    auto ck = run_charlm({"info", "--json", model + ".ckpt"});
+    ASSERT_EQ(ck.status, 0) << ck.err;
+    EXPECT_EQ(nlohmann::json::parse(ck.out)["checkpoint"]["epoch"], 1) << "continues in epoch 1, not after it";
+
+    auto refused = run_charlm({"train", "--resume", model + ".ckpt"});
+    EXPECT_EQ(refused.status, 2) << refused.err;
+    EXPECT_NE(refused.err.find("already spent its time budget"), std::string::npos) << refused.err;
+
+    auto rb = run_charlm({"train", "--resume", model + ".ckpt", "--epochs", "1"});
+    ASSERT_EQ(rb.status, 0) << rb.err;
+    EXPECT_NE(rb.out.find("the time budget of 0.001s was spent before the checkpoint"), std::string::npos) << rb.out;
+    const auto end = lines_with(rb.out, "epoch 1 | step ");
+    ASSERT_FALSE(end.empty()) << rb.out;
+    EXPECT_EQ(figure_after(end.back(), "step "), per_epoch) << rb.out;
+    EXPECT_NE(rb.out.find("stopped (epochs): all 1 epochs done"), std::string::npos) << rb.out;
+}
+
+// --keep-last prunes only the epoch checkpoints of the run that wrote them, and --force says
+// which files it replaces.
+TEST(cli_train, keep_last_prunes_only_this_runs_checkpoints) {
+    const std::string corpus = write_file("cli_keep.txt", toy_text());
+    const std::string dir = scratch_dir() + "/cli_keep";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string model = dir + "/m.safetensors";
+    auto a = with_epochs(tiny_args(corpus), "5");
+    for (const char* x : {"--keep-last", "2", "--out", model.c_str()}) a.push_back(x);
+    ASSERT_EQ(run_charlm(a).status, 0);
+    auto b = tiny_args(corpus);
+    for (const char* x : {"--keep-last", "2", "--out", model.c_str(), "--force", "--seed", "5"}) b.push_back(x);
+    auto rb = run_charlm(b);
+    ASSERT_EQ(rb.status, 0) << rb.err;
+    EXPECT_NE(rb.out.find("--force: replacing " + model + ", " + model + ".best, " + model + ".ckpt"),
+              std::string::npos)
+        << rb.out;
+    for (int e : {1, 2, 4, 5})
+        EXPECT_TRUE(std::filesystem::exists(model + ".epoch" + std::to_string(e) + ".ckpt")) << "epoch " << e;
+    // Resumed, run B prunes its own: epochs 1 and 2 go as 3 and 4 come; A's epoch 4 is replaced
+    // by B's (same name), A's epoch 5 stays.
+    auto rc = run_charlm({"train", "--resume", model + ".ckpt", "--epochs", "4"});
+    ASSERT_EQ(rc.status, 0) << rc.err;
+    for (int e : {1, 2}) EXPECT_FALSE(std::filesystem::exists(model + ".epoch" + std::to_string(e) + ".ckpt")) << e;
+    for (int e : {3, 4, 5}) EXPECT_TRUE(std::filesystem::exists(model + ".epoch" + std::to_string(e) + ".ckpt")) << e;
+}
+
+// The end-of-epoch "train ppl" is the whole epoch's, whatever the in-epoch reports took: the same
+// figure as the model file's summary (it was the loss since the last in-epoch report).
+TEST(cli_train, end_of_epoch_train_ppl_covers_the_whole_epoch) {
+    const std::string corpus = write_file("cli_epoch_ppl.txt", toy_text());
+    const std::string model = scratch_dir() + "/cli_epoch_ppl.safetensors";
+    const std::string metrics = scratch_dir() + "/cli_epoch_ppl.jsonl";
+    auto args = tiny_args(corpus);
+    for (const char* x : {"--report-every", "7", "--out", model.c_str(), "--metrics", metrics.c_str(), "--force"})
+        args.push_back(x);
+    auto r = run_charlm(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::istringstream lines(slurp(metrics));
+    double last_epoch_ppl = 0;
+    int in_epoch = 0;
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        if (j["end_of_epoch"].get<bool>()) last_epoch_ppl = j["train_ppl"].get<double>();
+        else ++in_epoch;
+    }
+    EXPECT_GE(in_epoch, 2) << "the test needs in-epoch reports";
+    auto info = run_charlm({"info", "--json", model});
+    ASSERT_EQ(info.status, 0) << info.err;
+    const double whole = nlohmann::json::parse(info.out)["training"]["train_ppl"].get<double>();
+    EXPECT_NEAR(last_epoch_ppl, whole, whole * 1e-5);
+}
+
+// --patience with --valid-every through the CLI: the run stops early, its last report line and
+// closing line say why, and the last --metrics line carries the reason.
+TEST(cli_train, patience_stops_the_run_and_says_why) {
+    std::string text, other;
+    for (int i = 0; i < 300; ++i) text += "abcabd\n";
+    for (int i = 0; i < 60; ++i) other += "dcbadc\n";
+    const std::string corpus = write_file("cli_patience.txt", text);
+    const std::string valid = write_file("cli_patience_valid.txt", other);
+    const std::string metrics = scratch_dir() + "/cli_patience.jsonl";
+    auto args = with_epochs(tiny_args(corpus), "100");
+    for (const char* x : {"--valid", valid.c_str(), "--patience", "2", "--valid-every", "3", "--metrics", metrics.c_str(),
+                          "--force"})
+        args.push_back(x);
+    auto r = run_charlm(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("| stopped: 2 validations in a row without a new best (--patience 2)"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("stopped (patience): 2 validations in a row"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch 100 |"), std::string::npos) << "ran to its epoch count";
+    std::istringstream lines(slurp(metrics));
+    std::string line, last;
+    while (std::getline(lines, line)) last = line;
+    EXPECT_EQ(nlohmann::json::parse(last)["stop"], "patience") << last;
+}
+
 }  // namespace
 }  // namespace charlm::test

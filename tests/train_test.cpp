@@ -239,5 +239,92 @@ TEST(train, writes_a_model_that_loads_with_the_same_vocabulary_and_perplexity) {
     EXPECT_EQ(text->rfind("the ", 0), 0u);
 }
 
+// --patience: a validation text unlike the training text gets worse as the model learns; the run
+// stops after exactly `patience` validations in a row without a new best, says so, and the last
+// report carries the reason.
+TEST(train, patience_stops_after_n_validations_without_a_new_best) {
+    omp_set_num_threads(2);
+    std::string text, other;
+    for (int i = 0; i < 400; ++i) text += "abcabd\n";
+    for (int i = 0; i < 60; ++i) other += "dcbadc\n";
+    train_config c = toy_config(write_corpus("patience_train.txt", text), cell_type::gru);
+    c.valid = write_corpus("patience_valid.txt", other);
+    c.epochs = 60;
+    c.patience = 3;
+    c.valid_every_steps = 2;
+    std::vector<train_report> reports;
+    train_callbacks cb;
+    cb.on_report = [&](const train_report& r) { reports.push_back(r); };
+    auto r = train(c, cb);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->stop, stop_reason::patience);
+    EXPECT_LT(r->epochs, 60u) << "ran to its epoch count";
+    ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(reports.back().stop, stop_reason::patience);
+    EXPECT_NE(reports.back().stop_detail.find("3 validations in a row without a new best"), std::string::npos)
+        << reports.back().stop_detail;
+    size_t since_best = 0;
+    for (const auto& rep : reports) {
+        if (!rep.valid_ppl) continue;
+        since_best = rep.best ? 0 : since_best + 1;
+    }
+    EXPECT_EQ(since_best, 3u);
+    for (const auto& rep : reports) {
+        if (rep.valid_ppl) {
+            EXPECT_TRUE(std::isfinite(*rep.valid_ppl));
+        }
+    }
+
+    // --lr-plateau 0.5: each validation without a new best halves the rate the next steps use.
+    c.lr_plateau = 0.5f;
+    reports.clear();
+    auto p = train(c, cb);
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    std::optional<train_report> prev;
+    int halvings = 0;
+    for (const auto& rep : reports) {
+        if (!rep.valid_ppl) continue;
+        if (prev) {
+            EXPECT_DOUBLE_EQ(rep.lr, prev->best ? prev->lr : prev->lr * 0.5) << "step " << rep.step;
+            halvings += !prev->best;
+        }
+        prev = rep;
+    }
+    EXPECT_GE(halvings, 2);
+}
+
+// --valid-every inside an epoch: validation reads the model with other shapes and its own state,
+// while the carried training state (consecutive sampling) and the dropout draws stay as they were,
+// so every step's loss equals the run's without it, bit for bit; and the run did validate inside
+// epochs (with as many streams as the training batch, the shape most likely to share state).
+TEST(train, validation_inside_an_epoch_leaves_the_training_trajectory_unchanged) {
+    omp_set_num_threads(2);
+    const std::string corpus = write_corpus("valid_every.txt", toy_corpus(150, 12));
+    auto run = [&](uint32_t valid_every, uint64_t& in_epoch_validations) {
+        train_config c = toy_config(corpus, cell_type::lstm);
+        c.model.layers = 2;
+        c.model.hidden = 24;
+        c.model.dropout = 0.2f;
+        c.scheme = sampling::consecutive;
+        c.batch = 4;  // the validation's streams use this batch size too
+        c.epochs = 2;
+        c.valid_every_steps = valid_every;
+        std::vector<double> losses;
+        train_callbacks cb;
+        cb.on_progress = [&](const train_progress& p) { losses.push_back(p.loss); };
+        cb.on_report = [&](const train_report& r) { in_epoch_validations += !r.end_of_epoch && r.valid_ppl; };
+        auto r = train(c, cb);
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return losses;
+    };
+    uint64_t none = 0, some = 0;
+    const auto plain = run(0, none);
+    const auto validated = run(5, some);
+    EXPECT_EQ(none, 0u);
+    EXPECT_GE(some, 4u);
+    ASSERT_EQ(plain.size(), validated.size());
+    for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(plain[i], validated[i]) << "step " << i + 1;
+}
+
 }  // namespace
 }  // namespace charlm

@@ -41,6 +41,10 @@ struct train_config {
     float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
     uint64_t seed = 1;
     uint32_t report_every = 0;    // steps between reports inside an epoch; 0: about 10 s apart
+    uint32_t valid_every_steps = 0;  // also validate every this many steps inside an epoch; 0: not by steps
+    double valid_every_s = 0;     // also validate this often (seconds) inside an epoch; 0: not by time
+    uint32_t patience = 0;        // stop after this many validations in a row without a new best; 0: never
+    float lr_plateau = 1.0f;      // multiplied into lr after a validation without a new best; 1: off
     std::vector<std::string> prefixes;  // samples printed every `sample_every` epochs and at the end
     uint32_t sample_every = 0;    // 0: only at the end
     uint32_t sample_length = 100;
@@ -53,6 +57,10 @@ struct train_config {
 
     status validate() const;
 };
+
+// Why a run ended. `none` only while it runs.
+enum class stop_reason { none, epochs, budget, patience, signal, divergence };
+std::string to_string(stop_reason);  // "epochs", "budget", "patience", "signal", "divergence"
 
 struct train_report {
     uint64_t epoch = 0;   // 1-based; a report inside an epoch carries the epoch in progress
@@ -67,11 +75,28 @@ struct train_report {
     double lr = 0;
     double chars_per_sec = 0;       // training tokens per second since the last report
     double elapsed_s = 0;
+    stop_reason stop = stop_reason::none;  // set on the run's last report
+    std::string stop_detail;        // with `stop`: a sentence for people, e.g. "5 validations without a new best"
+};
+
+// The report line people read ("epoch 12 | step 276 | train ppl 61.402 | ..."), and the same
+// figures as one JSON object for --metrics: the one place either is built.
+std::string report_line(const train_report& r);
+std::string metrics_json_line(const train_report& r);
+
+// After every step, for a progress display.
+struct train_progress {
+    uint64_t batch = 0;           // batches of this epoch done
+    uint64_t batches = 0;         // batches in the epoch
+    double loss = 0;              // the step's mean NLL per token
+    double chars_per_sec = 0;     // training tokens per second over the last few seconds
+    double epoch_left_s = 0;      // estimated time to the end of the epoch at that rate
+    std::optional<double> budget_left_s;  // with a time budget: what is left of it
 };
 
 struct train_callbacks {
     std::function<void(const std::string& what)> on_info;         // one-line facts at start
-    std::function<void(uint64_t done, uint64_t total, double loss)> on_progress;  // after each step
+    std::function<void(const train_progress&)> on_progress;  // after each step
     std::function<void(const train_report&)> on_report;
     std::function<void(const std::string& prefix, const std::string& text)> on_sample;
     std::function<bool()> should_stop;  // polled between steps (signals)
@@ -79,6 +104,8 @@ struct train_callbacks {
 
 struct train_outcome {
     bool interrupted = false;      // should_stop() ended the run mid-epoch; the checkpoint resumes it
+    stop_reason stop = stop_reason::none;
+    std::string stop_detail;       // as in the last report
     std::string checkpoint;        // the last checkpoint written, or empty
     uint64_t epochs = 0;
     uint64_t steps = 0;
@@ -97,8 +124,11 @@ struct train_outcome {
 result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& counts_by_id);
 
 // The whole training run. Writes `cfg.out` after every epoch (atomically) when set, and
-// `cfg.out + ".best"` whenever the validation perplexity is the lowest so far; a non-finite
-// loss or gradient norm stops the run with an error and leaves the last good files in place.
+// `cfg.out + ".best"` whenever the validation perplexity is the lowest so far (at the end of an
+// epoch or at a --valid-every validation); a `.best` of another run is removed at the first write.
+// Divergence (a non-finite loss, gradient norm or validation perplexity, or a loss above 3 times
+// the first step's or 3 ln V) stops the run with an errc::numeric error and leaves the files
+// written before it in place. The outcome and the last report say why the run stopped.
 //
 // Checkpoints: `cfg.out + ".ckpt"` every `checkpoint_every` epochs, at the end, and when
 // should_stop() ends the run mid-epoch (then without validation). A checkpoint is a model file
@@ -108,7 +138,11 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
 // step, learning rate, dropout draws, best perplexity, elapsed time). With `cfg.resume` set, the
 // run continues from that checkpoint and, with the same thread count, computes the same losses,
 // bit for bit, as a run never stopped. The corpus must be the same text (its checksum is kept);
-// `epochs` and `time_budget_s` count the whole run, the part before the checkpoint included.
+// `epochs` and `time_budget_s` count the whole run, the part before the checkpoint included; a
+// budget already spent is dropped when `epochs` asks for more (said through on_info) and refused
+// otherwise. The budget is checked before each step; a run stopped by it inside an epoch is
+// validated and checkpointed at that batch. With `keep_last`, only the epoch checkpoints of this
+// run (its id is in them and carries over on resumption) are pruned.
 result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
 
 // What a checkpoint says about its run, without loading its tensors' values into a model: the

@@ -21,6 +21,52 @@ value_range above_up_to(double lo, double hi) { return {lo, hi, true, false}; } 
 
 constexpr on_resume fixed = on_resume::fixed;
 
+// --valid-every: a step count ("500") or a duration ("2m"), kept as two numbers (one of them 0).
+option<train_config> valid_every_option(const std::string& group) {
+    using C = train_config;
+    option<C> o;
+    o.info = {.name = "valid-every", .group = group, .help = "also validate inside epochs: every N steps (e.g. "
+              "500) or this often (e.g. 2m); validation always runs at the end of an epoch",
+              .range = at_least(0), .json_key = "valid_every", .since_v1 = false, .show_default = false};
+    o.show = [](const C& c) {
+        return c.valid_every_s > 0 ? fmt::format("{}s", c.valid_every_s) : fmt::format("{}", c.valid_every_steps);
+    };
+    o.parse = [](C& c, const std::vector<std::string>& v) -> status {
+        if (v.empty()) return {};
+        const std::string& t = v.back();
+        if (!t.empty() && t.size() <= 9 && t.find_first_not_of("0123456789") == std::string::npos) {
+            c.valid_every_steps = static_cast<uint32_t>(std::stoul(t));
+            c.valid_every_s = 0;
+            return {};
+        }
+        auto d = parse_duration(t);
+        if (!d)
+            return make_error(errc::usage, fmt::format("--valid-every: '{}' is neither a step count (e.g. 500) nor "
+                                                       "a duration (e.g. 30s, 2m)", t));
+        c.valid_every_steps = 0;
+        c.valid_every_s = *d;
+        return {};
+    };
+    o.write = [](const C& c, detail::json& j) {
+        j["valid_every_steps"] = c.valid_every_steps;
+        j["valid_every_s"] = c.valid_every_s;
+    };
+    o.read = [](C& c, const detail::json& j) -> status {  // absent from files written before it existed
+        c.valid_every_steps = j.value("valid_every_steps", c.valid_every_steps);
+        c.valid_every_s = j.value("valid_every_s", c.valid_every_s);
+        return {};
+    };
+    o.same = [](const C& a, const C& b) {
+        return a.valid_every_steps == b.valid_every_steps && a.valid_every_s == b.valid_every_s;
+    };
+    o.copy = [](const C& from, C& to) {
+        to.valid_every_steps = from.valid_every_steps;
+        to.valid_every_s = from.valid_every_s;
+    };
+    o.number = [](const C& c) -> std::optional<double> { return c.valid_every_s; };
+    return o;
+}
+
 option_table<text_config> make_text_options() {
     using C = text_config;
     const std::string g = "Text";
@@ -108,6 +154,12 @@ option_table<train_config> make_train_options() {
                   .resume = fixed}, MEMBER(seed)),
         field<C>({.name = "report-every", .group = training, .help = "steps between reports inside an epoch (0: about "
                   "every 10 s)"}, MEMBER(report_every)),
+        valid_every_option(training),
+        field<C>({.name = "patience", .group = training, .help = "stop after N validations in a row without a new "
+                  "best validation perplexity (0: never)", .since_v1 = false}, MEMBER(patience)),
+        field<C>({.name = "lr-plateau", .group = training, .help = "multiply the learning rate by this after a "
+                  "validation without a new best (1: off)", .range = above_up_to(0, 1), .since_v1 = false},
+                 MEMBER(lr_plateau)),
         field<C>({.name = "out", .group = output, .help = "model file to write (safetensors), after every epoch; also "
                   "<out>.best (lowest validation perplexity) and <out>.ckpt (checkpoint to resume from)"}, MEMBER(out)),
         field<C>({.name = "resume", .group = output, .help = "continue the run saved in this checkpoint (e.g. "

@@ -63,7 +63,9 @@ json position_json(const train_position& p) {
             {"best_epoch", p.best_epoch},
             {"elapsed_s", p.elapsed_s},
             {"epoch_nll", p.epoch_nll},
-            {"epoch_tokens", p.epoch_tokens}};
+            {"epoch_tokens", p.epoch_tokens},
+            {"stale_validations", p.stale_validations},
+            {"run_id", p.run_id}};
 }
 
 train_position position_from_json(const json& j) {
@@ -78,6 +80,8 @@ train_position position_from_json(const json& j) {
     p.elapsed_s = j.at("elapsed_s").get<double>();
     p.epoch_nll = j.at("epoch_nll").get<double>();
     p.epoch_tokens = j.at("epoch_tokens").get<uint64_t>();
+    p.stale_validations = j.value("stale_validations", uint32_t{0});  // absent before --patience
+    p.run_id = j.value("run_id", std::string());
     return p;
 }
 

@@ -25,6 +25,8 @@ struct train_position {
     double elapsed_s = 0;
     double epoch_nll = 0;        // the epoch's loss so far (for its report)
     uint64_t epoch_tokens = 0;
+    uint32_t stale_validations = 0;  // validations in a row without a new best (--patience)
+    std::string run_id;          // the run that wrote it (its --keep-last files are its own); "" before
 };
 
 // Writes `path` atomically. `carried`: the session holds a state carried into the next batch

@@ -1,0 +1,82 @@
+// The training schedule (schedule.h): reports, validation, checkpoints, samples and stopping.
+#include "train/schedule.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace charlm::detail {
+
+schedule::schedule(const train_config& cfg, bool has_valid, double budget_s, uint32_t stale)
+    : cfg_(&cfg), has_valid_(has_valid), budget_s_(budget_s), stale_(stale) {}
+
+stop_reason schedule::stop_before_step(double elapsed_s, bool signal) const {
+    if (signal) return stop_reason::signal;
+    if (budget_s_ > 0 && elapsed_s >= budget_s_) return stop_reason::budget;
+    return stop_reason::none;
+}
+
+stop_reason schedule::stop_at_epoch_end(uint64_t epoch, double elapsed_s, bool signal) const {
+    if (cfg_->epochs != 0 && epoch >= cfg_->epochs) return stop_reason::epochs;
+    return stop_before_step(elapsed_s, signal);
+}
+
+bool schedule::report_due(uint64_t step, double since_report_s) const {
+    return cfg_->report_every ? step % cfg_->report_every == 0 : since_report_s >= 10.0;
+}
+
+bool schedule::validation_due(uint64_t step, double since_validation_s) const {
+    if (!has_valid_) return false;
+    return (cfg_->valid_every_steps && step % cfg_->valid_every_steps == 0) ||
+           (cfg_->valid_every_s > 0 && since_validation_s >= cfg_->valid_every_s);
+}
+
+bool schedule::checkpoint_due(uint64_t epoch, bool last) const {
+    return last || epoch % std::max<uint32_t>(1, cfg_->checkpoint_every) == 0;
+}
+
+bool schedule::samples_due(uint64_t epoch, bool last) const {
+    return !cfg_->prefixes.empty() && (last || (cfg_->sample_every && epoch % cfg_->sample_every == 0));
+}
+
+bool schedule::record_validation(double ppl, const std::optional<double>& best) {
+    const bool improved = !best || ppl < *best;
+    stale_ = improved ? 0 : stale_ + 1;
+    return improved;
+}
+
+bool schedule::out_of_patience() const { return cfg_->patience > 0 && stale_ >= cfg_->patience; }
+
+double schedule::lr_after_validation(double lr, bool improved) const {
+    return improved || cfg_->lr_plateau == 1.0f ? lr : lr * static_cast<double>(cfg_->lr_plateau);
+}
+
+std::string schedule::describe(stop_reason why, uint64_t epoch, uint64_t batch, uint64_t batches) const {
+    const std::string where = batch == 0 || batch >= batches
+                                  ? fmt::format("after epoch {}", epoch)
+                                  : fmt::format("in epoch {} (batch {} of {})", epoch, batch, batches);
+    switch (why) {
+        case stop_reason::epochs: return fmt::format("all {} epochs done", cfg_->epochs);
+        case stop_reason::budget: return fmt::format("time budget of {} spent {}", format_duration(budget_s_), where);
+        case stop_reason::patience:
+            return fmt::format("{} validation{} in a row without a new best (--patience {}) {}", stale_,
+                               stale_ == 1 ? "" : "s", cfg_->patience, where);
+        case stop_reason::signal: return fmt::format("signal {}", where);
+        case stop_reason::divergence: return fmt::format("the loss diverged {}", where);
+        case stop_reason::none: break;
+    }
+    return "";
+}
+
+std::string format_duration(double seconds) {
+    if (seconds < 60) return fmt::format("{:g}s", std::round(seconds * 1000) / 1000);
+    const auto s = static_cast<uint64_t>(std::llround(seconds));
+    std::string out;
+    if (s >= 3600) out += fmt::format("{}h", s / 3600);
+    if (s % 3600 >= 60) out += fmt::format("{}m", s % 3600 / 60);
+    if (s % 60) out += fmt::format("{}s", s % 60);
+    return out;
+}
+
+}  // namespace charlm::detail
