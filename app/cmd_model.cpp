@@ -12,6 +12,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "charlm/files.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
@@ -163,10 +164,7 @@ int cmd_eval(int argc, char** argv) {
     if (streams < 1 || steps < 1) return report_error(make_error(errc::usage, "--streams and --steps must be >= 1"));
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     if (!logits_path.empty()) {
-        std::error_code ec;
-        if (!force && std::filesystem::exists(logits_path, ec))
-            return report_error(make_error(
-                errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", logits_path)));
+        if (auto st = check_output_path(logits_path, force); !st.ok()) return report_error(st.err());
         // Rows reach the file in text order only when the text is read as one stream.
         if (!vm["streams"].defaulted() && streams > 1)
             return report_error(make_error(errc::usage, "--logits writes rows in text order and needs --streams 1"));

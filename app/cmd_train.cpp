@@ -3,9 +3,9 @@
 #include <fmt/core.h>
 
 #include <csignal>
-#include <filesystem>
 #include <optional>
 
+#include "charlm/files.hpp"
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -73,32 +73,14 @@ int cmd_train(int argc, char** argv) {
         cfg = std::move(run);
     }
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
+    for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
     // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
     const bool same_run = ck && cfg.out == ck->config.out;
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
     const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
-    for (const std::string* f : outputs) {
-        // Refused before an epoch is spent (the writer refuses too): a device, pipe or directory.
-        std::error_code ec;
-        const auto st = std::filesystem::status(*f, ec);
-        if (!f->empty() && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
-            using ft = std::filesystem::file_type;
-            const char* kind = st.type() == ft::directory ? "directory"
-                               : st.type() == ft::character ? "character device"
-                               : st.type() == ft::block ? "block device"
-                               : st.type() == ft::fifo ? "FIFO (named pipe)"
-                               : st.type() == ft::socket ? "socket" : "special file";
-            return report_error(make_error(errc::io, fmt::format("cannot write '{}': it is a {}, not a regular file; "
-                                                                 "models are written only to regular files: choose "
-                                                                 "a file path",
-                                                                 *f, kind)));
-        }
-        if (f->empty() || force || same_run) continue;
-        if (std::filesystem::exists(*f))
-            return report_error(make_error(
-                errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
-    }
+    for (const std::string* f : outputs)  // refused before an epoch is spent (the writer refuses too)
+        if (auto st = check_output_path(*f, force || same_run); !st.ok()) return report_error(st.err());
     const int used_threads = apply_threads(threads);
     if (ck && ck->threads != used_threads)
         fmt::print(stderr,
@@ -135,26 +117,22 @@ int cmd_train(int argc, char** argv) {
 
     auto outcome = train(cfg, cb);
     if (!outcome) return report_error(outcome.err());
-    if (outcome->interrupted) {
+    // A signal either ends the run mid-epoch (interrupted: no summary) or arrives during the last
+    // epoch's end, after the summary; either way the one message says what was kept.
+    if (!outcome->interrupted) {
+        fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
+                   outcome->seconds, outcome->train_ppl);
+        if (outcome->valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome->valid_ppl);
+        fmt::print("{}\n", cfg.out.empty() ? "" : fmt::format("; model written to {}", cfg.out));
+        if (outcome->best_valid_ppl && !cfg.out.empty())
+            fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
+                       outcome->best_epoch, cfg.out);
+    }
+    if (g_stop_signal != 0) {
         fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", static_cast<int>(g_stop_signal),
                    outcome->steps,
                    outcome->checkpoint.empty()
                        ? "; nothing was saved (no --out)"
-                       : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
-                                     outcome->checkpoint));
-        return 128 + g_stop_signal;
-    }
-    fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
-               outcome->seconds, outcome->train_ppl);
-    if (outcome->valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome->valid_ppl);
-    fmt::print("{}\n", cfg.out.empty() ? "" : fmt::format("; model written to {}", cfg.out));
-    if (outcome->best_valid_ppl && !cfg.out.empty())
-        fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
-                   outcome->best_epoch, cfg.out);
-    if (g_stop_signal) {
-        fmt::print(stderr, "charlm: stopped by signal {}{}\n", static_cast<int>(g_stop_signal),
-                   outcome->checkpoint.empty()
-                       ? ""
                        : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                                      outcome->checkpoint));
         return 128 + g_stop_signal;

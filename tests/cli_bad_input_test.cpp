@@ -549,6 +549,42 @@ std::vector<row> table() {
                      EXPECT_NE(slurp(dir + "/real.st"), good_model_bytes()) << "the linked file was not replaced";
                      no_temp(dir, r);
                  }});
+
+    // -- issue 18: what a new user noticed. Outputs of every command are regular files (eval's
+    // --logits too); a rewritten model keeps its permissions.
+    t.push_back({"eval_logits_to_dev_null", {"eval", "--model", "@model", "--text", "@corpus", "--logits", "/dev/null", "--force"},
+                 {}, 1, {"cannot write '/dev/null': it is a character device, not a regular file"}});
+    t.push_back({"eval_logits_to_a_fifo", {"eval", "--model", "@model", "--text", "@corpus", "--logits", "@pipe", "--force"},
+                 {{"pipe", fifo()}}, 1, {"pipe': it is a FIFO (named pipe), not a regular file"}});
+    t.push_back({"out_rewritten_keeps_its_permissions", plus(tiny_train(), {"--out", "@m.st", "--force"}),
+                 {{"m.st", [](const std::string& p) {
+                       std::ofstream(p, std::ios::binary) << good_model_bytes();
+                       fs::permissions(p, fs::perms(0640));
+                   }}},
+                 0, {}, {"model written to"}, {},
+                 [](const std::string& dir, const child_run&) {
+                     EXPECT_EQ(fs::status(dir + "/m.st").permissions() & fs::perms::all, fs::perms(0640));
+                     EXPECT_NE(slurp(dir + "/m.st"), good_model_bytes()) << "not rewritten";
+                 }});
+    // PyTorch warns: "dropout option adds dropout after all but last recurrent layer".
+    t.push_back({"train_dropout_with_one_layer_warns", plus(tiny_train(), {"--dropout", "0.3"}), {}, 0,
+                 {"charlm: warning: --dropout does nothing with --layers 1", "--layers 2 or more"}});
+    // 1 / T overflows below about 2.9e-39: such a temperature is the argmax, never NaN weights
+    // falling back to <unk> (printed as U+FFFD).
+    t.push_back({"generate_temperature_too_small_for_its_reciprocal",
+                 {"generate", "--model", "@model", "--prefix", "spring", "--length", "30", "--temperature", "2e-39"},
+                 {}, 0, {}, {"spring"}, {},
+                 [](const std::string&, const child_run& r) {
+                     EXPECT_EQ(r.out.find("\xEF\xBF\xBD"), std::string::npos) << r.out;
+                     auto greedy = run_limited({"generate", "--model", good_model(), "--prefix", "spring", "--length",
+                                                "30", "--greedy"},
+                                               {});
+                     EXPECT_EQ(r.out, greedy.out);
+                 }});
+    // Normalization before lowercasing: NFKC's capitals are lowercased too (U+210C U+3392 U+1F130).
+    t.push_back({"corpus_lowercase_after_nfkc", {"corpus", "@u.txt", "--lowercase", "--normalize", "nfkc", "--json"},
+                 {{"u.txt", bytes("\xE2\x84\x8C\xE3\x8E\x92\xF0\x9F\x84\xB0\n")}}, 0, {},
+                 {"{\"count\":2,\"token\":\"h\"}", "{\"count\":1,\"token\":\"a\"}", "{\"count\":1,\"token\":\"m\"}"}});
     return t;
 }
 
