@@ -3,15 +3,12 @@
 // the library and prints.
 #include <fmt/core.h>
 
-#include <filesystem>
-
-#include <bit>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "charlm/describe.hpp"
+#include "charlm/evaluate.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
@@ -136,21 +133,21 @@ int cmd_generate(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-    std::string model_path, text_path, logits_path;
+    std::string model_path, text_path;
+    eval_options opts;
     int threads = 0;
-    uint32_t streams = 32, steps = 64;
-    bool json = false, force = false;
+    bool json = false;
     po::options_description desc("charlm eval options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
         ("text", po::value(&text_path), "text to evaluate (required; '-' for standard input)")
-        ("streams", po::value(&streams)->default_value(streams), "parallel streams the text is cut into")
-        ("steps", po::value(&steps)->default_value(steps), "time steps per forward call")
+        ("streams", po::value(&opts.streams)->default_value(opts.streams), "parallel streams the text is cut into")
+        ("steps", po::value(&opts.steps)->default_value(opts.steps), "time steps per forward call")
         ("json", po::bool_switch(&json), "print one JSON object")
-        ("logits", po::value(&logits_path),
+        ("logits", po::value(&opts.logits_path),
          "also write the logits of every predicted token to this file: raw little-endian float32, "
          "(tokens - 1) x V row-major in text order (implies --streams 1)")
-        ("force", po::bool_switch(&force), "overwrite the --logits file if it exists")
+        ("force", po::bool_switch(&opts.overwrite), "overwrite the --logits file if it exists")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;
@@ -160,75 +157,49 @@ int cmd_eval(int argc, char** argv) {
     if (done) return exit_ok;
     if (model_path.empty() || text_path.empty())
         return report_error(make_error(errc::usage, "eval: --model FILE and --text FILE are required"));
-    if (streams < 1 || steps < 1) return report_error(make_error(errc::usage, "--streams and --steps must be >= 1"));
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
-    if (!logits_path.empty()) {
-        std::error_code ec;
-        if (!force && std::filesystem::exists(logits_path, ec))
-            return report_error(make_error(
-                errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", logits_path)));
-        // Rows reach the file in text order only when the text is read as one stream.
-        if (!vm["streams"].defaulted() && streams > 1)
-            return report_error(make_error(errc::usage, "--logits writes rows in text order and needs --streams 1"));
-        streams = 1;
-    }
+    if (!opts.logits_path.empty() && vm["streams"].defaulted()) opts.streams = 1;
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
-    language_model& model = loaded->model;
-    auto text = load_text(text_path, model.text());
-    if (!text) return report_error(text.err());
-    uint64_t unk = 0;
-    token_stream ids = map_to_vocab(*text, model.vocab(), &unk);
-    if (ids.size() < 2)
-        return report_error(make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", text_path)));
-    std::vector<float> nll;
-    std::FILE* logits_file = nullptr;
-    language_model::logits_sink sink;
-    if (!logits_path.empty()) {
-        logits_file = std::fopen(logits_path.c_str(), "wb");
-        if (!logits_file)
-            return report_error(make_error(
-                errc::io, fmt::format("cannot create '{}' for --logits: {}; check that its directory exists and is "
-                                      "writable", logits_path, std::strerror(errno))));
-        const uint32_t V = model.vocab().size();
-        sink = [logits_file, V, row = std::vector<float>(V)](uint64_t, const float* logits) mutable {
-            if constexpr (std::endian::native == std::endian::little) {
-                std::fwrite(logits, sizeof(float), V, logits_file);
-            } else {
-                for (uint32_t v = 0; v < V; ++v) {
-                    const uint32_t b = std::bit_cast<uint32_t>(logits[v]);
-                    row[v] = std::bit_cast<float>((b >> 24) | ((b >> 8) & 0xff00u) | ((b << 8) & 0xff0000u) |
-                                                  (b << 24));
-                }
-                std::fwrite(row.data(), sizeof(float), V, logits_file);
-            }
-        };
-    }
-    loss_sum l = model.evaluate(ids, streams, steps, &nll, sink);
-    if (logits_file) {
-        const bool failed = std::ferror(logits_file) != 0;
-        if (std::fclose(logits_file) != 0 || failed)
-            return report_error(make_error(errc::io, fmt::format("writing the logits to '{}' failed (disk full?)",
-                                                                 logits_path)));
-    }
-    const double mean = l.nll / static_cast<double>(l.tokens);
-    double var = 0;
-    for (float v : nll) var += (v - mean) * (v - mean);
-    var /= static_cast<double>(std::max<size_t>(1, nll.size() - 1));
-    const double se = std::sqrt(var / static_cast<double>(l.tokens));  // standard error of the mean NLL
-    const double ppl = std::exp(mean);
+    auto r = evaluate_file(loaded->model, text_path, opts);
+    if (!r) return report_error(r.err());
+    auto or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     if (json) {
-        nlohmann::json j = {{"tokens", l.tokens},          {"perplexity", ppl},   {"bpc", mean / std::log(2.0)},
-                            {"nll_mean", mean},            {"nll_stddev", std::sqrt(var)},
-                            {"perplexity_stderr", ppl * se}, {"unknown_tokens", unk}};
+        nlohmann::json j = {{"tokens", r->tokens},
+                            {"perplexity", r->all.perplexity},
+                            {"perplexity_stderr", or_null(r->all.std_error)},
+                            {"bpc", r->bits_per_token()},
+                            {"nll_mean", r->all.nll_mean},
+                            {"nll_stddev", r->nll_stddev},
+                            {"unknown_tokens", r->unknown_tokens},
+                            {"known_tokens", r->known.tokens},
+                            {"known_perplexity", or_null(r->known.perplexity)},
+                            {"known_perplexity_stderr", or_null(r->known.std_error)},
+                            {"stderr_blocks", r->blocks},
+                            {"stderr_block_tokens", r->block_tokens},
+                            {"perplexity_stderr_if_independent", r->stderr_independent}};
         fmt::print("{}\n", j.dump());
         return exit_ok;
     }
-    fmt::print("tokens evaluated  {}\n", l.tokens);
-    fmt::print("unknown tokens    {} (counted as <unk>)\n", unk);
-    fmt::print("PPL = {:.4f} +/- {:.4f}\n", ppl, ppl * se);
-    fmt::print("bits per token    {:.4f}\n", mean / std::log(2.0));
+    auto pm = [](const perplexity_estimate& e) {
+        return std::isfinite(e.std_error) ? fmt::format("{:.4f} +/- {:.4f}", e.perplexity, e.std_error)
+                                          : fmt::format("{:.4f} +/- ?", e.perplexity);
+    };
+    fmt::print("tokens evaluated  {}\n", r->tokens);
+    fmt::print("unknown tokens    {} (not in the vocabulary: read and scored as <unk>)\n", r->unknown_tokens);
+    fmt::print("PPL = {}\n", pm(r->all));
+    if (r->unknown_tokens > 0)
+        fmt::print("PPL over the {} known tokens = {}\n", r->known.tokens,
+                   r->known.tokens > 0 ? pm(r->known) : std::string("none"));
+    fmt::print("bits per token    {:.4f}\n", r->bits_per_token());
+    if (r->blocks > 0)
+        fmt::print("+/- is one standard error from the spread of {} blocks of about {} consecutive tokens "
+                   "(tokens within a block may be correlated; blocks are taken as independent)\n",
+                   r->blocks, r->block_tokens);
+    else
+        fmt::print("+/- ? : the text is too short for a standard error (it takes two blocks of {} tokens)\n",
+                   eval_min_block_tokens);
     return exit_ok;
 }
 
@@ -252,68 +223,27 @@ int cmd_info(int argc, char** argv) {
     const language_model& m = loaded->model;
     const model_config& c = m.config();
     const training_summary& s = loaded->summary;
-    auto tensors = m.export_tensors();
-    // Keras-like layers: what each computes, its input and output widths, its parameters.
-    struct layer_row {
-        std::string name, kind, shape;
-        uint64_t parameters = 0;
-    };
-    std::vector<layer_row> layer_rows;
-    auto count = [&](const std::string& prefix) {
-        uint64_t n = 0;
-        for (const auto& t : tensors)
-            if (t.name.rfind(prefix, 0) == 0) n += t.data.size();
-        return n;
-    };
-    const char* cell_kind = c.cell == cell_type::lstm ? "LSTM" : c.cell == cell_type::gru ? "GRU" :
-                            c.cell == cell_type::lbr_gru ? "GRU (linear before reset)" :
-                            c.cell == cell_type::rnn_relu ? "RNN (ReLU)" : "RNN (tanh)";
-    if (c.embed > 0)
-        layer_rows.push_back({"embedding", "Embedding", fmt::format("{} ids -> {}", c.vocab, c.embed), count("embedding.")});
-    else
-        layer_rows.push_back({"one-hot", "OneHot", fmt::format("{} ids -> {}", c.vocab, c.vocab), 0});
-    for (uint32_t l = 0; l < c.layers; ++l) {
-        const uint32_t in = l == 0 ? (c.embed > 0 ? c.embed : c.vocab) : c.hidden;
-        const std::string sfx = fmt::format("_l{}", l);
-        uint64_t n = 0;
-        for (const auto& t : tensors)
-            if (t.name.rfind("rnn.", 0) == 0 && t.name.size() > sfx.size() &&
-                t.name.compare(t.name.size() - sfx.size(), sfx.size(), sfx) == 0)
-                n += t.data.size();
-        layer_rows.push_back({fmt::format("rnn{}", sfx), cell_kind, fmt::format("{} -> {}", in, c.hidden), n});
-        if (c.dropout > 0 && l + 1 < c.layers)
-            layer_rows.push_back({fmt::format("dropout{}", sfx), fmt::format("Dropout({:g})", c.dropout), "", 0});
-    }
-    std::string adaptive_groups;  // the adaptive softmax's head and clusters, printed under the table
-    if (c.softmax == softmax_type::adaptive) {
-        adaptive_groups = fmt::format("head ids 0..{} and {} cluster entries", c.cutoffs[0] - 1, c.cutoffs.size());
-        for (size_t k = 0; k < c.cutoffs.size(); ++k)
-            adaptive_groups += fmt::format("; cluster {} ids {}..{} through {} units", k + 1, c.cutoffs[k],
-                                           (k + 1 < c.cutoffs.size() ? c.cutoffs[k + 1] : c.vocab) - 1,
-                                           adaptive_tail_width(c.hidden, c.div_value, k));
-        layer_rows.push_back({"decoder", "AdaptiveLogSoftmax", fmt::format("{} -> {} log-probs", c.hidden, c.vocab),
-                              count("decoder.")});
-    } else {
-        layer_rows.push_back({"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), count("decoder.")});
-    }
+    const model_summary d = describe_model(m);
     auto ck = read_checkpoint(model_path);  // also a checkpoint? (a plain model file is not)
     if (json) {
-        nlohmann::json layers = nlohmann::json::array();
-        for (const auto& t : tensors) layers.push_back({{"name", t.name}, {"shape", t.shape}, {"parameters", t.data.size()}});
-        nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", c.layers}, {"hidden", c.hidden},
-                            {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", m.parameter_count()},
+        nlohmann::json layers = nlohmann::json::array(), tensors = nlohmann::json::array();
+        for (const auto& l : d.layers) {
+            layers.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"stored", l.stored},
+                              {"trainable", l.trainable}});
+            for (const auto& t : l.tensors)
+                tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"stored", t.stored}, {"trainable", t.trainable}});
+        }
+        nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", layers},   {"hidden", c.hidden},
+                            {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", d.trainable},
+                            {"parameters_trainable", d.trainable}, {"parameters_stored", d.stored},
                             {"softmax", to_string(c.softmax)},
-                            {"tensors", layers},
+                            {"tensors", tensors},
                             {"text", {{"encoding", m.text().encoding}, {"normalize", to_string(m.text().normalize)},
                                       {"unit", to_string(m.text().unit)}, {"lowercase", m.text().lowercase}}},
                             {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
                                           {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
         j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
         j["training"]["corpus_checksum"] = s.corpus_checksum;
-        nlohmann::json lj = nlohmann::json::array();
-        for (const auto& l : layer_rows)
-            lj.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"parameters", l.parameters}});
-        j["layers"] = lj;
         if (c.softmax == softmax_type::adaptive) {
             j["cutoffs"] = c.cutoffs;
             j["div_value"] = c.div_value;
@@ -329,21 +259,26 @@ int cmd_info(int argc, char** argv) {
     }
     fmt::print("model {}: {} x {} {}, embedding {}, vocabulary {}\n\n", model_path, c.layers, c.hidden,
                to_string(c.cell), c.embed == 0 ? std::string("one-hot") : std::to_string(c.embed), c.vocab);
-    fmt::print("{:<14} {:<26} {:<22} {:>12}\n", "layer", "type", "shape", "parameters");
-    fmt::print("{:-<77}\n", "");
-    for (const auto& l : layer_rows) fmt::print("{:<14} {:<26} {:<22} {:>12}\n", l.name, l.kind, l.shape, l.parameters);
-    fmt::print("{:-<77}\n", "");
-    fmt::print("{:<64} {:>12}\n", "total", m.parameter_count());
-    if (!adaptive_groups.empty()) fmt::print("adaptive softmax: {}\n", adaptive_groups);
-    fmt::print("\n{:<24} {:<18} {:>12}\n", "tensor", "shape", "parameters");
-    fmt::print("{:-<56}\n", "");
-    for (const auto& t : tensors) {
-        std::string shape;
-        for (auto d : t.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
-        fmt::print("{:<24} {:<18} {:>12}\n", t.name, shape, t.data.size());
-    }
-    fmt::print("{:-<56}\n", "");
-    fmt::print("{:<43} {:>12}\n\n", "total", m.parameter_count());
+    fmt::print("{:<14} {:<26} {:<22} {:>10} {:>10}\n", "layer", "type", "shape", "stored", "trainable");
+    fmt::print("{:-<86}\n", "");
+    for (const auto& l : d.layers)
+        fmt::print("{:<14} {:<26} {:<22} {:>10} {:>10}\n", l.name, l.kind, l.shape, l.stored, l.trainable);
+    fmt::print("{:-<86}\n", "");
+    fmt::print("{:<64} {:>10} {:>10}\n", "total", d.stored, d.trainable);
+    if (!d.adaptive_groups.empty()) fmt::print("adaptive softmax: {}\n", d.adaptive_groups);
+    fmt::print("\n{:<24} {:<18} {:>10} {:>10}\n", "tensor", "shape", "stored", "trainable");
+    fmt::print("{:-<65}\n", "");
+    for (const auto& l : d.layers)
+        for (const auto& t : l.tensors) {
+            std::string shape;
+            for (auto dim : t.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(dim);
+            fmt::print("{:<24} {:<18} {:>10} {:>10}\n", t.name, shape, t.stored, t.trainable);
+        }
+    fmt::print("{:-<65}\n", "");
+    fmt::print("{:<43} {:>10} {:>10}\n", "total", d.stored, d.trainable);
+    fmt::print("stored: values in the file; trainable: values training changes (the stored second bias b_hh of a "
+               "recurrent layer only adds to b_ih, so it is kept at zero{})\n\n",
+               c.cell == cell_type::lbr_gru ? ", but for its n-gate rows" : "");
     std::string sample;
     for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i)
         sample.append(" ").append(visible_token(m.vocab().token(i)));

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "charlm/files.hpp"
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -58,33 +59,17 @@ int cmd_train(int argc, char** argv) {
         cfg = std::move(run);
     }
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
+    for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
     // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
     const bool same_run = ck && cfg.out == ck->config.out;
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
     const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
     std::string replaced;
-    for (const std::string* f : outputs) {
-        // Refused before an epoch is spent (the writer refuses too): a device, pipe or directory.
-        std::error_code ec;
-        const auto st = std::filesystem::status(*f, ec);
-        if (!f->empty() && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
-            using ft = std::filesystem::file_type;
-            const char* kind = st.type() == ft::directory ? "directory"
-                               : st.type() == ft::character ? "character device"
-                               : st.type() == ft::block ? "block device"
-                               : st.type() == ft::fifo ? "FIFO (named pipe)"
-                               : st.type() == ft::socket ? "socket" : "special file";
-            return report_error(make_error(errc::io, fmt::format("cannot write '{}': it is a {}, not a regular file; "
-                                                                 "models are written only to regular files: choose "
-                                                                 "a file path",
-                                                                 *f, kind)));
-        }
-        if (f->empty() || same_run || !std::filesystem::exists(st)) continue;
-        if (!force)
-            return report_error(make_error(
-                errc::io, fmt::format("'{}' exists; pass --force to overwrite it or choose another name", *f)));
-        replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
+    for (const std::string* f : outputs) {  // refused before an epoch is spent (the writer refuses too)
+        if (auto st = check_output_path(*f, force || same_run); !st.ok()) return report_error(st.err());
+        if (!f->empty() && !same_run && std::filesystem::exists(*f))
+            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
     }
     if (!replaced.empty())
         fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);

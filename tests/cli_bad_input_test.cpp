@@ -595,6 +595,109 @@ std::vector<row> table() {
                      EXPECT_EQ(slurp(dir + "/m.bak.tmp.999999"), "someone else's") << "an unrelated file was deleted";
                      for (const char* gone : {"m.tmp.999999", "m.ckpt.tmp.999999", "m.epoch3.ckpt.tmp.999999"})
                          EXPECT_FALSE(fs::exists(dir + "/" + gone)) << gone;
+    // -- issue 18: what a new user noticed. Outputs of every command are regular files (eval's
+    // --logits too); a rewritten model keeps its permissions.
+    t.push_back({"eval_logits_to_dev_null", {"eval", "--model", "@model", "--text", "@corpus", "--logits", "/dev/null", "--force"},
+                 {}, 1, {"cannot write '/dev/null': it is a character device, not a regular file"}});
+    t.push_back({"eval_logits_to_a_fifo", {"eval", "--model", "@model", "--text", "@corpus", "--logits", "@pipe", "--force"},
+                 {{"pipe", fifo()}}, 1, {"pipe': it is a FIFO (named pipe), not a regular file"}});
+    t.push_back({"out_rewritten_keeps_its_permissions", plus(tiny_train(), {"--out", "@m.st", "--force"}),
+                 {{"m.st", [](const std::string& p) {
+                       std::ofstream(p, std::ios::binary) << good_model_bytes();
+                       fs::permissions(p, fs::perms(0640));
+                   }}},
+                 0, {}, {"model written to"}, {},
+                 [](const std::string& dir, const child_run&) {
+                     EXPECT_EQ(fs::status(dir + "/m.st").permissions() & fs::perms::all, fs::perms(0640));
+                     EXPECT_NE(slurp(dir + "/m.st"), good_model_bytes()) << "not rewritten";
+                 }});
+    // PyTorch warns: "dropout option adds dropout after all but last recurrent layer".
+    t.push_back({"train_dropout_with_one_layer_warns", plus(tiny_train(), {"--dropout", "0.3"}), {}, 0,
+                 {"charlm: warning: --dropout does nothing with --layers 1", "--layers 2 or more"}});
+    // 1 / T overflows below about 2.9e-39: such a temperature is the argmax, never NaN weights
+    // falling back to <unk> (printed as U+FFFD).
+    t.push_back({"generate_temperature_too_small_for_its_reciprocal",
+                 {"generate", "--model", "@model", "--prefix", "spring", "--length", "30", "--temperature", "2e-39"},
+                 {}, 0, {}, {"spring"}, {},
+                 [](const std::string&, const child_run& r) {
+                     EXPECT_EQ(r.out.find("\xEF\xBF\xBD"), std::string::npos) << r.out;
+                     auto greedy = run_limited({"generate", "--model", good_model(), "--prefix", "spring", "--length",
+                                                "30", "--greedy"},
+                                               {});
+                     EXPECT_EQ(r.out, greedy.out);
+                 }});
+    // Normalization before lowercasing: NFKC's capitals are lowercased too (U+210C U+3392 U+1F130).
+    t.push_back({"corpus_lowercase_after_nfkc", {"corpus", "@u.txt", "--lowercase", "--normalize", "nfkc", "--json"},
+                 {{"u.txt", bytes("\xE2\x84\x8C\xE3\x8E\x92\xF0\x9F\x84\xB0\n")}}, 0, {},
+                 {"{\"count\":2,\"token\":\"h\"}", "{\"count\":1,\"token\":\"a\"}", "{\"count\":1,\"token\":\"m\"}"}});
+    // `info`: every total is the sum of its rows, stored and trainable counts named apart (a 1 x 32
+    // GRU stores a second bias of 96 values for PyTorch that training keeps at zero).
+    t.push_back({"info_totals_are_the_sums_of_their_rows", {"info", "@model"}, {}, 0, {},
+                 {"stored", "trainable"}, {},
+                 [](const std::string&, const child_run& r) {
+                     // The tensor table: rows "name shape... stored trainable" between two rules.
+                     std::istringstream in(r.out);
+                     std::string line;
+                     int rules = 0;
+                     uint64_t stored = 0, trainable = 0, total_stored = 0, total_trainable = 0;
+                     bool in_tensors = false;
+                     while (std::getline(in, line)) {
+                         if (line.rfind("tensor ", 0) == 0) in_tensors = true;
+                         if (!in_tensors) continue;
+                         if (line.rfind("---", 0) == 0) {
+                             ++rules;
+                             continue;
+                         }
+                         std::istringstream words(line);
+                         std::vector<std::string> w;
+                         for (std::string x; words >> x;) w.push_back(x);
+                         if (rules == 1 && w.size() >= 3) {
+                             stored += std::stoull(w[w.size() - 2]);
+                             trainable += std::stoull(w.back());
+                         } else if (rules == 2 && !w.empty() && w[0] == "total") {
+                             total_stored = std::stoull(w[w.size() - 2]);
+                             total_trainable = std::stoull(w.back());
+                             break;
+                         }
+                     }
+                     EXPECT_EQ(rules, 2) << r.out;
+                     EXPECT_EQ(total_stored, stored) << r.out;
+                     EXPECT_EQ(total_trainable, trainable) << r.out;
+                     EXPECT_EQ(stored - trainable, 96u) << r.out;
+                     auto js = run_limited({"info", "--json", good_model()}, {});
+                     auto j = nlohmann::json::parse(js.out);
+                     uint64_t js_stored = 0, js_trainable = 0, layer_stored = 0;
+                     for (const auto& x : j["tensors"]) {
+                         js_stored += x["stored"].get<uint64_t>();
+                         js_trainable += x["trainable"].get<uint64_t>();
+                     }
+                     for (const auto& x : j["layers"]) layer_stored += x["stored"].get<uint64_t>();
+                     EXPECT_EQ(j["parameters_stored"].get<uint64_t>(), stored);
+                     EXPECT_EQ(j["parameters_trainable"].get<uint64_t>(), trainable);
+                     EXPECT_EQ(js_stored, stored);
+                     EXPECT_EQ(js_trainable, trainable);
+                     EXPECT_EQ(layer_stored, stored);
+                 }});
+    // `eval`: tokens the vocabulary lacks are scored as <unk>, which training never saw as a target
+    // (min-count 1); the perplexity over the known tokens is reported beside the whole figure, and
+    // the error comes from block means.
+    t.push_back({"eval_unknown_tokens_reported_beside_the_known",
+                 {"eval", "--model", "@model", "--text", "@snow.txt", "--json"},
+                 {{"snow.txt", [](const std::string& p) {
+                       std::string text;
+                       for (int i = 0; i < 12; ++i) text += "spring rain on the river \xE2\x98\x83\xE2\x98\x83\n";
+                       std::ofstream(p, std::ios::binary) << text;
+                   }}},
+                 0, {}, {"\"unknown_tokens\":24"}, {},
+                 [](const std::string& dir, const child_run& r) {
+                     auto j = nlohmann::json::parse(r.out);
+                     EXPECT_EQ(j["known_tokens"].get<uint64_t>(), j["tokens"].get<uint64_t>() - 24);
+                     EXPECT_LT(j["known_perplexity"].get<double>(), j["perplexity"].get<double>());
+                     EXPECT_EQ(j["stderr_blocks"].get<uint64_t>(), 3u);
+                     EXPECT_GT(j["perplexity_stderr"].get<double>(), 0.0);
+                     auto text = run_limited({"eval", "--model", good_model(), "--text", dir + "/snow.txt"}, {});
+                     EXPECT_NE(text.out.find("PPL over the 311 known tokens = "), std::string::npos) << text.out;
+                     EXPECT_NE(text.out.find("3 blocks of about 111 consecutive tokens"), std::string::npos) << text.out;
                  }});
     return t;
 }

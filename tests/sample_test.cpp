@@ -229,6 +229,20 @@ TEST(sampler, huge_logits_do_not_make_nan) {
     EXPECT_LT(sample_logits(all_low.data(), 3, {1.f, 0, 1.f}, rng, scratch), 3u);
 }
 
+// Issue 18 item 9: below about 2.9e-39, 1 / T overflows; the argmax's weight was 0 * inf = NaN and
+// the draw fell back to id 0, <unk>.
+TEST(sampler, temperature_too_small_for_its_reciprocal_is_argmax) {
+    uint64_t rng = 5;
+    sample_scratch scratch;
+    auto l = random_logits(50, rng, 4.f);
+    l[0] = -10.f;  // never the argmax, so a fallback to id 0 shows
+    for (float t : {2e-39f, 1e-40f, std::numeric_limits<float>::denorm_min(), 1e-38f})
+        for (float p : {1.f, 0.5f})
+            for (uint32_t k : {0u, 5u})
+                EXPECT_EQ(sample_logits(l.data(), 50, {t, k, p}, rng, scratch), argmax(l))
+                    << "T " << t << " top_p " << p << " top_k " << k;
+}
+
 TEST(sampler, same_seed_same_sequence) {
     uint64_t g = 1;
     auto l = random_logits(20, g, 3.f);
@@ -343,6 +357,33 @@ TEST(generate, stop_strings_end_a_row) {
         const std::string body = gen.substr(0, gen.size() - 1);
         EXPECT_EQ(body.find("ca"), std::string::npos) << "row " << r << ": '" << gen << "'";
         EXPECT_EQ(body.find("bb"), std::string::npos) << "row " << r << ": '" << gen << "'";
+    }
+}
+
+// Issue 18 item 11: stop strings go through the model's preprocessing as the prefix does, so a
+// lowercasing model stops at "B" when it writes "b".
+TEST(generate, stop_strings_go_through_the_models_preprocessing) {
+    auto vocab = vocabulary::from_tokens({"<unk>", "a", "b", "c"});
+    ASSERT_TRUE(vocab.ok());
+    model_config mc;
+    mc.layers = 1;
+    mc.hidden = 16;
+    mc.embed = 8;
+    mc.vocab = vocab->size();
+    text_config t;
+    t.lowercase = true;
+    t.normalize = normalization::nfkc;
+    language_model m(mc, t, std::move(*vocab), 3);
+    auto c = hot_config(5000, 4);
+    c.stop = {"B", "\xEF\xBD\x83\xEF\xBD\x83"};  // full-width "ＣＣ": NFKC "CC", lowercased "cc"
+    auto rows = generate(m, "A", c);
+    ASSERT_TRUE(rows.ok()) << rows.err().message;
+    for (size_t r = 0; r < rows->size(); ++r) {
+        const std::string gen = (*rows)[r].substr(1);
+        EXPECT_TRUE(gen.ends_with("b") || gen.ends_with("cc")) << "row " << r << ": '" << gen.substr(0, 80) << "'";
+        const std::string body = gen.substr(0, gen.size() - 1);
+        EXPECT_EQ(body.find('b'), std::string::npos) << "row " << r << " went on past a stop: '" << gen.substr(0, 80) << "'";
+        EXPECT_EQ(body.find("cc"), std::string::npos) << "row " << r << ": '" << gen.substr(0, 80) << "'";
     }
 }
 

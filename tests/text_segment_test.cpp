@@ -53,15 +53,20 @@ std::string utf8_of(const icu::UnicodeString& u) {
     return s;
 }
 
-// The reference: fold CR LF and CR, lowercase and normalize the whole text at once, then one
+// The reference: fold CR LF and CR, normalize and lowercase the whole text at once, then one
 // BreakIterator pass.
 std::vector<std::string> reference(const std::string& utf8, const text_config& cfg) {
     icu::UnicodeString u = icu::UnicodeString::fromUTF8(utf8);
     u.findAndReplace(u"\r\n", u"\n").findAndReplace(u"\r", u"\n");
-    if (cfg.lowercase) u.toLower(icu::Locale::getRoot());
     UErrorCode err = U_ZERO_ERROR;
-    if (cfg.normalize == normalization::nfc) u = icu::Normalizer2::getNFCInstance(err)->normalize(u, err);
-    if (cfg.normalize == normalization::nfkc) u = icu::Normalizer2::getNFKCInstance(err)->normalize(u, err);
+    const icu::Normalizer2* norm = cfg.normalize == normalization::nfc    ? icu::Normalizer2::getNFCInstance(err)
+                                   : cfg.normalize == normalization::nfkc ? icu::Normalizer2::getNFKCInstance(err)
+                                                                          : nullptr;
+    if (norm) u = norm->normalize(u, err);
+    if (cfg.lowercase) {  // after normalization, and normalized again
+        u.toLower(icu::Locale::getRoot());
+        if (norm) u = norm->normalize(u, err);
+    }
     EXPECT_TRUE(U_SUCCESS(err));
     std::vector<std::string> out;
     if (cfg.unit == token_unit::codepoint) {
@@ -157,7 +162,27 @@ TEST(text_segment, nfkc_folds_compatibility_forms) {
               (std::vector<std::string>{"1", "A"}));
 }
 
-TEST(text_segment, lowercase_uses_full_root_mappings_before_normalization) {
+// Issue 18 item 10: lowercasing used to run before normalization, so NFKC's capitals stayed.
+TEST(text_segment, lowercase_comes_after_normalization) {
+    const std::string text = "\xE2\x84\x8C\xE3\x8E\x92\xF0\x9F\x84\xB0";  // U+210C U+3392 U+1F130: H MHz A
+    EXPECT_EQ(tokens_of(text, make(normalization::nfkc, token_unit::grapheme, true)),
+              (std::vector<std::string>{"h", "m", "h", "z", "a"}));
+    EXPECT_EQ(tokens_of(text, make(normalization::nfkc, token_unit::grapheme)),
+              (std::vector<std::string>{"H", "M", "H", "z", "A"}));
+    auto prefix = segment_utf8(text, make(normalization::nfkc, token_unit::codepoint, true));  // prefixes, stops
+    ASSERT_TRUE(prefix.ok()) << prefix.err().message;
+    EXPECT_EQ(*prefix, (std::vector<std::string>{"h", "m", "h", "z", "a"}));
+    // A long line without line breaks is cut where no rule can see the cut. Before U+3392 (uncased,
+    // but its NFKC form MHz is) is no such place: the sigma before it is not final.
+    std::string line;
+    for (int i = 0; i < 20000; ++i) line += "x\xCE\xA3'\xE3\x8E\x92 ";  // xΣ'㎒ : xσ'mhz
+    const text_config lower_nfkc = make(normalization::nfkc, token_unit::grapheme, true);
+    for (size_t chunk : {size_t{4096}, size_t{65536}})
+        EXPECT_TRUE(same_tokens(tokens_of(line, lower_nfkc, chunk), reference(line, lower_nfkc))) << chunk;
+    EXPECT_EQ(reference(line, lower_nfkc)[1], "\xCF\x83") << "the reference's sigma is not final";
+}
+
+TEST(text_segment, lowercase_uses_full_root_mappings) {
     const text_config lower = make(normalization::nfc, token_unit::grapheme, true);
     EXPECT_EQ(tokens_of("\xC3\x80" "B", lower), (std::vector<std::string>{"\xC3\xA0", "b"}));  // ÀB -> àb
     // U+0130 lowercases to i U+0307: two code points, one grapheme.

@@ -80,10 +80,15 @@ reference icu_reference(const std::string& utf8, const text_config& cfg) {
     }
     if (folded.rfind("\xEF\xBB\xBF", 0) == 0) folded.erase(0, 3);
     icu::UnicodeString u = icu::UnicodeString::fromUTF8(folded);
-    if (cfg.lowercase) u.toLower(icu::Locale::getRoot());
     UErrorCode err = U_ZERO_ERROR;
-    if (cfg.normalize == normalization::nfc) u = icu::Normalizer2::getNFCInstance(err)->normalize(u, err);
-    if (cfg.normalize == normalization::nfkc) u = icu::Normalizer2::getNFKCInstance(err)->normalize(u, err);
+    const icu::Normalizer2* norm = cfg.normalize == normalization::nfc    ? icu::Normalizer2::getNFCInstance(err)
+                                   : cfg.normalize == normalization::nfkc ? icu::Normalizer2::getNFKCInstance(err)
+                                                                          : nullptr;
+    if (norm) u = norm->normalize(u, err);
+    if (cfg.lowercase) {  // after normalization, and normalized again
+        u.toLower(icu::Locale::getRoot());
+        if (norm) u = norm->normalize(u, err);
+    }
     EXPECT_TRUE(U_SUCCESS(err));
     reference r;
     auto add = [&](int32_t b, int32_t e) {

@@ -63,6 +63,15 @@ struct model_config {
     // Width of layer 0's input.
     uint32_t input_width() const { return embed == 0 ? vocab : embed; }
 
+    // Valid settings that do nothing, one sentence each (the CLI prints them as warnings).
+    std::vector<std::string> warnings() const {
+        std::vector<std::string> w;
+        if (dropout > 0 && layers == 1)
+            w.push_back("--dropout does nothing with --layers 1: dropout is applied between recurrent layers "
+                        "(as in PyTorch's nn.LSTM), so it needs --layers 2 or more");
+        return w;
+    }
+
     // The ranges of the option table (charlm/options.hpp), then the adaptive softmax's cutoffs
     // against each other, the hidden size and the vocabulary. errc::usage naming the option.
     status validate() const;

@@ -52,9 +52,10 @@ struct sample_scratch {
     std::vector<double> block;    // (V / 64) sums of the weights by blocks of 64 ids
 };
 
-// logits (V) -> token id. Temperature 0 or top_k 1 gives the first argmax; otherwise the
-// weights exp((l - max) / T) are summed in double, truncated by top-k then top-p (both on the
-// renormalized distribution), and one 53-bit uniform from `rng_state` (splitmix64) picks a token.
+// logits (V) -> token id. Temperature 0, or one so small that 1 / T overflows a float (below
+// about 2.9e-39), or top_k 1 gives the first argmax; otherwise the weights exp((l - max) / T)
+// are summed in double, truncated by top-k then top-p (both on the renormalized distribution),
+// and one 53-bit uniform from `rng_state` (splitmix64) picks a token.
 // NaN logits count as impossible; a +inf logit wins outright.
 uint32_t sample_logits(const float* logits, uint32_t v, const token_sampler& s, uint64_t& rng_state,
                        sample_scratch& scratch);
@@ -70,7 +71,8 @@ using text_sink = std::function<void(uint32_t row, std::string_view piece)>;
 // stream. Each string is the prefix as the model read it (after normalization and segmentation;
 // skipped tokens left out, <unk> as U+FFFD) followed by the generated tokens, <unk> again as
 // U+FFFD, so the text is valid UTF-8. An empty prefix starts from the state after "\n" when the
-// vocabulary has it. A stop string matches only where a token ends. Errors: cfg.validate()'s, and
+// vocabulary has it. A stop string goes through the model's preprocessing as the prefix does
+// (normalization, lowercasing) and matches only where a token ends. Errors: cfg.validate()'s, and
 // errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text = {});

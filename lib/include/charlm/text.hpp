@@ -24,7 +24,7 @@ struct text_config {
     invalid_policy on_invalid = invalid_policy::error;
     normalization normalize = normalization::nfc;
     token_unit unit = token_unit::grapheme;
-    bool lowercase = false;  // ICU root-locale lowercasing, before normalization
+    bool lowercase = false;  // ICU root-locale lowercasing, after normalization
 
     status validate() const;  // checks that the encoding names an ICU converter
 };

@@ -15,6 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <unicode/utf8.h>
 
+#include "charlm/files.hpp"
+#include "io/files.h"
+
 static_assert(std::endian::native == std::endian::little, "charlm's model files assume a little-endian host");
 
 namespace charlm::io {
@@ -49,16 +52,6 @@ bool write_all(int fd, const char* p, size_t n) {
     return true;
 }
 
-// What a path that exists but is not a regular file is, for messages.
-const char* file_kind(mode_t m) {
-    if (S_ISDIR(m)) return "a directory";
-    if (S_ISCHR(m)) return "a character device";
-    if (S_ISBLK(m)) return "a block device";
-    if (S_ISFIFO(m)) return "a FIFO (named pipe)";
-    if (S_ISSOCK(m)) return "a socket";
-    return "not a regular file";
-}
-
 }  // namespace
 
 size_t tensor::numel() const {
@@ -72,14 +65,13 @@ status write_file_atomic(const std::string& target, const std::string& bytes) {
     // refused rather than written in place: the rename below would put a regular file where the
     // device node was (as root, for everyone), and the model and its siblings (.best, .ckpt, .tmp.*)
     // are files to be read back, which a device or pipe cannot hold. A symbolic link is followed,
-    // so that the file it points to is replaced and the link kept.
+    // so that the file it points to is replaced and the link kept. A replaced file keeps its
+    // permission bits (a new one gets 0644 less the umask).
+    CHARLM_TRY(check_output_path(target, true));
     std::string path = target;
     struct stat st {};
-    if (::stat(target.c_str(), &st) == 0) {
-        if (!S_ISREG(st.st_mode))
-            return file_error(target, std::string("it is ") + file_kind(st.st_mode) +
-                                          ", not a regular file; models are written only to regular files: choose a "
-                                          "file path");
+    const bool existed = ::stat(target.c_str(), &st) == 0;
+    if (existed) {
         struct stat lst {};
         if (::lstat(target.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
             if (char* real = ::realpath(target.c_str(), nullptr)) {
@@ -93,6 +85,12 @@ status write_file_atomic(const std::string& target, const std::string& bytes) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return file_error(target, errno_text(errno));
+    if (existed && ::fchmod(fd, st.st_mode & 07777) != 0) {
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return file_error(target, errno_text(e));
+    }
     if (!write_all(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
         int e = errno;
         ::close(fd);

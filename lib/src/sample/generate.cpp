@@ -124,13 +124,15 @@ uint32_t sample_logits(const float* logits, uint32_t v, const token_sampler& s, 
         const float m = max_of(logits, v);
         while (logits[best] != m) ++best;
     }
-    if (s.temperature <= 0 || s.top_k == 1 || !std::isfinite(logits[best])) return best;
+    // A temperature so small that 1 / T overflows (below about 2.9e-39, a subnormal float) would
+    // make the argmax's weight 0 * inf = NaN: it is the limit T -> 0, the argmax.
+    const float inv_t = s.temperature > 0 ? 1.0f / s.temperature : 0.f;
+    if (s.temperature <= 0 || !std::isfinite(inv_t) || s.top_k == 1 || !std::isfinite(logits[best])) return best;
 
     // weight (V) = exp((l - max) / T): every exponent <= 0 (or -inf), the argmax's weight is 1, so
     // neither T = 1e-4 nor |l| = 1e30 overflows. The vectorized exp (~2 ulp) of softmax_xent.h: a
     // double exp per token cost 140 us a draw at V = 7000.
     const float max = logits[best];
-    const float inv_t = 1.0f / s.temperature;
     scratch.weight.resize(v);
     float* w = scratch.weight.data();
     if (nan) {
@@ -206,6 +208,16 @@ result<std::vector<std::string>> generate(const language_model& model, const std
                           fmt::format("the prefix has {} token(s) the model never saw: {}{}; leave them out of the "
                                       "prefix, or use --unknown skip (drop them) or --unknown unk (read them as <unk>)",
                                       unknown_count, unknown, unknown_count > 10 ? ", ..." : ""));
+    // Stop strings go through the model's preprocessing as the prefix does, so that " A A" ends a
+    // sample of a --lowercase model at " a a".
+    std::vector<std::string> stop;
+    for (const auto& s : cfg.stop) {
+        auto stop_tokens = segment_utf8(s, model.text());
+        if (!stop_tokens) return stop_tokens.err();
+        std::string joined;
+        for (const auto& t : *stop_tokens) joined += t;
+        stop.push_back(std::move(joined));
+    }
 
     const uint32_t rows = cfg.num_samples;
     const uint32_t v = vocab.size();
@@ -268,7 +280,7 @@ result<std::vector<std::string>> generate(const language_model& model, const std
             const std::string_view piece = id == vocabulary::unk_id ? replacement_char : vocab.token(id);
             out[r] += piece;
             if (on_text) on_text(r, piece);
-            if (ends_with_stop(std::string_view(out[r]).substr(prefix_text.size()), cfg.stop)) {
+            if (ends_with_stop(std::string_view(out[r]).substr(prefix_text.size()), stop)) {
                 stopped[r] = 1;
                 --active;
             }

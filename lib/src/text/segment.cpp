@@ -130,28 +130,37 @@ tokenizer::tokenizer(const text_config& cfg) : cfg_(cfg), norm_(normalizer_for(c
 
 tokenizer::~tokenizer() = default;
 
+namespace {
+
+// Normalizes `text` in place of the view when it is not already normalized: text that passes the
+// quick check (nearly all real text) is used as it is. `buffer` holds the result otherwise.
+std::u16string_view normalize_view(std::u16string_view text, const icu::Normalizer2* norm, icu::UnicodeString& buffer) {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::UnicodeString alias(false, reinterpret_cast<const UChar*>(text.data()), static_cast<int32_t>(text.size()));
+    const int32_t span = norm->spanQuickCheckYes(alias, err);
+    CHARLM_ASSERT(U_SUCCESS(err));
+    if (span == alias.length()) return text;
+    buffer.setTo(alias, 0, span);
+    norm->normalizeSecondAndAppend(buffer, alias.tempSubString(span), err);
+    CHARLM_ASSERT(U_SUCCESS(err));
+    return {reinterpret_cast<const char16_t*>(buffer.getBuffer()), static_cast<size_t>(buffer.length())};
+}
+
+}  // namespace
+
+// Normalization first, then lowercasing, so that what normalization makes of a character is
+// lowercased too (NFKC: U+210C, U+3392, U+1F130 become H, MHz, A, then h, mhz, a). Lowercasing
+// can leave text that is not normalized (a capital with a compatibility lowercase form), so the
+// lowered text is normalized once more: the result is a fixed point of the whole step.
 std::u16string_view tokenizer::prepare(const char16_t* s, size_t n) {
     std::u16string_view text(s, n);
+    if (norm_) text = normalize_view(text, norm_, normalized_);
     if (cfg_.lowercase) {
-        lowered_.setTo(reinterpret_cast<const UChar*>(s), static_cast<int32_t>(n));
+        lowered_.setTo(reinterpret_cast<const UChar*>(text.data()), static_cast<int32_t>(text.size()));
         lowered_.toLower(icu::Locale::getRoot());
         text = std::u16string_view(reinterpret_cast<const char16_t*>(lowered_.getBuffer()),
                                    static_cast<size_t>(lowered_.length()));
-    }
-    if (norm_) {
-        // Text that passes the quick check (nearly all real text) is used as it is.
-        UErrorCode err = U_ZERO_ERROR;
-        const icu::UnicodeString alias(false, reinterpret_cast<const UChar*>(text.data()),
-                                       static_cast<int32_t>(text.size()));
-        const int32_t span = norm_->spanQuickCheckYes(alias, err);
-        CHARLM_ASSERT(U_SUCCESS(err));
-        if (span < alias.length()) {
-            normalized_.setTo(alias, 0, span);
-            norm_->normalizeSecondAndAppend(normalized_, alias.tempSubString(span), err);
-            CHARLM_ASSERT(U_SUCCESS(err));
-            text = std::u16string_view(reinterpret_cast<const char16_t*>(normalized_.getBuffer()),
-                                       static_cast<size_t>(normalized_.length()));
-        }
+        if (norm_) text = normalize_view(text, norm_, normalized_);
     }
     return text;
 }
@@ -266,12 +275,13 @@ namespace {
 
 // A cut between p and c is invisible to every stage: both simple for graphemes; p unchanged by
 // normalization and c starting a normalization segment; with lowercasing, neither cased (so
-// neither changes) and c not case-ignorable (Final_Sigma's context stops there).
+// neither changes) and c not case-ignorable (Final_Sigma's context stops there), and c unchanged
+// by normalization too (lowercasing sees normalized text: U+3392 is uncased, its NFKC "MHz" is).
 bool safe_between(UChar32 p, UChar32 c, const icu::Normalizer2* norm, bool lowercase) {
     if (!simple_for_graphemes(p) || !simple_for_graphemes(c)) return false;
     if (norm && (!norm->isInert(p) || !norm->hasBoundaryBefore(c))) return false;
     if (lowercase && (u_hasBinaryProperty(p, UCHAR_CASED) || u_hasBinaryProperty(c, UCHAR_CASED) ||
-                      u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE)))
+                      u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE) || (norm && !norm->isInert(c))))
         return false;
     return true;
 }

@@ -1,7 +1,8 @@
 // Internals of the corpus pipeline (text.hpp), as two streaming stages:
 //   decoder:   bytes -> UTF-16 (strict UTF-8 through U8_NEXT, or an ICU converter); BOM dropped,
 //              CR LF and CR folded to LF, positions tracked for messages (byte offset, line, column);
-//   tokenizer: UTF-16 -> lowercase -> NFC/NFKC -> grapheme clusters or code points -> ids.
+//   tokenizer: UTF-16 -> NFC/NFKC -> lowercase (normalized again) -> grapheme clusters or code
+//              points -> ids.
 // Between them, safe_cut() hands the tokenizer text cut where no cluster, normalization or casing
 // context can span the cut, so the chunk size never changes the result. Not public API.
 #pragma once

@@ -1,0 +1,46 @@
+// A model described by the library itself: its layers (what each computes, its input and output
+// widths) and the tensors each holds, with two parameter counts that are named apart:
+//   stored:    values in the model file (PyTorch's layout);
+//   trainable: independent values training changes.
+// They differ by the recurrent layers' second bias: PyTorch keeps b_ih and b_hh, whose sum is all
+// a cell sees, so charlm trains one vector and stores b_hh as zeros (lbr-gru's b_hn, inside the
+// reset gate's product, is both trained and stored). Every total is the sum of its rows.
+// Not here: printing (app/cmd_model.cpp) or the file format (model_file.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "charlm/model.hpp"
+
+namespace charlm {
+
+struct tensor_summary {
+    std::string name;            // the file's name, e.g. "rnn.weight_ih_l0"
+    std::vector<int64_t> shape;
+    uint64_t stored = 0;
+    uint64_t trainable = 0;
+};
+
+struct layer_summary {
+    std::string name;   // "embedding", "one-hot", "rnn_l0", "dropout_l0", "decoder"
+    std::string kind;   // "Embedding", "LSTM", "Dropout(0.2)", "AdaptiveLogSoftmax", ...
+    std::string shape;  // "65 ids -> 64", "64 -> 256", "256 -> 65 logits"
+    std::vector<tensor_summary> tensors;
+    uint64_t stored = 0;     // sums over `tensors`
+    uint64_t trainable = 0;
+};
+
+struct model_summary {
+    std::vector<layer_summary> layers;  // input to output; every tensor of the model in exactly one
+    uint64_t stored = 0;                // sums over `layers`; trainable == parameter_count()
+    uint64_t trainable = 0;
+    // The adaptive softmax's head and clusters in words ("head ids 0..5 and 2 cluster entries;
+    // cluster 1 ids 6..11 through 16 units; ..."), or empty for the full softmax.
+    std::string adaptive_groups;
+};
+
+model_summary describe_model(const language_model& model);
+
+}  // namespace charlm

@@ -1,0 +1,159 @@
+// evaluate_file (evaluate.hpp): the text through the model's preprocessing, the forward pass over
+// it, perplexities with batch-means standard errors, and the logits file.
+// Not here: the forward pass itself (models/), printing (app/cmd_model.cpp).
+#include "charlm/evaluate.hpp"
+
+#include <fmt/core.h>
+
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "charlm/files.hpp"
+#include "charlm/vocab.hpp"
+
+namespace charlm {
+
+namespace {
+
+// At most this many blocks (of at least eval_min_block_tokens): character-level NLL is correlated
+// over about a line, and 32 blocks estimate the spread to about 13%.
+constexpr uint64_t max_blocks = 32;
+
+// Ratio estimator over blocks: mean = sum(s_b) / sum(k_b), its variance
+// B / (B - 1) * sum((s_b - mean k_b)^2) / (sum k_b)^2, where block b holds k_b counted tokens of
+// NLL sum s_b. With equal blocks this is the variance of the block means over B.
+perplexity_estimate estimate(const std::vector<double>& sum, const std::vector<uint64_t>& count) {
+    perplexity_estimate e;
+    double total = 0;
+    for (size_t b = 0; b < sum.size(); ++b) {
+        total += sum[b];
+        e.tokens += count[b];
+    }
+    if (e.tokens == 0) {
+        e.nll_mean = e.perplexity = e.std_error = std::numeric_limits<double>::quiet_NaN();
+        return e;
+    }
+    e.nll_mean = total / static_cast<double>(e.tokens);
+    e.perplexity = std::exp(e.nll_mean);
+    const size_t B = sum.size();
+    if (B < 2) {
+        e.std_error = std::numeric_limits<double>::quiet_NaN();
+        return e;
+    }
+    double ss = 0;
+    for (size_t b = 0; b < B; ++b) {
+        const double d = sum[b] - e.nll_mean * static_cast<double>(count[b]);
+        ss += d * d;
+    }
+    const double n = static_cast<double>(e.tokens);
+    e.std_error = e.perplexity * std::sqrt(static_cast<double>(B) / static_cast<double>(B - 1) * ss) / n;
+    return e;
+}
+
+// Streams rows of V floats to a file as little-endian float32 (the host's order, as model files).
+static_assert(std::endian::native == std::endian::little, "the logits file is little-endian float32");
+class logits_file {
+public:
+    ~logits_file() {
+        if (f_) std::fclose(f_);
+    }
+    status open(const std::string& path, bool overwrite) {
+        CHARLM_TRY(check_output_path(path, overwrite));
+        path_ = path;
+        f_ = std::fopen(path.c_str(), "wb");
+        if (!f_)
+            return make_error(errc::io, fmt::format("cannot create '{}' for --logits: {}; check that its directory "
+                                                    "exists and is writable",
+                                                    path, std::strerror(errno)));
+        return {};
+    }
+    void write(const float* logits, uint32_t V) { std::fwrite(logits, sizeof(float), V, f_); }
+    status close() {
+        const bool failed = std::ferror(f_) != 0;
+        const bool close_failed = std::fclose(f_) != 0;
+        f_ = nullptr;
+        if (failed || close_failed)
+            return make_error(errc::io, fmt::format("writing the logits to '{}' failed (disk full?)", path_));
+        return {};
+    }
+
+private:
+    std::FILE* f_ = nullptr;
+    std::string path_;
+};
+
+}  // namespace
+
+double eval_report::bits_per_token() const { return all.nll_mean / std::log(2.0); }
+
+result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts) {
+    if (opts.streams < 1 || opts.steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
+    // Rows reach the file in text order only when the text is read as one stream.
+    if (!opts.logits_path.empty() && opts.streams > 1)
+        return make_error(errc::usage, "--logits writes rows in text order and needs --streams 1");
+    auto text = load_text(text_path, model.text());
+    if (!text) return text.err();
+    uint64_t unknown = 0;
+    const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);
+    if (ids.size() < 2)
+        return make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", text_path));
+
+    logits_file out;
+    logits_sink sink;
+    if (!opts.logits_path.empty()) {
+        CHARLM_TRY(out.open(opts.logits_path, opts.overwrite));
+        const uint32_t V = model.vocab().size();
+        sink = [&out, V](uint64_t, const float* logits) { out.write(logits, V); };
+    }
+    std::vector<float> nll;  // (tokens - 1) per predicted token, text order
+    evaluation_session session(model);
+    const loss_sum l = session.evaluate(ids, opts.streams, opts.steps, &nll, sink);
+    if (!opts.logits_path.empty()) CHARLM_TRY(out.close());
+    CHARLM_ASSERT(nll.size() == l.tokens && l.tokens == ids.size() - 1);
+    std::vector<bool> known(nll.size());
+    for (size_t i = 0; i < known.size(); ++i) known[i] = ids[i + 1] != vocabulary::unk_id;
+    eval_report rep = summarize_nll(nll, known);
+    rep.unknown_tokens = unknown;
+    return rep;
+}
+
+eval_report summarize_nll(const std::vector<float>& nll, const std::vector<bool>& known) {
+    CHARLM_ASSERT(known.size() == nll.size() && !nll.empty());
+    eval_report rep;
+    // Blocks of consecutive predicted tokens: token i in block i * B / n, so sizes differ by one.
+    const uint64_t n = nll.size();
+    rep.tokens = n;
+    const uint64_t B = std::min(max_blocks, n / eval_min_block_tokens);
+    rep.blocks = B >= 2 ? B : 0;
+    rep.block_tokens = B >= 2 ? n / B : 0;
+    const uint64_t slots = std::max<uint64_t>(B, 1);
+    std::vector<double> sum_all(slots, 0), sum_known(slots, 0);
+    std::vector<uint64_t> n_all(slots, 0), n_known(slots, 0);
+    double total = 0;
+    for (float v : nll) total += v;
+    const double mean = total / static_cast<double>(n);
+    double sq = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+        const size_t b = static_cast<size_t>(i * slots / n);
+        const double v = nll[i];
+        sum_all[b] += v;
+        ++n_all[b];
+        if (known[i]) {
+            sum_known[b] += v;
+            ++n_known[b];
+        }
+        sq += (v - mean) * (v - mean);
+    }
+    rep.all = estimate(sum_all, n_all);
+    rep.known = estimate(sum_known, n_known);
+    rep.nll_stddev = std::sqrt(sq / static_cast<double>(std::max<uint64_t>(1, n - 1)));
+    rep.stderr_independent = rep.all.perplexity * rep.nll_stddev / std::sqrt(static_cast<double>(n));
+    return rep;
+}
+
+}  // namespace charlm

@@ -1,0 +1,97 @@
+// describe_model (describe.hpp): the layer table from the configuration, each layer naming the
+// tensors it owns; shapes and stored counts come from the tensors the model exports, so the table
+// shows what the file holds. Not here: printing.
+#include "charlm/describe.hpp"
+
+#include <fmt/core.h>
+
+#include <map>
+
+namespace charlm {
+
+namespace {
+
+const char* cell_kind(cell_type c) {
+    switch (c) {
+        case cell_type::lstm: return "LSTM";
+        case cell_type::gru: return "GRU";
+        case cell_type::lbr_gru: return "GRU (linear before reset)";
+        case cell_type::rnn_relu: return "RNN (ReLU)";
+        case cell_type::rnn_tanh: return "RNN (tanh)";
+    }
+    return "?";
+}
+
+}  // namespace
+
+model_summary describe_model(const language_model& model) {
+    const model_config& c = model.config();
+    std::map<std::string, named_tensor> exported;
+    for (auto& t : model.export_tensors()) exported.emplace(t.name, std::move(t));
+    size_t used = 0;
+    model_summary out;
+    // Appends the tensor `name` to `layer`; `trainable` by default is every stored value.
+    auto own = [&](layer_summary& layer, const std::string& name, int64_t untrained = 0) {
+        auto it = exported.find(name);
+        CHARLM_ASSERT(it != exported.end());
+        ++used;
+        const uint64_t stored = it->second.data.size();
+        CHARLM_ASSERT(untrained >= 0 && static_cast<uint64_t>(untrained) <= stored);
+        layer.tensors.push_back({name, it->second.shape, stored, stored - static_cast<uint64_t>(untrained)});
+    };
+
+    if (c.embed > 0) {
+        layer_summary l{"embedding", "Embedding", fmt::format("{} ids -> {}", c.vocab, c.embed), {}};
+        own(l, "embedding.weight");
+        out.layers.push_back(std::move(l));
+    } else {
+        out.layers.push_back({"one-hot", "OneHot", fmt::format("{} ids -> {}", c.vocab, c.vocab), {}});
+    }
+    const int64_t H = c.hidden;
+    // b_hh's rows that only add to b_ih's (all of them but lbr-gru's n gate) are stored as zeros.
+    const int64_t bias_hh_untrained = static_cast<int64_t>(2 * gate_count(c.cell) - bias_gate_count(c.cell)) * H;
+    for (uint32_t k = 0; k < c.layers; ++k) {
+        const uint32_t in = k == 0 ? c.input_width() : c.hidden;
+        layer_summary l{fmt::format("rnn_l{}", k), cell_kind(c.cell), fmt::format("{} -> {}", in, c.hidden), {}};
+        own(l, fmt::format("rnn.weight_ih_l{}", k));
+        own(l, fmt::format("rnn.weight_hh_l{}", k));
+        own(l, fmt::format("rnn.bias_ih_l{}", k));
+        own(l, fmt::format("rnn.bias_hh_l{}", k), bias_hh_untrained);
+        out.layers.push_back(std::move(l));
+        if (c.dropout > 0 && k + 1 < c.layers)
+            out.layers.push_back({fmt::format("dropout_l{}", k), fmt::format("Dropout({:g})", c.dropout), "", {}});
+    }
+    if (c.softmax == softmax_type::adaptive) {
+        layer_summary l{"decoder", "AdaptiveLogSoftmax", fmt::format("{} -> {} log-probs", c.hidden, c.vocab), {}};
+        own(l, "decoder.head.weight");
+        own(l, "decoder.head.bias");
+        out.adaptive_groups = fmt::format("head ids 0..{} and {} cluster entries", c.cutoffs[0] - 1, c.cutoffs.size());
+        for (size_t k = 0; k < c.cutoffs.size(); ++k) {
+            own(l, fmt::format("decoder.tail.{}.0.weight", k));
+            own(l, fmt::format("decoder.tail.{}.1.weight", k));
+            out.adaptive_groups += fmt::format("; cluster {} ids {}..{} through {} units", k + 1, c.cutoffs[k],
+                                               (k + 1 < c.cutoffs.size() ? c.cutoffs[k + 1] : c.vocab) - 1,
+                                               adaptive_tail_width(c.hidden, c.div_value, k));
+        }
+        out.layers.push_back(std::move(l));
+    } else {
+        layer_summary l{"decoder", "Linear", fmt::format("{} -> {} logits", c.hidden, c.vocab), {}};
+        own(l, "decoder.weight");
+        own(l, "decoder.bias");
+        out.layers.push_back(std::move(l));
+    }
+    CHARLM_ASSERT(used == exported.size());  // every tensor in exactly one layer
+
+    for (auto& l : out.layers) {
+        for (const auto& t : l.tensors) {
+            l.stored += t.stored;
+            l.trainable += t.trainable;
+        }
+        out.stored += l.stored;
+        out.trainable += l.trainable;
+    }
+    CHARLM_ASSERT(out.trainable == model.parameter_count());
+    return out;
+}
+
+}  // namespace charlm
