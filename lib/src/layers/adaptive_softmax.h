@@ -95,7 +95,6 @@ private:
     std::vector<std::vector<float>> out_w_, out_g_;           // per k: (O_k, P_k)
 
     scratch own_;                   // training's, and the overloads' without a scratch
-    std::vector<double> bias_acc_;      // (S) the head bias gradient's column sums
 };
 
 }  // namespace charlm::nn

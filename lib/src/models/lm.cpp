@@ -14,22 +14,11 @@
 #include <cmath>
 #include <numeric>
 
-#include "charlm/batches.hpp"
+#include "charlm/random.hpp"
 
 namespace charlm {
 
 namespace {
-
-// Box-Muller on splitmix64: deterministic N(0, 1) independent of the standard library.
-float normal01(uint64_t& s) {
-    double u1 = (static_cast<double>(splitmix64(s) >> 11) + 0.5) * 0x1.0p-53;
-    double u2 = static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-}
-
-float uniform_pm(uint64_t& s, float a) {
-    return static_cast<float>((static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
-}
 
 // PyTorch's gate blocks in terms of oneDNN's gate index: LSTM (i, f, g, o) is oneDNN's order;
 // GRU rows (r, z, n) are oneDNN's (r = 1, u = 0, o = 2).

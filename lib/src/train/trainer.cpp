@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "charlm/model_file.hpp"
+#include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "layers/optimizer.h"
 #include "train/checkpoint.h"
@@ -436,9 +437,13 @@ result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) 
         if (cb.on_sample && !cfg.prefixes.empty() &&
             (last || (cfg.sample_every && (epoch + 1) % cfg.sample_every == 0))) {
             for (const auto& prefix : cfg.prefixes) {
-                auto text = generate_text(model, prefix, cfg.sample_length, cfg.sample_temperature, cfg.seed + epoch);
+                sample_config sc;
+                sc.length = cfg.sample_length;
+                sc.temperature = cfg.sample_temperature;
+                sc.seed = cfg.seed + epoch;
+                auto text = generate(model, prefix, sc);
                 if (!text) return text.err();
-                cb.on_sample(prefix, *text);
+                cb.on_sample(prefix, text->front());
             }
         }
         if (last) break;
