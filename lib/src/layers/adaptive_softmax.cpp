@@ -41,18 +41,49 @@ adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> 
     S_ = static_cast<int>(bounds_[0]) + K_;
     P_ = tail_widths(H_, static_cast<size_t>(K_), div_value);
     const size_t H = static_cast<size_t>(H_);
-    head_w_.assign(static_cast<size_t>(S_) * H, 0.f);
-    head_wg_.assign(head_w_.size(), 0.f);
-    head_b_.assign(static_cast<size_t>(S_), 0.f);
-    head_bg_.assign(head_b_.size(), 0.f);
+    const auto take = [&](size_t n) {
+        slots_.emplace_back(region_floats_, n);
+        region_floats_ += (n + 15) / 16 * 16;
+    };
+    take(static_cast<size_t>(S_) * H);
+    take(static_cast<size_t>(S_));
     for (int k = 0; k < K_; ++k) {
         CHARLM_ASSERT(P_[k] >= 1);
         const size_t O = bounds_[k + 1] - bounds_[k], P = static_cast<size_t>(P_[k]);
-        proj_w_.emplace_back(P * H, 0.f);
-        proj_g_.emplace_back(P * H, 0.f);
-        out_w_.emplace_back(O * P, 0.f);
-        out_g_.emplace_back(O * P, 0.f);
+        take(P * H);
+        take(O * P);
     }
+    own_w_.assign(region_floats_, 0.f);
+    own_g_.assign(region_floats_, 0.f);
+    bind(own_w_.data(), own_g_.data());
+}
+
+void adaptive_softmax::bind(float* values, float* grads) {
+    values_ = values;
+    grads_ = grads;
+    const auto at = [&](float* base, size_t i) { return fspan{base + slots_[i].first, slots_[i].second}; };
+    head_w_ = at(values, 0);
+    head_wg_ = at(grads, 0);
+    head_b_ = at(values, 1);
+    head_bg_ = at(grads, 1);
+    proj_w_.clear(), proj_g_.clear(), out_w_.clear(), out_g_.clear();
+    for (size_t k = 0; k < static_cast<size_t>(K_); ++k) {
+        proj_w_.push_back(at(values, 2 + 2 * k));
+        proj_g_.push_back(at(grads, 2 + 2 * k));
+        out_w_.push_back(at(values, 3 + 2 * k));
+        out_g_.push_back(at(grads, 3 + 2 * k));
+    }
+}
+
+void adaptive_softmax::place_values(float* values) {
+    std::copy(values_, values_ + region_floats_, values);
+    bind(values, grads_);
+    own_w_ = {};
+}
+
+void adaptive_softmax::place_grads(float* grads) {
+    bind(values_, grads);  // not copied: the region a training session held before may be gone
+    own_g_ = {};
 }
 
 uint64_t adaptive_softmax::parameter_count() const {
