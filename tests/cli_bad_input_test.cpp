@@ -595,6 +595,7 @@ std::vector<row> table() {
                      EXPECT_EQ(slurp(dir + "/m.bak.tmp.999999"), "someone else's") << "an unrelated file was deleted";
                      for (const char* gone : {"m.tmp.999999", "m.ckpt.tmp.999999", "m.epoch3.ckpt.tmp.999999"})
                          EXPECT_FALSE(fs::exists(dir + "/" + gone)) << gone;
+                 }});
     // -- issue 18: what a new user noticed. Outputs of every command are regular files (eval's
     // --logits too); a rewritten model keeps its permissions.
     t.push_back({"eval_logits_to_dev_null", {"eval", "--model", "@model", "--text", "@corpus", "--logits", "/dev/null", "--force"},

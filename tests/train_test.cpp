@@ -13,6 +13,7 @@
 
 #include "charlm/model_file.hpp"
 #include "charlm/train.hpp"
+#include "charlm/sample.hpp"
 #include "cli_support.h"
 #include "models/lm_impl.h"
 #include "reference/lm_from_model.h"
@@ -234,9 +235,13 @@ TEST(train, writes_a_model_that_loads_with_the_same_vocabulary_and_perplexity) {
     ASSERT_TRUE(loaded->summary.valid_ppl.has_value());
     EXPECT_DOUBLE_EQ(*loaded->summary.valid_ppl, *r->valid_ppl);
     // Generation from the loaded model is valid text of the corpus's alphabet.
-    auto text = generate_text(loaded->model, "the ", 40, 0.8f, 1);
+    sample_config sc;
+    sc.length = 40;
+    sc.temperature = 0.8f;
+    sc.seed = 1;
+    auto text = generate(loaded->model, "the ", sc);
     ASSERT_TRUE(text.ok()) << text.err().message;
-    EXPECT_EQ(text->rfind("the ", 0), 0u);
+    EXPECT_EQ(text->front().rfind("the ", 0), 0u);
 }
 
 // --patience: a validation text unlike the training text gets worse as the model learns; the run

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "charlm/random.hpp"
 #include "charlm/status.hpp"
 #include "charlm/token_stream.hpp"
 
@@ -63,9 +64,5 @@ private:
 // The smallest corpus (in tokens) that yields at least one batch under `cfg`.
 uint64_t min_tokens_for_one_batch(const batch_config& cfg);
 
-// Deterministic helpers shared by everything that draws random numbers: a SplitMix64
-// seeder and an unbiased bounded draw, independent of the standard library's choices.
-uint64_t splitmix64(uint64_t& state);
-uint64_t uniform_below(uint64_t& state, uint64_t n);  // in [0, n), n > 0
 
 }  // namespace charlm

@@ -17,6 +17,18 @@
 
 namespace charlm {
 
+// One parameter tensor in the model's parameter arena (one contiguous float buffer; gradients
+// and Adam's moments are buffers of the same layout): its name and logical shape as in model
+// files (PyTorch's names), where it starts and how many floats it takes there (oneDNN's layout,
+// padding included). A recurrent layer's bias_ih slice holds PyTorch's bias_ih + bias_hh (what
+// the cell adds; LBR-GRU: and b_hn apart, shape 4H), so bias_hh has no slice of its own.
+struct tensor_desc {
+    std::string name;
+    std::vector<int64_t> shape;
+    size_t offset = 0;
+    size_t count = 0;
+};
+
 // A parameter buffer as the optimizer sees it: element-wise over `count` floats (padding
 // included, where it stays zero).
 struct param_view {
@@ -58,7 +70,9 @@ public:
     const model_config& config() const;
     const text_config& text() const;
     const vocabulary& vocab() const;
-    uint64_t parameter_count() const;  // logical parameters (no padding)
+    uint64_t parameter_count() const;  // logical parameters (no padding): the tensors' shapes
+    // The parameter arena's tensors, in arena order.
+    const std::vector<tensor_desc>& tensors() const;
 
     using logits_sink = charlm::logits_sink;
     // One evaluation_session's evaluate() (see there).
@@ -95,8 +109,9 @@ public:
     // Zeroes the gradients, runs forward and backward over one batch. inputs, targets: (T, N)
     // time-major; a target < 0 is ignored. Gradients are of the mean NLL over counted targets.
     loss_sum train_step(const int32_t* inputs, const int32_t* targets);
-    // The model's parameters with this session's gradients, for the optimizer. Writing the values
-    // changes the model: generators made afterwards see the new weights.
+    // The model's parameter arena with this session's gradient arena, as one view (the optimizer,
+    // clipping and the finite check are loops over it). Writing the values changes the model:
+    // generators made afterwards see the new weights.
     std::vector<param_view> params();
 
     // The initial state of the next step, (L, N, H) ldnc each (c only for LSTM), for checkpoints.

@@ -1,7 +1,7 @@
 // Sampling from a trained model: the settings of `charlm generate` (their defaults are the CLI's),
 // a pure function from logits to a token (temperature, top-k, top-p, an explicitly seeded draw),
 // and batched generation from a prefix that goes through the model's own preprocessing.
-// Not here: printing (app/), training (train.hpp keeps a thin wrapper for its samples).
+// Not here: printing (app/); the trainer calls generate() for its samples.
 #pragma once
 
 #include <cstdint>

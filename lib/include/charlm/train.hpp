@@ -160,15 +160,4 @@ result<checkpoint_info> read_checkpoint(const std::string& path);
 // "fnv1a64:<16 hex digits>" over a file's bytes (corpus identity for checkpoints and summaries).
 result<std::string> file_checksum(const std::string& path);
 
-// Generation, the pure part: logits (V) -> token id with temperature (0 = argmax), max
-// subtraction, sums in double, a draw from `rng_state` (splitmix64).
-uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state);
-
-// Text continuing `prefix` for `length` tokens from `model`: the prefix (after the model's own
-// preprocessing) followed by the generated tokens. `on_text`, when set, receives the prefix and
-// then each token as it is produced (for streaming).
-result<std::string> generate_text(const language_model& model, const std::string& prefix, uint32_t length,
-                                  float temperature, uint64_t seed,
-                                  const std::function<void(const std::string&)>& on_text = {});
-
 }  // namespace charlm

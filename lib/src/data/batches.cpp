@@ -1,6 +1,5 @@
-// The two minibatch schemes of d2l.ai 8.3 over a token_stream, and the deterministic
-// random helpers (SplitMix64, unbiased bounded draw) that make each epoch's plan a pure
-// function of (seed, epoch). Not here: shuffling of anything but window starts, or the
+// The two minibatch schemes of d2l.ai 8.3 over a token_stream; each epoch's plan is a pure
+// function of (seed, epoch) through charlm/random.hpp. Not here: shuffling of anything but window starts, or the
 // model's state handling (the iterator only says when a batch does not continue the last).
 #include "charlm/batches.hpp"
 
@@ -19,25 +18,6 @@ uint64_t epoch_state(uint64_t seed, uint64_t epoch) {
 }
 
 }  // namespace
-
-uint64_t splitmix64(uint64_t& state) {
-    state += golden_gamma;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t uniform_below(uint64_t& state, uint64_t n) {
-    CHARLM_ASSERT(n > 0);
-    // Reject the lowest (2^64 mod n) values so that the remaining range is a multiple of n
-    // and `r % n` is exactly uniform; at most half the draws are rejected (n > 2^63).
-    const uint64_t reject_below = (0 - n) % n;
-    for (;;) {
-        uint64_t r = splitmix64(state);
-        if (r >= reject_below) return r % n;
-    }
-}
 
 uint64_t min_tokens_for_one_batch(const batch_config& cfg) {
     CHARLM_ASSERT(cfg.steps > 0 && cfg.batch > 0);

@@ -62,7 +62,8 @@ struct rnn_weights::group {
     int first = 0, count = 1, input = 0;  // input: width of the group's src_layer
     md w_x_md, w_h_md, bias_md;           // (Lg,1,Ig,G,H) / (Lg,1,H,G,H) padded ldigo, (Lg,1,Gb,H) ldgo
     md bwd_w_x_md, bwd_w_h_md;            // the same in the backward layout, padded ldgoi
-    std::shared_ptr<float> w_x, w_h, bias;  // master weights
+    float *w_x = nullptr, *w_h = nullptr, *bias = nullptr;  // master weights, in the region
+    size_t off_w_x = 0, off_w_h = 0, off_bias = 0;          // their offsets in the region (floats)
     memory m_w_x, m_w_h, m_bias;
 };
 
@@ -120,17 +121,69 @@ rnn_weights::rnn_weights(const dnnl::engine& eng, cell_type cell, int layers, in
         // get_layer/set_layer index plain strided layouts; a blocked choice (none on AVX2 or
         // AVX-512 with oneDNN 2.6.3) would need reorders there.
         CHARLM_ASSERT(is_plain(g->w_x_md) && is_plain(g->w_h_md) && is_plain(g->bwd_w_x_md));
-        g->w_x = shared_zeros(floats(g->w_x_md));
-        g->w_h = shared_zeros(floats(g->w_h_md));
-        g->bias = shared_zeros(floats(g->bias_md));
-        g->m_w_x = memory(g->w_x_md, eng_, g->w_x.get());
-        g->m_w_h = memory(g->w_h_md, eng_, g->w_h.get());
-        g->m_bias = memory(g->bias_md, eng_, g->bias.get());
+        // Each tensor starts on a 64-byte line of the region.
+        const auto aligned = [](size_t n) { return (n + 15) / 16 * 16; };
+        g->off_w_x = region_floats_;
+        g->off_w_h = g->off_w_x + aligned(floats(g->w_x_md));
+        g->off_bias = g->off_w_h + aligned(floats(g->w_h_md));
+        region_floats_ = g->off_bias + aligned(floats(g->bias_md));
         groups_.push_back(std::move(g));
+    }
+    own_.reset(aligned_zeros(region_floats_));
+    bind(own_.get());
+}
+
+void rnn_weights::bind(float* region) {
+    region_ = region;
+    for (auto& g : groups_) {
+        g->w_x = region + g->off_w_x;
+        g->w_h = region + g->off_w_h;
+        g->bias = region + g->off_bias;
+        g->m_w_x = memory(g->w_x_md, eng_, g->w_x);
+        g->m_w_h = memory(g->w_h_md, eng_, g->w_h);
+        g->m_bias = memory(g->bias_md, eng_, g->bias);
     }
 }
 
+void rnn_weights::place(float* region) {
+    std::memcpy(region, region_, region_floats_ * sizeof(float));
+    bind(region);
+    own_.reset();
+    weights_changed();
+}
+
+std::vector<rnn_weights::layer_slices> rnn_weights::slices() const {
+    std::vector<layer_slices> out;
+    for (int l = 0; l < layers_; ++l) {
+        auto [gi, k] = find_layer(l);
+        const group& g = *groups_[gi];
+        // Plain layouts with the layer outermost: layer k is the k-th of `count` equal parts.
+        const size_t wx = floats(g.w_x_md) / g.count, wh = floats(g.w_h_md) / g.count, b = floats(g.bias_md) / g.count;
+        out.push_back({{g.off_w_x + k * wx, wx}, {g.off_w_h + k * wh, wh}, {g.off_bias + k * b, b}});
+    }
+    return out;
+}
+
+void rnn_weights::get_layer_of(const float* region, int l, float* w_x, float* w_h, float* bias) const {
+    auto [gi, k] = find_layer(l);
+    const group& g = *groups_[gi];
+    copy_layer(g.w_x_md, const_cast<float*>(region) + g.off_w_x, k, w_x, layer_copy::to_dense);
+    copy_layer(g.w_h_md, const_cast<float*>(region) + g.off_w_h, k, w_h, layer_copy::to_dense);
+    copy_layer(g.bias_md, const_cast<float*>(region) + g.off_bias, k, bias, layer_copy::to_dense);
+}
+
+void rnn_weights::set_layer_of(float* region, int l, const float* w_x, const float* w_h, const float* bias) {
+    auto [gi, k] = find_layer(l);
+    const group& g = *groups_[gi];
+    copy_layer(g.w_x_md, region + g.off_w_x, k, const_cast<float*>(w_x), layer_copy::from_dense);
+    copy_layer(g.w_h_md, region + g.off_w_h, k, const_cast<float*>(w_h), layer_copy::from_dense);
+    copy_layer(g.bias_md, region + g.off_bias, k, const_cast<float*>(bias), layer_copy::from_dense);
+    if (region == region_) weights_changed();
+}
+
 rnn_weights::~rnn_weights() = default;
+
+void rnn_weights::free_floats::operator()(float* p) const { std::free(p); }
 
 std::vector<rnn_weights::param> rnn_weights::params() {
     std::vector<param> out;
@@ -141,9 +194,9 @@ std::vector<rnn_weights::param> rnn_weights::params() {
             name += '-';
             name += std::to_string(g->first + g->count - 1);
         }
-        out.push_back({name + ".w_x", g->w_x.get(), floats(g->w_x_md)});
-        out.push_back({name + ".w_h", g->w_h.get(), floats(g->w_h_md)});
-        out.push_back({name + ".bias", g->bias.get(), floats(g->bias_md)});
+        out.push_back({name + ".w_x", g->w_x, floats(g->w_x_md)});
+        out.push_back({name + ".w_h", g->w_h, floats(g->w_h_md)});
+        out.push_back({name + ".bias", g->bias, floats(g->bias_md)});
     }
     return out;
 }
@@ -169,20 +222,11 @@ std::pair<int, int> rnn_weights::find_layer(int l) const {
 }
 
 void rnn_weights::get_layer(int l, float* w_x, float* w_h, float* bias) const {
-    auto [gi, k] = find_layer(l);
-    const group& g = *groups_[gi];
-    copy_layer(g.w_x_md, g.w_x.get(), k, w_x, layer_copy::to_dense);
-    copy_layer(g.w_h_md, g.w_h.get(), k, w_h, layer_copy::to_dense);
-    copy_layer(g.bias_md, g.bias.get(), k, bias, layer_copy::to_dense);
+    get_layer_of(region_, l, w_x, w_h, bias);
 }
 
 void rnn_weights::set_layer(int l, const float* w_x, const float* w_h, const float* bias) {
-    auto [gi, k] = find_layer(l);
-    group& g = *groups_[gi];
-    copy_layer(g.w_x_md, g.w_x.get(), k, const_cast<float*>(w_x), layer_copy::from_dense);
-    copy_layer(g.w_h_md, g.w_h.get(), k, const_cast<float*>(w_h), layer_copy::from_dense);
-    copy_layer(g.bias_md, g.bias.get(), k, const_cast<float*>(bias), layer_copy::from_dense);
-    weights_changed();
+    set_layer_of(region_, l, w_x, w_h, bias);
 }
 
 void rnn_weights::init_uniform(uint64_t seed) {
@@ -211,7 +255,7 @@ std::shared_ptr<const float> rnn_weights::frozen(int gi, int which, const md& d)
     const group& g = *groups_[gi];
     std::shared_ptr<float> buf = shared_zeros(floats(d));
     if (which == 2) {
-        std::memcpy(buf.get(), g.bias.get(), g.bias_md.get_size());
+        std::memcpy(buf.get(), g.bias, g.bias_md.get_size());
     } else {
         // Built off any session's stream: a stream of its own, here, under the lock.
         dnnl::stream strm(eng_);
@@ -233,8 +277,8 @@ std::shared_ptr<const float> rnn_weights::folded_table(const float* input_rows, 
     std::shared_ptr<float> table = shared_zeros(static_cast<size_t>(rows) * Gb * H);
     std::vector<float> w_x(static_cast<size_t>(I) * GH), bias(static_cast<size_t>(Gb) * H);
     const group& g0 = *groups_[0];
-    copy_layer(g0.w_x_md, g0.w_x.get(), 0, w_x.data(), layer_copy::to_dense);
-    copy_layer(g0.bias_md, g0.bias.get(), 0, bias.data(), layer_copy::to_dense);
+    copy_layer(g0.w_x_md, g0.w_x, 0, w_x.data(), layer_copy::to_dense);
+    copy_layer(g0.bias_md, g0.bias, 0, bias.data(), layer_copy::to_dense);
     std::vector<double> acc(static_cast<size_t>(GH));
     for (int r = 0; r < rows; ++r) {
         float* row = table.get() + static_cast<size_t>(r) * Gb * H;
@@ -305,17 +349,19 @@ struct rnn_stack::shape {
     float* diff_src_scratch = nullptr;  // (T, N, I): diff_src when the caller passes null
 };
 
-rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed, bool gradients)
+rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed, bool gradients, float* grad_region)
     : w_(w), strm_(w.eng_), cell_(w.cell_), layers_(w.layers_), input_(w.input_), hidden_(w.hidden_),
       dropout_(dropout), dropout_seed_(dropout_seed) {
     CHARLM_ASSERT(dropout >= 0.f && dropout < 1.f);
     CHARLM_ASSERT(dropout == 0.f || layers_ == 1 || w.group_count() == layers_);  // a group per layer
     if (!gradients) return;
+    // Gradients at the weights' offsets, in the caller's region or in one of our own.
+    float* region = grad_region ? grad_region : alloc(w_.region_floats_);
     for (const auto& g : w_.groups_) {
         group_grads gg;
-        gg.dw_x = alloc(floats(g->w_x_md));
-        gg.dw_h = alloc(floats(g->w_h_md));
-        gg.dbias = alloc(floats(g->bias_md));
+        gg.dw_x = region + g->off_w_x;
+        gg.dw_h = region + g->off_w_h;
+        gg.dbias = region + g->off_bias;
         gg.m_dw_x = memory(g->w_x_md, w_.eng_, gg.dw_x);
         gg.m_dw_h = memory(g->w_h_md, w_.eng_, gg.dw_h);
         gg.m_dbias = memory(g->bias_md, w_.eng_, gg.dbias);

@@ -46,6 +46,24 @@ public:
     // otherwise; w_h (H, G, H) igo; bias (Gb, H). set_layer() drops the generation cache.
     void get_layer(int l, float* w_x, float* w_h, float* bias) const;
     void set_layer(int l, const float* w_x, const float* w_h, const float* bias);
+
+    // The weights live in one region of region_floats() floats: per group w_x, w_h, bias in the
+    // layouts oneDNN chose, each on a 64-byte line (gaps zero). Their own until place() moves them
+    // (values included) into the caller's region, e.g. a slice of the model's parameter arena.
+    // Gradients, Adam's moments and checkpoints use regions of the same layout.
+    size_t region_floats() const { return region_floats_; }
+    void place(float* region);
+    // Where layer l's parts lie in a region: (offset, floats), padding included.
+    struct slice {
+        size_t offset, count;
+    };
+    struct layer_slices {
+        slice w_x, w_h, bias;
+    };
+    std::vector<layer_slices> slices() const;
+    // get_layer/set_layer on any region of this layout (a gradient, a moment).
+    void get_layer_of(const float* region, int l, float* w_x, float* w_h, float* bias) const;
+    void set_layer_of(float* region, int l, const float* w_x, const float* w_h, const float* bias);
     // All weights and biases U(-1/sqrt(H), 1/sqrt(H)) from a counter-based generator (independent
     // of grouping and padding); then the LSTM forget-gate bias is set to 1.
     void init_uniform(uint64_t seed);
@@ -77,6 +95,7 @@ private:
     struct cache;  // generation cache: frozen copies in inference layouts, the folded table
 
     std::pair<int, int> find_layer(int l) const;  // (group, index within group)
+    void bind(float* region);
     // Generation cache (thread-safe): group gi's weights (which: 0 w_x, 1 w_h, 2 bias) in layout
     // `d`, or layer 0's folded input table for `rows` rows of `input_rows` (null: one-hot).
     std::shared_ptr<const float> frozen(int gi, int which, const dnnl::memory::desc& d) const;
@@ -86,6 +105,12 @@ private:
     cell_type cell_;
     int layers_, input_, hidden_;
     std::vector<std::unique_ptr<group>> groups_;
+    size_t region_floats_ = 0;
+    float* region_ = nullptr;
+    struct free_floats {
+        void operator()(float* p) const;
+    };
+    std::unique_ptr<float, free_floats> own_;  // the region until place()
     std::unique_ptr<cache> cache_;
 };
 
@@ -99,8 +124,11 @@ private:
 // allowed (backward() asserts the first two).
 class rnn_stack {
 public:
-    // `gradients`: false for a session that never calls backward() (evaluation).
-    explicit rnn_stack(const rnn_weights& w, float dropout = 0.f, uint64_t dropout_seed = 0, bool gradients = true);
+    // `gradients`: false for a session that never calls backward() (evaluation). `grad_region`:
+    // where the gradients live (rnn_weights::region_floats() floats, the weights' layout), e.g. a
+    // slice of the training session's gradient arena; null: a region of the session's own.
+    explicit rnn_stack(const rnn_weights& w, float dropout = 0.f, uint64_t dropout_seed = 0, bool gradients = true,
+                       float* grad_region = nullptr);
     ~rnn_stack();
     rnn_stack(const rnn_stack&) = delete;
     rnn_stack& operator=(const rnn_stack&) = delete;

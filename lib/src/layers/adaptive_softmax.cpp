@@ -4,32 +4,19 @@
 // is the same for any thread count.
 #include "layers/adaptive_softmax.h"
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "charlm/batches.hpp"
+#include "base/gemm.h"
 #include "charlm/model_config.hpp"
+#include "charlm/random.hpp"
 #include "charlm/status.hpp"
 #include "layers/softmax_xent.h"
 
 namespace charlm::nn {
 
 namespace {
-
-void sgemm(char ta, char tb, size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
-           float beta, float* c, size_t ldc) {
-    const dnnl_status_t st = dnnl_sgemm(ta, tb, static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(n),
-                                        static_cast<dnnl_dim_t>(k), 1.f, a, static_cast<dnnl_dim_t>(lda), b,
-                                        static_cast<dnnl_dim_t>(ldb), beta, c, static_cast<dnnl_dim_t>(ldc));
-    CHARLM_ASSERT(st == dnnl_success);
-}
-
-float uniform_pm(uint64_t& s, float a) {
-    return static_cast<float>((static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
-}
 
 // Rows go parallel only when the work pays for the OpenMP fork/join.
 constexpr size_t k_parallel_min = size_t{1} << 15;
@@ -54,19 +41,49 @@ adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> 
     S_ = static_cast<int>(bounds_[0]) + K_;
     P_ = tail_widths(H_, static_cast<size_t>(K_), div_value);
     const size_t H = static_cast<size_t>(H_);
-    head_w_.assign(static_cast<size_t>(S_) * H, 0.f);
-    head_wg_.assign(head_w_.size(), 0.f);
-    head_b_.assign(static_cast<size_t>(S_), 0.f);
-    head_bg_.assign(head_b_.size(), 0.f);
-    bias_acc_.assign(head_b_.size(), 0.0);
+    const auto take = [&](size_t n) {
+        slots_.emplace_back(region_floats_, n);
+        region_floats_ += (n + 15) / 16 * 16;
+    };
+    take(static_cast<size_t>(S_) * H);
+    take(static_cast<size_t>(S_));
     for (int k = 0; k < K_; ++k) {
         CHARLM_ASSERT(P_[k] >= 1);
         const size_t O = bounds_[k + 1] - bounds_[k], P = static_cast<size_t>(P_[k]);
-        proj_w_.emplace_back(P * H, 0.f);
-        proj_g_.emplace_back(P * H, 0.f);
-        out_w_.emplace_back(O * P, 0.f);
-        out_g_.emplace_back(O * P, 0.f);
+        take(P * H);
+        take(O * P);
     }
+    own_w_.assign(region_floats_, 0.f);
+    own_g_.assign(region_floats_, 0.f);
+    bind(own_w_.data(), own_g_.data());
+}
+
+void adaptive_softmax::bind(float* values, float* grads) {
+    values_ = values;
+    grads_ = grads;
+    const auto at = [&](float* base, size_t i) { return fspan{base + slots_[i].first, slots_[i].second}; };
+    head_w_ = at(values, 0);
+    head_wg_ = at(grads, 0);
+    head_b_ = at(values, 1);
+    head_bg_ = at(grads, 1);
+    proj_w_.clear(), proj_g_.clear(), out_w_.clear(), out_g_.clear();
+    for (size_t k = 0; k < static_cast<size_t>(K_); ++k) {
+        proj_w_.push_back(at(values, 2 + 2 * k));
+        proj_g_.push_back(at(grads, 2 + 2 * k));
+        out_w_.push_back(at(values, 3 + 2 * k));
+        out_g_.push_back(at(grads, 3 + 2 * k));
+    }
+}
+
+void adaptive_softmax::place_values(float* values) {
+    std::copy(values_, values_ + region_floats_, values);
+    bind(values, grads_);
+    own_w_ = {};
+}
+
+void adaptive_softmax::place_grads(float* grads) {
+    bind(values_, grads);  // not copied: the region a training session held before may be gone
+    own_g_ = {};
 }
 
 uint64_t adaptive_softmax::parameter_count() const {
@@ -166,19 +183,6 @@ void group_rows(const std::vector<uint32_t>& bounds, int K, const int32_t* targe
     }
 }
 
-// db (S) += column sums of dy (M, S), accumulated in double in row order (row-major reads).
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void column_sums(float* __restrict db,
-                                                                             double* __restrict acc,
-                                                                             const float* __restrict dy, size_t M,
-                                                                             size_t S) {
-    std::fill(acc, acc + S, 0.0);
-    for (size_t r = 0; r < M; ++r) {
-        const float* __restrict row = dy + r * S;
-        for (size_t c = 0; c < S; ++c) acc[c] += row[c];
-    }
-    for (size_t c = 0; c < S; ++c) db[c] += static_cast<float>(acc[c]);
-}
-
 void head_logits(float* head, const float* x, const float* w, const float* b, size_t M, size_t S, size_t H) {
     for (size_t r = 0; r < M; ++r) std::memcpy(head + r * S, b, S * sizeof(float));
     sgemm('N', 'T', M, S, H, x, H, w, H, 1.f, head, S);
@@ -207,7 +211,7 @@ double adaptive_softmax::forward_backward(float* dx, const float* x, const int32
     double total = softmax_xent_forward_backward(sc.head_.data(), sc.head_target_.data(), M, S, scale, counted);
     sgemm('N', 'N', M, H, S, sc.head_.data(), S, head_w_.data(), H, 0.f, dx, H);               // dx = dhead W_h
     sgemm('T', 'N', S, H, M, sc.head_.data(), S, x, H, 1.f, head_wg_.data(), H);               // dW_h += dhead^T x
-    column_sums(head_bg_.data(), bias_acc_.data(), sc.head_.data(), M, S);                       // db_h += col sums
+    column_sums(head_bg_.data(), sc.head_.data(), M, S);                       // db_h += col sums
     // clusters: only the rows whose target is in them
     for (int k = 0; k < K_; ++k) {
         const size_t first = offsets[k], Mk = offsets[k + 1] - first;

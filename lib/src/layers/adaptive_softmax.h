@@ -26,6 +26,8 @@ class adaptive_softmax {
 public:
     // cutoffs: strictly increasing, 0 < c_0, c_last < V (V is appended). Widths P_k >= 1.
     adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> cutoffs, float div_value);
+    adaptive_softmax(const adaptive_softmax&) = delete;  // its tensors point into its regions
+    adaptive_softmax& operator=(const adaptive_softmax&) = delete;
 
     // Work space of the calls below, grown (never shrunk) by prepare() for up to `rows` rows. The
     // weights are only read by nll() and log_prob(): sessions on other threads, each with its own
@@ -71,6 +73,15 @@ public:
     };
     std::vector<tensor> tensors();
     void zero_grad();
+    // Values and gradients each live in one region of region_floats() floats, tensors() in order,
+    // each on a 64-byte line. Own regions until place_values() / place_grads() move them (contents
+    // included) into the caller's: slices of the model's parameter arena and of the training
+    // session's gradient arena.
+    size_t region_floats() const { return region_floats_; }
+    void place_values(float* values);
+    void place_grads(float* grads);
+    // (offset, floats) of each of tensors() in a region.
+    const std::vector<std::pair<size_t, size_t>>& slots() const { return slots_; }
 
     int hidden() const { return H_; }
     int vocab() const { return V_; }
@@ -90,12 +101,25 @@ private:
     std::vector<uint32_t> bounds_;  // K + 1 entries: c_0, ..., c_{K-1}, V
     std::vector<int> P_;            // bottleneck widths (K)
 
-    std::vector<float> head_w_, head_b_, head_wg_, head_bg_;  // (S, H), (S)
-    std::vector<std::vector<float>> proj_w_, proj_g_;         // per k: (P_k, H)
-    std::vector<std::vector<float>> out_w_, out_g_;           // per k: (O_k, P_k)
+    // A tensor's floats in a region (the object's own, or the caller's after place()).
+    struct fspan {
+        float* p = nullptr;
+        size_t n = 0;
+        float* data() const { return p; }
+        size_t size() const { return n; }
+        float* begin() const { return p; }
+        float* end() const { return p + n; }
+    };
+    void bind(float* values, float* grads);
+    std::vector<std::pair<size_t, size_t>> slots_;  // (offset, floats) of every tensor, tensors() order
+    size_t region_floats_ = 0;
+    std::vector<float> own_w_, own_g_;  // the regions until place()
+    float *values_ = nullptr, *grads_ = nullptr;
+    fspan head_w_, head_b_, head_wg_, head_bg_;  // (S, H), (S)
+    std::vector<fspan> proj_w_, proj_g_;         // per k: (P_k, H)
+    std::vector<fspan> out_w_, out_g_;           // per k: (O_k, P_k)
 
     scratch own_;                   // training's, and the overloads' without a scratch
-    std::vector<double> bias_acc_;      // (S) the head bias gradient's column sums
 };
 
 }  // namespace charlm::nn

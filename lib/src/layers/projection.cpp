@@ -14,6 +14,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "base/gemm.h"
 #include "charlm/status.hpp"
 #include "layers/simd.h"
 
@@ -25,31 +26,7 @@ using dt = memory::data_type;
 
 namespace {
 
-// Columns per slice of the bias column sum: a stack accumulator of 2 KiB doubles.
-constexpr size_t k_bias_slice = 256;
 constexpr size_t k_parallel_min = size_t{1} << 16;
-
-// db[c0:c1] += sum over rows of dy[r, c0:c1], accumulated in double in row order.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void column_sums(float* __restrict db,
-                                                                             const float* __restrict dy, size_t M,
-                                                                             size_t V, size_t c0, size_t c1) {
-    double acc[k_bias_slice] = {};
-    const size_t n = c1 - c0;
-    for (size_t r = 0; r < M; ++r) {
-        const float* __restrict row = dy + r * V + c0;
-        for (size_t c = 0; c < n; ++c) acc[c] += row[c];
-    }
-    for (size_t c = 0; c < n; ++c) db[c0 + c] += static_cast<float>(acc[c]);
-}
-
-void bias_grad(float* db, const float* dy, size_t M, size_t V) {
-    const auto slices = static_cast<ptrdiff_t>((V + k_bias_slice - 1) / k_bias_slice);
-#pragma omp parallel for schedule(static) if (M * V >= k_parallel_min && slices > 1)
-    for (ptrdiff_t s = 0; s < slices; ++s) {
-        const size_t c0 = static_cast<size_t>(s) * k_bias_slice;
-        column_sums(db, dy, M, V, c0, std::min(V, c0 + k_bias_slice));
-    }
-}
 
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void add_into(float* __restrict y,
                                                                           const float* __restrict x, size_t n) {
@@ -64,12 +41,6 @@ void add_parallel(float* y, const float* x, size_t n) {
         const size_t first = static_cast<size_t>(b) * block;
         add_into(y + first, x + first, std::min(block, n - first));
     }
-}
-
-void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-           int64_t ldb, float beta, float* c, int64_t ldc) {
-    const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
-    CHARLM_ASSERT(st == dnnl_success);
 }
 
 void bind(const memory& m, const float* p) { m.set_data_handle(const_cast<float*>(p)); }
@@ -277,7 +248,7 @@ void projection::backward(float* dx, float* dw, float* db, const float* dy, cons
             bind(s.dw, dw);
             s.bwd_weights.execute(strm_, s.bwd_weights_args);
             strm_.wait();
-            bias_grad(db, dy, M, V);
+            column_sums(db, dy, M, V);
             break;
         case projection_backend::inner_product:
             bind(s.dy, dy);
@@ -295,7 +266,7 @@ void projection::backward(float* dx, float* dw, float* db, const float* dy, cons
         case projection_backend::sgemm:
             if (dx) sgemm('N', 'N', rows_, hidden_, vocab_, dy, vocab_, w, hidden_, 0.f, dx, hidden_);
             sgemm('T', 'N', vocab_, hidden_, rows_, dy, vocab_, x, hidden_, 1.f, dw, hidden_);
-            bias_grad(db, dy, M, V);
+            column_sums(db, dy, M, V);
             break;
     }
 }

@@ -12,24 +12,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 
-#include "charlm/batches.hpp"
+#include "charlm/random.hpp"
 
 namespace charlm {
 
 namespace {
-
-// Box-Muller on splitmix64: deterministic N(0, 1) independent of the standard library.
-float normal01(uint64_t& s) {
-    double u1 = (static_cast<double>(splitmix64(s) >> 11) + 0.5) * 0x1.0p-53;
-    double u2 = static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-}
-
-float uniform_pm(uint64_t& s, float a) {
-    return static_cast<float>((static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * a);
-}
 
 // PyTorch's gate blocks in terms of oneDNN's gate index: LSTM (i, f, g, o) is oneDNN's order;
 // GRU rows (r, z, n) are oneDNN's (r = 1, u = 0, o = 2).
@@ -41,7 +32,20 @@ int dnnl_gate_of_torch(cell_type c, int torch_gate) {
     return torch_gate;
 }
 
+size_t on_line(size_t floats) { return (floats + 15) / 16 * 16; }  // 64-byte lines
+
 }  // namespace
+
+void arena::allocate(size_t n) {
+    CHARLM_ASSERT(data == nullptr);
+    const size_t bytes = std::max<size_t>(64, n * sizeof(float));
+    data = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    CHARLM_ASSERT(data != nullptr);
+    std::memset(data, 0, bytes);
+    floats = n;
+}
+
+arena::~arena() { std::free(data); }
 
 language_model::impl::impl(const model_config& c, const text_config& t, vocabulary v, uint64_t seed_)
     : cfg(c),
@@ -56,22 +60,68 @@ language_model::impl::impl(const model_config& c, const text_config& t, vocabula
       rnn(eng, c.cell, static_cast<int>(c.layers), static_cast<int>(c.input_width()), static_cast<int>(c.hidden),
           c.dropout > 0.f) {
     CHARLM_ASSERT(V == vocab.size() && V > 0);
-    emb_w.assign(static_cast<size_t>(V) * E, 0.f);
-    uint64_t s = seed;
-    for (float& w : emb_w) w = normal01(s);
-    rnn.init_uniform(seed + 1);
     if (cfg.softmax == softmax_type::adaptive) {
         CHARLM_ASSERT(!cfg.cutoffs.empty());
         adaptive = std::make_unique<nn::adaptive_softmax>(static_cast<int>(H), static_cast<int>(V), cfg.cutoffs,
                                                           cfg.div_value);
+    }
+    // The arena's layout (see lm_impl.h), then every part moved into it.
+    size_t at = 0;
+    const auto take = [&](size_t floats) {
+        const size_t off = at;
+        at += on_line(floats);
+        return off;
+    };
+    emb_off = take(size_t{V} * E);
+    rnn_off = take(rnn.region_floats());
+    if (adaptive) {
+        adaptive_off = take(adaptive->region_floats());
+    } else {
+        dec_w_off = take(size_t{V} * H);
+        dec_b_off = take(V);
+    }
+    params.allocate(at);
+    rnn.place(params.data + rnn_off);
+    if (adaptive) adaptive->place_values(params.data + adaptive_off);
+    emb_w = {params.data + emb_off, size_t{V} * E};
+    if (!adaptive) {
+        dec_w = {params.data + dec_w_off, size_t{V} * H};
+        dec_b = {params.data + dec_b_off, V};
+    }
+    describe_tensors();
+
+    uint64_t s = seed;
+    for (float& w : emb_w) w = normal01(s);
+    rnn.init_uniform(seed + 1);
+    if (adaptive) {
         adaptive->init_uniform(seed + 2);
         return;
     }
-    dec_w.assign(static_cast<size_t>(V) * H, 0.f);
-    dec_b.assign(V, 0.f);
     const float a = 1.0f / std::sqrt(static_cast<float>(H));
     for (float& w : dec_w) w = uniform_pm(s, a);
     for (float& b : dec_b) b = uniform_pm(s, a);
+}
+
+void language_model::impl::describe_tensors() {
+    const int64_t G = gate_count(cfg.cell), Gb = bias_gate_count(cfg.cell), h = H;
+    if (E > 0) tensors.push_back({"embedding.weight", {V, E}, emb_off, size_t{V} * E});
+    const auto slices = rnn.slices();
+    for (uint32_t l = 0; l < cfg.layers; ++l) {
+        const auto& sl = slices[l];
+        const int64_t in = l == 0 ? I : H;
+        tensors.push_back({fmt::format("rnn.weight_ih_l{}", l), {G * h, in}, rnn_off + sl.w_x.offset, sl.w_x.count});
+        tensors.push_back({fmt::format("rnn.weight_hh_l{}", l), {G * h, h}, rnn_off + sl.w_h.offset, sl.w_h.count});
+        tensors.push_back({fmt::format("rnn.bias_ih_l{}", l), {Gb * h}, rnn_off + sl.bias.offset, sl.bias.count});
+    }
+    if (adaptive) {
+        const auto ts = adaptive->tensors();
+        for (size_t i = 0; i < ts.size(); ++i)
+            tensors.push_back({"decoder." + ts[i].name, ts[i].shape, adaptive_off + adaptive->slots()[i].first,
+                               adaptive->slots()[i].second});
+    } else {
+        tensors.push_back({"decoder.weight", {V, H}, dec_w_off, size_t{V} * H});
+        tensors.push_back({"decoder.bias", {V}, dec_b_off, V});
+    }
 }
 
 void language_model::impl::embed(float* x, const int32_t* ids, size_t m) const {
@@ -113,9 +163,13 @@ training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32
       strm(model.eng),
       T(steps),
       N(batch),
-      rnn(model.rnn, model.cfg.dropout, model.seed ^ 0xd1b54a32d192ed03ull),
+      grads(),
+      rnn(model.rnn, model.cfg.dropout, model.seed ^ 0xd1b54a32d192ed03ull, true,
+          (grads.allocate(model.params.floats), grads.data + model.rnn_off)),
       proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {
     CHARLM_ASSERT(T >= 1 && N >= 1);
+    emb_g = {grads.data + m.emb_off, m.emb_w.size()};
+    if (m.adaptive) m.adaptive->place_grads(grads.data + m.adaptive_off);
     const size_t rows = static_cast<size_t>(T) * N;
     rnn.prepare(static_cast<int>(T), static_cast<int>(N));
     // The adaptive softmax trains without the (M, V) logits.
@@ -124,10 +178,9 @@ training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32
     } else {
         proj.prepare(static_cast<int>(rows));
         logits.resize(rows * m.V);
-        dec_g.assign(m.dec_w.size(), 0.f);
-        dec_bg.assign(m.dec_b.size(), 0.f);
+        dec_g = {grads.data + m.dec_w_off, m.dec_w.size()};
+        dec_bg = {grads.data + m.dec_b_off, m.dec_b.size()};
     }
-    emb_g.assign(m.emb_w.size(), 0.f);
     x.resize(rows * m.I);
     if (m.E > 0) dx.resize(rows * m.I);
     dh.resize(rows * m.H);
@@ -160,11 +213,7 @@ loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t
 }
 
 void training_session::impl::zero_grad() {
-    std::fill(emb_g.begin(), emb_g.end(), 0.f);
-    std::fill(dec_g.begin(), dec_g.end(), 0.f);
-    std::fill(dec_bg.begin(), dec_bg.end(), 0.f);
-    if (m.adaptive) m.adaptive->zero_grad();
-    rnn.zero_grad();
+    std::memset(grads.data, 0, grads.floats * sizeof(float));  // every gradient, one buffer
 }
 
 // --- evaluation
@@ -265,14 +314,15 @@ generator::impl::impl(const language_model::impl& model, uint32_t batch)
 
 // --- PyTorch names and layouts
 
-std::vector<named_tensor> language_model::impl::export_tensors() const {
+std::vector<named_tensor> language_model::impl::export_from(const float* base) const {
     std::vector<named_tensor> out;
     const int G = gate_count(cfg.cell), Gb = bias_gate_count(cfg.cell);
-    if (E > 0) out.push_back({"embedding.weight", {V, E}, emb_w});
+    const auto floats = [&](size_t off, size_t n) { return std::vector<float>(base + off, base + off + n); };
+    if (E > 0) out.push_back({"embedding.weight", {V, E}, floats(emb_off, size_t{V} * E)});
     for (uint32_t l = 0; l < cfg.layers; ++l) {
         const size_t in = l == 0 ? I : H;
         std::vector<float> wx(in * G * H), wh(static_cast<size_t>(H) * G * H), b(static_cast<size_t>(Gb) * H);
-        rnn.get_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
+        rnn.get_layer_of(base + rnn_off, static_cast<int>(l), wx.data(), wh.data(), b.data());
         const int64_t gh = static_cast<int64_t>(G) * H;
         named_tensor wih{fmt::format("rnn.weight_ih_l{}", l), {gh, static_cast<int64_t>(in)}, {}};
         named_tensor whh{fmt::format("rnn.weight_hh_l{}", l), {gh, H}, {}};
@@ -299,16 +349,20 @@ std::vector<named_tensor> language_model::impl::export_tensors() const {
         out.push_back(std::move(bhh));
     }
     if (adaptive) {
-        for (const auto& t : adaptive->tensors())
-            out.push_back({"decoder." + t.name, t.shape, std::vector<float>(t.value, t.value + t.count)});
+        const auto ts = adaptive->tensors();
+        for (size_t i = 0; i < ts.size(); ++i) {
+            const auto [off, n] = adaptive->slots()[i];
+            out.push_back({"decoder." + ts[i].name, ts[i].shape, floats(adaptive_off + off, n)});
+        }
     } else {
-        out.push_back({"decoder.weight", {V, H}, dec_w});
-        out.push_back({"decoder.bias", {V}, dec_b});
+        out.push_back({"decoder.weight", {V, H}, floats(dec_w_off, size_t{V} * H)});
+        out.push_back({"decoder.bias", {V}, floats(dec_b_off, V)});
     }
     return out;
 }
 
-status language_model::impl::import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {
+status language_model::impl::import_into(float* base, const std::vector<named_tensor>& tensors,
+                                         const std::string& source) {
     auto find = [&](const std::string& name, std::vector<int64_t> shape) -> result<const named_tensor*> {
         for (const auto& t : tensors) {
             if (t.name != name) continue;
@@ -331,7 +385,7 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
     if (E > 0) {
         auto t = find("embedding.weight", {V, E});
         if (!t) return t.err();
-        std::copy((*t)->data.begin(), (*t)->data.end(), emb_w.begin());  // in place: generators point at it
+        std::copy((*t)->data.begin(), (*t)->data.end(), base + emb_off);  // in place: generators point at it
         ++used;
     }
     for (uint32_t l = 0; l < cfg.layers; ++l) {
@@ -356,13 +410,14 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
                 if (lbr_n) b[3 * static_cast<size_t>(H) + o] = (*bhh)->data[row];
             }
         }
-        rnn.set_layer(static_cast<int>(l), wx.data(), wh.data(), b.data());
+        rnn.set_layer_of(base + rnn_off, static_cast<int>(l), wx.data(), wh.data(), b.data());
     }
     if (adaptive) {
-        for (const auto& t : adaptive->tensors()) {
-            auto d = find("decoder." + t.name, t.shape);
+        const auto ts = adaptive->tensors();
+        for (size_t i = 0; i < ts.size(); ++i) {
+            auto d = find("decoder." + ts[i].name, ts[i].shape);
             if (!d) return d.err();
-            std::copy((*d)->data.begin(), (*d)->data.end(), t.value);
+            std::copy((*d)->data.begin(), (*d)->data.end(), base + adaptive_off + adaptive->slots()[i].first);
             ++used;
         }
     } else {
@@ -370,13 +425,13 @@ status language_model::impl::import_tensors(const std::vector<named_tensor>& ten
         if (!dw) return dw.err();
         auto db = find("decoder.bias", {V});
         if (!db) return db.err();
-        std::copy((*dw)->data.begin(), (*dw)->data.end(), dec_w.begin());
-        std::copy((*db)->data.begin(), (*db)->data.end(), dec_b.begin());
+        std::copy((*dw)->data.begin(), (*dw)->data.end(), base + dec_w_off);
+        std::copy((*db)->data.begin(), (*db)->data.end(), base + dec_b_off);
         used += 2;
     }
     for (const auto& t : tensors)
         if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
-    rnn.weights_changed();
+    if (base == params.data) rnn.weights_changed();
     if (used != tensors.size())
         return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
                                                     tensors.size() - used, to_string(cfg.cell)));
@@ -396,13 +451,16 @@ const text_config& language_model::text() const { return p_->text; }
 const vocabulary& language_model::vocab() const { return p_->vocab; }
 
 uint64_t language_model::parameter_count() const {
-    const uint64_t G = static_cast<uint64_t>(gate_count(p_->cfg.cell)), Gb = bias_gate_count(p_->cfg.cell);
-    const uint64_t H = p_->H;
-    uint64_t n = static_cast<uint64_t>(p_->V) * p_->E +
-                 (p_->adaptive ? p_->adaptive->parameter_count() : static_cast<uint64_t>(p_->V) * (H + 1));
-    for (uint32_t l = 0; l < p_->cfg.layers; ++l) n += G * H * ((l == 0 ? p_->I : H) + H) + Gb * H;
+    uint64_t n = 0;
+    for (const auto& t : p_->tensors) {
+        uint64_t k = 1;
+        for (int64_t d : t.shape) k *= static_cast<uint64_t>(d);
+        n += k;
+    }
     return n;
 }
+
+const std::vector<tensor_desc>& language_model::tensors() const { return p_->tensors; }
 
 loss_sum language_model::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                                   std::vector<float>* per_token, const logits_sink& on_logits) const {
@@ -431,20 +489,8 @@ loss_sum training_session::train_step(const int32_t* inputs, const int32_t* targ
 std::vector<param_view> training_session::params() {
     impl& s = *p_;
     language_model::impl& m = s.m;
-    std::vector<param_view> out;
-    if (m.E > 0) out.push_back({"embedding.weight", m.emb_w.data(), s.emb_g.data(), m.emb_w.size()});
-    const auto rnn_grads = s.rnn.grads();
-    const auto rnn_params = m.rnn.params();
-    for (size_t k = 0; k < rnn_params.size(); ++k)
-        out.push_back({rnn_params[k].name, rnn_params[k].value, rnn_grads[k], rnn_params[k].count});
-    if (m.adaptive) {
-        for (const auto& t : m.adaptive->tensors()) out.push_back({"decoder." + t.name, t.value, t.grad, t.count});
-    } else {
-        out.push_back({"decoder.weight", m.dec_w.data(), s.dec_g.data(), m.dec_w.size()});
-        out.push_back({"decoder.bias", m.dec_b.data(), s.dec_bg.data(), m.dec_b.size()});
-    }
     m.rnn.weights_changed();  // the caller may write the values
-    return out;
+    return {param_view{"parameters", m.params.data, s.grads.data, m.params.floats}};
 }
 
 training_session::recurrent_state training_session::state() {

@@ -16,14 +16,43 @@
 
 namespace charlm {
 
+// A tensor's floats inside an arena.
+struct fspan {
+    float* p = nullptr;
+    size_t n = 0;
+    float* data() const { return p; }
+    size_t size() const { return n; }
+    float* begin() const { return p; }
+    float* end() const { return p + n; }
+    float& operator[](size_t i) const { return p[i]; }
+};
+
+// One float buffer of `floats` elements, 64-byte aligned, zeroed.
+struct arena {
+    arena() = default;
+    ~arena();
+    arena(const arena&) = delete;
+    arena& operator=(const arena&) = delete;
+    void allocate(size_t n);  // once
+    float* data = nullptr;
+    size_t floats = 0;
+};
+
 // The weights: written at construction, by import_tensors() and by the optimizer through a
 // training session's params(); only read by every session.
 struct language_model::impl {
     impl(const model_config& c, const text_config& t, vocabulary v, uint64_t seed);
 
+    void describe_tensors();
     void embed(float* x, const int32_t* ids, size_t m) const;  // x (m, I): embedding rows or one-hot
-    std::vector<named_tensor> export_tensors() const;
-    status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source);
+    // The file's tensors from `base`, any buffer laid out as the parameter arena (the parameters,
+    // Adam's moments), and back; into the arena itself, the generation cache is dropped.
+    std::vector<named_tensor> export_from(const float* base) const;
+    status import_into(float* base, const std::vector<named_tensor>& tensors, const std::string& source);
+    std::vector<named_tensor> export_tensors() const { return export_from(params.data); }
+    status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source) {
+        return import_into(params.data, tensors, source);
+    }
 
     model_config cfg;
     text_config text;
@@ -32,13 +61,20 @@ struct language_model::impl {
     dnnl::engine eng;
     uint32_t V, E, I, H;  // vocabulary, embedding, layer-0 input width, hidden
 
-    std::vector<float> emb_w;  // (V, E)
+    // Every parameter lives in `params`, in this order, each part on a 64-byte line: embedding,
+    // the recurrent layers (rnn_weights' region: per group w_x, w_h, bias in oneDNN's layouts),
+    // decoder weight and bias or the adaptive softmax's region. Gradients and Adam's moments are
+    // arenas of the same layout. `tensors` describes it with the file's names.
     nn::rnn_weights rnn;
-    std::vector<float> dec_w;  // (V, H) as PyTorch's nn.Linear; empty with the adaptive softmax
-    std::vector<float> dec_b;  // (V)
-    // Instead of dec_* when cfg.softmax is adaptive. Its gradients and its own scratch belong to
-    // training (one training session at a time); other sessions pass their own scratch.
-    std::unique_ptr<nn::adaptive_softmax> adaptive;
+    std::unique_ptr<nn::adaptive_softmax> adaptive;  // instead of dec_* when cfg.softmax is adaptive
+    size_t emb_off = 0, rnn_off = 0, dec_w_off = 0, dec_b_off = 0, adaptive_off = 0;  // in the arena
+    arena params;
+    std::vector<tensor_desc> tensors;
+    fspan emb_w;  // (V, E)
+    fspan dec_w;  // (V, H) as PyTorch's nn.Linear; empty with the adaptive softmax
+    fspan dec_b;  // (V)
+    // The adaptive softmax's gradients (in the training session's arena) and its own scratch
+    // belong to training (one training session at a time); other sessions pass their own scratch.
 };
 
 // The output layer of an inference session: logits (m, V) of hidden rows (m, H), in the
@@ -62,11 +98,12 @@ struct training_session::impl {
     language_model::impl& m;
     dnnl::stream strm;
     uint32_t T, N;
+    arena grads;  // the parameter arena's layout
     nn::rnn_stack rnn;
     nn::projection proj;
-    std::vector<float> emb_g;    // (V, E)
-    std::vector<float> dec_g;    // (V, H)
-    std::vector<float> dec_bg;   // (V)
+    fspan emb_g;    // (V, E)
+    fspan dec_g;    // (V, H)
+    fspan dec_bg;   // (V)
     std::vector<float> x;        // (T, N, I) tnc: embedding rows or one-hot
     std::vector<float> dx;       // (T, N, I) gradient into the embedding
     std::vector<float> logits;   // (M, V), then dlogits in place; unused with the adaptive softmax

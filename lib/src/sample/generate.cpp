@@ -13,8 +13,8 @@
 
 #include "charlm/batches.hpp"
 #include "charlm/options.hpp"
+#include "charlm/random.hpp"
 #include "charlm/sample.hpp"
-#include "charlm/train.hpp"
 #include "layers/softmax_xent.h"
 
 namespace charlm {
@@ -288,27 +288,6 @@ result<std::vector<std::string>> generate(const language_model& model, const std
         if (k + 1 < cfg.length && active > 0) logits = gen.step(ids.data());
     }
     return out;
-}
-
-// --- the trainer's interface (train.hpp), over the one above
-
-uint32_t sample_token(const float* logits, uint32_t v, float temperature, uint64_t& rng_state) {
-    thread_local sample_scratch scratch;
-    return sample_logits(logits, v, token_sampler{temperature, 0, 1.0f}, rng_state, scratch);
-}
-
-result<std::string> generate_text(const language_model& model, const std::string& prefix, uint32_t length,
-                                  float temperature, uint64_t seed,
-                                  const std::function<void(const std::string&)>& on_text) {
-    sample_config cfg;
-    cfg.length = length;
-    cfg.temperature = temperature;
-    cfg.seed = seed;
-    text_sink sink;
-    if (on_text) sink = [&on_text](uint32_t, std::string_view piece) { on_text(std::string(piece)); };
-    auto rows = generate(model, prefix, cfg, sink);
-    if (!rows) return rows.err();
-    return std::move(rows->front());
 }
 
 }  // namespace charlm

@@ -1,5 +1,6 @@
-// Checkpoints: a model file (io/model_file) plus the optimizer's moments in PyTorch's layout, the
-// carried recurrent state and, in the metadata, the train_config and the run's position.
+// Checkpoints: a model file (io/model_file) plus the optimizer's moments in PyTorch's layout (each
+// moment a buffer of the parameter arena's layout, converted by the model's tensor descriptors),
+// the carried recurrent state and, in the metadata, the train_config and the run's position.
 #include "train/checkpoint.h"
 
 #include <fmt/core.h>
@@ -15,6 +16,7 @@
 #include "charlm/options.hpp"
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
+#include "models/lm_impl.h"
 
 namespace charlm {
 
@@ -87,17 +89,13 @@ train_position position_from_json(const json& j) {
 
 const char* const moment_names[2] = {"exp_avg", "exp_avg_sq"};
 
-// The optimizer's moments share their parameters' internal layout; export_tensors() converts that
-// layout to PyTorch's. So each moment is exported by swapping it into its parameter's place, and
-// swapped back: plain copies, no arithmetic, exact both ways.
-void swap_moments(nn::optimizer& opt, int which) {
+// Adam's moment `which` (0: m, 1: v): a buffer of the parameter arena's layout, since the
+// optimizer runs over the arena as one buffer.
+float* moment(nn::optimizer& opt, const language_model& model, int which) {
     auto state = opt.state();
-    const auto& params = opt.buffers();
-    for (size_t p = 0; p < params.size(); ++p) {
-        const auto& s = state[2 * p + static_cast<size_t>(which)];
-        CHARLM_ASSERT(s.count == params[p].count);
-        std::swap_ranges(params[p].value, params[p].value + s.count, s.data);
-    }
+    CHARLM_ASSERT(state.size() == 2 && state[static_cast<size_t>(which)].count ==
+                                           model_access::of(model).params.floats);
+    return state[static_cast<size_t>(which)].data;
 }
 
 }  // namespace
@@ -108,9 +106,7 @@ status save_checkpoint(const std::string& path, const language_model& model, tra
     io::tensor_file f = model_tensor_file(model, summary);
     if (opt.kind() == nn::optimizer_kind::adam) {
         for (int which = 0; which < 2; ++which) {
-            swap_moments(opt, which);
-            auto tensors = model.export_tensors();
-            swap_moments(opt, which);
+            auto tensors = model_access::of(model).export_from(moment(opt, model, which));
             for (auto& t : tensors)
                 f.tensors[fmt::format("optimizer.{}.{}", moment_names[which], t.name)] =
                     io::tensor{t.shape, std::move(t.data)};
@@ -187,15 +183,11 @@ status restore_checkpoint(const std::string& path, language_model& model, traini
     CHARLM_TRY(model.import_tensors(weights, path));
 
     if (opt.kind() == nn::optimizer_kind::adam) {
-        // The reverse of save_checkpoint's swap: import each moment into the parameters' place,
-        // then swap it into the optimizer and the weights back.
+        // Each moment through the same tensor descriptors as the weights, into its own buffer.
         for (int which = 0; which < 2; ++which) {
             auto moments = take(fmt::format("optimizer.{}.", moment_names[which]));
             if (moments.empty()) return bad(fmt::format("it holds no optimizer state '{}'", moment_names[which]));
-            swap_moments(opt, which);  // weights into the optimizer's buffer for safekeeping
-            status s = model.import_tensors(moments, path);
-            swap_moments(opt, which);  // weights back, the moment into the optimizer
-            CHARLM_TRY(s);
+            CHARLM_TRY(model_access::of(model).import_into(moment(opt, model, which), moments, path));
         }
     }
     opt.set_step_count(pos.step);

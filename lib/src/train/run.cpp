@@ -141,9 +141,13 @@ status training_run::end_epoch() {
     if (sched_.checkpoint_due(done, last)) CHARLM_TRY(checkpoint(position(done, 0, next_lr, {}), false));
     if (cb_.on_sample && sched_.samples_due(done, last)) {
         for (const auto& prefix : cfg_.prefixes) {
-            auto text = generate_text(model_, prefix, cfg_.sample_length, cfg_.sample_temperature, cfg_.seed + epoch_);
+            sample_config sc;
+            sc.length = cfg_.sample_length;
+            sc.temperature = cfg_.sample_temperature;
+            sc.seed = cfg_.seed + epoch_;
+            auto text = generate(model_, prefix, sc);
             if (!text) return text.err();
-            cb_.on_sample(prefix, *text);
+            cb_.on_sample(prefix, text->front());
         }
     }
     lr_ = next_lr;

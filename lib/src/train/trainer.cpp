@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "charlm/options.hpp"
+#include "charlm/model_file.hpp"
+#include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "train/run.h"
 
