@@ -24,6 +24,7 @@ constexpr const char* usage_text =
     "  eval      measure a model's perplexity on a text\n"
     "  info      describe a model file\n"
     "  verse     check poems against the rules of regulated verse (form, 平仄, rhyme)\n"
+    "  serve     a web page and HTTP API to generate, evaluate and watch training\n"
     "\n"
     "'charlm <command> --help' shows a command's options. 'charlm --version' prints the version.\n";
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
         if (cmd == "eval") return cmd_eval(argc - 1, argv + 1);
         if (cmd == "info") return cmd_info(argc - 1, argv + 1);
         if (cmd == "verse") return cmd_verse(argc - 1, argv + 1);
+        if (cmd == "serve") return cmd_serve(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         const char* hint = cmd == "train"      ? "try a smaller --batch, --steps or --hidden, or a smaller corpus"
                            : cmd == "generate" ? "try a smaller --num-samples"

@@ -12,13 +12,20 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 say() { printf '== %s\n' "$*"; }
 
+# Whether an installed package provides $1 (a nodejs that bundles npm provides and conflicts with npm).
+provided() {
+  dpkg-query -W -f='${Status} ${Provides}\n' 2>/dev/null | grep '^install ok installed' |
+    sed -e 's/^install ok installed//' -e 's/([^)]*)//g' | tr ', ' '\n\n' | grep -qx "$1"
+}
+
 install_packages() {  # install_packages run|test: [test] packages only for the test suite
   local keep='s/\[test\]$//'
   [ "$1" = run ] && keep='/\[test\]$/d'
   mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e "$keep" scripts/packages.txt | grep -v '^$')
   local missing=()
   for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+    provided "$p" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then say "all ${#pkgs[@]} packages present"; return; fi
   say "installing: ${missing[*]}"

@@ -67,6 +67,19 @@ uint64_t row_stream_state(uint64_t seed, uint32_t row);
 // Receives text as it is produced: each row's prefix once, then each generated token.
 using text_sink = std::function<void(uint32_t row, std::string_view piece)>;
 
+// One generated token with the scores that chose it, for callers that show or measure them (the
+// server's alternatives and perplexity). `logits` (V) are the model's at temperature 1 (with the
+// adaptive softmax, log-probabilities); valid only during the call.
+struct generated_token {
+    uint32_t row;
+    uint32_t id;
+    std::string_view piece;  // the token's text (<unk> as U+FFFD): whole UTF-8 sequences
+    const float* logits;     // (V)
+    uint32_t vocab;          // V
+};
+// Returning false ends generation for every row after this step (a client left, a Stop button).
+using token_sink = std::function<bool(const generated_token&)>;
+
 // `cfg.num_samples` continuations of `prefix`, generated as one batch, each row with its own random
 // stream. Each string is the prefix as the model read it (after normalization and segmentation;
 // skipped tokens left out, <unk> as U+FFFD) followed by the generated tokens, <unk> again as
@@ -74,7 +87,9 @@ using text_sink = std::function<void(uint32_t row, std::string_view piece)>;
 // vocabulary has it. A stop string goes through the model's preprocessing as the prefix does
 // (normalization, lowercasing) and matches only where a token ends. Errors: cfg.validate()'s, and
 // errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
+// `on_token` sees each generated token after `on_text` and may end generation early.
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
-                                          const sample_config& cfg, const text_sink& on_text = {});
+                                          const sample_config& cfg, const text_sink& on_text = {},
+                                          const token_sink& on_token = {});
 
 }  // namespace charlm

@@ -182,7 +182,8 @@ uint64_t row_stream_state(uint64_t seed, uint32_t row) {
 }
 
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
-                                          const sample_config& cfg, const text_sink& on_text) {
+                                          const sample_config& cfg, const text_sink& on_text,
+                                          const token_sink& on_token) {
     CHARLM_TRY(cfg.validate());
     const vocabulary& vocab = model.vocab();
     auto tokens = segment_utf8(prefix, model.text());
@@ -262,7 +263,8 @@ result<std::vector<std::string>> generate(const language_model& model, const std
     // result does not depend on the thread count); their text is then appended in row order.
     std::vector<sample_scratch> scratch(static_cast<size_t>(std::max(1, omp_get_max_threads())));
     const bool parallel = rows > 1 && static_cast<uint64_t>(rows) * v >= (uint64_t{1} << 15);
-    for (uint32_t k = 0; k < cfg.length && active > 0; ++k) {
+    bool cancelled = false;
+    for (uint32_t k = 0; k < cfg.length && active > 0 && !cancelled; ++k) {
         const auto n = static_cast<int64_t>(rows);
         const auto draw_row = [&](int64_t r, sample_scratch& sc) {
             if (stopped[r]) return;  // keeps feeding its last token; its logits are ignored
@@ -280,12 +282,13 @@ result<std::vector<std::string>> generate(const language_model& model, const std
             const std::string_view piece = id == vocabulary::unk_id ? replacement_char : vocab.token(id);
             out[r] += piece;
             if (on_text) on_text(r, piece);
+            if (on_token && !on_token({r, id, piece, logits + static_cast<size_t>(r) * v, v})) cancelled = true;
             if (ends_with_stop(std::string_view(out[r]).substr(prefix_text.size()), stop)) {
                 stopped[r] = 1;
                 --active;
             }
         }
-        if (k + 1 < cfg.length && active > 0) logits = gen.step(ids.data());
+        if (k + 1 < cfg.length && active > 0 && !cancelled) logits = gen.step(ids.data());
     }
     return out;
 }

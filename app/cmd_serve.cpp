@@ -1,0 +1,98 @@
+// `charlm serve`: parses the options, loads the models once, and runs the library's server until
+// SIGINT or SIGTERM, which end open streams with a final event and exit 0.
+// Not here: requests, streaming or the page (lib/src/serve/).
+#include <fmt/core.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "charlm/serve.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+
+namespace charlm::cli {
+
+int cmd_serve(int argc, char** argv) {
+    serve_config cfg;
+    std::vector<std::string> model_paths, metrics_paths;
+    std::string unknown = to_string(cfg.defaults.unknown);
+    po::options_description desc("charlm serve options");
+    desc.add_options()
+        ("model", po::value(&model_paths)->composing(), "model file to serve (repeatable; required)")
+        ("metrics", po::value(&metrics_paths)->composing(),
+         "a training run's --metrics file to chart, re-read as it grows (repeatable)")
+        ("host", po::value(&cfg.host)->default_value(cfg.host), "address to listen on")
+        ("port", po::value(&cfg.port)->default_value(cfg.port), "port to listen on (0: any free port)")
+        ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "threads per generation or evaluation")
+        ("max-streams", po::value(&cfg.max_streams)->default_value(cfg.max_streams),
+         "generations at once; more are answered 429 Too Many Requests")
+        ("max-length", po::value(&cfg.max_length)->default_value(cfg.max_length), "most tokens a request may ask for")
+        ("max-samples", po::value(&cfg.max_samples)->default_value(cfg.max_samples), "most samples a request may ask for")
+        ("api-key", po::value(&cfg.api_key), "key that /api/* requests must send as 'Authorization: Bearer KEY' "
+                                             "(required with a --host other than loopback)")
+        ("length", po::value(&cfg.defaults.length)->default_value(cfg.defaults.length), "default tokens per sample")
+        ("temperature", po::value(&cfg.defaults.temperature)->default_value(cfg.defaults.temperature),
+         "default sampling temperature")
+        ("top-k", po::value(&cfg.defaults.top_k)->default_value(cfg.defaults.top_k), "default top-k (0: off)")
+        ("top-p", po::value(&cfg.defaults.top_p)->default_value(cfg.defaults.top_p), "default top-p (1: off)")
+        ("seed", po::value(&cfg.defaults.seed)->default_value(cfg.defaults.seed), "default random seed")
+        ("num-samples", po::value(&cfg.defaults.num_samples)->default_value(cfg.defaults.num_samples),
+         "default samples per request")
+        ("stop", po::value(&cfg.defaults.stop)->composing(), "default stop string (repeatable)")
+        ("unknown", po::value(&unknown)->default_value(unknown), "default for unknown prefix tokens: error, skip or unk");
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm serve --model FILE [--model FILE ...] [options]", desc, nullptr, vm,
+                               &done);
+        !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    if (model_paths.empty()) return report_error(make_error(errc::usage, "serve: --model FILE is required"));
+    auto policy = parse_unknown_policy(unknown);
+    if (!policy) return report_error(policy.err());
+    cfg.defaults.unknown = *policy;
+    if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
+
+    std::vector<served_model> models;
+    const auto ids = ids_from_paths(model_paths);
+    for (size_t i = 0; i < model_paths.size(); ++i) {
+        auto loaded = load_model(model_paths[i]);
+        if (!loaded) return report_error(loaded.err());
+        models.push_back({ids[i], model_paths[i], std::move(*loaded)});
+    }
+    std::vector<served_run> runs;
+    const auto run_ids = ids_from_paths(metrics_paths);
+    for (size_t i = 0; i < metrics_paths.size(); ++i) runs.push_back({run_ids[i], metrics_paths[i]});
+
+    // The signals go to one watcher thread (blocked everywhere else, the server's threads included).
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    server srv(cfg, std::move(models), std::move(runs));
+    if (auto s = srv.bind(); !s.ok()) return report_error(s.err());
+    fmt::print("charlm serve: listening on http://{}:{}/ ({} model(s)); Ctrl-C stops\n",
+               cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host, srv.port(), ids.size());
+    std::fflush(stdout);
+    std::atomic<bool> finished{false};
+    std::thread watcher([&] {
+        const timespec tick{0, 200'000'000};
+        while (!finished) {
+            if (sigtimedwait(&signals, nullptr, &tick) > 0) {
+                srv.stop();
+                return;
+            }
+        }
+    });
+    auto s = srv.run();
+    finished = true;
+    watcher.join();
+    if (!s.ok()) return report_error(s.err());
+    fmt::print("charlm serve: stopped\n");
+    return exit_ok;
+}
+
+}  // namespace charlm::cli

@@ -1,0 +1,327 @@
+// Request checking and answer building for the server (api.h): one checker per endpoint, the
+// model description, the server's defaults, metrics files and text evaluation.
+// Not here: sockets, threads and streaming (server.cpp).
+#include "serve/api.h"
+
+#include <fmt/core.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+namespace charlm::serve_api {
+
+namespace {
+
+http_error bad(std::string message) { return {400, std::move(message)}; }
+
+const char* type_name(const json& v) {
+    if (v.is_string()) return "a string";
+    if (v.is_boolean()) return "true/false";
+    if (v.is_number()) return "a number";
+    if (v.is_array()) return "a list";
+    if (v.is_object()) return "an object";
+    return "null";
+}
+
+// An unsigned integer field in [lo, hi].
+bool get_uint(const json& v, const char* name, uint64_t lo, uint64_t hi, uint64_t& out, http_error& err) {
+    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)) {
+        err = bad(fmt::format("'{}' must be a whole number from {} to {}, not {} ({})", name, lo, hi, type_name(v),
+                              v.dump()));
+        return false;
+    }
+    const auto x = v.get<uint64_t>();
+    if (x < lo || x > hi) {
+        err = bad(fmt::format("'{}' must be from {} to {}, got {}", name, lo, hi, x));
+        return false;
+    }
+    out = x;
+    return true;
+}
+
+bool get_float(const json& v, const char* name, float& out, http_error& err) {
+    if (!v.is_number()) {
+        err = bad(fmt::format("'{}' must be a number, not {}", name, type_name(v)));
+        return false;
+    }
+    out = v.get<float>();
+    return true;
+}
+
+bool get_string(const json& v, const char* name, std::string& out, http_error& err) {
+    if (!v.is_string()) {
+        err = bad(fmt::format("'{}' must be a string, not {}", name, type_name(v)));
+        return false;
+    }
+    out = v.get<std::string>();
+    return true;
+}
+
+
+}  // namespace
+
+bool parse_body(const std::string& body, json& out, http_error& err) {
+    out = json::parse(body, nullptr, false);
+    if (out.is_discarded()) {
+        err = bad("the body is not valid JSON; send an object such as {\"prefix\": \"...\"}");
+        return false;
+    }
+    if (!out.is_object()) {
+        err = bad(fmt::format("the body must be a JSON object, not {}", type_name(out)));
+        return false;
+    }
+    return true;
+}
+
+json query_to_json(const std::multimap<std::string, std::string>& params) {
+    json j = json::object();
+    for (const auto& [key, value] : params) {
+        if (key == "stop") {
+            j["stop"].push_back(value);
+        } else if (key == "prefix" || key == "model" || key == "unknown") {
+            j[key] = value;
+        } else {
+            // A number or true/false as in JSON; anything else stays a string (and fails the type check).
+            json v = json::parse(value, nullptr, false);
+            j[key] = v.is_discarded() || !(v.is_number() || v.is_boolean()) ? json(value) : v;
+        }
+    }
+    return j;
+}
+
+bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err) {
+    out = generate_request{};
+    out.cfg = cfg.defaults;
+    for (const auto& [key, v] : body.items()) {
+        uint64_t u = 0;
+        if (key == "model") {
+            if (!get_string(v, "model", out.model, err)) return false;
+        } else if (key == "prefix") {
+            if (!get_string(v, "prefix", out.prefix, err)) return false;
+        } else if (key == "length") {
+            if (!get_uint(v, "length", 0, cfg.max_length, u, err)) return false;
+            out.cfg.length = static_cast<uint32_t>(u);
+        } else if (key == "num_samples") {
+            if (!get_uint(v, "num_samples", 1, cfg.max_samples, u, err)) return false;
+            out.cfg.num_samples = static_cast<uint32_t>(u);
+        } else if (key == "top_k") {
+            if (!get_uint(v, "top_k", 0, std::numeric_limits<uint32_t>::max(), u, err)) return false;
+            out.cfg.top_k = static_cast<uint32_t>(u);
+        } else if (key == "seed") {
+            if (!get_uint(v, "seed", 0, std::numeric_limits<uint64_t>::max(), u, err)) return false;
+            out.cfg.seed = u;
+        } else if (key == "n_probs") {
+            if (!get_uint(v, "n_probs", 0, cfg.max_probs, u, err)) return false;
+            out.n_probs = static_cast<uint32_t>(u);
+        } else if (key == "temperature") {
+            if (!get_float(v, "temperature", out.cfg.temperature, err)) return false;
+        } else if (key == "top_p") {
+            if (!get_float(v, "top_p", out.cfg.top_p, err)) return false;
+        } else if (key == "stream") {
+            if (!v.is_boolean()) {
+                err = bad(fmt::format("'stream' must be true or false, not {}", type_name(v)));
+                return false;
+            }
+            out.stream = v.get<bool>();
+        } else if (key == "stop") {
+            // A string or a list of strings.
+            out.cfg.stop.clear();
+            const json list = v.is_array() ? v : json::array({v});
+            for (const auto& s : list) {
+                std::string one;
+                if (!get_string(s, "stop", one, err)) return false;
+                out.cfg.stop.push_back(std::move(one));
+            }
+        } else if (key == "unknown") {
+            std::string name;
+            if (!get_string(v, "unknown", name, err)) return false;
+            auto p = parse_unknown_policy(name);
+            if (!p) {
+                err = bad(fmt::format("'unknown' must be error, skip or unk, not '{}'", name));
+                return false;
+            }
+            out.cfg.unknown = *p;
+        } else {
+            err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
+                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream",
+                                  key));
+            return false;
+        }
+    }
+    if (auto s = out.cfg.validate(); !s.ok()) {
+        // The library names the CLI's options (--top-p); the API's fields are top_p.
+        std::string m = s.err().message;
+        for (std::string::size_type at; (at = m.find("--")) != std::string::npos;) {
+            auto end = m.find_first_of(" ,", at);
+            std::string name = m.substr(at + 2, end - at - 2);
+            std::replace(name.begin(), name.end(), '-', '_');
+            m.replace(at, end - at, "'" + name + "'");
+        }
+        err = bad(m);
+        return false;
+    }
+    return true;
+}
+
+bool parse_eval(const json& body, eval_request& out, http_error& err) {
+    out = eval_request{};
+    bool has_text = false;
+    for (const auto& [key, v] : body.items()) {
+        if (key == "model") {
+            if (!get_string(v, "model", out.model, err)) return false;
+        } else if (key == "text") {
+            if (!get_string(v, "text", out.text, err)) return false;
+            has_text = true;
+        } else {
+            err = bad(fmt::format("unknown field '{}'; the fields are model and text", key));
+            return false;
+        }
+    }
+    if (!has_text) {
+        err = bad("'text' is required: the text to measure the perplexity of");
+        return false;
+    }
+    return true;
+}
+
+std::string error_body(const http_error& e) {
+    return json{{"error", {{"status", e.status}, {"message", e.message}}}}.dump(-1, ' ', false,
+                                                                                 json::error_handler_t::replace);
+}
+
+json describe(const served_model& m) {
+    const language_model& lm = m.model.model;
+    const model_config& c = lm.config();
+    const training_summary& s = m.model.summary;
+    json j = {{"id", m.id},
+              {"file", std::filesystem::path(m.file).filename().string()},
+              {"cell", to_string(c.cell)},
+              {"layers", c.layers},
+              {"hidden", c.hidden},
+              {"embed", c.embed},
+              {"vocab", c.vocab},
+              {"parameters", lm.parameter_count()},
+              {"softmax", to_string(c.softmax)},
+              {"text",
+               {{"encoding", lm.text().encoding},
+                {"normalize", to_string(lm.text().normalize)},
+                {"unit", to_string(lm.text().unit)},
+                {"lowercase", lm.text().lowercase}}},
+              {"training",
+               {{"corpus", s.corpus},
+                {"epochs", s.epochs},
+                {"steps", s.steps},
+                {"train_ppl", s.train_ppl},
+                {"date", s.date},
+                {"charlm_version", s.version}}}};
+    j["training"]["valid_ppl"] = s.valid_ppl ? json(*s.valid_ppl) : json(nullptr);
+    return j;
+}
+
+json props(const serve_config& cfg, const std::vector<served_model>& models, const std::vector<served_run>& runs) {
+    const sample_config& d = cfg.defaults;
+    json ids = json::array(), run_ids = json::array();
+    for (const auto& m : models) ids.push_back(m.id);
+    for (const auto& r : runs) run_ids.push_back(r.id);
+    return {{"defaults",
+             {{"model", models.empty() ? json(nullptr) : json(models.front().id)},
+              {"prefix", ""},
+              {"length", d.length},
+              {"temperature", d.temperature},
+              {"top_k", d.top_k},
+              {"top_p", d.top_p},
+              {"seed", d.seed},
+              {"num_samples", d.num_samples},
+              {"stop", d.stop},
+              {"unknown", to_string(d.unknown)}}},
+            {"limits",
+             {{"max_length", cfg.max_length},
+              {"max_samples", cfg.max_samples},
+              {"max_probs", cfg.max_probs},
+              {"max_streams", cfg.max_streams},
+              {"max_body", serve_config::max_body}}},
+            {"models", ids},
+            {"runs", run_ids},
+            {"threads", cfg.threads}};
+}
+
+json read_metrics(const std::string& path, http_error& err, bool& ok) {
+    std::ifstream in(path, std::ios::binary);
+    ok = static_cast<bool>(in);
+    json points = json::array();
+    if (!ok) {
+        // The run may not have started yet: an empty list, and the page keeps asking.
+        ok = !std::filesystem::exists(path);
+        if (!ok) err = {500, fmt::format("cannot read the metrics file '{}'", path)};
+        return points;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+        if (in.eof()) break;  // no newline yet: the trainer is still writing this line
+        json j = json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.is_object()) points.push_back(std::move(j));
+    }
+    return points;
+}
+
+bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err) {
+    auto tokens = tokenize_bytes(text, model.text(), "the request's text");
+    if (!tokens) {
+        err = bad(tokens.err().message);
+        return false;
+    }
+    uint64_t unk = 0;
+    token_stream ids = map_to_vocab(*tokens, model.vocab(), &unk);
+    if (ids.size() < 2) {
+        err = bad(fmt::format("'text' has {} token(s): at least 2 are needed (the first is only read)", ids.size()));
+        return false;
+    }
+    std::vector<float> nll;
+    evaluation_session session(model);
+    const loss_sum l = session.evaluate(ids, 1, 64, &nll);
+    const double mean = l.nll / static_cast<double>(l.tokens);
+    double var = 0;
+    for (float v : nll) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(std::max<size_t>(1, nll.size() - 1));
+    const double se = std::sqrt(var / static_cast<double>(l.tokens));
+    const double ppl = std::exp(mean);
+    out = {{"tokens", l.tokens},          {"perplexity", ppl},       {"perplexity_stderr", ppl * se},
+           {"bpc", mean / std::log(2.0)}, {"nll_mean", mean},        {"unknown_tokens", unk}};
+    return true;
+}
+
+double log_prob(const float* logits, uint32_t v, uint32_t id) {
+    double max = -std::numeric_limits<double>::infinity();
+    for (uint32_t i = 0; i < v; ++i)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0;
+    for (uint32_t i = 0; i < v; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+    return static_cast<double>(logits[id]) - max - std::log(sum);
+}
+
+json top_alternatives(const float* logits, const vocabulary& vocab, uint32_t n) {
+    const uint32_t v = vocab.size();
+    n = std::min(n, v);
+    std::vector<uint32_t> order(v);
+    std::iota(order.begin(), order.end(), 0u);
+    std::partial_sort(order.begin(), order.begin() + n, order.end(),
+                      [logits](uint32_t a, uint32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    double max = logits[order[0]], sum = 0;
+    for (uint32_t i = 0; i < v; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+    json list = json::array();
+    for (uint32_t k = 0; k < n; ++k) {
+        const uint32_t id = order[k];
+        const std::string_view text = id == vocabulary::unk_id ? std::string_view("\xEF\xBF\xBD") : vocab.token(id);
+        list.push_back({{"text", text}, {"p", std::exp(static_cast<double>(logits[id]) - max) / sum}});
+    }
+    return list;
+}
+
+}  // namespace charlm::serve_api

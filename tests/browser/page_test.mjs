@@ -1,0 +1,112 @@
+// The page of `charlm serve` in Debian's headless chromium (driven by playwright-core): generates
+// with a fixed seed and compares the bytes with `charlm generate`'s, presses Stop mid-stream and
+// checks that the server stopped, reads the training chart's data points against the --metrics
+// file, and saves screenshots of both tabs. Run by run.sh; any failure exits 1 with a message.
+// usage: node page_test.mjs MODEL METRICS OUT_DIR
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const [model, metrics, outDir] = process.argv.slice(2);
+const charlm = process.env.CHARLM_BINARY;
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures += 1;
+};
+
+// The server on a free port (it prints the one it took).
+const server = spawn(charlm, ['serve', '--port', '0', '--model', model, '--metrics', metrics, '--max-length', '1000000',
+  '--temperature', '0.9'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const port = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (d) => {
+    out += d;
+    const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+    if (m) resolve(Number(m[1]));
+  });
+  server.on('exit', (code) => reject(new Error(`charlm serve exited with ${code} before listening: ${out}`)));
+  setTimeout(() => reject(new Error('charlm serve did not print its port within 20 s')), 20000);
+});
+const base = `http://127.0.0.1:${port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHARLM_CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.getElementById('model').options.length > 0);
+
+  // The page starts from the server's defaults (here the command line's --temperature 0.9).
+  check(await page.inputValue('#temperature') === '0.9', 'the temperature slider shows the server default 0.9');
+
+  // 1. Generate with a fixed seed: the bytes equal the CLI's.
+  await page.fill('#prefix', '春眠');
+  await page.fill('#seed', '7');
+  await page.fill('#length', '120');
+  await page.fill('#num_samples', '2');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 30000 });
+  const texts = await page.$$eval('.sample', (boxes) => boxes.map((b) => b.dataset.text));
+  const shown = await page.$$eval('.sample pre', (pres) => pres.map((p) => p.textContent));
+  const cli = execFileSync(charlm, ['generate', '--model', model, '--prefix', '春眠', '--seed', '7', '--length', '120',
+    '--num-samples', '2', '--temperature', '0.9']).toString('utf8');
+  const cliRows = cli.replace(/\n$/, '').split('\n\n');
+  check(texts.length === 2, 'two samples side by side');
+  // Samples are printed with a blank line between; compare the whole output.
+  check(texts.join('\n\n') === cli.replace(/\n$/, ''), `the page's samples equal charlm generate's bytes (${cliRows.length} rows)`);
+  check(shown.join('\n\n') === texts.join('\n\n'), 'the streamed characters on the page add up to the final text');
+  check((await page.textContent('#rate')).match(/^\d+ char\/s$/) !== null, 'the char/s figure is shown');
+
+  // Hover over a generated character: the alternatives the model weighed.
+  await page.hover('.sample .tok >> nth=3');
+  const tip = await page.$eval('#tooltip', (t) => ({ hidden: t.hidden, rows: t.querySelectorAll('tr').length }));
+  check(!tip.hidden && tip.rows === 5, `hovering shows 5 alternatives (${tip.rows})`);
+  await page.screenshot({ path: `${outDir}/generate.png`, fullPage: true });
+
+  // 2. Stop mid-stream: the page stops, and so does the server.
+  await page.mouse.move(0, 0);
+  await page.fill('#length', '1000000');
+  await page.fill('#num_samples', '1');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelectorAll('.sample .tok').length >= 50, null, { timeout: 30000 });
+  await page.click('#stop-button');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('stopped'), null, { timeout: 10000 });
+  let health = null;
+  for (let i = 0; i < 100; ++i) {
+    health = await (await fetch(base + '/health')).json();
+    if (health.streams === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  check(health.streams === 0 && health.streams_cancelled === 1,
+    `Stop ended the generation on the server (streams ${health.streams}, cancelled ${health.streams_cancelled}, ` +
+    `${health.tokens_generated} tokens in all)`);
+  check(health.tokens_generated < 1000000 + 240, 'the stopped stream did not run to its length');
+
+  // 3. The training tab charts the metrics file: its data points are the file's.
+  await page.click('#tab-training');
+  const lines = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const want = lines.filter((p) => p.train_ppl !== null).map((p) => [p.step, p.train_ppl]);
+  const wantValid = lines.filter((p) => p.valid_ppl !== null).map((p) => [p.elapsed_s, p.valid_ppl]);
+  await page.waitForFunction((n) => window.charlm.charts.step.data.datasets[0].data.length === n, want.length,
+    { timeout: 10000 });
+  const got = await page.evaluate(() => window.charlm.charts.step.data.datasets[0].data.map((p) => [p.x, p.y]));
+  const gotValid = await page.evaluate(() => window.charlm.charts.time.data.datasets[1].data.map((p) => [p.x, p.y]));
+  check(JSON.stringify(got) === JSON.stringify(want), `train perplexity against step: ${got.length} points as in the file`);
+  check(wantValid.length > 0 && JSON.stringify(gotValid) === JSON.stringify(wantValid),
+    `valid perplexity against time: ${gotValid.length} points as in the file`);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${outDir}/training.png`, fullPage: true });
+  check(errors.length === 0, `no JavaScript errors on the page ${errors.join('; ')}`);
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+}
+const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
+check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/training.png`);
+process.exit(failures === 0 ? 0 : 1);

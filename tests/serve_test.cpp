@@ -1,0 +1,549 @@
+// charlm serve through a real HTTP client (cpp-httplib's) against servers on free loopback ports:
+// every endpoint, every 4xx row, SSE framing and UTF-8 integrity of each event on Chinese text and
+// emoji, byte-identical results against the library and the CLI, 8 concurrent streams, /health
+// while they run, --max-streams, client disconnect and shutdown ending streams.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "charlm/model_file.hpp"
+#include "charlm/serve.hpp"
+#include "cli_support.h"
+
+using namespace charlm;
+using json = nlohmann::json;
+using charlm::test::run_charlm;
+using charlm::test::scratch_dir;
+
+namespace {
+
+// Index of the first byte that does not belong to a well-formed UTF-8 sequence, or npos.
+size_t utf8_error_at(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2)) return i;
+        for (size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
+// A small untrained model over ASCII, Chinese, emoji (a ZWJ family, a flag) and a line break,
+// saved to a file so that the CLI reads the same weights.
+std::string model_file() {
+    static std::string path = [] {
+        auto vocab = vocabulary::from_tokens({"<unk>", "\n", "a", "b", " ", "春", "眠", "不", "觉", "晓", "，", "。",
+                                              "\U0001F600", "\U0001F469\u200D\U0001F469\u200D\U0001F467",
+                                              "\U0001F1EF\U0001F1F5"});
+        EXPECT_TRUE(vocab.ok());
+        model_config c;
+        c.cell = cell_type::lstm;
+        c.layers = 1;
+        c.hidden = 16;
+        c.embed = 8;
+        c.vocab = vocab->size();
+        language_model m(c, text_config{}, std::move(*vocab), 7);
+        std::string p = scratch_dir() + "/tiny.safetensors";
+        auto s = save_model(p, m, training_summary{});
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        return p;
+    }();
+    return path;
+}
+
+// A server on a free loopback port, serving in a thread until the fixture ends.
+struct running_server {
+    std::unique_ptr<server> srv;
+    std::thread thread;
+    int port = 0;
+
+    explicit running_server(serve_config cfg, std::vector<std::string> metrics = {}) {
+        cfg.port = 0;
+        std::vector<served_model> models;
+        auto loaded = load_model(model_file());
+        EXPECT_TRUE(loaded.ok());
+        models.push_back({"tiny", model_file(), std::move(*loaded)});
+        std::vector<served_run> runs;
+        const auto ids = ids_from_paths(metrics);
+        for (size_t i = 0; i < metrics.size(); ++i) runs.push_back({ids[i], metrics[i]});
+        srv = std::make_unique<server>(cfg, std::move(models), std::move(runs));
+        auto s = srv->bind();
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        port = srv->port();
+        thread = std::thread([this] { (void)srv->run(); });
+    }
+    ~running_server() {
+        srv->stop();
+        thread.join();
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(30);
+        return c;
+    }
+};
+
+serve_config test_config() {
+    serve_config c;
+    c.max_streams = 8;
+    c.max_length = 5000;
+    c.defaults.temperature = 1.5f;  // an untrained model is nearly flat: every token shows up
+    return c;
+}
+
+json post_json(const running_server& s, const std::string& path, const json& body, int* status = nullptr) {
+    auto cli = s.client();
+    auto res = cli.Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(res) << "no answer from " << path;
+    if (!res) return {};
+    if (status) *status = res->status;
+    return json::parse(res->body);
+}
+
+// The SSE events of one stream, each checked for framing and UTF-8 as it arrives.
+struct sse_stream {
+    std::vector<json> events;
+    std::string raw;
+    int status = 0;
+};
+
+sse_stream read_sse(const running_server& s, const std::string& method, const std::string& path_or_body,
+                    size_t stop_after = 0) {
+    sse_stream out;
+    std::string buffer;
+    auto receive = [&](const char* data, size_t n) {
+        buffer.append(data, n);
+        out.raw.append(data, n);
+        for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+            const std::string event = buffer.substr(0, end);
+            buffer.erase(0, end + 2);
+            EXPECT_EQ(event.rfind("data: ", 0), 0u) << "an SSE event must start with 'data: ': " << event;
+            EXPECT_EQ(event.find('\n'), std::string::npos) << "one data line per event: " << event;
+            EXPECT_EQ(utf8_error_at(event), std::string::npos) << "an event splits a UTF-8 sequence: " << event;
+            out.events.push_back(json::parse(event.substr(6)));
+            if (stop_after > 0 && out.events.size() >= stop_after) return false;
+        }
+        return true;
+    };
+    auto cli = s.client();
+    if (method == "GET") {
+        auto res = cli.Get(path_or_body.c_str(), [&](const char* d, size_t n) { return receive(d, n); });
+        if (res) out.status = res->status;
+    } else {
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/api/generate";
+        req.body = path_or_body;
+        req.set_header("Content-Type", "application/json");
+        req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) { return receive(d, n); };
+        httplib::Response res;
+        httplib::Error err;
+        if (cli.send(req, res, err)) out.status = res.status;
+    }
+    if (stop_after == 0) {
+        EXPECT_TRUE(buffer.empty()) << "bytes after the last event: " << buffer;
+    }
+    return out;
+}
+
+// prefix event + token events -> the text of row 0.
+std::string streamed_text(const sse_stream& s, uint32_t row = 0) {
+    std::string text;
+    for (const auto& e : s.events) {
+        if (e.contains("prefix")) text += e["prefix"].get<std::string>();
+        if (e.contains("row") && e["row"] == row) text += e["text"].get<std::string>();
+    }
+    return text;
+}
+
+std::string library_text(const std::string& prefix, sample_config cfg, uint32_t row = 0) {
+    auto loaded = load_model(model_file());
+    auto rows = generate(loaded->model, prefix, cfg);
+    EXPECT_TRUE(rows.ok());
+    return rows.ok() ? (*rows)[row] : std::string();
+}
+
+uint64_t health_field(const running_server& s, const char* field) {
+    auto res = s.client().Get("/health");
+    return res ? json::parse(res->body)[field].get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+TEST(serve, health_models_props) {
+    running_server s(test_config());
+    auto cli = s.client();
+    auto h = cli.Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    EXPECT_EQ(json::parse(h->body)["status"], "ok");
+
+    auto m = json::parse(cli.Get("/api/models")->body);
+    ASSERT_EQ(m["models"].size(), 1u);
+    EXPECT_EQ(m["models"][0]["id"], "tiny");
+    EXPECT_EQ(m["models"][0]["cell"], "lstm");
+    EXPECT_EQ(m["models"][0]["vocab"], 15);
+    EXPECT_EQ(m["models"][0]["file"], "tiny.safetensors");
+
+    auto p = json::parse(cli.Get("/api/props")->body);
+    EXPECT_EQ(p["defaults"]["model"], "tiny");
+    EXPECT_FLOAT_EQ(p["defaults"]["temperature"].get<float>(), 1.5f);  // the command line's, not the library's
+    EXPECT_EQ(p["defaults"]["length"], sample_config{}.length);
+    EXPECT_EQ(p["limits"]["max_length"], 5000);
+    EXPECT_EQ(p["limits"]["max_streams"], 8);
+}
+
+TEST(serve, ids_from_paths_are_unique_stems) {
+    EXPECT_EQ(ids_from_paths({"a/poems.safetensors", "b/poems.safetensors", "c/x.bin", "poems-2"}),
+              (std::vector<std::string>{"poems", "poems-2", "x", "poems-2-2"}));
+}
+
+TEST(serve, plain_generate_matches_library_and_cli) {
+    running_server s(test_config());
+    int status = 0;
+    json r = post_json(s, "/api/generate",
+                       {{"prefix", "春眠"}, {"length", 120}, {"seed", 42}, {"temperature", 1.5}, {"top_k", 10}}, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    sample_config c;
+    c.length = 120;
+    c.seed = 42;
+    c.temperature = 1.5f;
+    c.top_k = 10;
+    const std::string expected = library_text("春眠", c);
+    EXPECT_EQ(r["samples"][0]["text"], expected);
+    EXPECT_EQ(r["samples"][0]["tokens"], 120);
+    EXPECT_EQ(r["samples"][0]["stop_reason"], "length");
+    EXPECT_GT(r["samples"][0]["perplexity"].get<double>(), 1.0);
+    EXPECT_GT(r["chars_per_second"].get<double>(), 0.0);
+
+    auto cli = run_charlm({"generate", "--model", model_file(), "--prefix", "春眠", "--length", "120", "--seed", "42",
+                           "--temperature", "1.5", "--top-k", "10"});
+    ASSERT_EQ(cli.status, 0) << cli.err;
+    EXPECT_EQ(cli.out, expected + "\n");
+}
+
+TEST(serve, stream_events_are_whole_utf8_and_add_up_to_the_text) {
+    running_server s(test_config());
+    const json body = {{"prefix", "a春"}, {"length", 300}, {"seed", 5}, {"stream", true}, {"n_probs", 3}};
+    auto st = read_sse(s, "POST", body.dump());
+    ASSERT_EQ(st.status, 200);
+    ASSERT_GE(st.events.size(), 302u);  // prefix, 300 tokens, final
+    EXPECT_EQ(st.events.front()["prefix"], "a春");
+    const json& last = st.events.back();
+    ASSERT_TRUE(last.value("done", false)) << last.dump();
+    EXPECT_EQ(last["tokens"], 300);
+    EXPECT_EQ(last["stop_reason"], "length");
+    EXPECT_GT(last["chars_per_second"].get<double>(), 0.0);
+    sample_config c;
+    c.length = 300;
+    c.seed = 5;
+    c.temperature = 1.5f;
+    const std::string expected = library_text("a春", c);
+    EXPECT_EQ(streamed_text(st), expected);
+    EXPECT_EQ(last["samples"][0]["text"], expected);
+    bool multibyte = false;
+    double log_sum = 0;
+    for (size_t i = 1; i + 1 < st.events.size(); ++i) {
+        const json& e = st.events[i];
+        const std::string t = e["text"];
+        multibyte |= t.size() >= 4;  // an emoji or a flag came through whole
+        ASSERT_EQ(e["alternatives"].size(), 3u);
+        double prev = 1.0, sum = 0;
+        for (const auto& a : e["alternatives"]) {
+            const double p = a["p"];
+            EXPECT_LE(p, prev);
+            EXPECT_GT(p, 0.0);
+            prev = p;
+            sum += p;
+        }
+        EXPECT_LE(sum, 1.0 + 1e-9);
+        log_sum += std::log(e["p"].get<double>());
+    }
+    EXPECT_TRUE(multibyte);
+    // The final perplexity is that of the streamed tokens' probabilities.
+    EXPECT_NEAR(last["samples"][0]["perplexity"].get<double>(), std::exp(-log_sum / 300), 1e-6);
+}
+
+TEST(serve, get_form_for_event_source) {
+    running_server s(test_config());
+    auto st = read_sse(s, "GET", "/api/generate?prefix=%E6%98%A5&length=50&seed=9&stop=%E3%80%82&stop=b");
+    ASSERT_EQ(st.status, 200);
+    sample_config c;
+    c.length = 50;
+    c.seed = 9;
+    c.temperature = 1.5f;
+    c.stop = {"。", "b"};
+    EXPECT_EQ(streamed_text(st), library_text("春", c));
+    EXPECT_TRUE(st.events.back()["done"].get<bool>());
+}
+
+TEST(serve, samples_side_by_side_and_stop_reason) {
+    running_server s(test_config());
+    json r = post_json(s, "/api/generate", {{"prefix", "a"}, {"length", 400}, {"num_samples", 3}, {"stop", {"b"}}});
+    ASSERT_EQ(r["samples"].size(), 3u);
+    sample_config c;
+    c.length = 400;
+    c.num_samples = 3;
+    c.temperature = 1.5f;
+    c.stop = {"b"};
+    for (uint32_t row = 0; row < 3; ++row) {
+        EXPECT_EQ(r["samples"][row]["text"], library_text("a", c, row));
+        EXPECT_EQ(r["samples"][row]["stop_reason"], "stop");  // 'b' is likely within 400 draws at T 1.5
+    }
+}
+
+TEST(serve, eight_concurrent_streams_match_serial) {
+    running_server s(test_config());
+    std::vector<std::future<sse_stream>> streams;
+    for (int k = 0; k < 8; ++k) {
+        const json body = {{"prefix", "晓"}, {"length", 3000}, {"seed", 100 + k}, {"stream", true}};
+        streams.push_back(std::async(std::launch::async, [&s, body] { return read_sse(s, "POST", body.dump()); }));
+    }
+    for (int k = 0; k < 8; ++k) {
+        auto st = streams[static_cast<size_t>(k)].get();
+        ASSERT_EQ(st.status, 200);
+        sample_config c;
+        c.length = 3000;
+        c.seed = static_cast<uint64_t>(100 + k);
+        c.temperature = 1.5f;
+        EXPECT_EQ(streamed_text(st), library_text("晓", c)) << "stream " << k;
+    }
+}
+
+TEST(serve, health_answers_fast_while_eight_streams_run) {
+    serve_config cfg = test_config();
+    cfg.max_length = 5'000'000;
+    auto s = std::make_unique<running_server>(cfg);
+    std::vector<std::future<sse_stream>> streams;
+    for (int k = 0; k < 8; ++k) {
+        streams.push_back(std::async(std::launch::async, [&s, k] {
+            return read_sse(*s, "POST", json{{"length", 5'000'000}, {"seed", k}, {"stream", true}}.dump());
+        }));
+        // One connection at a time: cpp-httplib 0.11 listens with a backlog of 5, so a burst of
+        // connects can wait for a SYN retry (~1 s).
+        for (int i = 0; i < 2000 && health_field(*s, "streams") < static_cast<uint64_t>(k + 1); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(health_field(*s, "streams"), 8u);
+    double worst_ms = 0;
+    for (int i = 0; i < 10; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = s->client().Get("/health");
+        ASSERT_TRUE(res);
+        worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_LT(worst_ms, 100.0);
+    EXPECT_EQ(health_field(*s, "streams"), 8u);
+    s.reset();  // stop(): every stream ends with a final "shutdown" event
+    for (auto& f : streams) {
+        auto st = f.get();
+        ASSERT_FALSE(st.events.empty());
+        EXPECT_EQ(st.events.back()["stop_reason"], "shutdown");
+    }
+}
+
+TEST(serve, max_streams_answers_429) {
+    serve_config cfg = test_config();
+    cfg.max_streams = 1;
+    cfg.max_length = 5'000'000;
+    running_server s(cfg);
+    // One long stream holds the only slot; read a few events so it has surely started.
+    std::atomic<bool> started{false};
+    auto held = std::async(std::launch::async, [&] {
+        return read_sse(s, "POST", json{{"length", 5'000'000}, {"stream", true}}.dump(), 0);
+    });
+    for (int i = 0; i < 500 && health_field(s, "streams") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    int status = 0;
+    json r = post_json(s, "/api/generate", {{"length", 5}}, &status);
+    EXPECT_EQ(status, 429);
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("--max-streams 1"), std::string::npos) << r.dump();
+    s.srv->stop();  // ends the held stream with a final "shutdown" event
+    auto st = held.get();
+    ASSERT_FALSE(st.events.empty());
+    EXPECT_EQ(st.events.back()["stop_reason"], "shutdown");
+    (void)started;
+}
+
+TEST(serve, client_disconnect_stops_generation) {
+    serve_config cfg = test_config();
+    cfg.max_length = 5'000'000;
+    running_server s(cfg);
+    auto st = read_sse(s, "POST", json{{"length", 5'000'000}, {"stream", true}}.dump(), 20);
+    EXPECT_EQ(st.events.size(), 20u);
+    // The server sees the closed socket at its next write and generates no further step.
+    for (int i = 0; i < 400 && health_field(s, "streams") != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(health_field(s, "streams"), 0u) << "the stream still runs after its client left";
+    EXPECT_EQ(health_field(s, "streams_cancelled"), 1u);
+    const uint64_t generated = health_field(s, "tokens_generated");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(health_field(s, "tokens_generated"), generated);
+    EXPECT_LT(generated, 5'000'000u);
+    RecordProperty("tokens_generated", std::to_string(generated));
+}
+
+TEST(serve, eval_matches_cli) {
+    running_server s(test_config());
+    const std::string text = "春眠不觉晓，ab ab\U0001F600。\n";
+    int status = 0;
+    json r = post_json(s, "/api/eval", {{"text", text}, {"model", "tiny"}}, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    const std::string path = charlm::test::write_file("eval.txt", text);
+    auto cli = run_charlm({"eval", "--model", model_file(), "--text", path, "--json", "--streams", "1"});
+    ASSERT_EQ(cli.status, 0) << cli.err;
+    json c = json::parse(cli.out);
+    EXPECT_EQ(r["tokens"], c["tokens"]);
+    EXPECT_NEAR(r["perplexity"].get<double>(), c["perplexity"].get<double>(), 1e-9);
+    EXPECT_NEAR(r["perplexity_stderr"].get<double>(), c["perplexity_stderr"].get<double>(), 1e-9);
+    EXPECT_EQ(r["unknown_tokens"], 0);
+    r = post_json(s, "/api/eval", {{"text", "a夏b"}}, &status);
+    EXPECT_EQ(r["unknown_tokens"], 1);
+}
+
+TEST(serve, metrics_are_reread_as_the_file_grows) {
+    const std::string path = scratch_dir() + "/run1.jsonl";
+    std::ofstream(path) << "{\"step\": 10, \"train_ppl\": 9.5, \"valid_ppl\": null, \"elapsed_s\": 1.0}\n";
+    running_server s(test_config(), {path});
+    auto get = [&](const std::string& q, int* status) {
+        auto res = s.client().Get(("/api/metrics" + q).c_str());
+        *status = res->status;
+        return json::parse(res->body);
+    };
+    int status = 0;
+    json r = get("?run=run1", &status);
+    ASSERT_EQ(status, 200);
+    ASSERT_EQ(r["points"].size(), 1u);
+    std::ofstream(path, std::ios::app) << "{\"step\": 20, \"train_ppl\": 7.0, \"valid_ppl\": 8.0, \"elapsed_s\": 2.0}\n"
+                                       << "{\"step\": 30, \"train";  // the trainer is mid-line
+    r = get("?run=run1", &status);
+    ASSERT_EQ(r["points"].size(), 2u);
+    EXPECT_EQ(r["points"][1]["valid_ppl"], 8.0);
+    r = get("?run=nope", &status);
+    EXPECT_EQ(status, 404);
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("run1"), std::string::npos);
+    get("", &status);
+    EXPECT_EQ(status, 404);
+    EXPECT_EQ(json::parse(s.client().Get("/api/props")->body)["runs"], json::array({"run1"}));
+}
+
+// Every bad request is a 4xx with a JSON message that names the problem.
+TEST(serve, bad_requests_are_4xx_json) {
+    running_server s(test_config());
+    struct row {
+        std::string what, path, body;
+        int status;
+        std::string message;
+    };
+    const std::vector<row> rows = {
+        {"not JSON", "/api/generate", "{\"prefix\": ", 400, "not valid JSON"},
+        {"not an object", "/api/generate", "[1, 2]", 400, "must be a JSON object"},
+        {"unknown field", "/api/generate", R"({"prefx": "a"})", 400, "unknown field 'prefx'"},
+        {"wrong type", "/api/generate", R"({"length": "10"})", 400, "'length' must be a whole number"},
+        {"negative", "/api/generate", R"({"top_k": -1})", 400, "'top_k' must be a whole number"},
+        {"fraction", "/api/generate", R"({"seed": 1.5})", 400, "'seed' must be a whole number"},
+        {"length above --max-length", "/api/generate", R"({"length": 5001})", 400, "'length' must be from 0 to 5000"},
+        {"too many samples", "/api/generate", R"({"num_samples": 9})", 400, "'num_samples' must be from 1 to 8"},
+        {"too many alternatives", "/api/generate", R"({"n_probs": 21})", 400, "'n_probs' must be from 0 to 20"},
+        {"bad top_p", "/api/generate", R"({"top_p": 0})", 400, "'top_p' must be in (0, 1]"},
+        {"bad temperature", "/api/generate", R"({"temperature": -1})", 400, "'temperature' must be"},
+        {"empty stop", "/api/generate", R"({"stop": [""]})", 400, "'stop' must not be empty"},
+        {"stop not strings", "/api/generate", R"({"stop": [1]})", 400, "'stop' must be a string"},
+        {"bad unknown", "/api/generate", R"({"unknown": "drop"})", 400, "'unknown' must be error, skip or unk"},
+        {"stream not bool", "/api/generate", R"({"stream": 1})", 400, "'stream' must be true or false"},
+        {"model not loaded", "/api/generate", R"({"model": "/etc/passwd"})", 404, "no model '/etc/passwd' is loaded"},
+        {"unknown prefix token", "/api/generate", R"({"prefix": "a夏"})", 400, "never saw: '夏' (U+590F)"},
+        {"eval without text", "/api/eval", R"({"model": "tiny"})", 400, "'text' is required"},
+        {"eval unknown field", "/api/eval", R"({"text": "ab", "x": 1})", 400, "unknown field 'x'"},
+        {"eval too short", "/api/eval", R"({"text": "a"})", 400, "at least 2"},
+        {"eval model", "/api/eval", R"({"text": "ab", "model": "other"})", 404, "no model 'other'"},
+        {"body over 64 KiB", "/api/generate", "{\"prefix\": \"" + std::string(70 * 1024, 'a') + "\"}", 413,
+         "larger than 65536 bytes"},
+        {"no such endpoint", "/api/nothing", "{}", 404, "no such endpoint: POST /api/nothing"},
+    };
+    for (const auto& r : rows) {
+        auto res = s.client().Post(r.path.c_str(), r.body, "application/json");
+        ASSERT_TRUE(res) << r.what;
+        EXPECT_EQ(res->status, r.status) << r.what << ": " << res->body;
+        EXPECT_EQ(res->get_header_value("Content-Type"), "application/json") << r.what;
+        json j = json::parse(res->body, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << r.what << ": not JSON: " << res->body;
+        EXPECT_EQ(j["error"]["status"], r.status) << r.what;
+        EXPECT_NE(j["error"]["message"].get<std::string>().find(r.message), std::string::npos)
+            << r.what << ": " << j["error"]["message"];
+    }
+    // The GET form checks the same way.
+    auto res = s.client().Get("/api/generate?length=abc");
+    EXPECT_EQ(res->status, 400);
+    EXPECT_NE(res->body.find("'length' must be a whole number"), std::string::npos);
+}
+
+TEST(serve, api_key) {
+    serve_config cfg = test_config();
+    cfg.api_key = "sesame";
+    running_server s(cfg);
+    auto cli = s.client();
+    auto res = cli.Get("/api/models");
+    EXPECT_EQ(res->status, 401);
+    EXPECT_NE(res->body.find("Authorization: Bearer"), std::string::npos);
+    res = cli.Get("/api/models", {{"Authorization", "Bearer wrong"}});
+    EXPECT_EQ(res->status, 401);
+    res = cli.Get("/api/models", {{"Authorization", "Bearer sesame"}});
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
+TEST(serve, config_checks) {
+    serve_config c;
+    c.host = "0.0.0.0";
+    EXPECT_FALSE(c.validate().ok());  // another machine could reach it: an --api-key is needed
+    c.api_key = "k";
+    EXPECT_TRUE(c.validate().ok());
+    c = serve_config{};
+    c.defaults.length = c.max_length + 1;
+    EXPECT_FALSE(c.validate().ok());
+    c = serve_config{};
+    c.max_streams = 0;
+    EXPECT_FALSE(c.validate().ok());
+}
+
+// The binary: --port 0 prints the port it took; SIGTERM ends it with status 0.
+TEST(serve, binary_starts_and_stops_on_sigterm) {
+    const std::string out = scratch_dir() + "/serve.out";
+    const std::string model = model_file();
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        FILE* f = std::freopen(out.c_str(), "w", stdout);
+        if (!f) _exit(127);
+        execl(CHARLM_BINARY, CHARLM_BINARY, "serve", "--port", "0", "--model", model.c_str(), nullptr);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 1000 && port == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const std::string text = charlm::test::slurp(out);
+        const auto at = text.find("http://127.0.0.1:");
+        if (at != std::string::npos && text.find('/', at + 17) != std::string::npos) port = std::stoi(text.substr(at + 17));
+    }
+    EXPECT_GT(port, 0) << charlm::test::slurp(out);
+    if (port > 0) {
+        httplib::Client cli("127.0.0.1", port);
+        auto res = cli.Get("/health");
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 200);
+    }
+    ::kill(pid, SIGTERM);
+    int raw = 0;
+    ASSERT_EQ(waitpid(pid, &raw, 0), pid);
+    EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << "status " << raw;
+    EXPECT_NE(charlm::test::slurp(out).find("stopped"), std::string::npos) << charlm::test::slurp(out);
+}

@@ -1,0 +1,235 @@
+// charlm serve's page: settings from /api/props (the command line's defaults, never overridden),
+// generation streamed from POST /api/generate (Server-Sent Events read with fetch, so Stop can
+// abort it and the server stops generating), alternatives on hover, and the training charts of
+// /api/metrics refreshed every two seconds. No framework; Chart.js is Debian's, served by charlm.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const state = { props: null, abort: null, alternatives: [], charts: {}, runs: [] };
+window.charlm = state;  // the browser test reads the charts' data from here
+
+const sliders = ['temperature', 'top_k', 'top_p'];
+
+async function getJSON(url) {
+  const res = await fetch(url);
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
+  return body;
+}
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = !message;
+}
+
+async function init() {
+  for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => showTab(b.dataset.tab));
+  for (const s of sliders) $(s).addEventListener('input', () => { $(`${s}-value`).textContent = $(s).value; });
+  $('controls').addEventListener('submit', (e) => { e.preventDefault(); generate(); });
+  $('stop-button').addEventListener('click', () => state.abort && state.abort.abort());
+  $('samples').addEventListener('mouseover', showAlternatives);
+  $('samples').addEventListener('mouseout', () => { $('tooltip').hidden = true; });
+  try {
+    const [props, models] = await Promise.all([getJSON('/api/props'), getJSON('/api/models')]);
+    state.props = props;
+    const d = props.defaults;
+    for (const m of models.models) {
+      const o = document.createElement('option');
+      o.value = m.id;
+      o.textContent = `${m.id} — ${m.layers}×${m.hidden} ${m.cell}, ${m.vocab} tokens`;
+      $('model').append(o);
+    }
+    $('model').value = d.model;
+    $('prefix').value = d.prefix;
+    $('temperature').value = d.temperature;
+    $('top_k').value = d.top_k;
+    $('top_p').value = d.top_p;
+    $('seed').value = d.seed;
+    $('length').value = d.length;
+    $('length').max = props.limits.max_length;
+    $('num_samples').value = d.num_samples;
+    $('num_samples').max = props.limits.max_samples;
+    $('stop').value = d.stop.map((s) => s.replaceAll('\n', '\\n')).join('|');
+    for (const s of sliders) $(`${s}-value`).textContent = $(s).value;
+    $('server-info').textContent = `${models.models.length} model(s) · up to ${props.limits.max_streams} streams`;
+    state.runs = props.runs;
+    setupCharts();
+  } catch (e) {
+    showError(`cannot read the server's settings: ${e.message}`);
+  }
+}
+
+function showTab(name) {
+  for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === name);
+  $('panel-generate').hidden = name !== 'generate';
+  $('panel-training').hidden = name !== 'training';
+  if (name === 'training') refreshMetrics();
+}
+
+function request() {
+  const stop = $('stop').value.split('|').filter((s) => s !== '').map((s) => s.replaceAll('\\n', '\n'));
+  return {
+    model: $('model').value,
+    prefix: $('prefix').value,
+    temperature: Number($('temperature').value),
+    top_k: Number($('top_k').value),
+    top_p: Number($('top_p').value),
+    seed: Number($('seed').value),
+    length: Number($('length').value),
+    num_samples: Number($('num_samples').value),
+    stop,
+    n_probs: 5,
+    stream: true,
+  };
+}
+
+// One box per sample: the prefix in grey, then one span per token.
+function makeBoxes(n) {
+  const boxes = [];
+  $('samples').replaceChildren();
+  for (let r = 0; r < n; ++r) {
+    const div = document.createElement('div');
+    div.className = 'sample';
+    div.dataset.row = r;
+    div.innerHTML = `<h2>sample ${r + 1} <span class="reason"></span></h2><pre><span class="prefix"></span></pre>`;
+    $('samples').append(div);
+    boxes.push(div);
+  }
+  return boxes;
+}
+
+async function generate() {
+  const body = request();
+  showError('');
+  state.alternatives = [];
+  const boxes = makeBoxes(body.num_samples);
+  const controller = new AbortController();
+  state.abort = controller;
+  $('generate').disabled = true;
+  $('stop-button').disabled = false;
+  $('status').textContent = 'generating…';
+  const t0 = performance.now();
+  let tokens = 0;
+  try {
+    const res = await fetch('/api/generate', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body), signal: controller.signal,
+    });
+    if (!res.ok) {
+      const e = await res.json();
+      throw new Error(e.error ? e.error.message : `HTTP ${res.status}`);
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();  // stream: true keeps a character cut between reads whole
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = JSON.parse(buffer.slice(6, end));  // 'data: ' ... '\n\n'
+        buffer = buffer.slice(end + 2);
+        if (event.prefix !== undefined) {
+          for (const b of boxes) b.querySelector('.prefix').textContent = event.prefix;
+        } else if (event.done) {
+          finish(event, boxes);
+        } else if (event.error) {
+          throw new Error(event.error.message);
+        } else {
+          addToken(boxes[event.row], event);
+          ++tokens;
+          const s = (performance.now() - t0) / 1000;
+          $('rate').textContent = `${Math.round(tokens / Math.max(s, 1e-3))} char/s`;
+        }
+      }
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') $('status').textContent = `stopped after ${tokens} tokens`;
+    else { showError(e.message); $('status').textContent = ''; }
+  } finally {
+    state.abort = null;
+    $('generate').disabled = false;
+    $('stop-button').disabled = true;
+  }
+}
+
+function addToken(box, event) {
+  const span = document.createElement('span');
+  span.className = 'tok';
+  if (event.p < 0.5) span.classList.add('unsure');
+  span.textContent = event.text;
+  span.dataset.i = state.alternatives.length;
+  state.alternatives.push({ text: event.text, p: event.p, alternatives: event.alternatives || [] });
+  box.querySelector('pre').append(span);
+}
+
+function finish(event, boxes) {
+  const ppl = (x) => (x === null ? '–' : x.toFixed(2));
+  event.samples.forEach((s, r) => {
+    boxes[r].querySelector('.reason').textContent = `· ${s.tokens} tokens · ${s.stop_reason} · perplexity ${ppl(s.perplexity)}`;
+    boxes[r].dataset.text = s.text;
+  });
+  $('rate').textContent = `${Math.round(event.chars_per_second)} char/s`;
+  $('status').textContent = `done: ${event.stop_reason}, ${event.tokens} tokens in ${event.seconds.toFixed(2)} s`;
+}
+
+function showAlternatives(e) {
+  const span = e.target.closest('.tok');
+  const tip = $('tooltip');
+  if (!span) { tip.hidden = true; return; }
+  const t = state.alternatives[Number(span.dataset.i)];
+  const show = (s) => (s === '\n' ? '↵' : s === ' ' ? '␠' : s);
+  const rows = t.alternatives.map((a) =>
+    `<tr class="${a.text === t.text ? 'chosen' : ''}"><td>${escapeHTML(show(a.text))}</td><td>${(a.p * 100).toFixed(1)}%</td></tr>`);
+  tip.innerHTML = `<div>chosen: <b>${escapeHTML(show(t.text))}</b> ${(t.p * 100).toFixed(1)}%</div><table>${rows.join('')}</table>`;
+  const r = span.getBoundingClientRect();
+  tip.style.left = `${r.left}px`;
+  tip.style.top = `${r.bottom + 4}px`;
+  tip.hidden = false;
+}
+
+function escapeHTML(s) {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+}
+
+// --- training
+
+const palette = ['#2f6f9f', '#c0504d', '#4f8f3a', '#8064a2', '#d08a1a', '#3a9ba5'];
+
+function setupCharts() {
+  $('runs-empty').hidden = state.runs.length > 0;
+  const options = (x) => ({
+    animation: false, parsing: false, normalized: true,
+    scales: { x: { type: 'linear', title: { display: true, text: x } },
+              y: { type: 'logarithmic', title: { display: true, text: 'perplexity' } } },
+    plugins: { legend: { position: 'bottom' } },
+  });
+  const datasets = () => state.runs.flatMap((run, k) => [
+    { label: `${run} train`, data: [], borderColor: palette[k % palette.length], pointRadius: 1.5, borderWidth: 1.5 },
+    { label: `${run} valid`, data: [], borderColor: palette[k % palette.length], borderDash: [5, 3], pointRadius: 2.5, borderWidth: 1.5 },
+  ]);
+  state.charts.step = new Chart($('chart-step'), { type: 'line', data: { datasets: datasets() }, options: options('step') });
+  state.charts.time = new Chart($('chart-time'), { type: 'line', data: { datasets: datasets() }, options: options('seconds') });
+  refreshMetrics();
+  setInterval(() => { if (!$('panel-training').hidden) refreshMetrics(); }, 2000);
+}
+
+async function refreshMetrics() {
+  for (const [k, run] of state.runs.entries()) {
+    let points;
+    try {
+      points = (await getJSON(`/api/metrics?run=${encodeURIComponent(run)}`)).points;
+    } catch (e) {
+      showError(e.message);
+      continue;
+    }
+    for (const [chart, x] of [[state.charts.step, 'step'], [state.charts.time, 'elapsed_s']]) {
+      chart.data.datasets[2 * k].data = points.filter((p) => p.train_ppl !== null).map((p) => ({ x: p[x], y: p.train_ppl }));
+      chart.data.datasets[2 * k + 1].data = points.filter((p) => p.valid_ppl !== null).map((p) => ({ x: p[x], y: p.valid_ppl }));
+      chart.update();
+    }
+  }
+}
+
+init();
