@@ -45,6 +45,7 @@ void add_options(option_groups& groups, const option_table<C>& table, const C& d
             const std::string shown = o.show(defaults);
             auto* v = po::value<std::string>();
             if (i.show_default && !shown.empty()) v->default_value(shown, shown);
+            if (!i.implicit.empty()) v->implicit_value(i.implicit, i.implicit);
             add(i.name.c_str(), v, help.c_str());
         }
     }
@@ -72,11 +73,14 @@ status take_options(const option_table<C>& table, const po::variables_map& vm, C
 template void add_options(option_groups&, const option_table<text_config>&, const text_config&);
 template void add_options(option_groups&, const option_table<train_config>&, const train_config&);
 template void add_options(option_groups&, const option_table<sample_config>&, const sample_config&);
+template void add_options(option_groups&, const option_table<poem_config>&, const poem_config&);
 template status take_options(const option_table<text_config>&, const po::variables_map&, text_config&,
                              std::set<std::string>*);
 template status take_options(const option_table<train_config>&, const po::variables_map&, train_config&,
                              std::set<std::string>*);
 template status take_options(const option_table<sample_config>&, const po::variables_map&, sample_config&,
+                             std::set<std::string>*);
+template status take_options(const option_table<poem_config>&, const po::variables_map&, poem_config&,
                              std::set<std::string>*);
 
 namespace {

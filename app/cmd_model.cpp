@@ -58,7 +58,7 @@ int cmd_generate(int argc, char** argv) {
     int threads = 0;
     bool greedy = false;
     poem_config poem;
-    std::string rhyme = to_string(poem.rhyme), tones = to_string(poem.tones), novelty;
+    std::string novelty;
     option_groups groups;
     groups["charlm generate options"].add_options()
         ("model", po::value(&model_path), "model file (required)")
@@ -67,21 +67,13 @@ int cmd_generate(int argc, char** argv) {
     groups["Sampling"].add_options()
         ("greedy", po::bool_switch(&greedy), "always take the most likely token (temperature 0)")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
-    groups["Poems (--length and --stop do not apply; backups and NLL are reported on stderr)"].add_options()
-        ("form", po::value(&poem.form),
-         "write poems of this form: 五绝 七绝 五律 七律 (wujue qijue wulv qilv: 4 or 8 lines of 5 or 7 characters), "
-         "NxL (e.g. 6x5) or line lengths (5,7,5,7); '，' after odd lines, '。' after even ones, one couplet a line")
-        ("acrostic", po::value(&poem.acrostic),
-         "line i starts with the i-th character of TEXT (without --form: one line of 7 per character)")
-        ("mood", po::value(&poem.mood), "text the model reads before the poem, not printed (--prefix starts line 1)")
-        ("rhyme", po::value(&rhyme)->default_value(rhyme)->implicit_value("even"),
-         "even lines (with --rhyme=first also line 1) end in one level-tone rhyme group of Middle Chinese")
-        ("tones", po::value(&tones)->default_value(tones),
-         "平仄 of regulated verse: strict (a canonical pattern), loose (一三五不论, no 孤平 or 三平调) or off")
-        ("readings", po::value(&poem.prosody_path)->default_value(poem.prosody_path),
-         "Middle Chinese readings for --rhyme and --tones (Debian package rime-data-zyenpheng)")
+    add_options(groups, poem_options(), poem);
+    groups[poem_options().front().info.group].add_options()
         ("novelty", po::value(&novelty), "report on stderr the share of the poems' lines found verbatim in this corpus");
-    auto bind = [&](const po::variables_map& vm) { return take_options(sample_options(), vm, cfg); };
+    auto bind = [&](const po::variables_map& vm) -> status {
+        CHARLM_TRY(take_options(sample_options(), vm, cfg));
+        return take_options(poem_options(), vm, poem);
+    };
     po::options_description desc = groups.all();
     po::variables_map vm;
     bool done = false;
@@ -93,12 +85,6 @@ int cmd_generate(int argc, char** argv) {
     if (greedy) cfg.temperature = 0;
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
-    auto rhyme_rule = parse_rhyme_rule(rhyme);
-    if (!rhyme_rule) return report_error(rhyme_rule.err());
-    poem.rhyme = *rhyme_rule;
-    auto tone_rule = parse_tone_rule(tones);
-    if (!tone_rule) return report_error(tone_rule.err());
-    poem.tones = *tone_rule;
     if (auto s = poem.validate(); !s.ok()) return report_error(s.err());
     if (!novelty.empty() && !poem.active())
         return report_error(make_error(errc::usage, "--novelty counts the lines of poems: it needs --form or --acrostic"));

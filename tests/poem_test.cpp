@@ -633,8 +633,8 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
         {{"--acrostic", "春\u9F98"}, 2, "U+9F98"},  // 龘: never in the corpus
         {{"--form", "五绝", "--acrostic", "春a"}, 2, "never saw"},
         {{"--form", "6x5", "--tones", "strict"}, 2, "--tones needs regulated verse"},
-        {{"--form", "五绝", "--tones", "tight"}, 2, "--tones must be strict, loose or off"},
-        {{"--form", "五绝", "--rhyme=last"}, 2, "--rhyme must be"},
+        {{"--form", "五绝", "--tones", "tight"}, 2, "--tones: unknown tone rule 'tight': use strict, loose or off"},
+        {{"--form", "五绝", "--rhyme=last"}, 2, "--rhyme: unknown rhyme rule 'last'"},
         {{"--rhyme"}, 2, "need --form or --acrostic"},
         {{"--mood", "秋"}, 2, "need --form or --acrostic"},
         {{"--form", "五绝", "--prefix", "明月明月明月"}, 2, "first line of --form 五绝 has 5"},

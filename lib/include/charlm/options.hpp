@@ -1,5 +1,5 @@
 // The configuration schema: every setting of text_config, model_config, train_config and
-// sample_config declared once (command-line name, JSON key, type, default, help, --help group,
+// sample_config and poem_config declared once (command-line name, JSON key, type, default, help, --help group,
 // range, what --resume may do with it) in lib/src/config/tables.cpp. The CLI binds these tables
 // (app/cli.cpp), model files and checkpoints write and read their JSON through them, --resume
 // merges and refuses by them, and each validate() checks their ranges.
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "charlm/model_config.hpp"
+#include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/status.hpp"
 #include "charlm/text.hpp"
@@ -49,6 +50,7 @@ struct option_info {
     bool since_v1 = true;    // in every file since format version 1; false: a missing key means the default
     bool show_default = true;  // --help prints the default
     bool repeatable = false;   // may be given several times (--prefix), values collected in order
+    std::string implicit{};    // the value when given without one (--rhyme alone is "even"); empty: none
 };
 
 // One setting of the configuration struct C, with its value's operations bound to C's field.
@@ -80,8 +82,9 @@ const option_table<text_config>& text_options();
 const option_table<model_config>& model_options();
 const option_table<train_config>& train_options();
 const option_table<sample_config>& sample_options();
+const option_table<poem_config>& poem_options();
 
-// Explicitly instantiated for the four configuration structs.
+// Explicitly instantiated for the five configuration structs.
 template <class C>
 const option<C>* find_option(const option_table<C>& table, std::string_view name);
 

@@ -111,6 +111,8 @@ template <> struct codec<token_unit> : enum_codec<token_unit> {};
 template <> struct codec<sampling> : enum_codec<sampling> {};
 template <> struct codec<optimizer_kind> : enum_codec<optimizer_kind> {};
 template <> struct codec<unknown_policy> : enum_codec<unknown_policy> {};
+template <> struct codec<tone_rule> : enum_codec<tone_rule> {};
+template <> struct codec<rhyme_rule> : enum_codec<rhyme_rule> {};
 
 // Seconds, written as a duration on the command line ("1h30m") and as a number in files.
 struct duration_codec : number_codec<double> {

@@ -4,6 +4,7 @@
 
 #include "charlm/batches.hpp"
 #include "charlm/model_config.hpp"
+#include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/text.hpp"
 #include "charlm/train.hpp"
@@ -83,6 +84,23 @@ const enum_table<unknown_policy>& enum_names() {
     return t;
 }
 
+template <>
+const enum_table<tone_rule>& enum_names() {
+    static const enum_table<tone_rule> t{
+        "tone rule", {{tone_rule::strict, "strict"}, {tone_rule::loose, "loose"}, {tone_rule::off, "off"}}};
+    return t;
+}
+
+template <>
+const enum_table<rhyme_rule>& enum_names() {
+    static const enum_table<rhyme_rule> t{"rhyme rule",
+                                          {{rhyme_rule::even, "even"},
+                                           {rhyme_rule::first_and_even, "first"},
+                                           {rhyme_rule::off, "off"},
+                                           {rhyme_rule::even, ""}}};  // "--rhyme=": even, as --rhyme alone
+    return t;
+}
+
 }  // namespace detail
 
 using detail::enum_parse;
@@ -96,6 +114,8 @@ std::string to_string(token_unit v) { return enum_to_string(v); }
 std::string to_string(sampling v) { return enum_to_string(v); }
 std::string to_string(optimizer_kind v) { return enum_to_string(v); }
 std::string to_string(unknown_policy v) { return enum_to_string(v); }
+std::string to_string(tone_rule v) { return enum_to_string(v); }
+std::string to_string(rhyme_rule v) { return enum_to_string(v); }
 
 result<cell_type> parse_cell_type(std::string_view s) { return enum_parse<cell_type>(s); }
 result<softmax_type> parse_softmax_type(std::string_view s) { return enum_parse<softmax_type>(s); }
@@ -105,5 +125,7 @@ result<token_unit> parse_token_unit(std::string_view s) { return enum_parse<toke
 result<sampling> parse_sampling(std::string_view s) { return enum_parse<sampling>(s); }
 result<optimizer_kind> parse_optimizer(std::string_view s) { return enum_parse<optimizer_kind>(s); }
 result<unknown_policy> parse_unknown_policy(std::string_view s) { return enum_parse<unknown_policy>(s); }
+result<tone_rule> parse_tone_rule(std::string_view s) { return enum_parse<tone_rule>(s); }
+result<rhyme_rule> parse_rhyme_rule(std::string_view s) { return enum_parse<rhyme_rule>(s); }
 
 }  // namespace charlm

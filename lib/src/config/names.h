@@ -22,7 +22,7 @@ struct enum_table {
 };
 
 // Defined in names.cpp for cell_type, softmax_type, invalid_policy, normalization, token_unit,
-// sampling, optimizer_kind and unknown_policy.
+// sampling, optimizer_kind, unknown_policy, tone_rule and rhyme_rule.
 template <class E>
 const enum_table<E>& enum_names();
 

@@ -1,5 +1,5 @@
-// THE option tables: each setting of text_config, model_config, train_config and sample_config
-// declared once, in --help order. A new setting is one entry here (and its field in the struct):
+// THE option tables: each setting of text_config, model_config, train_config, sample_config and
+// poem_config declared once, in --help order. A new setting is one entry here (and its field in the struct):
 // the CLI, --config files, model and checkpoint JSON, --resume and validation follow from it.
 // Defaults are the structs' own; a JSON key differs from the name only where old files say so.
 #include "config/field.h"
@@ -207,6 +207,28 @@ option_table<sample_config> make_sample_options() {
     };
 }
 
+option_table<poem_config> make_poem_options() {
+    using C = poem_config;
+    const std::string g = "Poems (--length and --stop do not apply; backups and NLL are reported on stderr)";
+    const auto none = on_resume::none;
+    return {
+        field<C>({.name = "form", .group = g, .help = "write poems of this form: 五绝 七绝 五律 七律 (wujue qijue wulv "
+                  "qilv: 4 or 8 lines of 5 or 7 characters), NxL (e.g. 6x5) or line lengths (5,7,5,7); '，' after odd "
+                  "lines, '。' after even ones, one couplet a line", .resume = none, .stored = false}, MEMBER(form)),
+        field<C>({.name = "acrostic", .group = g, .help = "line i starts with the i-th character of TEXT (without "
+                  "--form: one line of 7 per character)", .resume = none, .stored = false}, MEMBER(acrostic)),
+        field<C>({.name = "mood", .group = g, .help = "text the model reads before the poem, not printed (--prefix "
+                  "starts line 1)", .resume = none, .stored = false}, MEMBER(mood)),
+        field<C>({.name = "rhyme", .group = g, .help = "even lines (with --rhyme=first also line 1) end in one "
+                  "level-tone rhyme group of Middle Chinese", .resume = none, .stored = false, .implicit = "even"},
+                 MEMBER(rhyme)),
+        field<C>({.name = "tones", .group = g, .help = "平仄 of regulated verse, strict (a canonical pattern) or loose "
+                  "(一三五不论, no 孤平 or 三平调)", .resume = none, .stored = false}, MEMBER(tones)),
+        field<C>({.name = "readings", .group = g, .help = "Middle Chinese readings for --rhyme and --tones (Debian "
+                  "package rime-data-zyenpheng)", .resume = none, .stored = false}, MEMBER(prosody_path)),
+    };
+}
+
 #undef MEMBER
 
 }  // namespace
@@ -228,6 +250,11 @@ const option_table<train_config>& train_options() {
 
 const option_table<sample_config>& sample_options() {
     static const option_table<sample_config> t = make_sample_options();
+    return t;
+}
+
+const option_table<poem_config>& poem_options() {
+    static const option_table<poem_config> t = make_poem_options();
     return t;
 }
 

@@ -65,38 +65,6 @@ result<poem_form> parse_poem_form(std::string_view spec) {
     return f;
 }
 
-std::string to_string(tone_rule r) {
-    switch (r) {
-        case tone_rule::off: return "off";
-        case tone_rule::loose: return "loose";
-        case tone_rule::strict: return "strict";
-    }
-    return "?";
-}
-
-std::string to_string(rhyme_rule r) {
-    switch (r) {
-        case rhyme_rule::off: return "off";
-        case rhyme_rule::even: return "even";
-        case rhyme_rule::first_and_even: return "first";
-    }
-    return "?";
-}
-
-result<tone_rule> parse_tone_rule(std::string_view s) {
-    if (s == "off") return tone_rule::off;
-    if (s == "loose") return tone_rule::loose;
-    if (s == "strict") return tone_rule::strict;
-    return make_error(errc::usage, fmt::format("--tones must be strict, loose or off, not '{}'", s));
-}
-
-result<rhyme_rule> parse_rhyme_rule(std::string_view s) {
-    if (s == "off") return rhyme_rule::off;
-    if (s == "even" || s.empty()) return rhyme_rule::even;
-    if (s == "first") return rhyme_rule::first_and_even;
-    return make_error(errc::usage, fmt::format("--rhyme must be even (the default), first or off, not '{}'", s));
-}
-
 namespace poem {
 
 bool level_second(uint32_t line, bool first_level_second) {
