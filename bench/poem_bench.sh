@@ -75,7 +75,7 @@ print(f'constrained {c:.0f} tokens/s, free {f:.0f} tokens/s, ratio {c / f:.2f} (
 echo "== NLL per token under the model (charlm eval), T 1.0, top-k 40, top-p 0.9"
 "$charlm" generate --model "$model" --length 20000 --temperature 1.0 --top-k 40 --top-p 0.9 --seed 5 >"$out/free.txt"
 for f in "$out/free.txt" "$out/form_五律_1.0.txt" "$out/strict_五律_1.0.txt" "$out/all.txt"; do
-  echo "$(basename "$f"): $("$charlm" eval --model "$model" --text "$f" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(f"NLL {j[\"nll_mean\"]:.3f} per token over {j[\"tokens\"]} tokens")')"
+  echo "$(basename "$f"): $("$charlm" eval --model "$model" --text "$f" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print("NLL %.3f per token over %d tokens" % (j["nll_mean"], j["tokens"]))')"
 done
 
 echo "== novelty: 200 五律 at T 1.0 (lines found verbatim in the training text)"

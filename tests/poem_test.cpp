@@ -331,6 +331,8 @@ TEST(verse_check, known_regulated_poems_and_known_faults) {
         {"青山横北郭，白日春江花。\n落日故人意，孤舟万里家。\n", "五绝", {{2, 3, "三平调"}}},
         // 城 (庚) and 家 (麻) do not rhyme.
         {"青山横北郭，白水绕东城。\n落日故人意，孤舟万里家。\n", "五绝", {{4, 5, "落韵"}}},
+        // 行 rhymes in 陽 and 庚, 城 only in 庚; the first line's 长 (陽, also 仄) must not tip it to 陽.
+        {"月明江上长，白水绕行城。\n落日故人意，孤舟万里城。\n", "五绝", {}},
         // A line of six.
         {"青山横北郭，白水绕东城外。\n落日故人意，孤舟万里情。\n", "五绝", {{2, 0, "length"}}},
         // Not regulated verse: only described.

@@ -170,7 +170,7 @@ std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table
             }
         }
         // The rhyme: the level-tone group most of the even lines share.
-        // The first line votes too when it may end in 平, so that it breaks ties.
+        // Even lines count 2, the first line 1 when it may end in 平: it only breaks their ties.
         std::vector<uint32_t> rhyming;
         for (uint32_t l = 1; l < n; l += 2) rhyming.push_back(l);
         std::vector<uint32_t> votes(max_rhyme_groups, 0);
@@ -178,7 +178,7 @@ std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table
         if (tones(0, len - 1) & tone_level) voters.push_back(0);
         for (uint32_t l : voters)
             if (const auto* e = r.lines[l].size() == len ? table.find(r.lines[l].back()) : nullptr)
-                for (size_t g = 0; g < max_rhyme_groups; ++g) votes[g] += e->level_rhymes.test(g);
+                for (size_t g = 0; g < max_rhyme_groups; ++g) votes[g] += e->level_rhymes.test(g) ? (l == 0 ? 1 : 2) : 0;
         const auto best = static_cast<size_t>(std::max_element(votes.begin(), votes.end()) - votes.begin());
         if (tones(0, len - 1) == tone_level) rhyming.insert(rhyming.begin(), 0);
         for (uint32_t l : rhyming) {
