@@ -27,7 +27,7 @@ option<train_config> valid_every_option(const std::string& group) {
     option<C> o;
     o.info = {.name = "valid-every", .group = group, .help = "also validate inside epochs: every N steps (e.g. "
               "500) or this often (e.g. 2m); validation always runs at the end of an epoch",
-              .range = at_least(0), .json_key = "valid_every", .since_v1 = false, .show_default = false};
+              .json_key = "valid_every", .since_v1 = false, .show_default = false};
     o.show = [](const C& c) {
         return c.valid_every_s > 0 ? fmt::format("{}s", c.valid_every_s) : fmt::format("{}", c.valid_every_steps);
     };
@@ -63,7 +63,16 @@ option<train_config> valid_every_option(const std::string& group) {
         to.valid_every_steps = from.valid_every_steps;
         to.valid_every_s = from.valid_every_s;
     };
-    o.number = [](const C& c) -> std::optional<double> { return c.valid_every_s; };
+    o.number = [](const C&) -> std::optional<double> { return std::nullopt; };  // parse() checks it
+    o.written = [](const C& c) { return c.valid_every_steps != 0 || c.valid_every_s != 0; };
+    return o;
+}
+
+// A setting added after format version 1, stored only when it differs from its default, so that
+// the files of runs that do not use it read and write back byte for byte as before.
+template <class C, class IsDefault>
+option<C> stored_unless(option<C> o, IsDefault is_default) {
+    o.written = [is_default](const C& c) { return !is_default(c); };
     return o;
 }
 
@@ -155,11 +164,14 @@ option_table<train_config> make_train_options() {
         field<C>({.name = "report-every", .group = training, .help = "steps between reports inside an epoch (0: about "
                   "every 10 s)"}, MEMBER(report_every)),
         valid_every_option(training),
-        field<C>({.name = "patience", .group = training, .help = "stop after N validations in a row without a new "
-                  "best validation perplexity (0: never)", .since_v1 = false}, MEMBER(patience)),
-        field<C>({.name = "lr-plateau", .group = training, .help = "multiply the learning rate by this after a "
-                  "validation without a new best (1: off)", .range = above_up_to(0, 1), .since_v1 = false},
-                 MEMBER(lr_plateau)),
+        stored_unless(field<C>({.name = "patience", .group = training, .help = "stop after N validations in a row "
+                               "without a new best validation perplexity (0: never)", .since_v1 = false},
+                               MEMBER(patience)),
+                      [](const C& c) { return c.patience == 0; }),
+        stored_unless(field<C>({.name = "lr-plateau", .group = training, .help = "multiply the learning rate by "
+                               "this after a validation without a new best (1: off)", .range = above_up_to(0, 1),
+                               .since_v1 = false}, MEMBER(lr_plateau)),
+                      [](const C& c) { return c.lr_plateau == 1.0f; }),
         field<C>({.name = "out", .group = output, .help = "model file to write (safetensors), after every epoch; also "
                   "<out>.best (lowest validation perplexity) and <out>.ckpt (checkpoint to resume from)"}, MEMBER(out)),
         field<C>({.name = "resume", .group = output, .help = "continue the run saved in this checkpoint (e.g. "
