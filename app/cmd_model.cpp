@@ -150,21 +150,8 @@ int cmd_eval(int argc, char** argv) {
     if (!loaded) return report_error(loaded.err());
     auto r = evaluate_file(loaded->model, text_path, opts);
     if (!r) return report_error(r.err());
-    auto or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     if (json) {
-        nlohmann::json j = {{"tokens", r->tokens},
-                            {"perplexity", r->all.perplexity},
-                            {"perplexity_stderr", or_null(r->all.std_error)},
-                            {"bpc", r->bits_per_token()},
-                            {"nll_mean", r->all.nll_mean},
-                            {"nll_stddev", r->nll_stddev},
-                            {"unknown_tokens", r->unknown_tokens},
-                            {"known_tokens", r->known.tokens},
-                            {"known_perplexity", or_null(r->known.perplexity)},
-                            {"known_perplexity_stderr", or_null(r->known.std_error)},
-                            {"stderr_blocks", r->blocks},
-                            {"stderr_block_tokens", r->block_tokens},
-                            {"perplexity_stderr_if_independent", r->stderr_independent}};
+        const nlohmann::json j = to_json(*r);
         fmt::print("{}\n", j.dump());
         return exit_ok;
     }

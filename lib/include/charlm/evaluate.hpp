@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,15 @@ struct eval_report {
 // it. Errors: the text's (decoding, I/O), errc::input for fewer than 2 tokens, errc::usage for
 // logits with several streams, and the logits file's (check_output_path, write failures).
 result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts);
+
+// The same for a text already read and mapped to the vocabulary (`unknown_tokens` of its tokens
+// were not in it), without a logits file: what the server's /api/eval runs. Needs ids.size() >= 2.
+eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
+                         uint32_t streams, uint32_t steps);
+
+// The report as one JSON object, as `charlm eval --json` prints it and /api/eval answers; an error
+// that cannot be estimated (a text too short for two blocks) is null.
+nlohmann::json to_json(const eval_report& r);
 
 // The figures of an eval_report (all but unknown_tokens) from the NLL of every predicted token in
 // text order; known[i]: token i's target is not <unk>. Needs at least one token.

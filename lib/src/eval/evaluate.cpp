@@ -5,6 +5,8 @@
 
 #include <fmt/core.h>
 
+#include <nlohmann/json.hpp>
+
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -91,6 +93,19 @@ private:
 
 double eval_report::bits_per_token() const { return all.nll_mean / std::log(2.0); }
 
+namespace {
+
+// The report of per-token NLLs (text order) of `ids`' predicted tokens.
+eval_report report_of(const token_stream& ids, const std::vector<float>& nll, uint64_t unknown) {
+    std::vector<bool> known(nll.size());
+    for (size_t i = 0; i < known.size(); ++i) known[i] = ids[i + 1] != vocabulary::unk_id;
+    eval_report rep = summarize_nll(nll, known);
+    rep.unknown_tokens = unknown;
+    return rep;
+}
+
+}  // namespace
+
 result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts) {
     if (opts.streams < 1 || opts.steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
     // Rows reach the file in text order only when the text is read as one stream.
@@ -115,11 +130,33 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     const loss_sum l = session.evaluate(ids, opts.streams, opts.steps, &nll, sink);
     if (!opts.logits_path.empty()) CHARLM_TRY(out.close());
     CHARLM_ASSERT(nll.size() == l.tokens && l.tokens == ids.size() - 1);
-    std::vector<bool> known(nll.size());
-    for (size_t i = 0; i < known.size(); ++i) known[i] = ids[i + 1] != vocabulary::unk_id;
-    eval_report rep = summarize_nll(nll, known);
-    rep.unknown_tokens = unknown;
-    return rep;
+    return report_of(ids, nll, unknown);
+}
+
+eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
+                         uint32_t streams, uint32_t steps) {
+    CHARLM_ASSERT(ids.size() >= 2);
+    std::vector<float> nll;  // (tokens - 1) per predicted token, text order
+    evaluation_session session(model);
+    session.evaluate(ids, streams, steps, &nll);
+    return report_of(ids, nll, unknown_tokens);
+}
+
+nlohmann::json to_json(const eval_report& r) {
+    auto or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    return {{"tokens", r.tokens},
+            {"perplexity", r.all.perplexity},
+            {"perplexity_stderr", or_null(r.all.std_error)},
+            {"bpc", r.bits_per_token()},
+            {"nll_mean", r.all.nll_mean},
+            {"nll_stddev", r.nll_stddev},
+            {"unknown_tokens", r.unknown_tokens},
+            {"known_tokens", r.known.tokens},
+            {"known_perplexity", or_null(r.known.perplexity)},
+            {"known_perplexity_stderr", or_null(r.known.std_error)},
+            {"stderr_blocks", r.blocks},
+            {"stderr_block_tokens", r.block_tokens},
+            {"perplexity_stderr_if_independent", r.stderr_independent}};
 }
 
 eval_report summarize_nll(const std::vector<float>& nll, const std::vector<bool>& known) {

@@ -5,6 +5,8 @@
 
 #include <fmt/core.h>
 
+#include "charlm/evaluate.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -283,17 +285,7 @@ bool evaluate_text(const language_model& model, const std::string& text, json& o
         err = bad(fmt::format("'text' has {} token(s): at least 2 are needed (the first is only read)", ids.size()));
         return false;
     }
-    std::vector<float> nll;
-    evaluation_session session(model);
-    const loss_sum l = session.evaluate(ids, 1, 64, &nll);
-    const double mean = l.nll / static_cast<double>(l.tokens);
-    double var = 0;
-    for (float v : nll) var += (v - mean) * (v - mean);
-    var /= static_cast<double>(std::max<size_t>(1, nll.size() - 1));
-    const double se = std::sqrt(var / static_cast<double>(l.tokens));
-    const double ppl = std::exp(mean);
-    out = {{"tokens", l.tokens},          {"perplexity", ppl},       {"perplexity_stderr", ppl * se},
-           {"bpc", mean / std::log(2.0)}, {"nll_mean", mean},        {"unknown_tokens", unk}};
+    out = to_json(evaluate_ids(model, ids, unk, 1, 64));
     return true;
 }
 
