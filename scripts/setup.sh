@@ -15,7 +15,8 @@ say() { printf '== %s\n' "$*"; }
 # Whether an installed package provides $1 (a nodejs that bundles npm provides and conflicts with npm).
 provided() {
   dpkg-query -W -f='${Status} ${Provides}\n' 2>/dev/null | grep '^install ok installed' |
-    sed -e 's/^install ok installed//' -e 's/([^)]*)//g' | tr ', ' '\n\n' | grep -qx "$1"
+    sed -e 's/^install ok installed//' -e 's/([^)]*)//g' | tr ', ' '\n\n' | grep -x "$1" >/dev/null
+  # (not grep -q: it stops reading at the first match, and under pipefail the writers' SIGPIPE fails the check)
 }
 
 install_packages() {  # install_packages run|test: [test] packages only for the test suite
