@@ -3,13 +3,12 @@
 // Not here: requests, streaming or the page (lib/src/serve/).
 #include <fmt/core.h>
 
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include "charlm/serve.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "stop_signal.hpp"
 
 namespace charlm::cli {
 
@@ -65,31 +64,14 @@ int cmd_serve(int argc, char** argv) {
     const auto run_ids = ids_from_paths(metrics_paths);
     for (size_t i = 0; i < metrics_paths.size(); ++i) runs.push_back({run_ids[i], metrics_paths[i]});
 
-    // The signals go to one watcher thread (blocked everywhere else, the server's threads included).
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
     server srv(cfg, std::move(models), std::move(runs));
     if (auto s = srv.bind(); !s.ok()) return report_error(s.err());
     fmt::print("charlm serve: listening on http://{}:{}/ ({} model(s)); Ctrl-C stops\n",
                cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host, srv.port(), ids.size());
     std::fflush(stdout);
-    std::atomic<bool> finished{false};
-    std::thread watcher([&] {
-        const timespec tick{0, 200'000'000};
-        while (!finished) {
-            if (sigtimedwait(&signals, nullptr, &tick) > 0) {
-                srv.stop();
-                return;
-            }
-        }
-    });
+    arm_stop([&srv] { srv.stop(); });
     auto s = srv.run();
-    finished = true;
-    watcher.join();
+    disarm_stop();
     if (!s.ok()) return report_error(s.err());
     fmt::print("charlm serve: stopped\n");
     return exit_ok;

@@ -107,7 +107,7 @@ int cmd_train(int argc, char** argv) {
         std::fflush(stdout);
     };
     cb.should_stop = stop_requested;
-    install_stop_handlers();
+    arm_stop();
 
     auto outcome = train(cfg, cb);
     if (!outcome) return report_error(outcome.err());

@@ -9,6 +9,7 @@
 #include "charlm/version.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "stop_signal.hpp"
 
 namespace {
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
         fmt::print("charlm {}\n", CHARLM_VERSION);
         return exit_ok;
     }
+    start_signal_watcher();  // before any other thread starts
     try {
         // Subcommands see argv without the program name: argv[0] is the command.
         if (cmd == "corpus") return cmd_corpus(argc - 1, argv + 1);
