@@ -14,6 +14,7 @@
 #include "charlm/model.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/train.hpp"
+#include "base/gemm.h"
 #include "layers/adaptive_softmax.h"
 
 namespace {
@@ -227,6 +228,42 @@ TEST(adaptive_softmax, empty_clusters_and_all_ignored_rows) {
     for (float v : dx) ASSERT_EQ(v, 0.f);
 }
 
+// Whether oneDNN's sgemm gives the same bits with 1 and 2 threads for the shapes below (the head,
+// the clusters' projections of width 16 and 4). It does on the Intel CPUs this was written on; on an
+// AMD EPYC with AVX2 it does not (282 of 1276 shapes probed differ, from M 700 N 64 K 4 up: its kernels
+// split M, N and K by the thread count), so there the test can only ask for the rounding of a sum.
+bool sgemm_same_bits_for_1_and_2_threads(size_t M, size_t H) {
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    fvec x(M * H), w(3000 * H);
+    for (auto& v : x) v = u(rng);
+    for (auto& v : w) v = u(rng);
+    bool same = true;
+    for (int64_t n : {202, 800, 2000, 16, 4}) {
+        fvec c[2];
+        for (int k = 0; k < 2; ++k) {
+            omp_set_num_threads(k + 1);
+            c[k].assign(M * size_t(n), 0.f);
+            nn::sgemm('N', 'T', int64_t(M), n, int64_t(H), x.data(), int64_t(H), w.data(), int64_t(H), 0.f,
+                      c[k].data(), n);
+        }
+        same = same && c[0] == c[1];
+    }
+    omp_set_num_threads(2);
+    return same;
+}
+
+// Equal bits where the sgemm keeps them, else equal to a float's rounding of the sums it holds.
+void expect_same(const fvec& a, const fvec& b, bool bits, const char* what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    if (bits) {
+        EXPECT_EQ(a, b) << what;
+        return;
+    }
+    for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 2e-5 * (1.0 + std::fabs(a[i]))) << what << " [" << i << "]";
+}
+
 TEST(adaptive_softmax, bit_identical_for_1_and_2_threads) {
     const size_t H = 64, V = 3000, M = 700;
     std::mt19937_64 rng(5);
@@ -250,10 +287,13 @@ TEST(adaptive_softmax, bit_identical_for_1_and_2_threads) {
         a.log_prob(lp[k].data(), x.data(), M);
     }
     omp_set_num_threads(2);
-    EXPECT_EQ(loss[0], loss[1]);
-    EXPECT_EQ(dx[0], dx[1]);
-    EXPECT_EQ(grads[0], grads[1]);
-    EXPECT_EQ(lp[0], lp[1]);
+    const bool bits = sgemm_same_bits_for_1_and_2_threads(M, H);
+    if (bits) EXPECT_EQ(loss[0], loss[1]);
+    else EXPECT_NEAR(loss[0], loss[1], 1e-6 * std::fabs(loss[0]));
+    expect_same(dx[0], dx[1], bits, "dx");
+    expect_same(grads[0], grads[1], bits, "gradients");
+    expect_same(lp[0], lp[1], bits, "log-probabilities");
+    if (!bits) GTEST_SKIP() << "this CPU's sgemm differs in the last bits between 1 and 2 threads; checked to 2e-5";
 }
 
 TEST(default_cutoffs, cover_80_and_98_percent_of_the_text) {

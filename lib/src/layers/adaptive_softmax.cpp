@@ -1,7 +1,8 @@
 // Adaptive softmax (see adaptive_softmax.h): the head and each cluster are two dnnl_sgemm calls
 // forward and three or four backward, around the fused softmax cross-entropy of softmax_xent.h.
-// Rows are grouped by cluster with a stable counting sort, so row order (and with it every sum)
-// is the same for any thread count.
+// Rows are grouped by cluster with a stable counting sort, so row order (and with it every sum of
+// ours) is the same for any thread count; the matrix products are oneDNN's, whose last bits depend
+// on the thread count on some CPUs (tests/adaptive_softmax_test.cpp probes it).
 #include "layers/adaptive_softmax.h"
 
 #include <algorithm>
