@@ -128,8 +128,9 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
         if (vm.count("help")) {
             fmt::print("usage: {}\n\n", usage_line);
             std::ostringstream os;
-            os << all;
-            fmt::print("{}", os.str());
+            os << desc << "\n" << common;
+            const std::string text = os.str();  // (nested groups start with blank lines)
+            fmt::print("{}", std::string_view(text).substr(std::min(text.find_first_not_of('\n'), text.size())));
             *early_exit = true;
             return {};
         }
