@@ -30,9 +30,10 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         if (!corpus) return report_error(corpus.err());
         for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
     }
-    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [](uint32_t row, std::string_view text) {
-        fmt::print("{}{}\n", row == 0 ? "" : "\n", text);
+    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [](uint32_t row, const poem_result& poem) {
+        fmt::print("{}{}\n", row == 0 ? "" : "\n", poem.text);  // poems a blank line apart
         std::fflush(stdout);
+        return true;
     });
     if (!poems) return report_error(poems.err());
     poem_stats total;

@@ -15,9 +15,8 @@ namespace charlm::cli {
 int cmd_serve(int argc, char** argv) {
     serve_config cfg;
     std::vector<std::string> model_paths, metrics_paths;
-    std::string unknown = to_string(cfg.defaults.unknown);
-    po::options_description desc("charlm serve options");
-    desc.add_options()
+    option_groups groups;
+    groups["charlm serve options"].add_options()
         ("model", po::value(&model_paths)->composing(), "model file to serve (repeatable; required)")
         ("metrics", po::value(&metrics_paths)->composing(),
          "a training run's --metrics file to chart, re-read as it grows (repeatable)")
@@ -29,28 +28,23 @@ int cmd_serve(int argc, char** argv) {
         ("max-length", po::value(&cfg.max_length)->default_value(cfg.max_length), "most tokens a request may ask for")
         ("max-samples", po::value(&cfg.max_samples)->default_value(cfg.max_samples), "most samples a request may ask for")
         ("api-key", po::value(&cfg.api_key), "key that /api/* requests must send as 'Authorization: Bearer KEY' "
-                                             "(required with a --host other than loopback)")
-        ("length", po::value(&cfg.defaults.length)->default_value(cfg.defaults.length), "default tokens per sample")
-        ("temperature", po::value(&cfg.defaults.temperature)->default_value(cfg.defaults.temperature),
-         "default sampling temperature")
-        ("top-k", po::value(&cfg.defaults.top_k)->default_value(cfg.defaults.top_k), "default top-k (0: off)")
-        ("top-p", po::value(&cfg.defaults.top_p)->default_value(cfg.defaults.top_p), "default top-p (1: off)")
-        ("seed", po::value(&cfg.defaults.seed)->default_value(cfg.defaults.seed), "default random seed")
-        ("num-samples", po::value(&cfg.defaults.num_samples)->default_value(cfg.defaults.num_samples),
-         "default samples per request")
-        ("stop", po::value(&cfg.defaults.stop)->composing(), "default stop string (repeatable)")
-        ("unknown", po::value(&unknown)->default_value(unknown), "default for unknown prefix tokens: error, skip or unk");
+                                             "(required with a --host other than loopback)");
+    // generate's sampling and poem options, as the defaults of requests that leave them out
+    add_options(groups, sample_options(), cfg.defaults);
+    add_options(groups, poem_options(), cfg.poem_defaults);
+    auto bind = [&](const po::variables_map& vm) -> status {
+        CHARLM_TRY(take_options(sample_options(), vm, cfg.defaults));
+        return take_options(poem_options(), vm, cfg.poem_defaults);
+    };
+    po::options_description desc = groups.all();
     po::variables_map vm;
     bool done = false;
     if (auto s = parse_command(argc, argv, "charlm serve --model FILE [--model FILE ...] [options]", desc, nullptr, vm,
-                               &done);
+                               &done, bind);
         !s.ok())
         return report_error(s.err());
     if (done) return exit_ok;
     if (model_paths.empty()) return report_error(make_error(errc::usage, "serve: --model FILE is required"));
-    auto policy = parse_unknown_policy(unknown);
-    if (!policy) return report_error(policy.err());
-    cfg.defaults.unknown = *policy;
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
 
     std::vector<served_model> models;

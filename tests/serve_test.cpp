@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "charlm/model_file.hpp"
+#include "charlm/poem.hpp"
 #include "charlm/serve.hpp"
 #include "cli_support.h"
 
@@ -60,18 +61,43 @@ std::string model_file() {
     return path;
 }
 
+// An untrained model over the characters of two quatrains, for the poem options.
+std::string poem_model_file() {
+    static std::string path = [] {
+        std::vector<std::string> tokens = {"<unk>", "\n", "，", "。"};
+        for (const char* c : {"床", "前", "明", "月", "光", "疑", "是", "地", "上", "霜", "举", "头", "望", "故", "乡",
+                              "春", "眠", "不", "觉", "晓", "处", "闻", "啼", "鸟", "夜", "来", "风", "雨", "声", "花"})
+            tokens.push_back(c);
+        auto vocab = vocabulary::from_tokens(tokens);
+        EXPECT_TRUE(vocab.ok());
+        model_config c;
+        c.cell = cell_type::gru;
+        c.layers = 1;
+        c.hidden = 16;
+        c.embed = 8;
+        c.vocab = vocab->size();
+        language_model m(c, text_config{}, std::move(*vocab), 11);
+        std::string p = scratch_dir() + "/poems.safetensors";
+        auto s = save_model(p, m, training_summary{});
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        return p;
+    }();
+    return path;
+}
+
 // A server on a free loopback port, serving in a thread until the fixture ends.
 struct running_server {
     std::unique_ptr<server> srv;
     std::thread thread;
     int port = 0;
 
-    explicit running_server(serve_config cfg, std::vector<std::string> metrics = {}) {
+    explicit running_server(serve_config cfg, std::vector<std::string> metrics = {},
+                            const std::string& model = model_file()) {
         cfg.port = 0;
         std::vector<served_model> models;
-        auto loaded = load_model(model_file());
+        auto loaded = load_model(model);
         EXPECT_TRUE(loaded.ok());
-        models.push_back({"tiny", model_file(), std::move(*loaded)});
+        models.push_back({model == model_file() ? "tiny" : "poems", model, std::move(*loaded)});
         std::vector<served_run> runs;
         const auto ids = ids_from_paths(metrics);
         for (size_t i = 0; i < metrics.size(); ++i) runs.push_back({ids[i], metrics[i]});
@@ -229,6 +255,80 @@ TEST(serve, plain_generate_matches_library_and_cli) {
                            "--temperature", "1.5", "--top-k", "10"});
     ASSERT_EQ(cli.status, 0) << cli.err;
     EXPECT_EQ(cli.out, expected + "\n");
+}
+
+// Poems: whole poems from the library's generate_poems, the same bytes from the API (plain and
+// streamed, one event per poem) and from the CLI.
+TEST(serve, poems_match_library_stream_and_cli) {
+    running_server s(test_config(), {}, poem_model_file());
+    const json body = {{"form", "五绝"}, {"acrostic", "春眠"}, {"seed", 3}, {"num_samples", 2}};
+    int status = 0;
+    json r = post_json(s, "/api/generate", body, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+
+    auto loaded = load_model(poem_model_file());
+    sample_config c = test_config().defaults;
+    c.seed = 3;
+    c.num_samples = 2;
+    poem_config pc;
+    pc.form = "五绝";
+    pc.acrostic = "春眠";
+    auto poems = generate_poems(loaded->model, "", c, pc);
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    ASSERT_EQ(r["samples"].size(), 2u);
+    std::string cli_expected;
+    for (uint32_t i = 0; i < 2; ++i) {
+        const std::string& text = (*poems)[i].text;
+        EXPECT_EQ(r["samples"][i]["text"], text);
+        EXPECT_EQ(r["samples"][i]["stop_reason"], "poem");
+        EXPECT_EQ(r["samples"][i]["tokens"], (*poems)[i].stats.tokens);
+        EXPECT_EQ(r["samples"][i]["backups"], (*poems)[i].stats.backups());
+        cli_expected += (i ? "\n" : "") + text + "\n";  // a blank line between poems
+    }
+    EXPECT_EQ(r["samples"][0]["text"].get<std::string>().substr(0, 3), "春");
+
+    json streamed = body;
+    streamed["stream"] = true;
+    auto ev = read_sse(s, "POST", streamed.dump());
+    ASSERT_EQ(ev.status, 200);
+    ASSERT_EQ(ev.events.size(), 3u) << ev.raw;  // one per poem, then the final one
+    for (uint32_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(ev.events[i]["poem"], true);
+        EXPECT_EQ(ev.events[i]["row"], i);
+        EXPECT_EQ(ev.events[i]["text"], (*poems)[i].text);
+    }
+    EXPECT_EQ(ev.events[2]["done"], true);
+    EXPECT_EQ(ev.events[2]["samples"], r["samples"]);
+
+    auto cli = run_charlm({"generate", "--model", poem_model_file(), "--form", "五绝", "--acrostic", "春眠", "--seed",
+                           "3", "--num-samples", "2", "--temperature", "1.5"});
+    ASSERT_EQ(cli.status, 0) << cli.err;
+    EXPECT_EQ(cli.out, cli_expected);
+}
+
+TEST(serve, poem_requests_that_cannot_be_met_are_400) {
+    running_server s(test_config(), {}, poem_model_file());
+    const std::vector<std::pair<json, std::string>> rows = {
+        {{{"form", "3x"}}, "'form'"},
+        {{{"form", "6x5"}, {"tones", "strict"}}, "regulated"},
+        {{{"rhyme", "even"}}, "need 'form' or 'acrostic'"},
+        {{{"form", "五绝"}, {"tones", "loud"}}, "loud"},
+        {{{"form", "五绝"}, {"rhyme", 1}}, "'rhyme' must be a string"},
+        {{{"form", "五绝"}, {"acrostic", "春夏"}}, "'acrostic'"},
+    };
+    for (const auto& [body, message] : rows) {
+        int status = 0;
+        json r = post_json(s, "/api/generate", body, &status);
+        EXPECT_EQ(status, 400) << body.dump() << " -> " << r.dump();
+        EXPECT_NE(r["error"]["message"].get<std::string>().find(message), std::string::npos)
+            << body.dump() << " -> " << r.dump();
+    }
+    // The plain test model knows too few Han characters for any poem: said, not crashed.
+    running_server plain(test_config());
+    int status = 0;
+    json r = post_json(plain, "/api/generate", {{"form", "五绝"}}, &status);
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("Han characters"), std::string::npos) << r.dump();
 }
 
 TEST(serve, stream_events_are_whole_utf8_and_add_up_to_the_text) {

@@ -9,6 +9,7 @@ const state = { props: null, abort: null, alternatives: [], charts: {}, runs: []
 window.charlm = state;  // the browser test reads the charts' data from here
 
 const sliders = ['temperature', 'top_k', 'top_p'];
+const poemFields = ['form', 'acrostic', 'rhyme', 'tones', 'mood'];
 
 async function getJSON(url) {
   const res = await fetch(url);
@@ -50,6 +51,7 @@ async function init() {
     $('num_samples').value = d.num_samples;
     $('num_samples').max = props.limits.max_samples;
     $('stop').value = d.stop.map((s) => s.replaceAll('\n', '\\n')).join('|');
+    for (const f of poemFields) $(f).value = d[f];
     for (const s of sliders) $(`${s}-value`).textContent = $(s).value;
     $('server-info').textContent = `${models.models.length} model(s) · up to ${props.limits.max_streams} streams`;
     state.runs = props.runs;
@@ -80,6 +82,20 @@ function request() {
     stop,
     n_probs: 5,
     stream: true,
+    ...poemRequest(),
+  };
+}
+
+// Always sent (an empty form is "no form", even when the server's default has one); rhyme, tones
+// and mood only mean something in a poem, so they are off without a form or an acrostic.
+function poemRequest() {
+  const form = $('form').value.trim(), acrostic = $('acrostic').value.trim();
+  const poem = form !== '' || acrostic !== '';
+  return {
+    form, acrostic,
+    rhyme: poem ? $('rhyme').value : 'off',
+    tones: poem ? $('tones').value : 'off',
+    mood: poem ? $('mood').value : '',
   };
 }
 
@@ -132,6 +148,11 @@ async function generate() {
         buffer = buffer.slice(end + 2);
         if (event.prefix !== undefined) {
           for (const b of boxes) b.querySelector('.prefix').textContent = event.prefix;
+        } else if (event.poem) {
+          showPoem(boxes[event.row], event);
+          tokens += event.tokens;
+          const s = (performance.now() - t0) / 1000;
+          $('rate').textContent = `${Math.round(tokens / Math.max(s, 1e-3))} char/s`;
         } else if (event.done) {
           finish(event, boxes);
         } else if (event.error) {
@@ -164,11 +185,19 @@ function addToken(box, event) {
   box.querySelector('pre').append(span);
 }
 
+// A poem arrives whole (the generator may back up over any part of an unfinished one).
+function showPoem(box, event) {
+  box.querySelector('pre').replaceChildren(document.createTextNode(event.text));
+  box.classList.add('poem');
+}
+
 function finish(event, boxes) {
   const ppl = (x) => (x === null ? '–' : x.toFixed(2));
   event.samples.forEach((s, r) => {
-    boxes[r].querySelector('.reason').textContent = `· ${s.tokens} tokens · ${s.stop_reason} · perplexity ${ppl(s.perplexity)}`;
+    const backups = s.backups === undefined ? '' : ` · ${s.backups} backups`;
+    boxes[r].querySelector('.reason').textContent = `· ${s.tokens} tokens · ${s.stop_reason} · perplexity ${ppl(s.perplexity)}${backups}`;
     boxes[r].dataset.text = s.text;
+    if (s.backups !== undefined) showPoem(boxes[r], s);
   });
   $('rate').textContent = `${Math.round(event.chars_per_second)} char/s`;
   $('status').textContent = `done: ${event.stop_reason}, ${event.tokens} tokens in ${event.seconds.toFixed(2)} s`;

@@ -1,5 +1,5 @@
 // The page of `charlm serve` in Debian's headless chromium (driven by playwright-core): generates
-// with a fixed seed and compares the bytes with `charlm generate`'s, presses Stop mid-stream and
+// with a fixed seed and compares the bytes with `charlm generate`'s, the same for 五绝 acrostics, presses Stop mid-stream and
 // checks that the server stopped, reads the training chart's data points against the --metrics
 // file, and saves screenshots of both tabs. Run by run.sh; any failure exits 1 with a message.
 // usage: node page_test.mjs MODEL METRICS OUT_DIR
@@ -68,8 +68,26 @@ try {
   check(!tip.hidden && tip.rows === 5, `hovering shows 5 alternatives (${tip.rows})`);
   await page.screenshot({ path: `${outDir}/generate.png`, fullPage: true });
 
-  // 2. Stop mid-stream: the page stops, and so does the server.
+  // 2. A 五绝 acrostic: whole poems, the CLI's bytes, in the form.
   await page.mouse.move(0, 0);
+  await page.fill('#prefix', '');
+  await page.fill('#form', '五绝');
+  await page.fill('#acrostic', '春眠不觉');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 60000 });
+  const poems = await page.$$eval('.sample', (boxes) => boxes.map((b) => b.dataset.text));
+  const poemsShown = await page.$$eval('.sample pre', (pres) => pres.map((p) => p.textContent));
+  const cliPoems = execFileSync(charlm, ['generate', '--model', model, '--form', '五绝', '--acrostic', '春眠不觉',
+    '--seed', '7', '--num-samples', '2', '--temperature', '0.9'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  check(poems.join('\n\n') === cliPoems.replace(/\n$/, ''), 'the page\'s 五绝 acrostics equal charlm generate --form 五绝 --acrostic\'s bytes');
+  check(poemsShown.join('\n\n') === poems.join('\n\n'), 'the poems shown are the final poems');
+  const shape = /^春[\p{Script=Han}]{4}，眠[\p{Script=Han}]{4}。\n不[\p{Script=Han}]{4}，觉[\p{Script=Han}]{4}。$/u;
+  check(poems.length === 2 && poems.every((p) => shape.test(p)), `both poems are 五绝 with the heads 春眠不觉: ${JSON.stringify(poems)}`);
+  await page.screenshot({ path: `${outDir}/poem.png`, fullPage: true });
+  await page.fill('#form', '');
+  await page.fill('#acrostic', '');
+
+  // 3. Stop mid-stream: the page stops, and so does the server.
   await page.fill('#length', '1000000');
   await page.fill('#num_samples', '1');
   await page.click('#generate');
@@ -87,7 +105,7 @@ try {
     `${health.tokens_generated} tokens in all)`);
   check(health.tokens_generated < 1000000 + 240, 'the stopped stream did not run to its length');
 
-  // 3. The training tab charts the metrics file: its data points are the file's.
+  // 4. The training tab charts the metrics file: its data points are the file's.
   await page.click('#tab-training');
   const lines = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const want = lines.filter((p) => p.train_ppl !== null).map((p) => [p.step, p.train_ppl]);
@@ -108,5 +126,5 @@ try {
 }
 const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
 check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
-console.log(`screenshots: ${outDir}/generate.png ${outDir}/training.png`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png`);
 process.exit(failures === 0 ? 0 : 1);

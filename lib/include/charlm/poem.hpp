@@ -8,6 +8,7 @@
 #pragma once
 
 #include <bitset>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -195,9 +196,12 @@ struct poem_result {
     poem_stats stats;
 };
 
+// Sees each poem once it is complete (a backup may undo any part of an unfinished one); false
+// stops before the next poem (the poems so far are returned).
+using poem_sink = std::function<bool(uint32_t row, const poem_result& poem)>;
+
 // `cfg.num_samples` poems (one after another, row r from row_stream_state(seed, r), so the same
-// seed gives the same poems). sample.length and sample.stop do not apply. `on_poem` sees each poem
-// once it is complete (a backup may undo any part of an unfinished one). `table` may be null: it is
+// seed gives the same poems). sample.length and sample.stop do not apply. `table` may be null: it is
 // loaded from pc.prosody_path when tones or rhymes are asked for.
 // Errors: usage (options, acrostic heads the model never saw or that do not fit, a prefix that
 // does not start a line of the form), input (a vocabulary without `，` `。` or newline, or with too
@@ -205,6 +209,6 @@ struct poem_result {
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
                                                 const prosody_table* table = nullptr,
-                                                const text_sink& on_poem = {});
+                                                const poem_sink& on_poem = {});
 
 }  // namespace charlm

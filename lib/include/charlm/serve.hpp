@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "charlm/model_file.hpp"
+#include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/status.hpp"
 
@@ -25,6 +26,7 @@ struct serve_config {
     uint32_t max_probs = 20;         // alternatives per token (n_probs)
     std::string api_key;             // when set, /api/* needs "Authorization: Bearer <key>"
     sample_config defaults;          // what a request gets for the fields it leaves out
+    poem_config poem_defaults;       // the same for the poem fields (form, acrostic, ...)
     static constexpr size_t max_body = 64 * 1024;
 
     // errc::usage naming the CLI option.

@@ -211,7 +211,7 @@ poem_stats& poem_stats::operator+=(const poem_stats& o) {
 
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
-                                                const prosody_table* table, const text_sink& on_poem) {
+                                                const prosody_table* table, const poem_sink& on_poem) {
     CHARLM_TRY(cfg.validate());
     CHARLM_TRY(pc.validate());
     CHARLM_ASSERT(pc.active());
@@ -300,8 +300,9 @@ result<std::vector<poem_result>> generate_poems(const language_model& model, con
     for (uint32_t r = 0; r < cfg.num_samples; ++r) {
         auto poem = writer.write(*prefix_ids, start, row_stream_state(cfg.seed, r));
         if (!poem) return poem.err();
-        if (on_poem) on_poem(r, poem->text);
+        const bool more = !on_poem || on_poem(r, *poem);
         out.push_back(std::move(*poem));
+        if (!more) break;
     }
     return out;
 }

@@ -23,6 +23,13 @@ namespace {
 
 http_error bad(std::string message) { return {400, std::move(message)}; }
 
+template <class T>
+status parse_into(result<T> r, T& out) {
+    if (!r) return r.err();
+    out = *r;
+    return {};
+}
+
 const char* type_name(const json& v) {
     if (v.is_string()) return "a string";
     if (v.is_boolean()) return "true/false";
@@ -69,6 +76,16 @@ bool get_string(const json& v, const char* name, std::string& out, http_error& e
 
 }  // namespace
 
+std::string api_names(std::string m) {
+    for (std::string::size_type at; (at = m.find("--")) != std::string::npos;) {
+        auto end = m.find_first_of(" ,:;", at);
+        std::string name = m.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2);
+        std::replace(name.begin(), name.end(), '-', '_');
+        m.replace(at, end == std::string::npos ? std::string::npos : end - at, "'" + name + "'");
+    }
+    return m;
+}
+
 bool parse_body(const std::string& body, json& out, http_error& err) {
     out = json::parse(body, nullptr, false);
     if (out.is_discarded()) {
@@ -101,6 +118,7 @@ json query_to_json(const std::multimap<std::string, std::string>& params) {
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err) {
     out = generate_request{};
     out.cfg = cfg.defaults;
+    out.poem = cfg.poem_defaults;
     for (const auto& [key, v] : body.items()) {
         uint64_t u = 0;
         if (key == "model") {
@@ -141,6 +159,18 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
             }
+        } else if (key == "form" || key == "acrostic" || key == "mood") {
+            std::string& field = key == "form" ? out.poem.form : key == "acrostic" ? out.poem.acrostic : out.poem.mood;
+            if (!get_string(v, key.c_str(), field, err)) return false;
+        } else if (key == "rhyme" || key == "tones") {
+            std::string name;
+            if (!get_string(v, key.c_str(), name, err)) return false;
+            const status s = key == "rhyme" ? parse_into(parse_rhyme_rule(name), out.poem.rhyme)
+                                            : parse_into(parse_tone_rule(name), out.poem.tones);
+            if (!s.ok()) {
+                err = bad(api_names(s.err().message));
+                return false;
+            }
         } else if (key == "unknown") {
             std::string name;
             if (!get_string(v, "unknown", name, err)) return false;
@@ -152,21 +182,16 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
             out.cfg.unknown = *p;
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
-                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream",
+                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, tones",
                                   key));
             return false;
         }
     }
-    if (auto s = out.cfg.validate(); !s.ok()) {
-        // The library names the CLI's options (--top-p); the API's fields are top_p.
-        std::string m = s.err().message;
-        for (std::string::size_type at; (at = m.find("--")) != std::string::npos;) {
-            auto end = m.find_first_of(" ,", at);
-            std::string name = m.substr(at + 2, end - at - 2);
-            std::replace(name.begin(), name.end(), '-', '_');
-            m.replace(at, end - at, "'" + name + "'");
-        }
-        err = bad(m);
+    status s = out.cfg.validate();
+    if (s.ok()) s = out.poem.validate();
+    if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
+    if (!s.ok()) {
+        err = bad(api_names(s.err().message));
         return false;
     }
     return true;
@@ -242,7 +267,12 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"seed", d.seed},
               {"num_samples", d.num_samples},
               {"stop", d.stop},
-              {"unknown", to_string(d.unknown)}}},
+              {"unknown", to_string(d.unknown)},
+              {"form", cfg.poem_defaults.form},
+              {"acrostic", cfg.poem_defaults.acrostic},
+              {"mood", cfg.poem_defaults.mood},
+              {"rhyme", to_string(cfg.poem_defaults.rhyme)},
+              {"tones", to_string(cfg.poem_defaults.tones)}}},
             {"limits",
              {{"max_length", cfg.max_length},
               {"max_samples", cfg.max_samples},

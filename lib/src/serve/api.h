@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "charlm/poem.hpp"
 #include "charlm/serve.hpp"
 
 namespace charlm::serve_api {
@@ -24,6 +25,7 @@ struct generate_request {
     std::string model;  // an id; empty: the first model
     std::string prefix;
     sample_config cfg;
+    poem_config poem;      // active(): poems of a form (length, stop and n_probs do not apply)
     uint32_t n_probs = 0;  // alternatives per token in stream events
     bool stream = false;
 };
@@ -44,6 +46,9 @@ json query_to_json(const std::multimap<std::string, std::string>& params);
 // names the field; the limits come from the server's configuration.
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err);
 bool parse_eval(const json& body, eval_request& out, http_error& err);
+
+// A library message with the CLI's option names (--top-p) turned into the API's fields ('top_p').
+std::string api_names(std::string message);
 
 // `{"error": {"status": ..., "message": ...}}`
 std::string error_body(const http_error& e);

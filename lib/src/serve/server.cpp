@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "charlm/serve.hpp"
@@ -34,6 +36,8 @@ status serve_config::validate() const {
         return usage(fmt::format("--length {} is above --max-length {}", defaults.length, max_length));
     if (defaults.num_samples > max_samples)
         return usage(fmt::format("--num-samples {} is above --max-samples {}", defaults.num_samples, max_samples));
+    CHARLM_TRY(poem_defaults.validate());
+    if (!poem_defaults.form.empty()) CHARLM_TRY(parse_poem_form(poem_defaults.form).to_status());
     const bool loopback = host == "127.0.0.1" || host == "::1" || host == "localhost";
     if (!loopback && api_key.empty())
         return usage(fmt::format("--host {} lets other machines in: give an --api-key that they must send "
@@ -83,7 +87,28 @@ struct server::impl {
     // the client has gone. Returns the final answer (or an error object).
     json run_generation(const served_model& m, const serve_api::generate_request& rq,
                         const std::function<bool(const json&)>& emit);
+    // The same for poems: one event per poem once it is complete (a backup may change any part of
+    // an unfinished one); a client that left stops the request before the next poem.
+    json run_poems(const served_model& m, const serve_api::generate_request& rq,
+                   const std::function<bool(const json&)>& emit);
+    // The tone and rhyme table, read once, when a request first asks for tones or rhymes.
+    const prosody_table* prosody(http_error& err);
+    std::mutex prosody_mutex;
+    std::unique_ptr<prosody_table> prosody_loaded;
 };
+
+const prosody_table* server::impl::prosody(http_error& err) {
+    std::lock_guard<std::mutex> lock(prosody_mutex);
+    if (!prosody_loaded) {
+        auto t = prosody_table::load(cfg.poem_defaults.prosody_path);
+        if (!t) {
+            err = {500, t.err().message};
+            return nullptr;
+        }
+        prosody_loaded = std::make_unique<prosody_table>(std::move(*t));
+    }
+    return prosody_loaded.get();
+}
 
 const served_model* server::impl::find_model(const std::string& id, http_error& err) const {
     if (models.empty()) {
@@ -189,6 +214,56 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
             {"chars_per_second", seconds > 0 ? static_cast<double>(total) / seconds : 0.0}};
 }
 
+json server::impl::run_poems(const served_model& m, const serve_api::generate_request& rq,
+                             const std::function<bool(const json&)>& emit) {
+    omp_set_num_threads(static_cast<int>(cfg.threads));
+    const prosody_table* table = nullptr;
+    if (rq.poem.needs_prosody()) {
+        http_error err;
+        if (!(table = prosody(err))) return json{{"error", {{"status", err.status}, {"message", err.message}}}};
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    bool client_gone = false;
+    auto describe = [](const poem_result& p) {
+        const poem_stats& s = p.stats;
+        return json{{"text", p.text},
+                    {"tokens", s.tokens},
+                    {"perplexity", s.tokens ? json(std::exp(s.nll / static_cast<double>(s.tokens))) : json(nullptr)},
+                    {"backups", s.backups()}};
+    };
+    poem_sink on_poem = [&](uint32_t row, const poem_result& p) {
+        tokens_generated.fetch_add(p.stats.tokens, std::memory_order_relaxed);
+        if (emit) {
+            json e = describe(p);
+            e["row"] = row;
+            e["poem"] = true;
+            client_gone = !emit(e);
+        }
+        return !client_gone && !stopping.load(std::memory_order_relaxed);
+    };
+    auto poems = generate_poems(m.model.model, rq.prefix, rq.cfg, rq.poem, table, on_poem);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!poems) return json{{"error", {{"status", 400}, {"message", serve_api::api_names(poems.err().message)}}}};
+    if (client_gone) streams_cancelled.fetch_add(1);
+    const std::string reason = poems->size() == rq.cfg.num_samples ? "poem" : client_gone ? "cancelled" : "shutdown";
+    json samples = json::array();
+    uint64_t total = 0;
+    for (const auto& p : *poems) {
+        json s = describe(p);
+        s["stop_reason"] = reason;
+        samples.push_back(std::move(s));
+        total += p.stats.tokens;
+    }
+    return {{"done", true},
+            {"model", m.id},
+            {"form", rq.poem.form},
+            {"samples", samples},
+            {"stop_reason", reason},
+            {"tokens", total},
+            {"seconds", seconds},
+            {"chars_per_second", seconds > 0 ? static_cast<double>(total) / seconds : 0.0}};
+}
+
 void server::impl::generate(const json& body, bool force_stream, httplib::Response& res) {
     serve_api::generate_request rq;
     http_error err;
@@ -203,9 +278,10 @@ void server::impl::generate(const json& body, bool force_stream, httplib::Respon
                                            "{}); try again when one has ended",
                                            cfg.max_streams, cfg.max_streams)});
     if (!rq.stream) {
-        json out = run_generation(*m, rq, {});
+        json out = rq.poem.active() ? run_poems(*m, rq, {}) : run_generation(*m, rq, {});
         active.fetch_sub(1);
-        if (out.contains("error")) return fail(res, {400, out["error"]["message"].get<std::string>()});
+        if (out.contains("error"))
+            return fail(res, {out["error"]["status"].get<int>(), out["error"]["message"].get<std::string>()});
         res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
         return;
     }
@@ -218,7 +294,7 @@ void server::impl::generate(const json& body, bool force_stream, httplib::Respon
                 const std::string s = sse(e);
                 return sink.write(s.data(), s.size());
             };
-            json final_event = run_generation(*m, rq, emit);
+            json final_event = rq.poem.active() ? run_poems(*m, rq, emit) : run_generation(*m, rq, emit);
             emit(final_event);
             sink.done();
             return true;
