@@ -54,9 +54,13 @@ case "$mode" in
     say "training models/tang-lstm.ini (about 3 minutes; stops early once validation stops improving)"
     ./build/charlm train --config models/tang-lstm.ini --corpus corpora/out/tang.txt \
       --out models/tang-lstm.safetensors --force
-    say "generating from a prefix with the best model"
+    say "generating from 春眠 with the best model: free text, then a 五绝, then a 七绝 acrostic that rhymes"
     ./build/charlm generate --model models/tang-lstm.safetensors.best --prefix "春眠" --length 100 \
       --temperature 0.8 --seed 1
+    ./build/charlm generate --model models/tang-lstm.safetensors.best --prefix "春眠" --form 五绝 \
+      --temperature 0.8 --seed 1
+    ./build/charlm generate --model models/tang-lstm.safetensors.best --form 七绝 --acrostic 春江花月 --rhyme \
+      --tones loose --temperature 0.8 --seed 1
     ;;
   smoke)
     install_packages run
