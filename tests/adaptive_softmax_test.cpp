@@ -30,7 +30,7 @@ struct ref_params {
 
 ref_params snapshot(nn::adaptive_softmax& a) {
     ref_params p;
-    for (auto& t : a.tensors()) p.t.emplace_back(t.value, t.value + t.count);
+    for (auto& t : a.params()) p.t.emplace_back(t.value, t.value + t.count);
     return p;
 }
 
@@ -111,7 +111,7 @@ struct fixture {
     explicit fixture(uint64_t seed) {
         std::mt19937_64 rng(seed);
         std::uniform_real_distribution<float> u(-1.f, 1.f);
-        for (auto& t : a.tensors())
+        for (auto& t : a.params())
             for (size_t i = 0; i < t.count; ++i) t.value[i] = u(rng);
         x.resize(M * H);
         for (auto& v : x) v = u(rng);
@@ -126,7 +126,7 @@ TEST(adaptive_softmax, shapes_follow_pytorch) {
     EXPECT_EQ(a.head_size(), 1002);
     EXPECT_EQ(a.tail_width(0), 64);
     EXPECT_EQ(a.tail_width(1), 16);
-    const auto t = a.tensors();
+    const auto& t = a.tensors();
     ASSERT_EQ(t.size(), 6u);
     EXPECT_EQ(t[0].name, "head.weight");
     EXPECT_EQ(t[0].shape, (std::vector<int64_t>{1002, 256}));
@@ -182,7 +182,7 @@ TEST(adaptive_softmax, gradients_match_finite_differences_of_the_reference) {
     std::vector<fvec> g0;
     std::mt19937_64 rng(9);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
-    for (auto& t : f.a.tensors()) {
+    for (auto& t : f.a.params()) {
         g0.emplace_back(t.count);
         for (size_t i = 0; i < t.count; ++i) t.grad[i] = g0.back()[i] = u(rng);
     }
@@ -200,7 +200,7 @@ TEST(adaptive_softmax, gradients_match_finite_differences_of_the_reference) {
         if (f.tg[r] >= 0) continue;
         for (size_t h = 0; h < f.H; ++h) EXPECT_EQ(dx[r * f.H + h], 0.f) << "ignored row " << r;
     }
-    auto tensors = f.a.tensors();
+    auto tensors = f.a.params();
     for (size_t i = 0; i < tensors.size(); ++i) {
         dvec want = finite_diff(p.t[i], L);
         for (size_t j = 0; j < want.size(); ++j) want[j] += g0[i][j];
@@ -219,7 +219,7 @@ TEST(adaptive_softmax, empty_clusters_and_all_ignored_rows) {
     const double total = f.a.forward_backward(dx.data(), f.x.data(), f.tg.data(), f.M, 1.f, &counted);
     EXPECT_EQ(counted, 1u);
     EXPECT_GT(total, 0);
-    auto t = f.a.tensors();
+    auto t = f.a.params();
     for (size_t i = 2; i < t.size(); ++i)
         for (size_t j = 0; j < t[i].count; ++j) ASSERT_EQ(t[i].grad[j], 0.f) << t[i].name;
     f.tg.assign(f.M, -1);
@@ -282,7 +282,7 @@ TEST(adaptive_softmax, bit_identical_for_1_and_2_threads) {
         a.prepare(M);
         dx[k].resize(M * H);
         loss[k] = a.forward_backward(dx[k].data(), x.data(), tg.data(), M, 1.f / M);
-        for (auto& t : a.tensors()) grads[k].insert(grads[k].end(), t.grad, t.grad + t.count);
+        for (auto& t : a.params()) grads[k].insert(grads[k].end(), t.grad, t.grad + t.count);
         lp[k].resize(M * V);
         a.log_prob(lp[k].data(), x.data(), M);
     }

@@ -21,7 +21,7 @@ using fvec = std::vector<float>;
 // Owns values and grads for a few parameters of the given sizes.
 struct model {
     std::vector<fvec> w, g;
-    std::vector<nn::param_buffer> buffers;
+    std::vector<charlm::param_view> buffers;
     model(const std::vector<size_t>& sizes, uint64_t seed) {
         std::mt19937_64 rng(seed);
         std::uniform_real_distribution<float> u(-1.f, 1.f);
@@ -174,8 +174,8 @@ TEST(adam, one_and_several_steps_match_double) {
         EXPECT_EQ(st[3].name, "optimizer.exp_avg_sq.p1");
         EXPECT_EQ(st[3].count, 50001u);
         for (size_t i = 0; i < 50001; i += 997) {
-            ASSERT_NEAR(st[2].data[i], ref[1].m[i], 1e-6) << "m element " << i;
-            ASSERT_NEAR(st[3].data[i], ref[1].v[i], 1e-6) << "v element " << i;
+            ASSERT_NEAR(st[2].value[i], ref[1].m[i], 1e-6) << "m element " << i;
+            ASSERT_NEAR(st[3].value[i], ref[1].v[i], 1e-6) << "v element " << i;
         }
     });
 }
@@ -190,7 +190,7 @@ TEST(adam, restored_state_continues_identically) {
     // Copy weights, state and step count into the second optimizer, as a checkpoint would.
     b.w = a.w;
     auto sa = oa.state(), sb = ob.state();
-    for (size_t k = 0; k < sa.size(); ++k) std::copy(sa[k].data, sa[k].data + sa[k].count, sb[k].data);
+    for (size_t k = 0; k < sa.size(); ++k) std::copy(sa[k].value, sa[k].value + sa[k].count, sb[k].value);
     ob.set_step_count(oa.step_count());
     oa.step(1e-3f);
     ob.step(1e-3f);

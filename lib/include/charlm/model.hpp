@@ -12,44 +12,16 @@
 #include <vector>
 
 #include "charlm/model_config.hpp"
+#include "charlm/tensor.hpp"
 #include "charlm/text.hpp"
 #include "charlm/vocab.hpp"
 
 namespace charlm {
 
-// One parameter tensor in the model's parameter arena (one contiguous float buffer; gradients
-// and Adam's moments are buffers of the same layout): its name and logical shape as in model
-// files (PyTorch's names), where it starts and how many floats it takes there (oneDNN's layout,
-// padding included). A recurrent layer's bias_ih slice holds PyTorch's bias_ih + bias_hh (what
-// the cell adds; LBR-GRU: and b_hn apart, shape 4H), so bias_hh has no slice of its own.
-struct tensor_desc {
-    std::string name;
-    std::vector<int64_t> shape;
-    size_t offset = 0;
-    size_t count = 0;
-};
-
-// A parameter buffer as the optimizer sees it: element-wise over `count` floats (padding
-// included, where it stays zero).
-struct param_view {
-    std::string name;
-    float* value;
-    float* grad;
-    size_t count;
-};
-
 struct loss_sum {
     double nll = 0;       // summed negative log-likelihood, natural log
     uint64_t tokens = 0;  // predicted tokens counted
     double perplexity() const;
-};
-
-// A tensor in PyTorch's layout and naming (embedding.weight, rnn.weight_ih_l0, ...,
-// decoder.weight), row-major float32, for model files.
-struct named_tensor {
-    std::string name;
-    std::vector<int64_t> shape;
-    std::vector<float> data;
 };
 
 // Receives the logits (V) that predict ids[position]; valid only during the call.

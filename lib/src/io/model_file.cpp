@@ -67,7 +67,7 @@ io::tensor_file model_tensor_file(const language_model& model, const training_su
     f.metadata["text_config"] = to_json(model.text()).dump();
     f.metadata["vocab"] = json(model.vocab().tokens()).dump();
     f.metadata["training"] = summary_json(s).dump();
-    for (auto& t : model.export_tensors()) f.tensors[t.name] = io::tensor{t.shape, std::move(t.data)};
+    for (auto& t : model.export_tensors()) f.add(std::move(t));
     return f;
 }
 
@@ -161,7 +161,7 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
     for (auto& [name, t] : file.tensors) {
         for (float v : t.data)
             if (!std::isfinite(v)) return bad(fmt::format("tensor '{}' holds non-finite values (NaN or Inf)", name));
-        tensors.push_back(named_tensor{name, t.shape, std::move(t.data)});
+        tensors.push_back(std::move(t));
     }
     language_model model(mc, tc, std::move(*vocab), 0);
     CHARLM_TRY(model.import_tensors(tensors, path));

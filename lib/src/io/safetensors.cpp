@@ -54,12 +54,6 @@ bool write_all(int fd, const char* p, size_t n) {
 
 }  // namespace
 
-size_t tensor::numel() const {
-    size_t n = 1;
-    for (int64_t d : shape) n *= static_cast<size_t>(d);
-    return n;
-}
-
 status write_file_atomic(const std::string& target, const std::string& bytes) {
     // Only regular files are replaced. A device, FIFO or socket (/dev/full, /dev/stdout, a pipe) is
     // refused rather than written in place: the rename below would put a regular file where the
@@ -198,7 +192,7 @@ result<tensor_file> parse_safetensors(const std::string& bytes, const std::strin
             const auto& shape = value["shape"];
             const auto& offs = value["data_offsets"];
             if (!shape.is_array() || !offs.is_array() || offs.size() != 2) return bad("tensor '" + key + "' is malformed");
-            tensor t;
+            named_tensor t{key, {}, {}};
             uint64_t numel = 1;
             for (const auto& d : shape) {
                 if (!d.is_number_unsigned()) return bad("tensor '" + key + "' has a bad dimension");

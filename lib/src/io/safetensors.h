@@ -10,19 +10,18 @@
 #include <vector>
 
 #include "charlm/status.hpp"
+#include "charlm/tensor.hpp"
 
 namespace charlm::io {
 
-struct tensor {
-    std::vector<int64_t> shape;
-    std::vector<float> data;  // F32, row-major
-
-    size_t numel() const;
-};
-
 struct tensor_file {
     std::map<std::string, std::string> metadata;  // "__metadata__": string values only
-    std::map<std::string, tensor> tensors;
+    std::map<std::string, named_tensor> tensors;   // by name (each holds its own name too)
+
+    void add(named_tensor t) {
+        std::string name = t.name;
+        tensors.insert_or_assign(std::move(name), std::move(t));
+    }
 };
 
 // Serializes to `path` atomically: an existing file is replaced only once the new one is complete

@@ -41,18 +41,19 @@ adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> 
     bounds_.push_back(static_cast<uint32_t>(V_));
     S_ = static_cast<int>(bounds_[0]) + K_;
     P_ = tail_widths(H_, static_cast<size_t>(K_), div_value);
-    const size_t H = static_cast<size_t>(H_);
-    const auto take = [&](size_t n) {
-        slots_.emplace_back(region_floats_, n);
+    const auto take = [&](std::string name, std::vector<int64_t> shape) {
+        size_t n = 1;
+        for (int64_t d : shape) n *= static_cast<size_t>(d);
+        tensors_.push_back({std::move(name), std::move(shape), region_floats_, n});
         region_floats_ += (n + 15) / 16 * 16;
     };
-    take(static_cast<size_t>(S_) * H);
-    take(static_cast<size_t>(S_));
+    take("head.weight", {S_, H_});
+    take("head.bias", {S_});
     for (int k = 0; k < K_; ++k) {
         CHARLM_ASSERT(P_[k] >= 1);
-        const size_t O = bounds_[k + 1] - bounds_[k], P = static_cast<size_t>(P_[k]);
-        take(P * H);
-        take(O * P);
+        const int64_t O = bounds_[k + 1] - bounds_[k];
+        take("tail." + std::to_string(k) + ".0.weight", {P_[k], H_});
+        take("tail." + std::to_string(k) + ".1.weight", {O, P_[k]});
     }
     own_w_.assign(region_floats_, 0.f);
     own_g_.assign(region_floats_, 0.f);
@@ -62,7 +63,7 @@ adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> 
 void adaptive_softmax::bind(float* values, float* grads) {
     values_ = values;
     grads_ = grads;
-    const auto at = [&](float* base, size_t i) { return fspan{base + slots_[i].first, slots_[i].second}; };
+    const auto at = [&](float* base, size_t i) { return fspan{base + tensors_[i].offset, tensors_[i].count}; };
     head_w_ = at(values, 0);
     head_wg_ = at(grads, 0);
     head_b_ = at(values, 1);
@@ -126,17 +127,9 @@ void adaptive_softmax::prepare(scratch& sc, size_t rows) const {
     sc.row_tmp_.resize(rows);
 }
 
-std::vector<adaptive_softmax::tensor> adaptive_softmax::tensors() {
-    std::vector<tensor> out;
-    out.push_back({"head.weight", {S_, H_}, head_w_.data(), head_wg_.data(), head_w_.size()});
-    out.push_back({"head.bias", {S_}, head_b_.data(), head_bg_.data(), head_b_.size()});
-    for (int k = 0; k < K_; ++k) {
-        const int64_t O = bounds_[k + 1] - bounds_[k];
-        out.push_back({"tail." + std::to_string(k) + ".0.weight", {P_[k], H_}, proj_w_[k].data(), proj_g_[k].data(),
-                       proj_w_[k].size()});
-        out.push_back({"tail." + std::to_string(k) + ".1.weight", {O, P_[k]}, out_w_[k].data(), out_g_[k].data(),
-                       out_w_[k].size()});
-    }
+std::vector<param_view> adaptive_softmax::params() const {
+    std::vector<param_view> out;
+    for (const auto& t : tensors_) out.push_back({t.name, values_ + t.offset, grads_ + t.offset, t.count});
     return out;
 }
 

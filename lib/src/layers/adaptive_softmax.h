@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "charlm/tensor.hpp"
+
 namespace charlm::nn {
 
 class adaptive_softmax {
@@ -64,24 +66,19 @@ public:
     void log_prob(scratch& sc, float* out, const float* x, size_t M) const;
     void log_prob(float* out, const float* x, size_t M) { log_prob(own_, out, x, M); }
 
-    struct tensor {
-        std::string name;         // PyTorch's, under the module's prefix: "head.weight", "tail.0.1.weight"
-        std::vector<int64_t> shape;
-        float* value;
-        float* grad;
-        size_t count;
-    };
-    std::vector<tensor> tensors();
-    void zero_grad();
     // Values and gradients each live in one region of region_floats() floats, tensors() in order,
     // each on a 64-byte line. Own regions until place_values() / place_grads() move them (contents
     // included) into the caller's: slices of the model's parameter arena and of the training
-    // session's gradient arena.
+    // session's gradient arena. Names are PyTorch's under the module's prefix ("head.weight",
+    // "tail.0.1.weight"); offsets are into a region: values() + offset, grads() + offset.
+    const std::vector<tensor_desc>& tensors() const { return tensors_; }
+    float* values() const { return values_; }
+    float* grads() const { return grads_; }
+    std::vector<param_view> params() const;  // tensors() as {name, value, grad, count}
+    void zero_grad();
     size_t region_floats() const { return region_floats_; }
     void place_values(float* values);
     void place_grads(float* grads);
-    // (offset, floats) of each of tensors() in a region.
-    const std::vector<std::pair<size_t, size_t>>& slots() const { return slots_; }
 
     int hidden() const { return H_; }
     int vocab() const { return V_; }
@@ -111,7 +108,7 @@ private:
         float* end() const { return p + n; }
     };
     void bind(float* values, float* grads);
-    std::vector<std::pair<size_t, size_t>> slots_;  // (offset, floats) of every tensor, tensors() order
+    std::vector<tensor_desc> tensors_;  // in region order
     size_t region_floats_ = 0;
     std::vector<float> own_w_, own_g_;  // the regions until place()
     float *values_ = nullptr, *grads_ = nullptr;

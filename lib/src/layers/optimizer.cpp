@@ -74,7 +74,7 @@ void adam_scalar(float* w, const float* g, float* m, float* v, size_t n, const a
 // Calls fn(parameter index, first element, element count) for every block of every buffer, in
 // parallel; blocks do not depend on the thread count.
 template <class Fn>
-void for_each_block(const std::vector<param_buffer>& params, Fn&& fn) {
+void for_each_block(const std::vector<param_view>& params, Fn&& fn) {
     const auto P = static_cast<ptrdiff_t>(params.size());
     size_t total = 0;
     for (const auto& p : params) total += p.count;
@@ -92,7 +92,7 @@ void for_each_block(const std::vector<param_buffer>& params, Fn&& fn) {
 
 }  // namespace
 
-double global_norm(const std::vector<param_buffer>& params) {
+double global_norm(const std::vector<param_view>& params) {
     // Block partials (one per block of every buffer), summed serially. Grow-only per thread.
     thread_local std::vector<double> partial;
     thread_local std::vector<size_t> first_block;  // (P + 1) prefix of block counts
@@ -109,14 +109,14 @@ double global_norm(const std::vector<param_buffer>& params) {
     return std::sqrt(s);
 }
 
-bool clip_global_norm(const std::vector<param_buffer>& params, double theta, double norm) {
+bool clip_global_norm(const std::vector<param_view>& params, double theta, double norm) {
     if (theta <= 0 || !norm_is_finite(norm) || norm <= theta) return false;
     const auto f = static_cast<float>(theta / norm);
     for_each_block(params, [&](size_t p, size_t first, size_t n) { scale_inplace(params[p].grad + first, n, f); });
     return true;
 }
 
-optimizer::optimizer(optimizer_kind kind, std::vector<param_buffer> params, adam_config adam)
+optimizer::optimizer(optimizer_kind kind, std::vector<param_view> params, adam_config adam)
     : kind_(kind), params_(std::move(params)), adam_(adam) {
     for (const auto& p : params_) CHARLM_ASSERT(p.value && p.grad);
     if (kind_ == optimizer_kind::adam) {
@@ -155,11 +155,11 @@ void optimizer::step(float lr) {
     });
 }
 
-std::vector<optimizer::state_buffer> optimizer::state() {
-    std::vector<state_buffer> out;
+std::vector<param_view> optimizer::state() {
+    std::vector<param_view> out;
     for (size_t p = 0; p < m_.size(); ++p) {
-        out.push_back({"optimizer.exp_avg." + params_[p].name, m_[p].data(), m_[p].size()});
-        out.push_back({"optimizer.exp_avg_sq." + params_[p].name, v_[p].data(), v_[p].size()});
+        out.push_back({"optimizer.exp_avg." + params_[p].name, m_[p].data(), nullptr, m_[p].size()});
+        out.push_back({"optimizer.exp_avg_sq." + params_[p].name, v_[p].data(), nullptr, v_[p].size()});
     }
     return out;
 }

@@ -9,37 +9,23 @@
 #include <string>
 #include <vector>
 
+#include "charlm/tensor.hpp"
+
 namespace charlm::nn {
 
-// A parameter as the optimizer sees it: element-wise over `count` floats of value and grad
-// (padding included, which stays zero in both).
-struct param_buffer {
-    std::string name;
-    float* value;
-    float* grad;
-    size_t count;
-};
-
-// From any list of {name, value, grad, count} views (charlm::param_view, rnn_stack::param).
-template <class Params>
-std::vector<param_buffer> to_buffers(const Params& params) {
-    std::vector<param_buffer> out;
-    out.reserve(params.size());
-    for (const auto& p : params) out.push_back({p.name, p.value, p.grad, p.count});
-    return out;
-}
+using charlm::param_view;  // {name, value, grad, count}: one per flat parameter buffer
 
 // sqrt(sum of all grad^2), accumulated in double over fixed blocks whose partial sums are added
 // in a fixed order: the same value for any OpenMP thread count. Not finite iff a gradient is not
 // finite (float squares cannot overflow a double).
-double global_norm(const std::vector<param_buffer>& params);
+double global_norm(const std::vector<param_view>& params);
 
 inline bool norm_is_finite(double norm) { return std::isfinite(norm); }
 
 // g <- g * theta / norm when norm > theta (theta <= 0 disables clipping). `norm` is
 // global_norm(params), passed in because the caller logs it anyway. A non-finite norm is left
 // alone (the trainer stops on it). Returns whether the gradients were scaled.
-bool clip_global_norm(const std::vector<param_buffer>& params, double theta, double norm);
+bool clip_global_norm(const std::vector<param_view>& params, double theta, double norm);
 
 enum class optimizer_kind { sgd, adam };
 
@@ -55,11 +41,11 @@ struct adam_config {
 // zero at start) is allocated in the constructor; step() allocates nothing.
 class optimizer {
 public:
-    optimizer(optimizer_kind kind, std::vector<param_buffer> params, adam_config adam = {});
+    optimizer(optimizer_kind kind, std::vector<param_view> params, adam_config adam = {});
 
     void step(float lr);
 
-    const std::vector<param_buffer>& buffers() const { return params_; }
+    const std::vector<param_view>& buffers() const { return params_; }
     optimizer_kind kind() const { return kind_; }
     const adam_config& adam() const { return adam_; }
 
@@ -69,17 +55,12 @@ public:
 
     // The state for checkpoints, writable (to restore): for Adam
     // "optimizer.exp_avg.<param>" (m) and "optimizer.exp_avg_sq.<param>" (v), each `count` floats
-    // like its parameter; empty for SGD.
-    struct state_buffer {
-        std::string name;
-        float* data;
-        size_t count;
-    };
-    std::vector<state_buffer> state();
+    // in `value` like its parameter (no grad); empty for SGD.
+    std::vector<param_view> state();
 
 private:
     optimizer_kind kind_;
-    std::vector<param_buffer> params_;
+    std::vector<param_view> params_;
     adam_config adam_;
     uint64_t steps_ = 0;
     std::vector<std::vector<float>> m_, v_;  // per parameter, (count)

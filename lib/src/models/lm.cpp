@@ -114,10 +114,8 @@ void language_model::impl::describe_tensors() {
         tensors.push_back({fmt::format("rnn.bias_ih_l{}", l), {Gb * h}, rnn_off + sl.bias.offset, sl.bias.count});
     }
     if (adaptive) {
-        const auto ts = adaptive->tensors();
-        for (size_t i = 0; i < ts.size(); ++i)
-            tensors.push_back({"decoder." + ts[i].name, ts[i].shape, adaptive_off + adaptive->slots()[i].first,
-                               adaptive->slots()[i].second});
+        for (const auto& t : adaptive->tensors())
+            tensors.push_back({"decoder." + t.name, t.shape, adaptive_off + t.offset, t.count});
     } else {
         tensors.push_back({"decoder.weight", {V, H}, dec_w_off, size_t{V} * H});
         tensors.push_back({"decoder.bias", {V}, dec_b_off, V});
@@ -349,11 +347,8 @@ std::vector<named_tensor> language_model::impl::export_from(const float* base) c
         out.push_back(std::move(bhh));
     }
     if (adaptive) {
-        const auto ts = adaptive->tensors();
-        for (size_t i = 0; i < ts.size(); ++i) {
-            const auto [off, n] = adaptive->slots()[i];
-            out.push_back({"decoder." + ts[i].name, ts[i].shape, floats(adaptive_off + off, n)});
-        }
+        for (const auto& t : adaptive->tensors())
+            out.push_back({"decoder." + t.name, t.shape, floats(adaptive_off + t.offset, t.count)});
     } else {
         out.push_back({"decoder.weight", {V, H}, floats(dec_w_off, size_t{V} * H)});
         out.push_back({"decoder.bias", {V}, floats(dec_b_off, V)});
@@ -413,11 +408,10 @@ status language_model::impl::import_into(float* base, const std::vector<named_te
         rnn.set_layer_of(base + rnn_off, static_cast<int>(l), wx.data(), wh.data(), b.data());
     }
     if (adaptive) {
-        const auto ts = adaptive->tensors();
-        for (size_t i = 0; i < ts.size(); ++i) {
-            auto d = find("decoder." + ts[i].name, ts[i].shape);
+        for (const auto& t : adaptive->tensors()) {
+            auto d = find("decoder." + t.name, t.shape);
             if (!d) return d.err();
-            std::copy((*d)->data.begin(), (*d)->data.end(), base + adaptive_off + adaptive->slots()[i].first);
+            std::copy((*d)->data.begin(), (*d)->data.end(), base + adaptive_off + t.offset);
             ++used;
         }
     } else {

@@ -95,7 +95,7 @@ float* moment(nn::optimizer& opt, const language_model& model, int which) {
     auto state = opt.state();
     CHARLM_ASSERT(state.size() == 2 && state[static_cast<size_t>(which)].count ==
                                            model_access::of(model).params.floats);
-    return state[static_cast<size_t>(which)].data;
+    return state[static_cast<size_t>(which)].value;
 }
 
 }  // namespace
@@ -107,17 +107,18 @@ status save_checkpoint(const std::string& path, const language_model& model, tra
     if (opt.kind() == nn::optimizer_kind::adam) {
         for (int which = 0; which < 2; ++which) {
             auto tensors = model_access::of(model).export_from(moment(opt, model, which));
-            for (auto& t : tensors)
-                f.tensors[fmt::format("optimizer.{}.{}", moment_names[which], t.name)] =
-                    io::tensor{t.shape, std::move(t.data)};
+            for (auto& t : tensors) {
+                t.name = fmt::format("optimizer.{}.{}", moment_names[which], t.name);
+                f.add(std::move(t));
+            }
         }
     }
     const model_config& mc = model.config();
     if (carried) {
         auto st = session.state();
         const std::vector<int64_t> shape{mc.layers, session.batch(), mc.hidden};
-        f.tensors["training.state_h"] = io::tensor{shape, std::move(st.h)};
-        if (!st.c.empty()) f.tensors["training.state_c"] = io::tensor{shape, std::move(st.c)};
+        f.add({"training.state_h", shape, std::move(st.h)});
+        if (!st.c.empty()) f.add({"training.state_c", shape, std::move(st.c)});
     }
     json ck = {{"train_config", config_json(cfg)},
                {"position", position_json(pos)},
@@ -194,12 +195,12 @@ status restore_checkpoint(const std::string& path, language_model& model, traini
     session.set_dropout_calls(pos.dropout_calls);
     if (carried) {
         const model_config& mc = model.config();
-        auto find = [&](const char* name) -> const io::tensor* {
+        auto find = [&](const char* name) -> const named_tensor* {
             auto it = file->tensors.find(name);
             return it == file->tensors.end() ? nullptr : &it->second;
         };
-        const io::tensor* h = find("training.state_h");
-        const io::tensor* c = find("training.state_c");
+        const named_tensor* h = find("training.state_h");
+        const named_tensor* c = find("training.state_c");
         const bool lstm = mc.cell == cell_type::lstm;
         if (!h || (lstm && !c)) return bad("its carried recurrent state is missing");
         const size_t n = static_cast<size_t>(mc.layers) * session.batch() * mc.hidden;

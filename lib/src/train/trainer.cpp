@@ -138,7 +138,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                r.model_.parameter_count()));
     r.opt_ = std::make_unique<nn::optimizer>(
         given.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd,
-        nn::to_buffers(r.session_.params()));
+        r.session_.params());
     r.lr_ = given.lr;
     r.run_id_ = new_run_id();
     if (resume) CHARLM_TRY(r.resume_from(*resume));
