@@ -54,16 +54,10 @@ std::vector<float> to_f(const vec& v) { return std::vector<float>(v.begin(), v.e
 struct stack : rnn_weights, rnn_stack {
     stack(const dnnl::engine& eng, cell_type cell, int L, int I, int H, float p = 0.f, uint64_t seed = 0)
         : rnn_weights(eng, cell, L, I, H, p > 0.f), rnn_stack(static_cast<const rnn_weights&>(*this), p, seed) {}
-    struct param {
-        float* value;
-        float* grad;
-        size_t count;
-    };
-    std::vector<param> params() {
-        std::vector<param> out;
+    std::vector<charlm::param_view> params() {
+        auto out = rnn_weights::params();
         const auto g = grads();
-        const auto w = rnn_weights::params();
-        for (size_t k = 0; k < w.size(); ++k) out.push_back({w[k].value, g[k], w[k].count});
+        for (size_t k = 0; k < out.size(); ++k) out[k].grad = g[k];
         return out;
     }
 };

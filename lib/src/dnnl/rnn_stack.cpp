@@ -185,18 +185,18 @@ rnn_weights::~rnn_weights() = default;
 
 void rnn_weights::free_floats::operator()(float* p) const { std::free(p); }
 
-std::vector<rnn_weights::param> rnn_weights::params() {
-    std::vector<param> out;
+std::vector<param_view> rnn_weights::params() {
+    std::vector<param_view> out;
     for (auto& g : groups_) {
-        std::string name = "rnn.l";  // appended, not operator+: avoids a g++ 12 -Wrestrict false positive
-        name += std::to_string(g->first);
+        std::string layers = "_l";  // appended, not operator+: avoids a g++ 12 -Wrestrict false positive
+        layers += std::to_string(g->first);
         if (g->count > 1) {
-            name += '-';
-            name += std::to_string(g->first + g->count - 1);
+            layers += '-';
+            layers += std::to_string(g->first + g->count - 1);
         }
-        out.push_back({name + ".w_x", g->w_x, floats(g->w_x_md)});
-        out.push_back({name + ".w_h", g->w_h, floats(g->w_h_md)});
-        out.push_back({name + ".bias", g->bias, floats(g->bias_md)});
+        out.push_back({"rnn.weight_ih" + layers, g->w_x, nullptr, floats(g->w_x_md)});
+        out.push_back({"rnn.weight_hh" + layers, g->w_h, nullptr, floats(g->w_h_md)});
+        out.push_back({"rnn.bias_ih" + layers, g->bias, nullptr, floats(g->bias_md)});
     }
     return out;
 }

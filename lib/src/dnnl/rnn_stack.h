@@ -18,6 +18,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "charlm/model_config.hpp"
+#include "charlm/tensor.hpp"
 
 namespace charlm::nn {
 
@@ -68,14 +69,11 @@ public:
     // of grouping and padding); then the LSTM forget-gate bias is set to 1.
     void init_uniform(uint64_t seed);
 
-    // A weight buffer over its whole length, padding included (zero, and it stays zero under
-    // element-wise updates). Writing through `value` must be followed by weights_changed().
-    struct param {
-        std::string name;
-        float* value;
-        size_t count;
-    };
-    std::vector<param> params();
+    // Each weight buffer over its whole length, padding included (zero, and it stays zero under
+    // element-wise updates); no grad (a session's grads() has them). Named as the file's tensors,
+    // with the layers a group holds: rnn.weight_ih_l0, rnn.weight_hh_l1-2, rnn.bias_ih_l0 (which
+    // holds both biases). Writing through `value` must be followed by weights_changed().
+    std::vector<param_view> params();
     // The weights were written (optimizer step, load): generators made from now on see them;
     // generators already made keep the copy they were made with.
     void weights_changed();
