@@ -14,6 +14,12 @@
 
 namespace charlm {
 
+inline uint64_t shape_numel(const std::vector<int64_t>& shape) {
+    uint64_t n = 1;
+    for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+    return n;
+}
+
 // One tensor in an arena: its name and logical shape as in model files, where it starts and how
 // many floats it takes there (oneDNN's layout, padding included). A recurrent layer's bias_ih
 // slice holds PyTorch's bias_ih + bias_hh (what the cell adds; LBR-GRU: and b_hn apart, shape 4H),
@@ -23,6 +29,8 @@ struct tensor_desc {
     std::vector<int64_t> shape;
     size_t offset = 0;
     size_t count = 0;
+
+    uint64_t numel() const { return shape_numel(shape); }  // logical values: the product of the shape
 };
 
 // A buffer as element-wise loops see it: `count` floats of value and, for a parameter, of its
@@ -40,11 +48,7 @@ struct named_tensor {
     std::vector<int64_t> shape;
     std::vector<float> data;
 
-    size_t numel() const {  // the product of the shape
-        size_t n = 1;
-        for (int64_t d : shape) n *= static_cast<size_t>(d);
-        return n;
-    }
+    size_t numel() const { return static_cast<size_t>(shape_numel(shape)); }
 };
 
 }  // namespace charlm

@@ -42,8 +42,7 @@ adaptive_softmax::adaptive_softmax(int hidden, int vocab, std::vector<uint32_t> 
     S_ = static_cast<int>(bounds_[0]) + K_;
     P_ = tail_widths(H_, static_cast<size_t>(K_), div_value);
     const auto take = [&](std::string name, std::vector<int64_t> shape) {
-        size_t n = 1;
-        for (int64_t d : shape) n *= static_cast<size_t>(d);
+        const size_t n = static_cast<size_t>(shape_numel(shape));
         tensors_.push_back({std::move(name), std::move(shape), region_floats_, n});
         region_floats_ += (n + 15) / 16 * 16;
     };
@@ -86,12 +85,6 @@ void adaptive_softmax::place_values(float* values) {
 void adaptive_softmax::place_grads(float* grads) {
     bind(values_, grads);  // not copied: the region a training session held before may be gone
     own_g_ = {};
-}
-
-uint64_t adaptive_softmax::parameter_count() const {
-    uint64_t n = head_w_.size() + head_b_.size();
-    for (int k = 0; k < K_; ++k) n += proj_w_[k].size() + out_w_[k].size();
-    return n;
 }
 
 void adaptive_softmax::init_uniform(uint64_t seed) {

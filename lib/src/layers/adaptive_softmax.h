@@ -86,7 +86,6 @@ public:
     int clusters() const { return K_; }
     const std::vector<uint32_t>& bounds() const { return bounds_; }  // c_0 .. c_{K-1}, V
     int tail_width(int k) const { return P_[k]; }
-    uint64_t parameter_count() const;
 
     // The bottleneck widths PyTorch gives the tails: floor(H / div^(k+1)).
     static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);

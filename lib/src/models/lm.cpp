@@ -446,11 +446,7 @@ const vocabulary& language_model::vocab() const { return p_->vocab; }
 
 uint64_t language_model::parameter_count() const {
     uint64_t n = 0;
-    for (const auto& t : p_->tensors) {
-        uint64_t k = 1;
-        for (int64_t d : t.shape) k *= static_cast<uint64_t>(d);
-        n += k;
-    }
+    for (const auto& t : p_->tensors) n += t.numel();
     return n;
 }
 
