@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,14 +26,27 @@ inline std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-inline std::string scratch_dir() {
-    static std::string dir = [] {
+// A directory of this test process's own, removed when it exits (CHARLM_KEEP_TEST_FILES=1 keeps it;
+// a forked child, such as a death test's, never removes its parent's).
+struct scratch_directory {
+    std::string path;
+    pid_t owner = ::getpid();
+    scratch_directory() {
         std::string tmpl = (std::filesystem::temp_directory_path() / "charlm_test_XXXXXX").string();
         std::vector<char> buf(tmpl.begin(), tmpl.end());
         buf.push_back('\0');
-        return std::string(::mkdtemp(buf.data()));
-    }();
-    return dir;
+        path = ::mkdtemp(buf.data());
+    }
+    ~scratch_directory() {
+        if (::getpid() != owner || std::getenv("CHARLM_KEEP_TEST_FILES")) return;
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+inline std::string scratch_dir() {
+    static scratch_directory dir;
+    return dir.path;
 }
 
 inline std::string write_file(const std::string& name, const std::string& bytes) {
