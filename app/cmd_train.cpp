@@ -2,7 +2,9 @@
 // nothing the user has would be overwritten, runs charlm::train and prints its reports.
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <optional>
 
 #include "charlm/files.hpp"
@@ -22,65 +24,25 @@ std::string clock_time(double seconds) {
     return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
 }
 
-}  // namespace
+// Under mpirun with --threads 0: the cores shared among the ranks on this machine.
+int threads_per_rank(int requested) {
+    if (requested > 0 || !launched_by_mpi()) return requested;
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const int ranks = local ? std::max(1, std::atoi(local)) : 1;
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks);
+}
 
-int cmd_train(int argc, char** argv) {
-    train_config cfg;
-    int threads = 0;
-    bool force = false;
-    option_groups groups;
-    add_options(groups, train_options(), cfg);
-    groups["Training"].add_options()("threads", po::value(&threads)->default_value(threads),
-                                     "threads (0: the cores available)");
-    groups["Output"].add_options()("force", po::bool_switch(&force),
-                                   "overwrite --out, its .best/.ckpt and --metrics if they exist");
-    std::set<std::string> given;  // the settings named on the command line or in --config
-    auto bind = [&](const po::variables_map& vm) -> status {
-        CHARLM_TRY(take_options(train_options(), vm, cfg, &given));
-        return apply_implied(cfg, given);
-    };
-    po::options_description all = groups.all();
-    po::variables_map vm;
-    bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm train --corpus FILE [options]", all, nullptr, vm, &done, bind);
-        !s.ok())
-        return report_error(s.err());
-    if (done) return exit_ok;
-    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
-    std::optional<checkpoint_info> ck;
-    if (!cfg.resume.empty()) {
-        // The run continues with the checkpoint's settings, replaced by those given here; the
-        // library refuses those that would change the run.
-        auto r = read_checkpoint(cfg.resume);
-        if (!r) return report_error(r.err());
-        ck = std::move(*r);
-        train_config run = ck->config;
-        copy_given(train_options(), given, cfg, run);
-        cfg = std::move(run);
-    }
-    if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
-    for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
-    // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
-    const bool same_run = ck && cfg.out == ck->config.out;
-    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
-    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
-    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
-    std::string replaced;
-    for (const std::string* f : outputs) {  // refused before an epoch is spent (the writer refuses too)
-        if (auto st = check_output_path(*f, force || same_run); !st.ok()) return report_error(st.err());
-        if (!f->empty() && !same_run && std::filesystem::exists(*f))
-            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
-    }
-    if (!replaced.empty())
-        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
-    const int used_threads = apply_threads(threads);
-    if (ck && ck->threads != used_threads)
-        fmt::print(stderr,
-                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
-                   "correctly but will not match an uninterrupted run bit for bit\n",
-                   ck->threads, used_threads);
+// This process's rank under mpirun ("" for rank 0 and outside it): errors of the other ranks say whose they are.
+std::string rank_prefix() {
+    for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+        if (const char* r = std::getenv(v); r && std::atoi(r) > 0) return fmt::format("rank {}: ", r);
+    return "";
+}
 
-    const bool tty = stdout_is_terminal();
+// The callbacks of the process that reports: this one alone, or rank 0 of a data-parallel run.
+train_callbacks reporting_callbacks() {
+    // mpirun gives each process a pseudo-terminal whatever its own output is: no progress bar there.
+    const bool tty = stdout_is_terminal() && !launched_by_mpi();
     train_callbacks cb;
     cb.on_info = [](const std::string& s) { fmt::print("{}\n", s); };
     if (tty) {
@@ -106,38 +68,127 @@ int cmd_train(int argc, char** argv) {
         fmt::print("sample: {}\n", text);
         std::fflush(stdout);
     };
-    cb.should_stop = stop_requested;
-    arm_stop();
+    return cb;
+}
 
-    auto outcome = train(cfg, cb);
-    if (!outcome) return report_error(outcome.err());
-    if (outcome->interrupted) {
-        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(),
-                   outcome->steps,
-                   outcome->checkpoint.empty()
-                       ? "; nothing was saved (no --out)"
-                       : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
-                                     outcome->checkpoint));
-        return 128 + stop_signal();
+// The run's closing lines; the exit status.
+int report_outcome(const train_config& cfg, const train_outcome& outcome) {
+    const std::string resume_hint =
+        outcome.checkpoint.empty()
+            ? ""
+            : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
+                          outcome.checkpoint);
+    if (outcome.interrupted) {
+        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(), outcome.steps,
+                   outcome.checkpoint.empty() ? "; nothing was saved (no --out)" : resume_hint);
+        return 128 + std::max(1, stop_signal());
     }
-    fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome->epochs, outcome->steps,
-               outcome->seconds, outcome->train_ppl);
-    if (outcome->valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome->valid_ppl);
+    fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome.epochs, outcome.steps,
+               outcome.seconds, outcome.train_ppl);
+    if (outcome.valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome.valid_ppl);
     fmt::print("{}\n", cfg.out.empty() ? "" : fmt::format("; model written to {}", cfg.out));
-    if (outcome->best_valid_ppl && !cfg.out.empty())
-        fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome->best_valid_ppl,
-                   outcome->best_epoch, cfg.out);
-    if (outcome->stop != stop_reason::none)
-        fmt::print("stopped ({}): {}\n", to_string(outcome->stop), outcome->stop_detail);
-    if (stop_requested()) {
-        fmt::print(stderr, "charlm: stopped by signal {}{}\n", stop_signal(),
-                   outcome->checkpoint.empty()
-                       ? ""
-                       : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
-                                     outcome->checkpoint));
-        return 128 + stop_signal();
+    if (outcome.best_valid_ppl && !cfg.out.empty())
+        fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome.best_valid_ppl,
+                   outcome.best_epoch, cfg.out);
+    if (outcome.stop != stop_reason::none)
+        fmt::print("stopped ({}): {}\n", to_string(outcome.stop), outcome.stop_detail);
+    if (stop_requested() || outcome.stop == stop_reason::signal) {
+        fmt::print(stderr, "charlm: stopped by signal {}{}\n", stop_signal(), resume_hint);
+        return 128 + std::max(1, stop_signal());
     }
     return exit_ok;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+    train_config cfg;
+    int threads = 0;
+    double mpi_timeout = 300;
+    bool force = false;
+    option_groups groups;
+    add_options(groups, train_options(), cfg);
+    groups["Training"].add_options()("threads", po::value(&threads)->default_value(threads),
+                                     "threads (0: the cores available; under mpirun, shared among the processes "
+                                     "on each machine)")(
+        "mpi-timeout", po::value(&mpi_timeout)->default_value(mpi_timeout),
+        "under mpirun: seconds a process waits for the others before the run ends with an error");
+    groups["Output"].add_options()("force", po::bool_switch(&force),
+                                   "overwrite --out, its .best/.ckpt and --metrics if they exist");
+    std::set<std::string> given;  // the settings named on the command line or in --config
+    auto bind = [&](const po::variables_map& vm) -> status {
+        CHARLM_TRY(take_options(train_options(), vm, cfg, &given));
+        return apply_implied(cfg, given);
+    };
+    po::options_description all = groups.all();
+    po::variables_map vm;
+    bool done = false;
+    if (auto s = parse_command(argc, argv, "charlm train --corpus FILE [options]", all, nullptr, vm, &done, bind);
+        !s.ok())
+        return report_error(s.err());
+    if (done) return exit_ok;
+    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
+    if (!(mpi_timeout > 0)) return report_error(make_error(errc::usage, "--mpi-timeout must be > 0 seconds"));
+
+    // Under mpirun: one rank of a data-parallel run. Rank 0 prints and writes; the others print
+    // only their errors, and an error on any rank ends them all (MPI_Abort) rather than leaving
+    // the others waiting.
+    std::unique_ptr<communicator> world;
+    if (launched_by_mpi()) {
+        auto w = mpi_world(mpi_timeout);
+        if (!w) return report_error(w.err());
+        world = std::move(*w);
+    }
+    const bool rank0 = !world || world->rank() == 0;
+    auto fail = [&](const error& e) {
+        const int code = report_error({e.code, rank_prefix() + e.message});
+        if (world && world->size() > 1) world->abort(code);
+        return code;
+    };
+
+    std::optional<checkpoint_info> ck;
+    if (!cfg.resume.empty()) {
+        // The run continues with the checkpoint's settings, replaced by those given here; the
+        // library refuses those that would change the run.
+        auto r = read_checkpoint(cfg.resume);
+        if (!r) return fail(r.err());
+        ck = std::move(*r);
+        train_config run = ck->config;
+        copy_given(train_options(), given, cfg, run);
+        cfg = std::move(run);
+    }
+    if (auto s = cfg.validate(); !s.ok()) return fail(s.err());
+    if (rank0)
+        for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
+    // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
+    const bool same_run = ck && cfg.out == ck->config.out;
+    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
+    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
+    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
+    std::string replaced;
+    for (const std::string* f : outputs) {  // refused before an epoch is spent (the writer refuses too)
+        if (!rank0) break;
+        if (auto st = check_output_path(*f, force || same_run); !st.ok()) return fail(st.err());
+        if (!f->empty() && !same_run && std::filesystem::exists(*f))
+            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
+    }
+    if (!replaced.empty())
+        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
+    const int used_threads = apply_threads(threads_per_rank(threads));
+    if (ck && ck->threads != used_threads && rank0)
+        fmt::print(stderr,
+                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
+                   "correctly but will not match an uninterrupted run bit for bit\n",
+                   ck->threads, used_threads);
+
+    train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};
+    cb.should_stop = stop_requested;
+    arm_stop();
+    auto outcome = train(cfg, cb, world.get());
+    if (!outcome) return fail(outcome.err());
+    if (!rank0) return outcome->interrupted || outcome->stop == stop_reason::signal ? 128 + std::max(1, stop_signal())
+                                                                                    : exit_ok;
+    return report_outcome(cfg, *outcome);
 }
 
 }  // namespace charlm::cli

@@ -234,6 +234,7 @@ std::map<std::string, test_value> train_test_values(const std::string& dir, cons
         {"lr-decay", {"0.9", "0.8"}},
         {"clip", {"0.5", "0.25"}},
         {"seed", {"7", "8"}},
+        {"deterministic-reduce", {"true", "false"}},
         {"report-every", {"3", "4"}},
         {"valid-every", {"50", "60"}},
         {"patience", {"3", "4"}},

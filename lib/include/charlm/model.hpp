@@ -80,7 +80,17 @@ public:
     void carry_state();  // the last step's final state becomes the next initial state
     // Zeroes the gradients, runs forward and backward over one batch. inputs, targets: (T, N)
     // time-major; a target < 0 is ignored. Gradients are of the mean NLL over counted targets.
-    loss_sum train_step(const int32_t* inputs, const int32_t* targets);
+    // `denominator`: the tokens the mean is over when not this batch's own count (a rank's share
+    // of a data-parallel batch takes the whole batch's).
+    loss_sum train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator = 0);
+    // The gradient arena (the parameter arena's layout) followed by `spare_floats` floats of its
+    // own: a data-parallel step reduces the gradients and its figures written there (loss, tokens,
+    // flags) as one buffer, in one collective. train_step() zeroes the spare floats too.
+    static constexpr size_t spare_floats = 8;
+    float* gradient_buffer();
+    // This session's rows are streams first .. first + batch() - 1 of a batch of `global` streams:
+    // the dropout masks are those rows of the whole batch's.
+    void set_stream_slice(uint32_t first, uint32_t global);
     // The model's parameter arena with this session's gradient arena, as one view (the optimizer,
     // clipping and the finite check are loops over it). Writing the values changes the model:
     // generators made afterwards see the new weights.
@@ -118,6 +128,9 @@ public:
     // once: in text order when streams is 1, chunk by chunk across the streams otherwise.
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                       std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
+    // The same over streams first .. first + count - 1 only (a rank's share of a validation): the
+    // parts' sums over all streams are evaluate()'s figure, up to rounding.
+    loss_sum evaluate_part(const token_stream& ids, uint32_t streams, uint32_t steps, uint32_t first, uint32_t count);
 
     struct impl;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "charlm/batches.hpp"
+#include "charlm/distributed.hpp"
 #include "charlm/model.hpp"
 #include "charlm/model_config.hpp"
 #include "charlm/text.hpp"
@@ -39,6 +40,7 @@ struct train_config {
     float lr = 2e-3f;
     float lr_decay = 1.0f;        // multiplied into lr after every epoch
     float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
+    bool deterministic_reduce = false;  // data-parallel: gradients summed in stream order, the same bits for any rank count
     uint64_t seed = 1;
     uint32_t report_every = 0;    // steps between reports inside an epoch; 0: about 10 s apart
     uint32_t valid_every_steps = 0;  // also validate every this many steps inside an epoch; 0: not by steps
@@ -143,7 +145,13 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
 // otherwise. The budget is checked before each step; a run stopped by it inside an epoch is
 // validated and checkpointed at that batch. With `keep_last`, only the epoch checkpoints of this
 // run (its id is in them and carries over on resumption) are pruned.
-result<train_outcome> train(const train_config& cfg, const train_callbacks& cb);
+//
+// Data-parallel (charlm/distributed.hpp): every rank of `world` calls train() with the same
+// configuration; rank r of N trains on streams r*B/N .. (r+1)*B/N - 1 of each batch and one
+// reduction per step makes the ranks take the same step as one process with the whole batch.
+// Rank 0 alone reads the corpus checksum and writes files and metrics; callbacks are the caller's
+// to give to rank 0 only (should_stop is asked on every rank). Without `world`: this process alone.
+result<train_outcome> train(const train_config& cfg, const train_callbacks& cb, communicator* world = nullptr);
 
 // What a checkpoint says about its run, without loading its tensors' values into a model: the
 // configuration it was trained with (for `charlm train --resume` to start from) and where it stopped.

@@ -161,6 +161,11 @@ option_table<train_config> make_train_options() {
                   .range = at_least(0)}, MEMBER(clip)),
         field<C>({.name = "seed", .group = training, .help = "random seed (initialization, batches, samples)",
                   .resume = fixed}, MEMBER(seed)),
+        stored_unless(field<C>({.name = "deterministic-reduce", .group = training, .help = "under mpirun: sum the "
+                               "gradients stream by stream in a fixed order, so that any number of processes "
+                               "computes the same bits as one (slower: each stream is a pass of its own)",
+                               .resume = fixed, .since_v1 = false}, MEMBER(deterministic_reduce)),
+                      [](const C& c) { return !c.deterministic_reduce; }),
         field<C>({.name = "report-every", .group = training, .help = "steps between reports inside an epoch (0: about "
                   "every 10 s)"}, MEMBER(report_every)),
         valid_every_option(training),

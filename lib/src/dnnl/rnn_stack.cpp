@@ -534,17 +534,22 @@ void rnn_stack::bind_states(shape& s, int g, int from, int to) {
     }
 }
 
-// Masks for every group boundary from (seed, forward_training call counter, boundary, element):
-// the same for any thread count, and reproducible.
+// Masks for every group boundary from (seed, forward_training call counter, boundary, element of
+// the whole batch): the same for any thread count and any split of the batch, and reproducible.
 void rnn_stack::make_dropout_masks(shape& s) {
-    const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
+    const size_t rows = static_cast<size_t>(s.steps) * s.batch, H = hidden_;
+    const size_t N = s.batch, global = stream_global_ ? stream_global_ : N, first = stream_first_;
+    CHARLM_ASSERT(first + N <= global);
     const float keep_scale = 1.f / (1.f - dropout_);
     const float p = dropout_;
     for (int g = 0; g + 1 < w_.group_count(); ++g) {
         float* mask = s.groups[g].mask;
         const uint64_t key = mix64(mix64(dropout_seed_) ^ dropout_calls_) ^ (static_cast<uint64_t>(g) << 48);
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; ++i) mask[i] = uniform01(key, i) < p ? 0.f : keep_scale;
+        for (size_t r = 0; r < rows; ++r) {
+            const size_t at = (r / N * global + first + r % N) * H;  // row (t, n) of the whole batch
+            for (size_t h = 0; h < H; ++h) mask[r * H + h] = uniform01(key, at + h) < p ? 0.f : keep_scale;
+        }
     }
 }
 

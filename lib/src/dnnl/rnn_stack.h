@@ -172,6 +172,12 @@ public:
     // group, element), so a checkpoint restores the mask sequence by restoring the count.
     uint64_t dropout_calls() const { return dropout_calls_; }
     void set_dropout_calls(uint64_t n) { dropout_calls_ = n; }
+    // This stack's rows are streams first .. first + N - 1 of a batch of `global` streams (a rank's
+    // share of a data-parallel batch): its dropout masks are those rows of the whole batch's.
+    void set_stream_slice(uint32_t first, uint32_t global) {
+        stream_first_ = first;
+        stream_global_ = global;
+    }
 
     // Counts of primitives (incl. reorders) built and buffers allocated since construction: they
     // must not move in the steady state of prepare (known shape), forward, backward, zero_grad.
@@ -202,6 +208,7 @@ private:
     float dropout_;
     uint64_t dropout_seed_;
     uint64_t dropout_calls_ = 0;
+    uint32_t stream_first_ = 0, stream_global_ = 0;  // 0: the batch is the whole batch
 
     std::vector<group_grads> grads_;  // empty without gradients
     std::map<std::pair<int, int>, std::unique_ptr<shape>> shapes_;  // key (T, N)

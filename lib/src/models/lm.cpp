@@ -163,7 +163,7 @@ training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32
       N(batch),
       grads(),
       rnn(model.rnn, model.cfg.dropout, model.seed ^ 0xd1b54a32d192ed03ull, true,
-          (grads.allocate(model.params.floats), grads.data + model.rnn_off)),
+          (grads.allocate(model.params.floats + training_session::spare_floats), grads.data + model.rnn_off)),
       proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {
     CHARLM_ASSERT(T >= 1 && N >= 1);
     emb_g = {grads.data + m.emb_off, m.emb_w.size()};
@@ -184,11 +184,12 @@ training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32
     dh.resize(rows * m.H);
 }
 
-loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t* targets) {
+loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator) {
     const size_t rows = static_cast<size_t>(T) * N;
     uint64_t counted = 0;
     for (size_t r = 0; r < rows; ++r) counted += targets[r] >= 0;
-    const float scale = counted ? 1.0f / static_cast<float>(counted) : 0.f;
+    const uint64_t over = denominator ? denominator : counted;
+    const float scale = over ? 1.0f / static_cast<float>(over) : 0.f;
     loss_sum out;
     out.tokens = counted;
     // The optimizer step that follows changes the weights: generators made after it must not
@@ -220,7 +221,8 @@ evaluation_session::impl::impl(const language_model::impl& model)
     : m(model), strm(model.eng), rnn(model.rnn, 0.f, 0, false), head(model, strm) {}
 
 loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                            std::vector<float>* per_token, const logits_sink& on_logits) {
+                                            std::vector<float>* per_token, const logits_sink& on_logits,
+                                            uint32_t first, uint32_t count) {
     loss_sum out;
     if (ids.size() < 2) return out;
     const uint64_t predictions = ids.size() - 1;
@@ -232,21 +234,24 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     // start raised it by 0.6% at 32 streams on 3 000 characters).
     constexpr uint64_t k_warmup = 512;
     std::vector<uint64_t> start(S), len(S), warm(S);
-    uint64_t longest = 0;
     for (uint64_t s = 0, at = 0; s < S; ++s) {
         len[s] = predictions / S + (s < predictions % S ? 1 : 0);
         start[s] = at;
         warm[s] = std::min(at, k_warmup);
         at += len[s];
-        longest = std::max(longest, warm[s] + len[s]);
     }
+    // This call's streams: first .. first + C - 1 of the S (a rank's share of a validation).
+    const uint32_t F = std::min(first, S), C = std::min(count ? count : S, S - F);
+    if (C == 0) return out;
+    uint64_t longest = 0;
+    for (uint32_t s = F; s < F + C; ++s) longest = std::max(longest, warm[s] + len[s]);
     // A call's logits take steps x S x V floats (886 MB for the defaults and 108 000 tokens). The
     // state carries from call to call, so fewer steps give the same result: no more than the
     // longest stream needs, and within 256 MiB however large the vocabulary (1 step at least).
     steps = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(steps, 1), longest));
-    while (steps > 1 && uint64_t{steps} * S * m.V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
-    const size_t rows = static_cast<size_t>(steps) * S;
-    rnn.prepare(static_cast<int>(steps), static_cast<int>(S));
+    while (steps > 1 && uint64_t{steps} * C * m.V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
+    const size_t rows = static_cast<size_t>(steps) * C;
+    rnn.prepare(static_cast<int>(steps), static_cast<int>(C));
     rnn.reset_state();
     head.prepare(rows);
     if (x.size() < rows * m.I) x.resize(rows * m.I);
@@ -254,12 +259,12 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     const bool need_logits = !m.adaptive || on_logits;
     std::vector<int32_t> in(rows), tg(rows);
     std::vector<std::vector<float>> stream_nll;
-    if (per_token) stream_nll.resize(S);
+    if (per_token) stream_nll.resize(C);
     for (uint64_t c = 0; c * steps < longest; ++c) {
         for (uint32_t t = 0; t < steps; ++t) {
-            for (uint32_t s = 0; s < S; ++s) {
+            for (uint32_t j = 0, s = F; j < C; ++j, ++s) {
                 const uint64_t k = c * steps + t;  // the stream's k-th input: ids[start - warm + k]
-                const size_t r = static_cast<size_t>(t) * S + s;
+                const size_t r = static_cast<size_t>(t) * C + j;
                 if (k < warm[s] + len[s]) {
                     const uint64_t at = start[s] - warm[s] + k;
                     in[r] = static_cast<int32_t>(ids[at]);
@@ -279,19 +284,19 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
             const float* logits = head.logits_of(h, rows);
             if (on_logits)
                 for (uint32_t t = 0; t < steps; ++t)
-                    for (uint32_t s = 0; s < S; ++s) {
-                        const size_t r = static_cast<size_t>(t) * S + s;
+                    for (uint32_t j = 0, s = F; j < C; ++j, ++s) {
+                        const size_t r = static_cast<size_t>(t) * C + j;
                         if (tg[r] >= 0) on_logits(start[s] - warm[s] + c * steps + t + 1, logits + r * m.V);
                     }
             nn::softmax_xent_nll(row_nll.data(), head.logits.data(), tg.data(), rows, m.V);
         }
         for (uint32_t t = 0; t < steps; ++t)
-            for (uint32_t s = 0; s < S; ++s) {
-                const size_t r = static_cast<size_t>(t) * S + s;
+            for (uint32_t j = 0; j < C; ++j) {
+                const size_t r = static_cast<size_t>(t) * C + j;
                 if (tg[r] < 0) continue;
                 out.nll += row_nll[r];
                 ++out.tokens;
-                if (per_token) stream_nll[s].push_back(row_nll[r]);
+                if (per_token) stream_nll[j].push_back(row_nll[r]);
             }
     }
     if (per_token)
@@ -472,8 +477,8 @@ uint32_t training_session::steps() const { return p_->T; }
 uint32_t training_session::batch() const { return p_->N; }
 void training_session::reset_state() { p_->rnn.reset_state(); }
 void training_session::carry_state() { p_->rnn.carry_state(); }
-loss_sum training_session::train_step(const int32_t* inputs, const int32_t* targets) {
-    return p_->train_step(inputs, targets);
+loss_sum training_session::train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator) {
+    return p_->train_step(inputs, targets, denominator);
 }
 
 std::vector<param_view> training_session::params() {
@@ -502,6 +507,11 @@ void training_session::set_state(const recurrent_state& st) {
 }
 
 uint64_t training_session::dropout_calls() const { return p_->rnn.dropout_calls(); }
+float* training_session::gradient_buffer() { return p_->grads.data; }
+void training_session::set_stream_slice(uint32_t first, uint32_t global) {
+    CHARLM_ASSERT(first + p_->N <= global);
+    p_->rnn.set_stream_slice(first, global);
+}
 void training_session::set_dropout_calls(uint64_t n) { p_->rnn.set_dropout_calls(n); }
 
 evaluation_session::evaluation_session(const language_model& model) : p_(std::make_unique<impl>(*model.p_)) {}
@@ -510,7 +520,11 @@ evaluation_session::evaluation_session(evaluation_session&&) noexcept = default;
 evaluation_session& evaluation_session::operator=(evaluation_session&&) noexcept = default;
 loss_sum evaluation_session::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                                       std::vector<float>* per_token, const logits_sink& on_logits) {
-    return p_->evaluate(ids, streams, steps, per_token, on_logits);
+    return p_->evaluate(ids, streams, steps, per_token, on_logits, 0, 0);
+}
+loss_sum evaluation_session::evaluate_part(const token_stream& ids, uint32_t streams, uint32_t steps, uint32_t first,
+                                           uint32_t count) {
+    return p_->evaluate(ids, streams, steps, nullptr, {}, first, count);
 }
 
 generator::generator(const language_model& model, uint32_t batch) : p_(std::make_unique<impl>(*model.p_, batch)) {}

@@ -92,7 +92,7 @@ struct output_head {
 
 struct training_session::impl {
     impl(language_model::impl& m, uint32_t steps, uint32_t batch);
-    loss_sum train_step(const int32_t* inputs, const int32_t* targets);
+    loss_sum train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator);
     void zero_grad();
 
     language_model::impl& m;
@@ -113,7 +113,7 @@ struct training_session::impl {
 struct evaluation_session::impl {
     explicit impl(const language_model::impl& m);
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
-                      const logits_sink& on_logits);
+                      const logits_sink& on_logits, uint32_t first, uint32_t count);
 
     const language_model::impl& m;
     dnnl::stream strm;

@@ -100,9 +100,9 @@ float* moment(nn::optimizer& opt, const language_model& model, int which) {
 
 }  // namespace
 
-status save_checkpoint(const std::string& path, const language_model& model, training_session& session,
-                       nn::optimizer& opt, const training_summary& summary, const train_config& cfg, const train_position& pos,
-                       bool carried) {
+status save_checkpoint(const std::string& path, const language_model& model, nn::optimizer& opt,
+                       const training_summary& summary, const train_config& cfg, const train_position& pos,
+                       const training_session::recurrent_state* carried, uint32_t batch) {
     io::tensor_file f = model_tensor_file(model, summary);
     if (opt.kind() == nn::optimizer_kind::adam) {
         for (int which = 0; which < 2; ++which) {
@@ -115,16 +115,15 @@ status save_checkpoint(const std::string& path, const language_model& model, tra
     }
     const model_config& mc = model.config();
     if (carried) {
-        auto st = session.state();
-        const std::vector<int64_t> shape{mc.layers, session.batch(), mc.hidden};
-        f.add({"training.state_h", shape, std::move(st.h)});
-        if (!st.c.empty()) f.add({"training.state_c", shape, std::move(st.c)});
+        const std::vector<int64_t> shape{mc.layers, batch, mc.hidden};
+        f.add({"training.state_h", shape, carried->h});
+        if (!carried->c.empty()) f.add({"training.state_c", shape, carried->c});
     }
     json ck = {{"train_config", config_json(cfg)},
                {"position", position_json(pos)},
                {"optimizer_steps", opt.step_count()},
                {"threads", omp_get_max_threads()},
-               {"carried_state", carried}};
+               {"carried_state", carried != nullptr}};
     f.metadata["checkpoint"] = ck.dump();
     return io::write_safetensors(path, f);
 }
@@ -160,8 +159,8 @@ result<checkpoint_data> read_checkpoint_data(const std::string& path) {
     return d;
 }
 
-status restore_checkpoint(const std::string& path, language_model& model, training_session& session,
-                          nn::optimizer& opt, const train_position& pos, bool carried) {
+status restore_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
+                          training_session::recurrent_state* carried, uint32_t batch) {
     auto file = io::read_safetensors(path);
     if (!file) return file.err();
     auto bad = [&](const std::string& what) {
@@ -191,8 +190,6 @@ status restore_checkpoint(const std::string& path, language_model& model, traini
             CHARLM_TRY(model_access::of(model).import_into(moment(opt, model, which), moments, path));
         }
     }
-    opt.set_step_count(pos.step);
-    session.set_dropout_calls(pos.dropout_calls);
     if (carried) {
         const model_config& mc = model.config();
         auto find = [&](const char* name) -> const named_tensor* {
@@ -203,10 +200,10 @@ status restore_checkpoint(const std::string& path, language_model& model, traini
         const named_tensor* c = find("training.state_c");
         const bool lstm = mc.cell == cell_type::lstm;
         if (!h || (lstm && !c)) return bad("its carried recurrent state is missing");
-        const size_t n = static_cast<size_t>(mc.layers) * session.batch() * mc.hidden;
+        const size_t n = static_cast<size_t>(mc.layers) * batch * mc.hidden;
         if (h->data.size() != n || (lstm && c->data.size() != n))
             return bad("its carried recurrent state does not match the model and batch");
-        session.set_state({h->data, lstm ? c->data : std::vector<float>{}});
+        *carried = {h->data, lstm ? c->data : std::vector<float>{}};
     }
     return {};
 }

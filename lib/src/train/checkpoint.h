@@ -29,11 +29,11 @@ struct train_position {
     std::string run_id;          // the run that wrote it (its --keep-last files are its own); "" before
 };
 
-// Writes `path` atomically. `carried`: the session holds a state carried into the next batch
-// (consecutive scheme, mid-epoch), saved from its initial state.
-status save_checkpoint(const std::string& path, const language_model& model, training_session& session,
-                       nn::optimizer& opt, const training_summary& summary, const train_config& cfg, const train_position& pos,
-                       bool carried);
+// Writes `path` atomically. `carried`: the recurrent state of the whole batch ((L, batch, H) each)
+// carried into the next batch (consecutive scheme, mid-epoch), or null.
+status save_checkpoint(const std::string& path, const language_model& model, nn::optimizer& opt,
+                       const training_summary& summary, const train_config& cfg, const train_position& pos,
+                       const training_session::recurrent_state* carried, uint32_t batch);
 
 struct checkpoint_data {
     checkpoint_info info;
@@ -41,10 +41,10 @@ struct checkpoint_data {
 };
 result<checkpoint_data> read_checkpoint_data(const std::string& path);
 
-// Puts the checkpoint's weights into `model` (built with the run's configuration and vocabulary),
-// the optimizer state into `opt`, the carried state and dropout counter into `session` (the
-// training shape's).
-status restore_checkpoint(const std::string& path, language_model& model, training_session& session,
-                          nn::optimizer& opt, const train_position& pos, bool carried);
+// Puts the checkpoint's weights into `model` (built with the run's configuration and vocabulary)
+// and the optimizer's moments into `opt`; with `carried`, the carried state of the whole batch
+// ((L, batch, H) each) into it. The step count and dropout counter are the position's.
+status restore_checkpoint(const std::string& path, language_model& model, nn::optimizer& opt,
+                          training_session::recurrent_state* carried, uint32_t batch);
 
 }  // namespace charlm::detail

@@ -13,7 +13,8 @@ namespace charlm::detail {
 
 // Continues the checkpoint's run: weights, optimizer, position; a time budget already spent is
 // dropped when --epochs asks for more (said so), refused when nothing else would end the run.
-status training_run::resume_from(const checkpoint_data& ck) {
+status training_run::resume_from(const checkpoint_data& ck, bool carried,
+                                 training_session::recurrent_state& carried_state) {
     if (ck.info.config.model.vocab != model_.config().vocab)
         return make_error(errc::input, fmt::format("--resume {}: the corpus gives a vocabulary of {} tokens but the "
                                                    "checkpoint has {}",
@@ -39,8 +40,11 @@ status training_run::resume_from(const checkpoint_data& ck) {
     }
     // An --lr given on resumption scales the schedule; unchanged, the factor is exactly 1.
     pos.lr = pos.lr * (static_cast<double>(cfg_.lr) / static_cast<double>(ck.info.config.lr));
-    const bool carried = cfg_.scheme == sampling::consecutive && pos.batch > 0;
-    CHARLM_TRY(restore_checkpoint(cfg_.resume, model_, session_, *opt_, pos, carried));
+    // Rank 0 reads the tensors; sync_start() gives them to the other ranks.
+    if (rank0())
+        CHARLM_TRY(restore_checkpoint(cfg_.resume, model_, *opt_, carried ? &carried_state : nullptr, cfg_.batch));
+    opt_->set_step_count(pos.step);
+    session_.set_dropout_calls(pos.dropout_calls);
     if (cb_.on_info)
         cb_.on_info(fmt::format("resuming from {}: epoch {}, batch {}, step {}", cfg_.resume, pos.epoch + 1,
                                 pos.batch, pos.step));
@@ -61,8 +65,16 @@ status training_run::resume_from(const checkpoint_data& ck) {
 
 status training_run::step() {
     it_.next(mb_);
-    if (mb_.reset_state) session_.reset_state();
-    const loss_sum l = session_.train_step(mb_.inputs.data(), mb_.targets.data());
+    loss_sum l;
+    if (dp_) {  // this rank's streams, then the one reduction
+        const data_parallel::agreed mine{signal(), elapsed(), seconds_since(last_validation_)};
+        auto world = dp_->step(session_, mb_, mine, agreed_);
+        if (!world) return world.err();
+        l = *world;
+    } else {
+        if (mb_.reset_state) session_.reset_state();
+        l = session_.train_step(mb_.inputs.data(), mb_.targets.data());
+    }
     const double norm = nn::global_norm(opt_->buffers());
     const double loss = l.nll / static_cast<double>(std::max<uint64_t>(1, l.tokens));
     if (first_loss_ == 0) first_loss_ = std::max(loss, std::log(static_cast<double>(corpus_.vocab.size())));
@@ -78,7 +90,7 @@ status training_run::step() {
     last_clipped_ = cfg_.clip > 0 && nn::clip_global_norm(opt_->buffers(), cfg_.clip, norm);
     last_norm_ = norm;
     opt_->step(static_cast<float>(lr_));
-    if (cfg_.scheme == sampling::consecutive) session_.carry_state();
+    if (!dp_ && cfg_.scheme == sampling::consecutive) session_.carry_state();  // dp_ carried its own
     ++step_;
     epoch_loss_.nll += l.nll;
     epoch_loss_.tokens += l.tokens;
@@ -100,7 +112,7 @@ status training_run::step() {
 // Inside an epoch (its last batch leaves this to end_epoch): the reports and validations due.
 status training_run::after_step() {
     if (epoch_complete()) return {};
-    if (sched_.validation_due(step_, seconds_since(last_validation_))) {
+    if (sched_.validation_due(step_, agreed_since_validation())) {
         train_report r = report(false);
         CHARLM_TRY(validate(r));
         if (r.best) CHARLM_TRY(save_files(false, true));
@@ -109,6 +121,8 @@ status training_run::after_step() {
             return {};
         }
         stop_ = stop_reason::patience;
+        out_.epochs = epoch_;
+        out_.train_ppl = epoch_loss_.perplexity();
         r.stop = stop_;
         r.stop_detail = sched_.describe(stop_, epoch_ + 1, it_.position(), it_.batches_in_epoch());
         emit(r);
@@ -124,7 +138,7 @@ status training_run::after_step() {
 
 status training_run::end_epoch() {
     const uint64_t done = epoch_ + 1;  // 1-based, complete
-    stop_reason why = sched_.stop_at_epoch_end(done, elapsed(), signal());
+    stop_reason why = sched_.stop_at_epoch_end(done, agreed_elapsed(), agreed_signal());
     train_report r = report(true);
     CHARLM_TRY(validate(r));
     if (why == stop_reason::none && sched_.out_of_patience()) why = stop_reason::patience;
@@ -228,7 +242,18 @@ void training_run::emit(train_report& r) {
 // the best so far, patience and the plateau rate follow from it.
 status training_run::validate(train_report& r) {
     if (corpus_.valid.size() < 2) return {};
-    const loss_sum v = evaluator_.evaluate(corpus_.valid, valid_streams_, cfg_.steps);
+    loss_sum v;
+    if (world_.size() == 1) {
+        v = evaluator_.evaluate(corpus_.valid, valid_streams_, cfg_.steps);
+    } else {  // this rank's share of the streams, then the world's sums
+        const auto S = static_cast<uint64_t>(valid_streams_), N = static_cast<uint64_t>(world_.size()),
+                   r = static_cast<uint64_t>(world_.rank());
+        const auto first = static_cast<uint32_t>(S * r / N), next = static_cast<uint32_t>(S * (r + 1) / N);
+        if (next > first) v = evaluator_.evaluate_part(corpus_.valid, valid_streams_, cfg_.steps, first, next - first);
+        double sums[2] = {v.nll, static_cast<double>(v.tokens)};
+        CHARLM_TRY(world_.all_reduce(sums, 2, "the validation all-reduce"));
+        v = {sums[0], static_cast<uint64_t>(sums[1])};
+    }
     last_validation_ = clock_type::now();
     const double ppl = v.perplexity();
     if (!std::isfinite(ppl)) return diverged("the validation perplexity is not finite");
@@ -277,7 +302,7 @@ training_summary training_run::summary() const {
 // <out> when `model`, <out>.best when `best`. A <out>.best of another run is removed at this run's
 // first write: it would sit beside a different model.
 status training_run::save_files(bool model, bool best) {
-    if (cfg_.out.empty()) return {};
+    if (cfg_.out.empty() || !rank0()) return {};
     const std::string best_path = cfg_.out + ".best";
     if (model) {
         CHARLM_TRY(save_model(cfg_.out, model_, summary()));
@@ -297,15 +322,82 @@ status training_run::save_files(bool model, bool best) {
 // Checkpoint at `p` (and, with --keep-last, a copy named after the epoch it completes).
 status training_run::checkpoint(const train_position& p, bool carried) {
     if (cfg_.out.empty()) return {};
+    training_session::recurrent_state state;  // the whole batch's, on rank 0
+    if (carried) CHARLM_TRY(gather_state(state));
+    if (!rank0()) return {};
+    const auto* st = carried ? &state : nullptr;
     const std::string ckpt = cfg_.out + ".ckpt";
     if (cfg_.keep_last > 0 && p.batch == 0) {
         const std::string copy = fmt::format("{}.epoch{}.ckpt", cfg_.out, p.epoch);
-        CHARLM_TRY(save_checkpoint(copy, model_, session_, *opt_, summary(), cfg_, p, carried));
+        CHARLM_TRY(save_checkpoint(copy, model_, *opt_, summary(), cfg_, p, st, cfg_.batch));
         epoch_files_->written(copy);
     }
-    CHARLM_TRY(save_checkpoint(ckpt, model_, session_, *opt_, summary(), cfg_, p, carried));
+    CHARLM_TRY(save_checkpoint(ckpt, model_, *opt_, summary(), cfg_, p, st, cfg_.batch));
     out_.checkpoint = ckpt;
     return {};
+}
+
+// The carried state of the whole batch: this process's, or gathered from the ranks onto rank 0.
+status training_run::gather_state(training_session::recurrent_state& whole) {
+    if (dp_) return dp_->gather_state(session_, whole);
+    whole = session_.state();
+    return {};
+}
+
+// Every rank starts from rank 0's weights, optimizer state and carried state (its own part of
+// it), and checks that it holds what rank 0 holds: the weights and moments, and the corpus's
+// vocabulary and size (each rank reads the corpus itself).
+status training_run::sync_start(training_session::recurrent_state* carried) {
+    if (world_.size() > 1) {
+        auto bcast = [&](float* p, size_t n, const char* what) {
+            return world_.broadcast(p, n * sizeof(float), fmt::format("broadcasting the {} from rank 0", what));
+        };
+        const param_view w = session_.params().front();
+        CHARLM_TRY(bcast(w.value, w.count, "parameters"));
+        for (const param_view& m : opt_->state()) CHARLM_TRY(bcast(m.value, m.count, "optimizer state"));
+        if (carried) {
+            const size_t n = size_t{model_.config().layers} * cfg_.batch * model_.config().hidden;
+            const bool lstm = model_.config().cell == cell_type::lstm;
+            carried->h.resize(n);
+            if (lstm) carried->c.resize(n);
+            CHARLM_TRY(bcast(carried->h.data(), n, "carried state"));
+            if (lstm) CHARLM_TRY(bcast(carried->c.data(), n, "carried state"));
+        }
+        CHARLM_TRY(check_same_start());
+    }
+    if (carried) {
+        if (dp_)
+            dp_->set_state(session_, *carried);
+        else
+            session_.set_state(*carried);
+    }
+    return {};
+}
+
+status training_run::check_same_start() {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const void* p, size_t bytes) {
+        const auto* b = static_cast<const unsigned char*>(p);
+        for (size_t i = 0; i < bytes; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    const param_view w = session_.params().front();
+    mix(w.value, w.count * sizeof(float));
+    for (const param_view& m : opt_->state()) mix(m.value, m.count * sizeof(float));
+    const uint64_t sizes[3] = {corpus_.vocab.size(), corpus_.train.size(), corpus_.valid.size()};
+    mix(sizes, sizeof sizes);
+    uint64_t h0 = h;
+    CHARLM_TRY(world_.broadcast(&h0, sizeof h0, "comparing the ranks' starting points"));
+    std::vector<double> differs(static_cast<size_t>(world_.size()), 0.0);
+    differs[static_cast<size_t>(world_.rank())] = h != h0 ? 1.0 : 0.0;
+    CHARLM_TRY(world_.all_reduce(differs.data(), differs.size(), "comparing the ranks' starting points"));
+    std::string which;
+    for (size_t r = 0; r < differs.size(); ++r)
+        if (differs[r] > 0) which += fmt::format("{}{}", which.empty() ? "" : ", ", r);
+    if (which.empty()) return {};
+    return make_error(errc::input, fmt::format("rank(s) {} do not hold what rank 0 holds after its broadcast (the "
+                                               "corpus gives them another vocabulary or size: every rank must read "
+                                               "the same corpus file)",
+                                               which));
 }
 
 // Divergence ends the run with an error; the files written before it stay as they were.

@@ -12,6 +12,7 @@
 #include "charlm/train.hpp"
 #include "layers/optimizer.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/output_files.h"
 #include "train/report.h"
 #include "train/schedule.h"
@@ -26,11 +27,12 @@ inline double seconds_since(clock_type::time_point t0) {
 
 class training_run {
 public:
-    static result<std::unique_ptr<training_run>> start(const train_config& given, const train_callbacks& cb);
+    static result<std::unique_ptr<training_run>> start(const train_config& given, const train_callbacks& cb,
+                                                       communicator* world);
 
     bool done() const { return stop_ != stop_reason::none; }
     bool epoch_complete() const { return it_.position() == it_.batches_in_epoch(); }
-    stop_reason stop_before_step() const { return sched_.stop_before_step(elapsed(), signal()); }
+    stop_reason stop_before_step() const { return sched_.stop_before_step(agreed_elapsed(), agreed_signal()); }
     status step();
     status after_step();
     status end_epoch();
@@ -38,21 +40,31 @@ public:
     train_outcome outcome();
 
 private:
-    training_run(const train_config& cfg, const train_callbacks& cb, prepared_corpus corpus, std::string checksum,
-                 const model_config& mc)
+    training_run(const train_config& cfg, const train_callbacks& cb, communicator& world, prepared_corpus corpus,
+                 std::string checksum, const model_config& mc)
         : cfg_(cfg),
           cb_(cb),
+          world_(world),
           corpus_(std::move(corpus)),
           checksum_(std::move(checksum)),
           model_(mc, cfg.text, corpus_.vocab, cfg.seed),
-          session_(model_, cfg.steps, cfg.batch),
+          session_(model_, cfg.steps, data_parallel::session_batch(cfg, world.size())),
           evaluator_(model_),
           it_(corpus_.train, batch_config{cfg.batch, cfg.steps, cfg.scheme, cfg.seed}),
           sched_(cfg_, corpus_.valid.size() >= 2, cfg.time_budget_s, 0) {}
 
-    status resume_from(const checkpoint_data& ck);
+    status resume_from(const checkpoint_data& ck, bool carried, training_session::recurrent_state& carried_state);
+    status check_same_start();
     double elapsed() const { return seconds_since(t0_); }
     bool signal() const { return cb_.should_stop && cb_.should_stop(); }
+    bool rank0() const { return world_.rank() == 0; }
+    // The clock and signal decisions go by: data-parallel, what the last step's reduction agreed
+    // (rank 0's clock, any rank's signal), so that every rank decides alike; else this process's.
+    double agreed_elapsed() const { return dp_ ? agreed_.elapsed_s : elapsed(); }
+    bool agreed_signal() const { return dp_ ? agreed_.signal : signal(); }
+    double agreed_since_validation() const { return dp_ ? agreed_.since_validation_s : seconds_since(last_validation_); }
+    status sync_start(training_session::recurrent_state* carried);
+    status gather_state(training_session::recurrent_state& whole);
     train_report report(bool end_of_epoch) const;
     void emit(train_report& r);
     status validate(train_report& r);
@@ -64,12 +76,15 @@ private:
 
     train_config cfg_;  // the run's settings (a budget spent before a resumption dropped)
     const train_callbacks& cb_;
+    communicator& world_;          // this process alone, or the ranks of a data-parallel run
     prepared_corpus corpus_;
     std::string checksum_;
     language_model model_;
     training_session session_;     // the training shape, its carried state and gradients
     evaluation_session evaluator_;  // validation: its own shapes and state, the training state untouched
     std::unique_ptr<nn::optimizer> opt_;
+    std::unique_ptr<data_parallel> dp_;  // with more than one rank or --deterministic-reduce
+    data_parallel::agreed agreed_;
     batch_iterator it_;
     minibatch mb_;
     schedule sched_;

@@ -97,8 +97,16 @@ status choose_cutoffs(model_config& mc, const prepared_corpus& corpus, const tra
 
 // Sets a run up: the corpus, the checks that need it, the model, the resumed position.
 result<std::unique_ptr<detail::training_run>> detail::training_run::start(const train_config& given,
-                                                                          const train_callbacks& cb) {
+                                                                          const train_callbacks& cb,
+                                                                          communicator* world) {
     CHARLM_TRY(given.validate());
+    const auto ranks = static_cast<uint32_t>(world->size());
+    if (given.batch % ranks != 0)
+        return make_error(errc::usage, fmt::format("--batch {} does not divide among {} processes (mpirun -np {}): "
+                                                   "each takes an equal share of the streams; choose a multiple "
+                                                   "of {}",
+                                                   given.batch, ranks, ranks, ranks));
+    const bool rank0 = world->rank() == 0;
     std::optional<detail::checkpoint_data> resume;
     if (!given.resume.empty()) {
         auto d = detail::read_checkpoint_data(given.resume);
@@ -107,11 +115,11 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     }
     auto corpus = load_corpus(given, cb);
     if (!corpus) return corpus.err();
-    // The text just read (standard input cannot be read twice: it has no checksum).
+    // The text just read (standard input cannot be read twice: it has no checksum); rank 0's.
     result<std::string> checksum = std::string();
-    if (given.corpus != "-") checksum = file_checksum(given.corpus);
+    if (given.corpus != "-" && rank0) checksum = file_checksum(given.corpus);
     if (!checksum) return checksum.err();
-    if (resume) CHARLM_TRY(check_resumable(given, resume->info, *checksum));
+    if (resume && rank0) CHARLM_TRY(check_resumable(given, resume->info, *checksum));
 
     const batch_config bc{given.batch, given.steps, given.scheme, given.seed};
     const uint64_t need = min_tokens_for_one_batch(bc);
@@ -129,7 +137,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     model_config mc = given.model;
     mc.vocab = corpus->vocab.size();
     if (mc.softmax == softmax_type::adaptive) CHARLM_TRY(choose_cutoffs(mc, *corpus, cb));
-    std::unique_ptr<training_run> run(new training_run(given, cb, std::move(*corpus), *checksum, mc));
+    std::unique_ptr<training_run> run(new training_run(given, cb, *world, std::move(*corpus), *checksum, mc));
     training_run& r = *run;
     if (cb.on_info)
         cb.on_info(fmt::format("model {} x {} {} (embed {}{}), {} parameters", mc.layers, mc.hidden,
@@ -139,20 +147,37 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     r.opt_ = std::make_unique<nn::optimizer>(
         given.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd,
         r.session_.params());
+    if (ranks > 1 || given.deterministic_reduce) {
+        r.dp_ = std::make_unique<data_parallel>(*world, r.cfg_, mc);
+        r.dp_->bind(r.session_);
+        if (cb.on_info)
+            cb.on_info(fmt::format("data-parallel: {} process{} x {} of the {} streams of a batch{}", ranks,
+                                   ranks > 1 ? "es" : "", given.batch / ranks, given.batch,
+                                   given.deterministic_reduce ? "; gradients summed stream by stream in a fixed "
+                                                                "order (--deterministic-reduce)"
+                                                              : ", one all-reduce per step"));
+    }
     r.lr_ = given.lr;
     r.run_id_ = new_run_id();
-    if (resume) CHARLM_TRY(r.resume_from(*resume));
+    const bool carried = resume && given.scheme == sampling::consecutive && resume->pos.batch > 0;
+    training_session::recurrent_state carried_state;
+    if (resume) CHARLM_TRY(r.resume_from(*resume, carried, carried_state));
+    CHARLM_TRY(r.sync_start(carried ? &carried_state : nullptr));
     r.sched_ = detail::schedule(r.cfg_, r.corpus_.valid.size() >= 2, r.cfg_.time_budget_s,
                                 resume ? resume->pos.stale_validations : 0);
 
-    if (!given.out.empty()) remove_stale_temporaries(given.out);
-    CHARLM_TRY(r.metrics_.open(given.metrics, resume.has_value()));
-    r.epoch_files_ = std::make_unique<epoch_checkpoints>(given.out, given.keep_last, r.run_id_, resume.has_value());
+    if (rank0) {  // the files are rank 0's
+        if (!given.out.empty()) remove_stale_temporaries(given.out);
+        CHARLM_TRY(r.metrics_.open(given.metrics, resume.has_value()));
+        r.epoch_files_ =
+            std::make_unique<epoch_checkpoints>(given.out, given.keep_last, r.run_id_, resume.has_value());
+    }
     r.valid_streams_ = std::max<uint32_t>(1, std::min<uint64_t>(given.batch, r.corpus_.valid.size() / 64 + 1));
     r.out_.vocab_size = r.corpus_.vocab.size();
     if (!resume) r.it_.start_epoch(0);
     const double before = resume ? resume->pos.elapsed_s : 0.0;
     r.t0_ = clock_type::now() - std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(before));
+    r.agreed_.elapsed_s = before;
     r.last_report_ = r.last_validation_ = clock_type::now();
     return run;
 }
@@ -184,8 +209,9 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
 
 double loss_sum::perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : NAN; }
 
-result<train_outcome> train(const train_config& cfg, const train_callbacks& cb) {
-    auto started = detail::training_run::start(cfg, cb);
+result<train_outcome> train(const train_config& cfg, const train_callbacks& cb, communicator* world) {
+    const auto alone = single_process();
+    auto started = detail::training_run::start(cfg, cb, world ? world : alone.get());
     if (!started) return started.err();
     detail::training_run& run = **started;
     while (!run.done()) {
