@@ -30,9 +30,15 @@ namespace fs = std::filesystem;
 using test::run_result;
 
 // mpirun with this suite's options: as root where CI runs as root, more ranks than cores allowed.
-std::vector<std::string> mpirun(int ranks, std::vector<std::string> env = {}) {
+// In the sanitized build, LeakSanitizer needs Open MPI's plugins kept loaded and whole stacks (its
+// libraries have no frame pointers) to match its suppressions; `asan` adds ASan options.
+std::vector<std::string> mpirun(int ranks, std::vector<std::string> env = {}, const std::string& asan = "") {
     std::vector<std::string> a{CHARLM_MPIEXEC, "--oversubscribe", "-np", std::to_string(ranks)};
     if (::geteuid() == 0) a.push_back("--allow-run-as-root");
+    if (const char* options = std::getenv("ASAN_OPTIONS")) {
+        env.push_back(std::string("ASAN_OPTIONS=") + options + ":fast_unwind_on_malloc=0" + asan);
+        env.push_back("OMPI_MCA_mca_base_component_disable_dlclose=1");
+    }
     for (auto& e : env) a.insert(a.end(), {"-x", e});
     return a;
 }
@@ -67,8 +73,9 @@ std::vector<std::string> with(std::vector<std::string> args, const std::string& 
 }
 
 // `charlm train ...` alone (ranks 0) or under mpirun.
-run_result train(int ranks, const std::vector<std::string>& args, std::vector<std::string> env = {}) {
-    std::vector<std::string> cmd = ranks == 0 ? std::vector<std::string>{} : mpirun(ranks, std::move(env));
+run_result train(int ranks, const std::vector<std::string>& args, std::vector<std::string> env = {},
+                 const std::string& asan = "") {
+    std::vector<std::string> cmd = ranks == 0 ? std::vector<std::string>{} : mpirun(ranks, std::move(env), asan);
     cmd.push_back(CHARLM_BINARY);
     cmd.push_back("train");
     return run(cat(cmd, args));
@@ -191,7 +198,9 @@ TEST(mpi, one_collective_per_step) {
         const std::string file = fmt::format("{}/count{}.txt", dir, epochs);
         auto args = five_steps("lstm", "consecutive", fmt::format("{}/count{}", dir, epochs));
         args = with(with(args, "--epochs", std::to_string(epochs)), "--valid-fraction", "0");
-        auto r = train(2, args, {"LD_PRELOAD=" CHARLM_MPI_COUNT, "CHARLM_MPI_COUNT_FILE=" + file});
+        // (sanitized build: the counter is preloaded before ASan's runtime)
+        auto r = train(2, args, {"LD_PRELOAD=" CHARLM_MPI_COUNT, "CHARLM_MPI_COUNT_FILE=" + file},
+                       ":verify_asan_link_order=0");
         ASSERT_EQ(r.status, 0) << r.err;
         steps[epochs - 1] = steps_of(r);
         for (int rank : {0, 1}) {
