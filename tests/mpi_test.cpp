@@ -272,33 +272,63 @@ TEST(mpi, a_checkpoint_of_2_ranks_resumes_with_1_and_4) {
     }
 }
 
-// A rank killed mid-run: every process ends, non-zero, within 30 s; the last checkpoint loads and
-// resumes in one process.
-TEST(mpi, a_killed_rank_ends_the_run_and_the_checkpoint_resumes) {
-    const std::string dir = test::scratch_dir();
-    const std::string big = test::write_file("mpi_big.txt", std::string(test::slurp(corpus())) + test::slurp(corpus()) +
-                                                                test::slurp(corpus()));
-    const std::string out = dir + "/killed";
-    std::vector<std::string> cmd = mpirun(2);
-    cmd = cat(cmd, {CHARLM_BINARY, "train", "--corpus", big, "--hidden", "32", "--batch", "4", "--steps", "10",
-                    "--epochs", "100000", "--threads", "1", "--out", out, "--valid-fraction", "0.2"});
-    const pid_t launcher = ::fork();
-    if (launcher == 0) {
-        const int null = ::open("/dev/null", O_RDWR);
+// Starts `cmd` in the background with its output in `log`.
+pid_t launch(std::vector<std::string> cmd, const std::string& log) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const int null = ::open("/dev/null", O_RDONLY);
+        const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(null, 0);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
         std::vector<char*> argv;
         for (auto& a : cmd) argv.push_back(a.data());
         argv.push_back(nullptr);
         ::execv(argv[0], argv.data());
         ::_exit(127);
     }
-    // Wait for a checkpoint, then find rank 1 (its environment says so) and kill it.
-    using namespace std::chrono_literals;
+    return pid;
+}
+
+using namespace std::chrono_literals;
+
+bool appears(const std::string& path, std::chrono::seconds within) {
     const auto start = std::chrono::steady_clock::now();
-    while (!fs::exists(out + ".ckpt") && std::chrono::steady_clock::now() - start < 60s) std::this_thread::sleep_for(50ms);
-    ASSERT_TRUE(fs::exists(out + ".ckpt")) << "no checkpoint within a minute";
+    while (!fs::exists(path) && std::chrono::steady_clock::now() - start < within) std::this_thread::sleep_for(50ms);
+    return fs::exists(path);
+}
+
+// The exit status of `pid` (128 + signal), or -1 if it is still running after `within` (then killed).
+int exit_within(pid_t pid, std::chrono::seconds within) {
+    const auto start = std::chrono::steady_clock::now();
+    int raw = 0;
+    while (::waitpid(pid, &raw, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() - start > within) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &raw, 0);
+            return -1;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+}
+
+std::vector<std::string> long_run(const std::string& out) {
+    const std::string big = test::write_file("mpi_big.txt", std::string(test::slurp(corpus())) + test::slurp(corpus()) +
+                                                                test::slurp(corpus()));
+    return cat(mpirun(2), {CHARLM_BINARY, "train", "--corpus", big, "--hidden", "32", "--batch", "4", "--steps", "10",
+                           "--sampling", "consecutive", "--epochs", "100000", "--threads", "1", "--out", out,
+                           "--valid-fraction", "0.2"});
+}
+
+// A rank killed mid-run: every process ends, non-zero, within 30 s; the last checkpoint loads and
+// resumes in one process.
+TEST(mpi, a_killed_rank_ends_the_run_and_the_checkpoint_resumes) {
+    static int attempt = 0;
+    const std::string out = fmt::format("{}/killed{}", test::scratch_dir(), ++attempt);
+    const pid_t launcher = launch(long_run(out), out + ".log");
+    // Wait for a checkpoint, then find rank 1 (its environment says so) and kill it.
+    ASSERT_TRUE(appears(out + ".ckpt", 60s)) << "no checkpoint within a minute";
     std::this_thread::sleep_for(300ms);
     pid_t victim = -1;
     for (const auto& e : fs::directory_iterator("/proc")) {
@@ -310,14 +340,9 @@ TEST(mpi, a_killed_rank_ends_the_run_and_the_checkpoint_resumes) {
     }
     ASSERT_GT(victim, 0) << "rank 1 not found";
     ASSERT_EQ(::kill(victim, SIGKILL), 0);
-    const auto killed = std::chrono::steady_clock::now();
-    int raw = 0;
-    pid_t done = 0;
-    while ((done = ::waitpid(launcher, &raw, WNOHANG)) == 0 && std::chrono::steady_clock::now() - killed < 30s)
-        std::this_thread::sleep_for(50ms);
-    if (done == 0) ::kill(launcher, SIGKILL);
-    ASSERT_EQ(done, launcher) << "mpirun still running 30 s after a rank was killed";
-    EXPECT_FALSE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << "the run must fail";
+    const int status = exit_within(launcher, 30s);
+    ASSERT_NE(status, -1) << "mpirun still running 30 s after a rank was killed";
+    EXPECT_NE(status, 0) << "the run must fail";
     // No rank of it is left.
     for (const auto& e : fs::directory_iterator("/proc"))
         EXPECT_EQ(test::slurp(e.path().string() + "/cmdline").find(out), std::string::npos) << "a rank survived";
@@ -325,6 +350,31 @@ TEST(mpi, a_killed_rank_ends_the_run_and_the_checkpoint_resumes) {
     ASSERT_TRUE(info.ok()) << info.err().message;
     auto resumed = train(0, {"--resume", out + ".ckpt", "--epochs", std::to_string(info->epoch + 1), "--threads", "1"});
     EXPECT_EQ(resumed.status, 0) << resumed.err;
+}
+
+// Ctrl-C to mpirun (SIGINT; it sends the ranks SIGTERM) behaves as for one process: every rank stops
+// after the step all agreed on, rank 0 writes a checkpoint there and says how to resume, the exit is
+// non-zero; the run resumes with the same number of ranks.
+TEST(mpi, ctrl_c_to_mpirun_stops_every_rank_with_a_checkpoint) {
+    static int attempt = 0;  // a fresh name for each repetition (--gtest_repeat)
+    const std::string out = fmt::format("{}/interrupted{}", test::scratch_dir(), ++attempt);
+    const pid_t launcher = launch(long_run(out), out + ".log");
+    ASSERT_TRUE(appears(out, 60s)) << "no model file within a minute";  // an epoch is done
+    std::this_thread::sleep_for(200ms);
+    ASSERT_EQ(::kill(launcher, SIGINT), 0);
+    const int status = exit_within(launcher, 30s);
+    ASSERT_NE(status, -1) << "mpirun still running 30 s after Ctrl-C";
+    EXPECT_NE(status, 0);
+    const std::string log = test::slurp(out + ".log");
+    const auto said = log.find("charlm: stopped by signal 15 after step ");
+    ASSERT_NE(said, std::string::npos) << log;
+    EXPECT_EQ(count(log, "stopped by signal"), 1u) << "rank 0 alone says so\n" << log;
+    EXPECT_NE(log.find("stopped: signal"), std::string::npos) << log;
+    auto info = read_checkpoint(out + ".ckpt");
+    ASSERT_TRUE(info.ok()) << info.err().message;
+    EXPECT_EQ(info->step, std::stoull(log.substr(said + 40))) << "the checkpoint is the stop's";
+    auto resumed = train(2, {"--resume", out + ".ckpt", "--epochs", std::to_string(info->epoch + 1)});
+    EXPECT_EQ(resumed.status, 0) << resumed.out << resumed.err;
 }
 
 }  // namespace
