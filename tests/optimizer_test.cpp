@@ -127,14 +127,15 @@ TEST(sgd, one_and_several_steps) {
     }
 }
 
-// Adam in double, PyTorch's formulation.
+// Adam in double, PyTorch's formulation (AdamW's with weight decay `wd`).
 struct adam_ref {
     std::vector<double> w, m, v;
     uint64_t t = 0;
-    void step(const fvec& g, double lr, double b1 = 0.9, double b2 = 0.999, double eps = 1e-8) {
+    void step(const fvec& g, double lr, double wd = 0, double b1 = 0.9, double b2 = 0.999, double eps = 1e-8) {
         ++t;
         const double bc1 = 1 - std::pow(b1, double(t)), bc2 = 1 - std::pow(b2, double(t));
         for (size_t i = 0; i < w.size(); ++i) {
+            w[i] *= 1 - lr * wd;
             m[i] = b1 * m[i] + (1 - b1) * g[i];
             v[i] = b2 * v[i] + (1 - b2) * double(g[i]) * g[i];
             w[i] -= lr / bc1 * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + eps);
@@ -178,6 +179,36 @@ TEST(adam, one_and_several_steps_match_double) {
             ASSERT_NEAR(st[3].value[i], ref[1].v[i], 1e-6) << "v element " << i;
         }
     });
+}
+
+// Weight decay, decoupled: AdamW against the double reference on both kernel paths; SGD's equals
+// PyTorch's SGD weight_decay, w - lr (g + wd w).
+TEST(weight_decay, adamw_and_sgd_match_double) {
+    both_kernel_paths([] {
+        model m({9, 50001}, 8);
+        std::vector<adam_ref> ref;
+        for (const auto& w : m.w) ref.push_back({std::vector<double>(w.begin(), w.end()),
+                                                 std::vector<double>(w.size(), 0), std::vector<double>(w.size(), 0)});
+        nn::optimizer opt(nn::optimizer_kind::adam, m.buffers);
+        const float lr = 1e-2f, wd = 0.1f;
+        for (int step = 1; step <= 4; ++step) {
+            for (size_t p = 0; p < m.w.size(); ++p) ref[p].step(m.g[p], lr, wd);
+            opt.step(lr, wd);
+            for (size_t p = 0; p < m.w.size(); ++p)
+                for (size_t i = 0; i < m.w[p].size(); ++i)
+                    ASSERT_NEAR(m.w[p][i], ref[p].w[i], 2e-6) << "step " << step << " param " << p << " element " << i;
+        }
+    });
+    model s({7, 70000}, 9);
+    const model start = s;
+    nn::optimizer sgd(nn::optimizer_kind::sgd, s.buffers);
+    const float lr = 0.25f, wd = 0.5f;
+    sgd.step(lr, wd);
+    for (size_t p = 0; p < s.w.size(); ++p)
+        for (size_t i = 0; i < s.w[p].size(); ++i) {
+            const double want = start.w[p][i] - double(lr) * (start.g[p][i] + double(wd) * start.w[p][i]);
+            ASSERT_NEAR(s.w[p][i], want, 1e-6) << "param " << p << " element " << i;
+        }
 }
 
 TEST(adam, restored_state_continues_identically) {

@@ -40,6 +40,7 @@ struct train_config {
     float lr = 2e-3f;
     float lr_decay = 1.0f;        // multiplied into lr after every epoch
     float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
+    float weight_decay = 0.0f;    // decoupled (AdamW): w *= 1 - lr * weight_decay each step; 0: none
     bool deterministic_reduce = false;  // data-parallel: gradients summed in stream order, the same bits for any rank count
     uint64_t seed = 1;
     uint32_t report_every = 0;    // steps between reports inside an epoch; 0: about 10 s apart

@@ -159,6 +159,10 @@ option_table<train_config> make_train_options() {
                   .range = above_up_to(0, 1)}, MEMBER(lr_decay)),
         field<C>({.name = "clip", .group = training, .help = "global gradient-norm threshold (0: no clipping)",
                   .range = at_least(0)}, MEMBER(clip)),
+        stored_unless(field<C>({.name = "weight-decay", .group = training, .help = "decoupled weight decay "
+                               "(AdamW): every weight shrinks by lr x this each step (0: none)", .range = at_least(0),
+                               .since_v1 = false}, MEMBER(weight_decay)),
+                      [](const C& c) { return c.weight_decay == 0.0f; }),
         field<C>({.name = "seed", .group = training, .help = "random seed (initialization, batches, samples)",
                   .resume = fixed}, MEMBER(seed)),
         stored_unless(field<C>({.name = "deterministic-reduce", .group = training, .help = "under mpirun: sum the "

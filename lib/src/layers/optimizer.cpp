@@ -127,8 +127,14 @@ optimizer::optimizer(optimizer_kind kind, std::vector<param_view> params, adam_c
     }
 }
 
-void optimizer::step(float lr) {
+void optimizer::step(float lr, float weight_decay) {
     ++steps_;
+    if (weight_decay > 0.f) {
+        const float keep = 1.f - lr * weight_decay;
+        for_each_block(params_, [&](size_t p, size_t first, size_t n) {
+            scale_inplace(params_[p].value + first, n, keep);
+        });
+    }
     if (kind_ == optimizer_kind::sgd) {
         for_each_block(params_, [&](size_t p, size_t first, size_t n) {
             axpy_inplace(params_[p].value + first, params_[p].grad + first, n, -lr);

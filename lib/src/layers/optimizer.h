@@ -39,11 +39,13 @@ struct adam_config {
 // step t = 1, 2, ...: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). State m, v (one per parameter buffer,
 // zero at start) is allocated in the constructor; step() allocates nothing.
+// Weight decay `wd` is decoupled (Loshchilov & Hutter, PyTorch's AdamW): w *= 1 - lr wd before the
+// update, on every parameter; for SGD that is PyTorch's SGD weight_decay (L2) exactly.
 class optimizer {
 public:
     optimizer(optimizer_kind kind, std::vector<param_view> params, adam_config adam = {});
 
-    void step(float lr);
+    void step(float lr, float weight_decay = 0.f);
 
     const std::vector<param_view>& buffers() const { return params_; }
     optimizer_kind kind() const { return kind_; }

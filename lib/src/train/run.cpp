@@ -89,7 +89,7 @@ status training_run::step() {
                                     loss, first_loss_));
     last_clipped_ = cfg_.clip > 0 && nn::clip_global_norm(opt_->buffers(), cfg_.clip, norm);
     last_norm_ = norm;
-    opt_->step(static_cast<float>(lr_));
+    opt_->step(static_cast<float>(lr_), cfg_.weight_decay);
     if (!dp_ && cfg_.scheme == sampling::consecutive) session_.carry_state();  // dp_ carried its own
     ++step_;
     epoch_loss_.nll += l.nll;
