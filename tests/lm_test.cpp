@@ -179,6 +179,99 @@ INSTANTIATE_TEST_SUITE_P(cells, lm_vs_reference, ::testing::ValuesIn(shapes), []
     return n + "_" + std::to_string(info.index);
 });
 
+// Dropout on the first layer's input, between layers and on the last layer's output (--dropout-input,
+// --dropout, --dropout-output): the loss and every gradient against the reference given the same
+// masks, the reference's gradients with masks against central finite differences, and the masks
+// themselves: about the dropped share, the same for a repeated call, new for the next one.
+TEST(lm_dropout, input_between_and_output_masks_match_reference_and_finite_differences) {
+    for (cell_type cell : {cell_type::lstm, cell_type::gru}) {
+        SCOPED_TRACE(to_string(cell));
+        omp_set_num_threads(1);
+        const shape s{cell, 2, 4, 3, 7, 4, 3};
+        model_config c;
+        c.cell = s.cell;
+        c.layers = s.layers;
+        c.hidden = s.hidden;
+        c.embed = s.embed;
+        c.vocab = s.vocab;
+        c.dropout = 0.3f;
+        c.dropout_input = 0.25f;
+        c.dropout_output = 0.4f;
+        language_model m(c, text_config{}, make_vocab(s.vocab), 7);
+        training_session ts(m, s.T, s.N);
+        auto& p = model_access::of(ts);
+        batch_data b = random_batch(s, 17, false);
+        const loss_sum got = ts.train_step(b.in.data(), b.tg.data());
+
+        const size_t M = static_cast<size_t>(s.T) * s.N;
+        ref::dropout_masks dm;
+        dm.in.assign(p.mask_in.begin(), p.mask_in.end());
+        dm.out.assign(p.mask_out.begin(), p.mask_out.end());
+        const float* between = p.rnn.dropout_mask(0);
+        ASSERT_NE(between, nullptr);
+        dm.layers.push_back(ref::vec(between, between + M * s.hidden));
+        ASSERT_EQ(dm.in.size(), M * s.embed);
+        ASSERT_EQ(dm.out.size(), M * s.hidden);
+        size_t dropped = 0;
+        for (double v : dm.out) dropped += v == 0.0;
+        EXPECT_GT(dropped, 0u);
+        EXPECT_LT(dropped, dm.out.size());
+        for (double v : dm.in) EXPECT_TRUE(v == 0.0 || std::fabs(v - 1 / 0.75) < 1e-6) << v;
+
+        ref::lm r = to_ref(m);
+        ref::lm_grads g;
+        const double want = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, &g, nullptr, dm);
+        EXPECT_NEAR(got.nll / static_cast<double>(got.tokens), want, 1e-5 * want) << "loss";
+        const double tol = 1e-4;
+        auto& pm = model_access::of(m);
+        EXPECT_CLOSE(p.emb_g, g.emb, g.emb.size(), tol, "embedding.weight grad");
+        EXPECT_CLOSE(p.dec_g, g.dec_w, g.dec_w.size(), tol, "decoder.weight grad");
+        EXPECT_CLOSE(p.dec_bg, g.dec_b, g.dec_b.size(), tol, "decoder.bias grad");
+        const int G = gate_count(s.cell), Gb = bias_gate_count(s.cell);
+        for (uint32_t l = 0; l < s.layers; ++l) {
+            const size_t in = l == 0 ? pm.I : pm.H;
+            std::vector<float> wx(in * G * s.hidden), wh(static_cast<size_t>(s.hidden) * G * s.hidden),
+                bb(static_cast<size_t>(Gb) * s.hidden);
+            p.rnn.get_layer_grad(static_cast<int>(l), wx.data(), wh.data(), bb.data());
+            EXPECT_CLOSE(wx, g.rnn[l].w_x, wx.size(), tol, "layer " << l << " W_x grad");
+            EXPECT_CLOSE(wh, g.rnn[l].w_h, wh.size(), tol, "layer " << l << " W_h grad");
+            EXPECT_CLOSE(bb, g.rnn[l].bias, bb.size(), tol, "layer " << l << " bias grad");
+        }
+
+        // The reference with these masks against central differences.
+        const double eps = 1e-6;
+        auto check = [&](std::vector<double>& x, const std::vector<double>& analytic, const std::string& what) {
+            double worst = 0, scale = 1e-3;
+            for (double a : analytic) scale = std::max(scale, std::fabs(a));
+            for (size_t i = 0; i < x.size(); ++i) {
+                const double keep = x[i];
+                x[i] = keep + eps;
+                const double up = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, nullptr, nullptr, dm);
+                x[i] = keep - eps;
+                const double down = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, nullptr, nullptr, dm);
+                x[i] = keep;
+                worst = std::max(worst, std::fabs((up - down) / (2 * eps) - analytic[i]));
+            }
+            EXPECT_LE(worst / scale, 1e-6) << what;
+        };
+        check(r.emb, g.emb, "embedding.weight");
+        check(r.rnn.layers[0].w_x, g.rnn[0].w_x, "W_x l0");
+        check(r.rnn.layers[1].w_h, g.rnn[1].w_h, "W_h l1");
+        check(r.dec_w, g.dec_w, "decoder.weight");
+
+        // The next call draws new masks; replaying the call's counter draws the same.
+        const uint64_t calls = ts.dropout_calls();
+        const std::vector<float> first_in = p.mask_in, first_out = p.mask_out;
+        ts.train_step(b.in.data(), b.tg.data());
+        EXPECT_NE(p.mask_in, first_in);
+        EXPECT_NE(p.mask_out, first_out);
+        ts.set_dropout_calls(calls - 1);
+        ts.train_step(b.in.data(), b.tg.data());
+        EXPECT_EQ(p.mask_in, first_in);
+        EXPECT_EQ(p.mask_out, first_out);
+    }
+}
+
 // Consecutive batches: two half-length batches with the state carried give the same losses as one
 // full-length batch, and the second half's gradients are those of a batch that starts from the
 // carried state as a constant (the gradient is cut at the edge).

@@ -91,10 +91,10 @@ const std::string& corpus() {
     return path;
 }
 
-// 5 steps of batch 8 x 10 on 2 layers with dropout and clipping.
+// 5 steps of batch 8 x 10 on 2 layers with dropout (input, between layers, output) and clipping.
 std::vector<std::string> five_steps(const std::string& cell, const std::string& scheme, const std::string& out) {
     return {"--corpus", corpus(), "--cell", cell, "--layers", "2", "--hidden", "24", "--embed", "8",
-            "--dropout", "0.3", "--clip", "0.2", "--batch", "8", "--steps", "10", "--sampling", scheme,
+            "--dropout", "0.3", "--dropout-input", "0.1", "--dropout-output", "0.2", "--clip", "0.2", "--batch", "8", "--steps", "10", "--sampling", scheme,
             "--epochs", "1", "--valid-fraction", "0.75", "--threads", "1", "--seed", "3", "--out", out, "--force"};
 }
 

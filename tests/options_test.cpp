@@ -235,6 +235,8 @@ std::map<std::string, test_value> train_test_values(const std::string& dir, cons
         {"clip", {"0.5", "0.25"}},
         {"seed", {"7", "8"}},
         {"deterministic-reduce", {"true", "false"}},
+        {"dropout-input", {"0.1", "0.2"}},
+        {"dropout-output", {"0.1", "0.2"}},
         {"weight-decay", {"0.01", "0.02"}},
         {"report-every", {"3", "4"}},
         {"valid-every", {"50", "60"}},

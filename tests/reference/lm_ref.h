@@ -25,10 +25,19 @@ struct lm_grads {
     vec dh0, dc0;  // (L, N, H)
 };
 
+// Inverted-dropout masks, each empty or as large as what it multiplies: the first layer's input
+// (T, N, I), each layer boundary's (T, N, H), the last layer's output before the decoder (T, N, H).
+struct dropout_masks {
+    vec in;
+    std::vector<vec> layers;
+    vec out;
+};
+
 // Mean NLL over targets >= 0 of a (T, N) batch, time-major. h0, c0: (L, N, H) or empty.
 // With `g`, also the gradients of that mean.
 inline double lm_loss(const lm& m, int T, int N, const std::vector<int32_t>& in, const std::vector<int32_t>& tg,
-                      const vec& h0, const vec& c0, lm_grads* g = nullptr, double* nll_sum = nullptr) {
+                      const vec& h0, const vec& c0, lm_grads* g = nullptr, double* nll_sum = nullptr,
+                      const dropout_masks& dm = {}) {
     const size_t M = static_cast<size_t>(T) * N;
     const int I = m.E > 0 ? m.E : m.V;
     vec x(M * I, 0.0);
@@ -39,12 +48,15 @@ inline double lm_loss(const lm& m, int T, int N, const std::vector<int32_t>& in,
             x[r * I + in[r]] = 1.0;
         }
     }
-    tape tp = forward(m.rnn, T, N, x, h0, c0);
+    for (size_t k = 0; k < dm.in.size(); ++k) x[k] *= dm.in[k];
+    tape tp = forward(m.rnn, T, N, x, h0, c0, dm.layers);
+    vec y = tp.out;  // the decoder's input
+    for (size_t k = 0; k < dm.out.size(); ++k) y[k] *= dm.out[k];
     vec logits(M * m.V);
     for (size_t r = 0; r < M; ++r)
         for (int v = 0; v < m.V; ++v) {
             double a = m.dec_b[v];
-            for (int h = 0; h < m.H; ++h) a += tp.out[r * m.H + h] * m.dec_w[static_cast<size_t>(v) * m.H + h];
+            for (int h = 0; h < m.H; ++h) a += y[r * m.H + h] * m.dec_w[static_cast<size_t>(v) * m.H + h];
             logits[r * m.V + v] = a;
         }
     double sum = 0;
@@ -73,12 +85,14 @@ inline double lm_loss(const lm& m, int T, int N, const std::vector<int32_t>& in,
             const double d = (prob[r * m.V + v] - (v == tg[r] ? 1.0 : 0.0)) / static_cast<double>(count);
             g->dec_b[v] += d;
             for (int h = 0; h < m.H; ++h) {
-                g->dec_w[static_cast<size_t>(v) * m.H + h] += d * tp.out[r * m.H + h];
+                g->dec_w[static_cast<size_t>(v) * m.H + h] += d * y[r * m.H + h];
                 dout[r * m.H + h] += d * m.dec_w[static_cast<size_t>(v) * m.H + h];
             }
         }
     }
+    for (size_t k = 0; k < dm.out.size(); ++k) dout[k] *= dm.out[k];
     grads gr = backward(m.rnn, tp, dout);
+    for (size_t k = 0; k < dm.in.size(); ++k) gr.dx[k] *= dm.in[k];
     g->rnn = gr.d;
     g->dh0 = gr.dh0;
     g->dc0 = gr.dc0;

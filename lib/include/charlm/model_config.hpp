@@ -53,6 +53,8 @@ struct model_config {
     uint32_t hidden = 256;
     uint32_t embed = 64;    // 0: one-hot input of width V, as in the textbook
     float dropout = 0.0f;   // between recurrent layers, training only
+    float dropout_input = 0.0f;   // on layer 0's input (the embedding rows), training only
+    float dropout_output = 0.0f;  // on the last layer's output (the decoder's input), training only
     uint32_t vocab = 0;     // V, set from the corpus
     softmax_type softmax = softmax_type::full;
     // Adaptive softmax: the head holds ids [0, cutoffs[0]), cluster k ids [cutoffs[k], cutoffs[k+1])

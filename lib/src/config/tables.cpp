@@ -109,6 +109,14 @@ option_table<model_config> make_model_options() {
                   .part = model, .range = between(0, 8192)}, MEMBER(embed)),
         field<C>({.name = "dropout", .group = g, .help = "dropout between layers", .resume = fixed, .part = model,
                   .range = from_up_to_excluding(0, 1)}, MEMBER(dropout)),
+        stored_unless(field<C>({.name = "dropout-input", .group = g, .help = "dropout on the first layer's input "
+                               "(the embedding)", .resume = fixed, .part = model,
+                               .range = from_up_to_excluding(0, 1), .since_v1 = false}, MEMBER(dropout_input)),
+                      [](const C& c) { return c.dropout_input == 0.0f; }),
+        stored_unless(field<C>({.name = "dropout-output", .group = g, .help = "dropout on the last layer's output "
+                               "(the output layer's input)", .resume = fixed, .part = model,
+                               .range = from_up_to_excluding(0, 1), .since_v1 = false}, MEMBER(dropout_output)),
+                      [](const C& c) { return c.dropout_output == 0.0f; }),
         field<C>({.name = "", .group = g, .help = "vocabulary size V, from the corpus", .resume = on_resume::none,
                   .json_key = "vocab"}, MEMBER(vocab)),
         field<C>({.name = "softmax", .group = g, .help = "output layer; adaptive puts frequent tokens in a head and "

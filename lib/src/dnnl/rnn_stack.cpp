@@ -534,23 +534,26 @@ void rnn_stack::bind_states(shape& s, int g, int from, int to) {
     }
 }
 
-// Masks for every group boundary from (seed, forward_training call counter, boundary, element of
-// the whole batch): the same for any thread count and any split of the batch, and reproducible.
-void rnn_stack::make_dropout_masks(shape& s) {
-    const size_t rows = static_cast<size_t>(s.steps) * s.batch, H = hidden_;
-    const size_t N = s.batch, global = stream_global_ ? stream_global_ : N, first = stream_first_;
-    CHARLM_ASSERT(first + N <= global);
-    const float keep_scale = 1.f / (1.f - dropout_);
-    const float p = dropout_;
-    for (int g = 0; g + 1 < w_.group_count(); ++g) {
-        float* mask = s.groups[g].mask;
-        const uint64_t key = mix64(mix64(dropout_seed_) ^ dropout_calls_) ^ (static_cast<uint64_t>(g) << 48);
+void fill_dropout_mask(float* mask, size_t steps, size_t N, size_t width, float p, uint64_t seed, uint64_t call,
+                       uint64_t slot, size_t first, size_t global) {
+    if (global == 0) global = N;
+    CHARLM_ASSERT(first + N <= global && p >= 0.f && p < 1.f);
+    const size_t rows = steps * N;
+    const float keep_scale = 1.f / (1.f - p);
+    const uint64_t key = mix64(mix64(seed) ^ call) ^ (slot << 48);
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; ++r) {
-            const size_t at = (r / N * global + first + r % N) * H;  // row (t, n) of the whole batch
-            for (size_t h = 0; h < H; ++h) mask[r * H + h] = uniform01(key, at + h) < p ? 0.f : keep_scale;
-        }
+    for (size_t r = 0; r < rows; ++r) {
+        const size_t at = (r / N * global + first + r % N) * width;  // row (t, n) of the whole batch
+        for (size_t h = 0; h < width; ++h) mask[r * width + h] = uniform01(key, at + h) < p ? 0.f : keep_scale;
     }
+}
+
+// Masks for every group boundary (slot g) of this forward_training call.
+void rnn_stack::make_dropout_masks(shape& s) {
+    for (int g = 0; g + 1 < w_.group_count(); ++g)
+        fill_dropout_mask(s.groups[g].mask, static_cast<size_t>(s.steps), static_cast<size_t>(s.batch), static_cast<size_t>(hidden_),
+                          dropout_, dropout_seed_, dropout_calls_, static_cast<uint64_t>(g), stream_first_,
+                          stream_global_);
 }
 
 const float* rnn_stack::forward_training(const float* src) {

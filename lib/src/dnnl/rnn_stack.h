@@ -22,6 +22,12 @@
 
 namespace charlm::nn {
 
+// Inverted-dropout mask (0 with probability p, else 1/(1-p)) for a (steps, N, width) tensor whose
+// rows are streams first .. first + N - 1 of a batch of `global` streams (0: N), from (seed, call,
+// slot, element of the whole batch): the same for any split of the batch and any thread count.
+void fill_dropout_mask(float* mask, size_t steps, size_t N, size_t width, float p, uint64_t seed, uint64_t call,
+                       uint64_t slot, size_t first = 0, size_t global = 0);
+
 // Letters as oneDNN's: T steps, N batch, I input width of layer 0, H hidden width, L layers,
 // G gates (gate_count), Gb bias rows (bias_gate_count).
 //
@@ -171,6 +177,9 @@ public:
     // Training forwards run so far: the dropout masks are a pure function of (seed, this count,
     // group, element), so a checkpoint restores the mask sequence by restoring the count.
     uint64_t dropout_calls() const { return dropout_calls_; }
+    uint64_t dropout_seed() const { return dropout_seed_; }
+    uint32_t stream_first() const { return stream_first_; }
+    uint32_t stream_global() const { return stream_global_; }
     void set_dropout_calls(uint64_t n) { dropout_calls_ = n; }
     // This stack's rows are streams first .. first + N - 1 of a batch of `global` streams (a rank's
     // share of a data-parallel batch): its dropout masks are those rows of the whole batch's.

@@ -47,6 +47,8 @@ model_summary describe_model(const language_model& model) {
     } else {
         out.layers.push_back({"one-hot", "OneHot", fmt::format("{} ids -> {}", c.vocab, c.vocab), {}});
     }
+    if (c.dropout_input > 0)
+        out.layers.push_back({"dropout_input", fmt::format("Dropout({:g})", c.dropout_input), "", {}});
     const int64_t H = c.hidden;
     // b_hh's rows that only add to b_ih's (all of them but lbr-gru's n gate) are stored as zeros.
     const int64_t bias_hh_untrained = static_cast<int64_t>(2 * gate_count(c.cell) - bias_gate_count(c.cell)) * H;
@@ -61,6 +63,8 @@ model_summary describe_model(const language_model& model) {
         if (c.dropout > 0 && k + 1 < c.layers)
             out.layers.push_back({fmt::format("dropout_l{}", k), fmt::format("Dropout({:g})", c.dropout), "", {}});
     }
+    if (c.dropout_output > 0)
+        out.layers.push_back({"dropout_output", fmt::format("Dropout({:g})", c.dropout_output), "", {}});
     if (c.softmax == softmax_type::adaptive) {
         layer_summary l{"decoder", "AdaptiveLogSoftmax", fmt::format("{} -> {} log-probs", c.hidden, c.vocab), {}};
         own(l, "decoder.head.weight");

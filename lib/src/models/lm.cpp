@@ -156,6 +156,10 @@ const float* output_head::logits_of(const float* h, size_t rows) {
 
 // --- training
 
+// Mask slots of input and output dropout (the stack's layer boundaries use 0 .. layers - 2).
+constexpr uint64_t k_slot_input = 62, k_slot_output = 63;
+
+
 training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32_t batch)
     : m(model),
       strm(model.eng),
@@ -182,6 +186,11 @@ training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32
     x.resize(rows * m.I);
     if (m.E > 0) dx.resize(rows * m.I);
     dh.resize(rows * m.H);
+    if (m.cfg.dropout_input > 0.f) mask_in.resize(rows * m.I);
+    if (m.cfg.dropout_output > 0.f) {
+        mask_out.resize(rows * m.H);
+        h_dropped.resize(rows * m.H);
+    }
 }
 
 loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator) {
@@ -198,7 +207,23 @@ loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t
     zero_grad();
     // forward, then backward: gradients of the mean NLL
     m.embed(x.data(), inputs, rows);
+    // Input and output dropout draw their masks for the same forward call as the stack's (slots
+    // past any layer boundary's), per stream of the whole batch.
+    const uint64_t call = rnn.dropout_calls() + 1;
+    auto mask = [&](std::vector<float>& out, size_t width, float p, uint64_t slot) {
+        nn::fill_dropout_mask(out.data(), T, N, width, p, rnn.dropout_seed(), call, slot, rnn.stream_first(),
+                          rnn.stream_global());
+    };
+    if (!mask_in.empty()) {
+        mask(mask_in, m.I, m.cfg.dropout_input, k_slot_input);
+        for (size_t i = 0; i < rows * m.I; ++i) x[i] *= mask_in[i];
+    }
     const float* h = rnn.forward_training(x.data());  // (T, N, H)
+    if (!mask_out.empty()) {
+        mask(mask_out, m.H, m.cfg.dropout_output, k_slot_output);
+        for (size_t i = 0; i < rows * m.H; ++i) h_dropped[i] = h[i] * mask_out[i];
+        h = h_dropped.data();
+    }
     if (m.adaptive) {
         out.nll = m.adaptive->forward_backward(dh.data(), h, targets, rows, scale);
     } else {
@@ -206,8 +231,14 @@ loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t
         out.nll = nn::softmax_xent_forward_backward(logits.data(), targets, rows, m.V, scale);  // -> dlogits
         proj.backward(dh.data(), dec_g.data(), dec_bg.data(), logits.data(), h, m.dec_w.data());
     }
+    if (!mask_out.empty())
+        for (size_t i = 0; i < rows * m.H; ++i) dh[i] *= mask_out[i];
     rnn.backward(dh.data(), m.E > 0 ? dx.data() : nullptr);
-    if (m.E > 0) nn::embedding_backward(emb_g.data(), dx.data(), inputs, rows, m.E, m.V);
+    if (m.E > 0) {
+        if (!mask_in.empty())
+            for (size_t i = 0; i < rows * m.I; ++i) dx[i] *= mask_in[i];
+        nn::embedding_backward(emb_g.data(), dx.data(), inputs, rows, m.E, m.V);
+    }
     return out;
 }
 

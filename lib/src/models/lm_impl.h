@@ -108,6 +108,8 @@ struct training_session::impl {
     std::vector<float> dx;       // (T, N, I) gradient into the embedding
     std::vector<float> logits;   // (M, V), then dlogits in place; unused with the adaptive softmax
     std::vector<float> dh;       // (M, H)
+    // --dropout-input / --dropout-output: this step's masks (M, I) and (M, H), and the decoder's input
+    std::vector<float> mask_in, mask_out, h_dropped;
 };
 
 struct evaluation_session::impl {
