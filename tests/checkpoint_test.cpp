@@ -135,6 +135,45 @@ TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
     expect_same_tensors(full.out + ".ckpt", part.out + ".ckpt");
 }
 
+// The warm-up and the cosine go by the step count over the run: a run stopped inside its warm-up
+// and again mid-run, each time resumed, takes the uninterrupted run's steps bit for bit.
+TEST(resume_schedule, warmup_and_cosine_resume_bit_for_bit) {
+    omp_set_num_threads(2);
+    const std::string dir = test::scratch_dir() + "/resume_cosine";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string corpus = test::write_file("resume_cosine.txt", toy_text(300, 6));
+    train_config full = small_config(corpus, cell_type::lstm, sampling::consecutive);
+    full.lr_decay = 1;
+    full.schedule = lr_schedule::cosine;
+    full.lr_final = 0.2f;
+    full.warmup = 6;
+    full.out = dir + "/full.safetensors";
+    trajectory a;
+    auto ra = train(full, recorder(a));
+    ASSERT_TRUE(ra.ok()) << ra.err().message;
+    const uint64_t per_epoch = ra->steps / 3;
+    ASSERT_GT(per_epoch, 6u);
+
+    train_config part = full;
+    part.out = dir + "/part.safetensors";
+    trajectory b;
+    auto r1 = train(part, recorder(b, 3));  // inside the warm-up
+    ASSERT_TRUE(r1.ok()) << r1.err().message;
+    ASSERT_TRUE(r1->interrupted);
+    part.resume = part.out + ".ckpt";
+    auto r2 = train(part, recorder(b, per_epoch + 2));  // mid-epoch 2
+    ASSERT_TRUE(r2.ok()) << r2.err().message;
+    ASSERT_TRUE(r2->interrupted);
+    auto r3 = train(part, recorder(b));
+    ASSERT_TRUE(r3.ok()) << r3.err().message;
+
+    ASSERT_EQ(a.losses.size(), b.losses.size());
+    for (size_t i = 0; i < a.losses.size(); ++i) ASSERT_EQ(a.losses[i], b.losses[i]) << "step " << i + 1;
+    ASSERT_EQ(a.valid, b.valid);
+    expect_same_tensors(full.out, part.out);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     cells, resume,
     ::testing::Values(std::tuple{cell_type::lstm, sampling::consecutive, optimizer_kind::adam, softmax_type::full},

@@ -331,5 +331,76 @@ TEST(train, validation_inside_an_epoch_leaves_the_training_trajectory_unchanged)
     for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(plain[i], validated[i]) << "step " << i + 1;
 }
 
+
+// --warmup and --lr-schedule cosine: the rate each report gives (the next step's) follows the
+// formula over the run's epochs, ends at exactly --lr-final x --lr, and is the rate the optimizer
+// uses: a run's second step equals, bit for bit, that of a run whose --lr is the warmed-up rate.
+TEST(train, warmup_and_cosine_shape_the_rate_over_the_run) {
+    omp_set_num_threads(2);
+    const std::string corpus = write_corpus("cosine.txt", toy_corpus(150, 4));
+    train_config c = toy_config(corpus, cell_type::lstm);
+    c.epochs = 3;
+    c.report_every = 1;
+    c.lr = 0.008f;
+    c.warmup = 4;
+    c.schedule = lr_schedule::cosine;
+    c.lr_final = 0.25f;
+    std::vector<std::pair<uint64_t, double>> rates;  // (steps done, rate of the next step)
+    std::vector<double> losses;
+    train_callbacks cb;
+    cb.on_report = [&](const train_report& r) { rates.emplace_back(r.step, r.lr); };
+    cb.on_progress = [&](const train_progress& p) { losses.push_back(p.loss); };
+    auto r = train(c, cb);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    const double total = static_cast<double>(r->steps);
+    ASSERT_GE(rates.size(), r->steps);
+    for (const auto& [step, lr] : rates) {
+        const double warm = step < 4 ? (step + 1) / 4.0 : 1.0;
+        const double cosine = 0.25 + 0.75 * 0.5 * (1 + std::cos(std::acos(-1.0) * step / total));
+        EXPECT_NEAR(lr, 0.008f * warm * cosine, 1e-12) << "after step " << step;
+    }
+    EXPECT_EQ(rates.back().first, r->steps);
+    EXPECT_DOUBLE_EQ(rates.back().second, 0.008f * 0.25);
+
+    // The first step ran at --lr / 4: a run at that --lr without a schedule takes the same first step.
+    train_config plain = c;
+    plain.warmup = 0;
+    plain.schedule = lr_schedule::constant;
+    plain.lr = c.lr / 4;
+    plain.epochs = 1;
+    std::vector<double> plain_losses;
+    train_callbacks pcb;
+    pcb.on_progress = [&](const train_progress& p) { plain_losses.push_back(p.loss); };
+    ASSERT_TRUE(train(plain, pcb).ok());
+    ASSERT_GE(plain_losses.size(), 3u);
+    EXPECT_EQ(losses[0], plain_losses[0]);
+    EXPECT_EQ(losses[1], plain_losses[1]) << "the first update used another rate";
+    EXPECT_NE(losses[2], plain_losses[2]) << "the second update used the same rate";
+}
+
+// With a time budget the cosine runs over the budget: the rate falls as the clock runs and the
+// last report, when the budget is spent, gives exactly --lr-final x --lr.
+TEST(train, cosine_over_a_time_budget_ends_at_the_final_rate) {
+    omp_set_num_threads(2);
+    const std::string corpus = write_corpus("cosine_budget.txt", toy_corpus(150, 5));
+    train_config c = toy_config(corpus, cell_type::gru);
+    c.epochs = 0;
+    c.time_budget_s = 1.5;
+    c.report_every = 2;
+    c.schedule = lr_schedule::cosine;
+    c.lr_final = 0.1f;
+    std::vector<train_report> reports;
+    train_callbacks cb;
+    cb.on_report = [&](const train_report& r) { reports.push_back(r); };
+    auto r = train(c, cb);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->stop, stop_reason::budget);
+    ASSERT_GE(reports.size(), 4u);
+    for (size_t i = 1; i < reports.size(); ++i) EXPECT_LE(reports[i].lr, reports[i - 1].lr) << "report " << i;
+    EXPECT_LT(reports.front().lr, c.lr);
+    EXPECT_GT(reports.front().lr, 0.5 * c.lr) << "the first report comes early in the budget";
+    EXPECT_DOUBLE_EQ(reports.back().lr, static_cast<double>(c.lr) * static_cast<double>(c.lr_final));
+}
+
 }  // namespace
 }  // namespace charlm

@@ -19,6 +19,11 @@ namespace charlm {
 
 enum class optimizer_kind { sgd, adam };
 std::string to_string(optimizer_kind);
+// The learning rate's shape over the run, on top of --lr-decay and --lr-plateau: constant, or a
+// half cosine from --lr down to --lr-final x --lr at the end of the run (its epochs or its budget).
+enum class lr_schedule { constant, cosine };
+std::string to_string(lr_schedule);
+result<lr_schedule> parse_lr_schedule(std::string_view);
 result<optimizer_kind> parse_optimizer(std::string_view);
 std::string to_string(sampling);
 result<sampling> parse_sampling(std::string_view);
@@ -39,6 +44,9 @@ struct train_config {
     optimizer_kind optimizer = optimizer_kind::adam;
     float lr = 2e-3f;
     float lr_decay = 1.0f;        // multiplied into lr after every epoch
+    lr_schedule schedule = lr_schedule::constant;
+    float lr_final = 0.1f;        // cosine: the rate at the end of the run, as a fraction of lr
+    uint32_t warmup = 0;          // steps over which the rate rises linearly from lr / warmup to lr
     float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
     float weight_decay = 0.0f;    // decoupled (AdamW): w *= 1 - lr * weight_decay each step; 0: none
     bool deterministic_reduce = false;  // data-parallel: gradients summed in stream order, the same bits for any rank count

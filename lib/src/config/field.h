@@ -110,6 +110,7 @@ template <> struct codec<normalization> : enum_codec<normalization> {};
 template <> struct codec<token_unit> : enum_codec<token_unit> {};
 template <> struct codec<sampling> : enum_codec<sampling> {};
 template <> struct codec<optimizer_kind> : enum_codec<optimizer_kind> {};
+template <> struct codec<lr_schedule> : enum_codec<lr_schedule> {};
 template <> struct codec<unknown_policy> : enum_codec<unknown_policy> {};
 template <> struct codec<tone_rule> : enum_codec<tone_rule> {};
 template <> struct codec<rhyme_rule> : enum_codec<rhyme_rule> {};

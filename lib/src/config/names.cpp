@@ -63,6 +63,13 @@ const enum_table<token_unit>& enum_names() {
 }
 
 template <>
+const enum_table<lr_schedule>& enum_names() {
+    static const enum_table<lr_schedule> t{"learning-rate schedule",
+                                           {{lr_schedule::constant, "constant"}, {lr_schedule::cosine, "cosine"}}};
+    return t;
+}
+
+template <>
 const enum_table<sampling>& enum_names() {
     static const enum_table<sampling> t{"sampling",
                                         {{sampling::random, "random"}, {sampling::consecutive, "consecutive"}}};
@@ -113,6 +120,7 @@ std::string to_string(normalization v) { return enum_to_string(v); }
 std::string to_string(token_unit v) { return enum_to_string(v); }
 std::string to_string(sampling v) { return enum_to_string(v); }
 std::string to_string(optimizer_kind v) { return enum_to_string(v); }
+std::string to_string(lr_schedule v) { return enum_to_string(v); }
 std::string to_string(unknown_policy v) { return enum_to_string(v); }
 std::string to_string(tone_rule v) { return enum_to_string(v); }
 std::string to_string(rhyme_rule v) { return enum_to_string(v); }
@@ -124,6 +132,7 @@ result<normalization> parse_normalization(std::string_view s) { return enum_pars
 result<token_unit> parse_token_unit(std::string_view s) { return enum_parse<token_unit>(s); }
 result<sampling> parse_sampling(std::string_view s) { return enum_parse<sampling>(s); }
 result<optimizer_kind> parse_optimizer(std::string_view s) { return enum_parse<optimizer_kind>(s); }
+result<lr_schedule> parse_lr_schedule(std::string_view s) { return enum_parse<lr_schedule>(s); }
 result<unknown_policy> parse_unknown_policy(std::string_view s) { return enum_parse<unknown_policy>(s); }
 result<tone_rule> parse_tone_rule(std::string_view s) { return enum_parse<tone_rule>(s); }
 result<rhyme_rule> parse_rhyme_rule(std::string_view s) { return enum_parse<rhyme_rule>(s); }

@@ -165,6 +165,18 @@ option_table<train_config> make_train_options() {
         field<C>({.name = "lr", .group = training, .help = "learning rate", .range = above(0)}, MEMBER(lr)),
         field<C>({.name = "lr-decay", .group = training, .help = "learning-rate factor per epoch",
                   .range = above_up_to(0, 1)}, MEMBER(lr_decay)),
+        stored_unless(field<C>({.name = "lr-schedule", .group = training, .help = "the rate over the run: "
+                               "constant, or cosine (from --lr down to --lr-final x --lr at the end of the run's "
+                               "epochs or time budget)", .since_v1 = false}, MEMBER(schedule)),
+                      [](const C& c) { return c.schedule == lr_schedule::constant; }),
+        stored_unless(field<C>({.name = "lr-final", .group = training, .help = "with --lr-schedule cosine: the "
+                               "rate at the end, as a fraction of --lr", .range = between(0, 1),
+                               .since_v1 = false}, MEMBER(lr_final)),
+                      [](const C& c) { return c.lr_final == train_config{}.lr_final; }),
+        stored_unless(field<C>({.name = "warmup", .group = training, .help = "steps over which the rate rises "
+                               "linearly to --lr at the start of the run (0: none)", .since_v1 = false},
+                               MEMBER(warmup)),
+                      [](const C& c) { return c.warmup == 0; }),
         field<C>({.name = "clip", .group = training, .help = "global gradient-norm threshold (0: no clipping)",
                   .range = at_least(0)}, MEMBER(clip)),
         stored_unless(field<C>({.name = "weight-decay", .group = training, .help = "decoupled weight decay "

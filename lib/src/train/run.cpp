@@ -89,7 +89,7 @@ status training_run::step() {
                                     loss, first_loss_));
     last_clipped_ = cfg_.clip > 0 && nn::clip_global_norm(opt_->buffers(), cfg_.clip, norm);
     last_norm_ = norm;
-    opt_->step(static_cast<float>(lr_), cfg_.weight_decay);
+    opt_->step(static_cast<float>(current_lr()), cfg_.weight_decay);
     if (!dp_ && cfg_.scheme == sampling::consecutive) session_.carry_state();  // dp_ carried its own
     ++step_;
     epoch_loss_.nll += l.nll;
@@ -223,7 +223,7 @@ train_report training_run::report(bool end_of_epoch) const {
     r.bpc = std::log2(r.train_ppl);
     r.grad_norm = last_norm_;
     r.clipped = last_clipped_;
-    r.lr = lr_;
+    r.lr = current_lr();
     r.chars_per_sec = static_cast<double>(window_tokens_) / std::max(1e-9, seconds_since(last_report_));
     r.elapsed_s = elapsed();
     return r;

@@ -53,6 +53,8 @@ private:
           it_(corpus_.train, batch_config{cfg.batch, cfg.steps, cfg.scheme, cfg.seed}),
           sched_(cfg_, corpus_.valid.size() >= 2, cfg.time_budget_s, 0) {}
 
+    void set_up_optimizer(const model_config& mc);
+    status open_files_and_start_clock(const train_position* resumed);
     status resume_from(const checkpoint_data& ck, bool carried, training_session::recurrent_state& carried_state);
     status check_same_start();
     double elapsed() const { return seconds_since(t0_); }
@@ -62,6 +64,9 @@ private:
     // (rank 0's clock, any rank's signal), so that every rank decides alike; else this process's.
     double agreed_elapsed() const { return dp_ ? agreed_.elapsed_s : elapsed(); }
     bool agreed_signal() const { return dp_ ? agreed_.signal : signal(); }
+    // The rate of the next step: --lr with its per-epoch decay and plateau cuts (lr_), times the
+    // warm-up and cosine factor at this step and time.
+    double current_lr() const { return lr_ * sched_.lr_factor(step_, agreed_elapsed(), it_.batches_in_epoch()); }
     double agreed_since_validation() const { return dp_ ? agreed_.since_validation_s : seconds_since(last_validation_); }
     status sync_start(training_session::recurrent_state* carried);
     status gather_state(training_session::recurrent_state& whole);

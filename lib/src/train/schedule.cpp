@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace charlm::detail {
 
@@ -50,6 +51,17 @@ bool schedule::out_of_patience() const { return cfg_->patience > 0 && stale_ >= 
 
 double schedule::lr_after_validation(double lr, bool improved) const {
     return improved || cfg_->lr_plateau == 1.0f ? lr : lr * static_cast<double>(cfg_->lr_plateau);
+}
+
+double schedule::lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const {
+    const double warm = step < cfg_->warmup ? static_cast<double>(step + 1) / cfg_->warmup : 1.0;
+    if (cfg_->schedule == lr_schedule::constant) return warm;
+    double done = 0;
+    if (cfg_->epochs > 0)
+        done = static_cast<double>(step) / (static_cast<double>(cfg_->epochs) * static_cast<double>(std::max<uint64_t>(1, batches)));
+    if (budget_s_ > 0) done = std::max(done, elapsed_s / budget_s_);
+    const double end = cfg_->lr_final;
+    return warm * (end + (1 - end) * 0.5 * (1 + std::cos(std::numbers::pi * std::min(1.0, done))));
 }
 
 std::string schedule::describe(stop_reason why, uint64_t epoch, uint64_t batch, uint64_t batches) const {

@@ -38,6 +38,12 @@ public:
     // The learning rate after a validation (--lr-plateau lowers it when there was no new best).
     double lr_after_validation(double lr, bool improved) const;
 
+    // What the learning rate is multiplied by for the step after `step` steps of the run: the
+    // warm-up's linear rise (step + 1) / warmup, then, with --lr-schedule cosine, a half cosine from 1
+    // to --lr-final over the run's progress: the larger of its share of the epochs (`batches` a
+    // epoch) and its share of the time budget.
+    double lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const;
+
     // A sentence for the last report line: "all 10 epochs done", "time budget of 3m spent", ...
     std::string describe(stop_reason why, uint64_t epoch, uint64_t batch, uint64_t batches) const;
 
