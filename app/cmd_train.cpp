@@ -99,6 +99,35 @@ int report_outcome(const train_config& cfg, const train_outcome& outcome) {
     return exit_ok;
 }
 
+// --resume: the run continues with the checkpoint's settings, replaced by those given here (the
+// library refuses those that would change the run). Without --resume: none.
+result<std::optional<checkpoint_info>> merge_checkpoint(train_config& cfg, const std::set<std::string>& given) {
+    if (cfg.resume.empty()) return std::optional<checkpoint_info>{};
+    auto r = read_checkpoint(cfg.resume);
+    if (!r) return r.err();
+    train_config run = r->config;
+    copy_given(train_options(), given, cfg, run);
+    cfg = std::move(run);
+    return std::optional<checkpoint_info>{std::move(*r)};
+}
+
+// Refused before an epoch is spent (the writer refuses too): a resumed run owns the files its
+// checkpoint names (`same_run`); anything else the user has needs --force to be replaced.
+status check_outputs(const train_config& cfg, bool force, bool same_run) {
+    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
+    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
+    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
+    std::string replaced;
+    for (const std::string* f : outputs) {
+        CHARLM_TRY(check_output_path(*f, force || same_run));
+        if (!f->empty() && !same_run && std::filesystem::exists(*f))
+            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
+    }
+    if (!replaced.empty())
+        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
+    return {};
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -146,40 +175,20 @@ int cmd_train(int argc, char** argv) {
         return code;
     };
 
-    std::optional<checkpoint_info> ck;
-    if (!cfg.resume.empty()) {
-        // The run continues with the checkpoint's settings, replaced by those given here; the
-        // library refuses those that would change the run.
-        auto r = read_checkpoint(cfg.resume);
-        if (!r) return fail(r.err());
-        ck = std::move(*r);
-        train_config run = ck->config;
-        copy_given(train_options(), given, cfg, run);
-        cfg = std::move(run);
-    }
+    auto ck = merge_checkpoint(cfg, given);
+    if (!ck) return fail(ck.err());
     if (auto s = cfg.validate(); !s.ok()) return fail(s.err());
-    if (rank0)
+    if (rank0) {
         for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
-    // A resumed run owns the files its checkpoint names; anything else needs --force to be replaced.
-    const bool same_run = ck && cfg.out == ck->config.out;
-    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
-    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
-    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
-    std::string replaced;
-    for (const std::string* f : outputs) {  // refused before an epoch is spent (the writer refuses too)
-        if (!rank0) break;
-        if (auto st = check_output_path(*f, force || same_run); !st.ok()) return fail(st.err());
-        if (!f->empty() && !same_run && std::filesystem::exists(*f))
-            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
+        const bool same_run = *ck && cfg.out == (*ck)->config.out;
+        if (auto s = check_outputs(cfg, force, same_run); !s.ok()) return fail(s.err());
     }
-    if (!replaced.empty())
-        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
     const int used_threads = apply_threads(threads_per_rank(threads));
-    if (ck && ck->threads != used_threads && rank0)
+    if (*ck && (*ck)->threads != used_threads && rank0)
         fmt::print(stderr,
                    "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
                    "correctly but will not match an uninterrupted run bit for bit\n",
-                   ck->threads, used_threads);
+                   (*ck)->threads, used_threads);
 
     train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};
     cb.should_stop = stop_requested;

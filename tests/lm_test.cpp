@@ -87,6 +87,47 @@ batch_data random_batch(const shape& s, uint64_t seed, bool with_state) {
     return b;
 }
 
+// Every parameter gradient of the session's last train_step against the reference's.
+void expect_parameter_grads(const shape& s, language_model& m, training_session& ts, const ref::lm_grads& g) {
+    const double tol = 1e-4;
+    auto& pm = model_access::of(m);
+    auto& p = model_access::of(ts);
+    if (s.embed > 0) EXPECT_CLOSE(p.emb_g, g.emb, g.emb.size(), tol, "embedding.weight grad");
+    EXPECT_CLOSE(p.dec_g, g.dec_w, g.dec_w.size(), tol, "decoder.weight grad");
+    EXPECT_CLOSE(p.dec_bg, g.dec_b, g.dec_b.size(), tol, "decoder.bias grad");
+    const int G = gate_count(s.cell), Gb = bias_gate_count(s.cell);
+    for (uint32_t l = 0; l < s.layers; ++l) {
+        const size_t in = l == 0 ? pm.I : pm.H;
+        std::vector<float> wx(in * G * s.hidden), wh(static_cast<size_t>(s.hidden) * G * s.hidden),
+            bb(static_cast<size_t>(Gb) * s.hidden);
+        p.rnn.get_layer_grad(static_cast<int>(l), wx.data(), wh.data(), bb.data());
+        EXPECT_CLOSE(wx, g.rnn[l].w_x, wx.size(), tol, "layer " << l << " W_x grad");
+        EXPECT_CLOSE(wh, g.rnn[l].w_h, wh.size(), tol, "layer " << l << " W_h grad");
+        EXPECT_CLOSE(bb, g.rnn[l].bias, bb.size(), tol, "layer " << l << " bias grad");
+    }
+}
+
+// Central differences of `loss` in every element of x against the analytic gradient: the largest
+// difference, relative to the gradient's largest element (at least 1e-3), and where.
+cmp finite_difference_error(std::vector<double>& x, const std::vector<double>& analytic,
+                            const std::function<double()>& loss) {
+    const double eps = 1e-6;
+    double worst = 0, scale = 1e-3;
+    size_t at = 0;
+    for (double a : analytic) scale = std::max(scale, std::fabs(a));
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double keep = x[i];
+        x[i] = keep + eps;
+        const double up = loss();
+        x[i] = keep - eps;
+        const double down = loss();
+        x[i] = keep;
+        const double d = std::fabs((up - down) / (2 * eps) - analytic[i]);
+        if (d > worst) worst = d, at = i;
+    }
+    return {worst / scale, at};
+}
+
 const shape shapes[] = {
     {cell_type::rnn_tanh, 2, 4, 3, 7, 4, 3}, {cell_type::rnn_relu, 2, 4, 3, 7, 4, 3},
     {cell_type::gru, 2, 4, 3, 7, 4, 3},      {cell_type::lbr_gru, 2, 4, 3, 7, 4, 3},
@@ -100,7 +141,6 @@ TEST_P(lm_vs_reference, loss_and_every_gradient) {
     const shape s = GetParam();
     omp_set_num_threads(1);
     language_model m = make_model(s);
-    auto& pm = model_access::of(m);
     batch_data b = random_batch(s, 11, true);
     training_session ts(m, s.T, s.N);
     auto& p = model_access::of(ts);
@@ -115,20 +155,8 @@ TEST_P(lm_vs_reference, loss_and_every_gradient) {
     ASSERT_EQ(got.tokens, static_cast<uint64_t>(s.T * s.N - 1));
     EXPECT_NEAR(got.nll / static_cast<double>(got.tokens), ref_mean, 1e-5 * ref_mean) << "loss";
 
+    expect_parameter_grads(s, m, ts, g);
     const double tol = 1e-4;
-    if (s.embed > 0) EXPECT_CLOSE(p.emb_g, g.emb, g.emb.size(), tol, "embedding.weight grad");
-    EXPECT_CLOSE(p.dec_g, g.dec_w, g.dec_w.size(), tol, "decoder.weight grad");
-    EXPECT_CLOSE(p.dec_bg, g.dec_b, g.dec_b.size(), tol, "decoder.bias grad");
-    const int G = gate_count(s.cell), Gb = bias_gate_count(s.cell);
-    for (uint32_t l = 0; l < s.layers; ++l) {
-        const size_t in = l == 0 ? pm.I : pm.H;
-        std::vector<float> wx(in * G * s.hidden), wh(static_cast<size_t>(s.hidden) * G * s.hidden),
-            bb(static_cast<size_t>(Gb) * s.hidden);
-        p.rnn.get_layer_grad(static_cast<int>(l), wx.data(), wh.data(), bb.data());
-        EXPECT_CLOSE(wx, g.rnn[l].w_x, wx.size(), tol, "layer " << l << " W_x grad");
-        EXPECT_CLOSE(wh, g.rnn[l].w_h, wh.size(), tol, "layer " << l << " W_h grad");
-        EXPECT_CLOSE(bb, g.rnn[l].bias, bb.size(), tol, "layer " << l << " bias grad");
-    }
     EXPECT_CLOSE(p.rnn.diff_initial_h(), g.dh0, g.dh0.size(), tol, "initial h grad");
     if (s.cell == cell_type::lstm) EXPECT_CLOSE(p.rnn.diff_initial_c(), g.dc0, g.dc0.size(), tol, "initial c grad");
 }
@@ -142,22 +170,10 @@ TEST_P(lm_vs_reference, reference_gradients_match_finite_differences) {
     batch_data b = random_batch(s, 13, true);
     ref::lm_grads g;
     ref::lm_loss(r, s.T, s.N, b.in, b.tg, b.h0, b.c0, &g);
-    const double eps = 1e-6;
     auto check = [&](std::vector<double>& x, const std::vector<double>& analytic, const std::string& what) {
-        double worst = 0, scale = 1e-3;
-        size_t at = 0;
-        for (double a : analytic) scale = std::max(scale, std::fabs(a));
-        for (size_t i = 0; i < x.size(); ++i) {
-            const double keep = x[i];
-            x[i] = keep + eps;
-            const double up = ref::lm_loss(r, s.T, s.N, b.in, b.tg, b.h0, b.c0);
-            x[i] = keep - eps;
-            const double down = ref::lm_loss(r, s.T, s.N, b.in, b.tg, b.h0, b.c0);
-            x[i] = keep;
-            const double d = std::fabs((up - down) / (2 * eps) - analytic[i]);
-            if (d > worst) worst = d, at = i;
-        }
-        EXPECT_LE(worst / scale, 1e-6) << what << ": FD maxdiff " << worst << " at " << at;
+        const cmp e = finite_difference_error(
+            x, analytic, [&] { return ref::lm_loss(r, s.T, s.N, b.in, b.tg, b.h0, b.c0); });
+        EXPECT_LE(e.err, 1e-6) << what << ": relative FD difference " << e.err << " at " << e.at;
     };
     if (s.embed > 0) check(r.emb, g.emb, "embedding.weight");
     for (size_t l = 0; l < r.rnn.layers.size(); ++l) {
@@ -222,37 +238,13 @@ TEST(lm_dropout, input_between_and_output_masks_match_reference_and_finite_diffe
         ref::lm_grads g;
         const double want = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, &g, nullptr, dm);
         EXPECT_NEAR(got.nll / static_cast<double>(got.tokens), want, 1e-5 * want) << "loss";
-        const double tol = 1e-4;
-        auto& pm = model_access::of(m);
-        EXPECT_CLOSE(p.emb_g, g.emb, g.emb.size(), tol, "embedding.weight grad");
-        EXPECT_CLOSE(p.dec_g, g.dec_w, g.dec_w.size(), tol, "decoder.weight grad");
-        EXPECT_CLOSE(p.dec_bg, g.dec_b, g.dec_b.size(), tol, "decoder.bias grad");
-        const int G = gate_count(s.cell), Gb = bias_gate_count(s.cell);
-        for (uint32_t l = 0; l < s.layers; ++l) {
-            const size_t in = l == 0 ? pm.I : pm.H;
-            std::vector<float> wx(in * G * s.hidden), wh(static_cast<size_t>(s.hidden) * G * s.hidden),
-                bb(static_cast<size_t>(Gb) * s.hidden);
-            p.rnn.get_layer_grad(static_cast<int>(l), wx.data(), wh.data(), bb.data());
-            EXPECT_CLOSE(wx, g.rnn[l].w_x, wx.size(), tol, "layer " << l << " W_x grad");
-            EXPECT_CLOSE(wh, g.rnn[l].w_h, wh.size(), tol, "layer " << l << " W_h grad");
-            EXPECT_CLOSE(bb, g.rnn[l].bias, bb.size(), tol, "layer " << l << " bias grad");
-        }
+        expect_parameter_grads(s, m, ts, g);
 
         // The reference with these masks against central differences.
-        const double eps = 1e-6;
         auto check = [&](std::vector<double>& x, const std::vector<double>& analytic, const std::string& what) {
-            double worst = 0, scale = 1e-3;
-            for (double a : analytic) scale = std::max(scale, std::fabs(a));
-            for (size_t i = 0; i < x.size(); ++i) {
-                const double keep = x[i];
-                x[i] = keep + eps;
-                const double up = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, nullptr, nullptr, dm);
-                x[i] = keep - eps;
-                const double down = ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, nullptr, nullptr, dm);
-                x[i] = keep;
-                worst = std::max(worst, std::fabs((up - down) / (2 * eps) - analytic[i]));
-            }
-            EXPECT_LE(worst / scale, 1e-6) << what;
+            const cmp e = finite_difference_error(
+                x, analytic, [&] { return ref::lm_loss(r, s.T, s.N, b.in, b.tg, {}, {}, nullptr, nullptr, dm); });
+            EXPECT_LE(e.err, 1e-6) << what << ": relative FD difference " << e.err << " at " << e.at;
         };
         check(r.emb, g.emb, "embedding.weight");
         check(r.rnn.layers[0].w_x, g.rnn[0].w_x, "W_x l0");

@@ -413,99 +413,113 @@ void rnn_stack::prepare(int steps, int batch) {
     s->steps = steps;
     s->batch = batch;
     s->states = &states_for(batch);
-    const int T = steps, N = batch, H = hidden_, ng = w_.group_count();
-    const size_t tnh = static_cast<size_t>(T) * N * H;
+    const int ng = w_.group_count();
     const bool training = !grads_.empty();
     s->groups.resize(ng);
-    s->diff_src_scratch = training ? alloc(static_cast<size_t>(T) * N * input_) : nullptr;
+    s->diff_src_scratch = training ? alloc(static_cast<size_t>(steps) * batch * input_) : nullptr;
     for (int gi = 0; gi < ng; ++gi) {
         const rnn_weights::group& g = *w_.groups_[gi];
-        shape_group& sg = s->groups[gi];
-        rnn_mds m = make_rnn_mds(cell_, g.count, g.input, H, T, N);
+        rnn_mds m = make_rnn_mds(cell_, g.count, g.input, hidden_, steps, batch);
         m.w_x = m.diff_w_x = g.w_x_md;
         m.w_h = m.diff_w_h = g.w_h_md;
         m.bwd_w_x = g.bwd_w_x_md;
         m.bwd_w_h = g.bwd_w_h_md;
-        const state_set& st = *s->states;
-        const size_t off = static_cast<size_t>(g.first) * N * H;
-        sg.out = alloc(tnh);
-        if (!training) {
-            // Evaluation: the inference primitive alone.
-            sg.infer = dnnl::primitive(make_rnn_infer_pd(w_.eng_, cell_, m));
-            ++stats_.primitives;
-            sg.src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? sg.out : s->groups[gi - 1].out);
-            sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
-            sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
-            sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
-            sg.infer_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
-                             {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
-                             {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
-                             {DNNL_ARG_DST_ITER, sg.dst_iter}};
-            if (cell_ == cell_type::lstm) {
-                sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
-                sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
-                sg.infer_args.insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
-            }
-            continue;
-        }
-        rnn_pds pds = make_rnn_pds(w_.eng_, cell_, m);
-        CHARLM_ASSERT(pds.train.weights_layer_desc() == g.w_x_md);
-        CHARLM_ASSERT(pds.bwd.weights_layer_desc() == g.bwd_w_x_md);
-        CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g.w_h_md);
-        CHARLM_ASSERT(pds.bwd.workspace_desc() == pds.train.workspace_desc());
-        sg.train = dnnl::primitive(pds.train);
-        sg.infer = dnnl::primitive(pds.infer);
-        sg.bwd = dnnl::primitive(pds.bwd);
-        stats_.primitives += 3;
-
-        if (gi + 1 < ng) sg.diff_out = alloc(tnh);
-        if (dropout_ > 0.f && gi + 1 < ng) {
-            sg.mask = alloc(tnh);
-            sg.dropped = alloc(tnh);
-        }
-        sg.workspace = memory(pds.train.workspace_desc(), w_.eng_);
-        ++stats_.buffers;
-        // Placeholders for handles set per call: any valid buffer of sufficient size.
-        const group_grads& gg = grads_[gi];
-        float* below = gi == 0 ? s->diff_src_scratch : s->groups[gi - 1].out;
-        sg.src_layer = memory(m.src_layer, w_.eng_, below);
-        sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
-        sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
-        sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
-        sg.diff_src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? s->diff_src_scratch : s->groups[gi - 1].diff_out);
-        sg.diff_dst_layer = memory(m.dst_layer, w_.eng_, gi + 1 < ng ? sg.diff_out : sg.out);
-        sg.diff_src_iter = memory(m.src_iter, w_.eng_, st.diff_h0 + off);
-        sg.diff_dst_iter = memory(m.dst_iter, w_.eng_, st.zeros + off);
-        sg.train_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
-                         {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
-                         {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
-                         {DNNL_ARG_DST_ITER, sg.dst_iter},   {DNNL_ARG_WORKSPACE, sg.workspace}};
-        sg.infer_args = sg.train_args;
-        sg.infer_args.erase(DNNL_ARG_WORKSPACE);
-        sg.bwd_args = sg.train_args;
-        sg.bwd_args[DNNL_ARG_WEIGHTS_LAYER] = gg.m_bwd_w_x;
-        sg.bwd_args[DNNL_ARG_WEIGHTS_ITER] = gg.m_bwd_w_h;
-        sg.bwd_args.insert({{DNNL_ARG_DIFF_SRC_LAYER, sg.diff_src_layer},
-                            {DNNL_ARG_DIFF_SRC_ITER, sg.diff_src_iter},
-                            {DNNL_ARG_DIFF_WEIGHTS_LAYER, gg.m_dw_x},
-                            {DNNL_ARG_DIFF_WEIGHTS_ITER, gg.m_dw_h},
-                            {DNNL_ARG_DIFF_BIAS, gg.m_dbias},
-                            {DNNL_ARG_DIFF_DST_LAYER, sg.diff_dst_layer},
-                            {DNNL_ARG_DIFF_DST_ITER, sg.diff_dst_iter}});
-        if (cell_ == cell_type::lstm) {
-            sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
-            sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
-            sg.diff_src_iter_c = memory(m.src_iter_c, w_.eng_, st.diff_c0 + off);
-            sg.diff_dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.zeros + off);
-            for (auto* args : {&sg.train_args, &sg.infer_args, &sg.bwd_args}) {
-                args->insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
-            }
-            sg.bwd_args.insert({{DNNL_ARG_DIFF_SRC_ITER_C, sg.diff_src_iter_c},
-                                {DNNL_ARG_DIFF_DST_ITER_C, sg.diff_dst_iter_c}});
-        }
+        s->groups[gi].out = alloc(static_cast<size_t>(steps) * batch * hidden_);
+        if (training)
+            prepare_training(*s, gi, m);
+        else
+            prepare_inference(*s, gi, m);
     }
     current_ = s.get();
     slot = std::move(s);
+}
+
+// Evaluation: group gi's inference primitive alone, reading the group below's output.
+void rnn_stack::prepare_inference(shape& s, int gi, const rnn_mds& m) {
+    const rnn_weights::group& g = *w_.groups_[gi];
+    shape_group& sg = s.groups[gi];
+    const state_set& st = *s.states;
+    const size_t off = static_cast<size_t>(g.first) * s.batch * hidden_;
+    sg.infer = dnnl::primitive(make_rnn_infer_pd(w_.eng_, cell_, m));
+    ++stats_.primitives;
+    sg.src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? sg.out : s.groups[gi - 1].out);
+    sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
+    sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
+    sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
+    sg.infer_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
+                     {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
+                     {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
+                     {DNNL_ARG_DST_ITER, sg.dst_iter}};
+    if (cell_ == cell_type::lstm) {
+        sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
+        sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
+        sg.infer_args.insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
+    }
+}
+
+// Training: group gi's three primitives (forward training, forward inference, backward), its
+// workspace, dropout buffers and the arguments of each; handles are set per call.
+void rnn_stack::prepare_training(shape& s, int gi, const rnn_mds& m) {
+    const rnn_weights::group& g = *w_.groups_[gi];
+    shape_group& sg = s.groups[gi];
+    const state_set& st = *s.states;
+    const int ng = w_.group_count();
+    const size_t off = static_cast<size_t>(g.first) * s.batch * hidden_;
+    const size_t tnh = static_cast<size_t>(s.steps) * s.batch * hidden_;
+    rnn_pds pds = make_rnn_pds(w_.eng_, cell_, m);
+    CHARLM_ASSERT(pds.train.weights_layer_desc() == g.w_x_md);
+    CHARLM_ASSERT(pds.bwd.weights_layer_desc() == g.bwd_w_x_md);
+    CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g.w_h_md);
+    CHARLM_ASSERT(pds.bwd.workspace_desc() == pds.train.workspace_desc());
+    sg.train = dnnl::primitive(pds.train);
+    sg.infer = dnnl::primitive(pds.infer);
+    sg.bwd = dnnl::primitive(pds.bwd);
+    stats_.primitives += 3;
+
+    if (gi + 1 < ng) sg.diff_out = alloc(tnh);
+    if (dropout_ > 0.f && gi + 1 < ng) {
+        sg.mask = alloc(tnh);
+        sg.dropped = alloc(tnh);
+    }
+    sg.workspace = memory(pds.train.workspace_desc(), w_.eng_);
+    ++stats_.buffers;
+    // Placeholders for handles set per call: any valid buffer of sufficient size.
+    const group_grads& gg = grads_[gi];
+    float* below = gi == 0 ? s.diff_src_scratch : s.groups[gi - 1].out;
+    sg.src_layer = memory(m.src_layer, w_.eng_, below);
+    sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
+    sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
+    sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
+    sg.diff_src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? s.diff_src_scratch : s.groups[gi - 1].diff_out);
+    sg.diff_dst_layer = memory(m.dst_layer, w_.eng_, gi + 1 < ng ? sg.diff_out : sg.out);
+    sg.diff_src_iter = memory(m.src_iter, w_.eng_, st.diff_h0 + off);
+    sg.diff_dst_iter = memory(m.dst_iter, w_.eng_, st.zeros + off);
+    sg.train_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
+                     {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
+                     {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
+                     {DNNL_ARG_DST_ITER, sg.dst_iter},   {DNNL_ARG_WORKSPACE, sg.workspace}};
+    sg.infer_args = sg.train_args;
+    sg.infer_args.erase(DNNL_ARG_WORKSPACE);
+    sg.bwd_args = sg.train_args;
+    sg.bwd_args[DNNL_ARG_WEIGHTS_LAYER] = gg.m_bwd_w_x;
+    sg.bwd_args[DNNL_ARG_WEIGHTS_ITER] = gg.m_bwd_w_h;
+    sg.bwd_args.insert({{DNNL_ARG_DIFF_SRC_LAYER, sg.diff_src_layer},
+                        {DNNL_ARG_DIFF_SRC_ITER, sg.diff_src_iter},
+                        {DNNL_ARG_DIFF_WEIGHTS_LAYER, gg.m_dw_x},
+                        {DNNL_ARG_DIFF_WEIGHTS_ITER, gg.m_dw_h},
+                        {DNNL_ARG_DIFF_BIAS, gg.m_dbias},
+                        {DNNL_ARG_DIFF_DST_LAYER, sg.diff_dst_layer},
+                        {DNNL_ARG_DIFF_DST_ITER, sg.diff_dst_iter}});
+    if (cell_ == cell_type::lstm) {
+        sg.src_iter_c = memory(m.src_iter_c, w_.eng_, st.c[0] + off);
+        sg.dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.c[1] + off);
+        sg.diff_src_iter_c = memory(m.src_iter_c, w_.eng_, st.diff_c0 + off);
+        sg.diff_dst_iter_c = memory(m.dst_iter_c, w_.eng_, st.zeros + off);
+        for (auto* args : {&sg.train_args, &sg.infer_args, &sg.bwd_args})
+            args->insert({{DNNL_ARG_SRC_ITER_C, sg.src_iter_c}, {DNNL_ARG_DST_ITER_C, sg.dst_iter_c}});
+        sg.bwd_args.insert({{DNNL_ARG_DIFF_SRC_ITER_C, sg.diff_src_iter_c},
+                            {DNNL_ARG_DIFF_DST_ITER_C, sg.diff_dst_iter_c}});
+    }
 }
 
 rnn_stack::shape& rnn_stack::current() const {

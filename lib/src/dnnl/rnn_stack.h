@@ -22,6 +22,8 @@
 
 namespace charlm::nn {
 
+struct rnn_mds;  // rnn_primitives.h
+
 // Inverted-dropout mask (0 with probability p, else 1/(1-p)) for a (steps, N, width) tensor whose
 // rows are streams first .. first + N - 1 of a batch of `global` streams (0: N), from (seed, call,
 // slot, element of the whole batch): the same for any split of the batch and any thread count.
@@ -208,6 +210,8 @@ private:
     void apply_pending_reset(state_set& st);
     void bind_states(shape& s, int g, int from, int to);
     void make_dropout_masks(shape& s);
+    void prepare_inference(shape& s, int gi, const rnn_mds& m);
+    void prepare_training(shape& s, int gi, const rnn_mds& m);
     float* alloc(size_t count);  // zeroed, 64-byte aligned, owned by `owned_`
 
     const rnn_weights& w_;

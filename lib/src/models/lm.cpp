@@ -251,6 +251,29 @@ void training_session::impl::zero_grad() {
 evaluation_session::impl::impl(const language_model::impl& model)
     : m(model), strm(model.eng), rnn(model.rnn, 0.f, 0, false), head(model, strm) {}
 
+namespace {
+
+// How S streams share a text's predictions: stream s scores targets ids[start_s + 1 .. start_s +
+// len_s]; lengths differ by at most one. Before that it reads, unscored, the `warm_s` tokens just
+// before its segment (up to 512), so that it starts from about the state a single stream would
+// have there: the perplexity then does not depend on the number of streams (a zero state at every
+// segment start raised it by 0.6% at 32 streams on 3 000 characters).
+struct stream_layout {
+    std::vector<uint64_t> start, len, warm;
+
+    stream_layout(uint64_t predictions, uint32_t S) : start(S), len(S), warm(S) {
+        constexpr uint64_t k_warmup = 512;
+        for (uint64_t s = 0, at = 0; s < S; ++s) {
+            len[s] = predictions / S + (s < predictions % S ? 1 : 0);
+            start[s] = at;
+            warm[s] = std::min(at, k_warmup);
+            at += len[s];
+        }
+    }
+};
+
+}  // namespace
+
 loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                                             std::vector<float>* per_token, const logits_sink& on_logits,
                                             uint32_t first, uint32_t count) {
@@ -258,19 +281,8 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     if (ids.size() < 2) return out;
     const uint64_t predictions = ids.size() - 1;
     const uint32_t S = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(streams, 1), predictions));
-    // Stream s scores targets ids[start_s + 1 .. start_s + len_s]; lengths differ by at most one.
-    // Before that it reads, unscored, the `warm_s` tokens just before its segment (up to
-    // k_warmup), so that it starts from about the state a single stream would have there: the
-    // perplexity then does not depend on the number of streams (a zero state at every segment
-    // start raised it by 0.6% at 32 streams on 3 000 characters).
-    constexpr uint64_t k_warmup = 512;
-    std::vector<uint64_t> start(S), len(S), warm(S);
-    for (uint64_t s = 0, at = 0; s < S; ++s) {
-        len[s] = predictions / S + (s < predictions % S ? 1 : 0);
-        start[s] = at;
-        warm[s] = std::min(at, k_warmup);
-        at += len[s];
-    }
+    const stream_layout lay(predictions, S);
+    const auto &start = lay.start, &len = lay.len, &warm = lay.warm;
     // This call's streams: first .. first + C - 1 of the S (a rank's share of a validation).
     const uint32_t F = std::min(first, S), C = std::min(count ? count : S, S - F);
     if (C == 0) return out;

@@ -86,6 +86,14 @@ void data_parallel::write_figures(float* tail, bool packed, const loss_sum& l, c
     }
 }
 
+// The world's figures from the reduced spare floats: its loss and token count, and what the ranks agreed.
+loss_sum data_parallel::read_figures(const float* tail, bool packed, agreed& out) const {
+    out.signal = tail[signal] > 0;
+    out.elapsed_s = get(tail + elapsed_hi, packed);
+    out.since_validation_s = tail[since_validation];
+    return {get(tail + nll_hi, packed), static_cast<uint64_t>(tail[tokens])};
+}
+
 result<loss_sum> data_parallel::step(training_session& session, const minibatch& mb, const agreed& mine,
                                      agreed& out) {
     if (ordered_) return ordered_step(session, mb, mine, out);
@@ -102,13 +110,7 @@ result<loss_sum> data_parallel::step(training_session& session, const minibatch&
 result<loss_sum> data_parallel::reduce(training_session& session, agreed& out) {
     float* buf = session.gradient_buffer();
     CHARLM_TRY(world_.all_reduce(buf, P_ + training_session::spare_floats, "the gradient all-reduce"));
-    const float* tail = buf + P_;
-    loss_sum world;
-    world.nll = get(tail + nll_hi, false);
-    world.tokens = static_cast<uint64_t>(tail[tokens]);
-    out.signal = tail[signal] > 0;
-    out.elapsed_s = get(tail + elapsed_hi, false);
-    out.since_validation_s = tail[since_validation];
+    const loss_sum world = read_figures(buf + P_, false, out);
     // Every target of a training batch counts, so the world's count is the denominator each rank
     // used; were some ignored, the mean would be over the tokens counted.
     const uint64_t used = uint64_t{T_} * B_;
@@ -153,14 +155,7 @@ result<loss_sum> data_parallel::ordered_step(training_session& session, const mi
         write_figures(tail, true, {get(tail + nll_hi, true), 0}, mine);
     };
     CHARLM_TRY(world_.ordered_sum(buf, P_ + training_session::spare_floats, add, "the ordered gradient reduction"));
-    const float* tail = buf + P_;
-    loss_sum world;
-    world.nll = get(tail + nll_hi, true);
-    world.tokens = static_cast<uint64_t>(tail[tokens]);
-    out.signal = tail[signal] > 0;
-    out.elapsed_s = get(tail + elapsed_hi, true);
-    out.since_validation_s = tail[since_validation];
-    return world;
+    return read_figures(buf + P_, true, out);
 }
 
 status data_parallel::gather_state(training_session& session, training_session::recurrent_state& whole) {

@@ -53,6 +53,7 @@ private:
     result<loss_sum> reduce(training_session& session, agreed& out);
     result<loss_sum> ordered_step(training_session& session, const minibatch& mb, const agreed& mine, agreed& out);
     void write_figures(float* tail, bool packed, const loss_sum& l, const agreed& mine) const;
+    loss_sum read_figures(const float* tail, bool packed, agreed& out) const;
 
     communicator& world_;
     bool ordered_;               // --deterministic-reduce

@@ -144,19 +144,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                to_string(mc.cell), mc.embed,
                                mc.softmax == softmax_type::adaptive ? ", adaptive softmax" : "",
                                r.model_.parameter_count()));
-    r.opt_ = std::make_unique<nn::optimizer>(
-        given.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd,
-        r.session_.params());
-    if (ranks > 1 || given.deterministic_reduce) {
-        r.dp_ = std::make_unique<data_parallel>(*world, r.cfg_, mc);
-        r.dp_->bind(r.session_);
-        if (cb.on_info)
-            cb.on_info(fmt::format("data-parallel: {} process{} x {} of the {} streams of a batch{}", ranks,
-                                   ranks > 1 ? "es" : "", given.batch / ranks, given.batch,
-                                   given.deterministic_reduce ? "; gradients summed stream by stream in a fixed "
-                                                                "order (--deterministic-reduce)"
-                                                              : ", one all-reduce per step"));
-    }
+    r.set_up_optimizer(mc);
     r.lr_ = given.lr;
     r.run_id_ = new_run_id();
     const bool carried = resume && given.scheme == sampling::consecutive && resume->pos.batch > 0;
@@ -165,21 +153,43 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     CHARLM_TRY(r.sync_start(carried ? &carried_state : nullptr));
     r.sched_ = detail::schedule(r.cfg_, r.corpus_.valid.size() >= 2, r.cfg_.time_budget_s,
                                 resume ? resume->pos.stale_validations : 0);
-
-    if (rank0) {  // the files are rank 0's
-        if (!given.out.empty()) remove_stale_temporaries(given.out);
-        CHARLM_TRY(r.metrics_.open(given.metrics, resume.has_value()));
-        r.epoch_files_ =
-            std::make_unique<epoch_checkpoints>(given.out, given.keep_last, r.run_id_, resume.has_value());
-    }
-    r.valid_streams_ = std::max<uint32_t>(1, std::min<uint64_t>(given.batch, r.corpus_.valid.size() / 64 + 1));
-    r.out_.vocab_size = r.corpus_.vocab.size();
-    if (!resume) r.it_.start_epoch(0);
-    const double before = resume ? resume->pos.elapsed_s : 0.0;
-    r.t0_ = clock_type::now() - std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(before));
-    r.agreed_.elapsed_s = before;
-    r.last_report_ = r.last_validation_ = clock_type::now();
+    CHARLM_TRY(r.open_files_and_start_clock(resume ? &resume->pos : nullptr));
     return run;
+}
+
+// The optimizer over the session's parameters and, with several ranks or --deterministic-reduce,
+// the data-parallel step.
+void detail::training_run::set_up_optimizer(const model_config& mc) {
+    opt_ = std::make_unique<nn::optimizer>(
+        cfg_.optimizer == optimizer_kind::adam ? nn::optimizer_kind::adam : nn::optimizer_kind::sgd, session_.params());
+    const auto ranks = static_cast<uint32_t>(world_.size());
+    if (ranks == 1 && !cfg_.deterministic_reduce) return;
+    dp_ = std::make_unique<data_parallel>(world_, cfg_, mc);
+    dp_->bind(session_);
+    if (cb_.on_info)
+        cb_.on_info(fmt::format("data-parallel: {} process{} x {} of the {} streams of a batch{}", ranks,
+                                ranks > 1 ? "es" : "", cfg_.batch / ranks, cfg_.batch,
+                                cfg_.deterministic_reduce ? "; gradients summed stream by stream in a fixed order "
+                                                            "(--deterministic-reduce)"
+                                                          : ", one all-reduce per step"));
+}
+
+// Once the weights are in place: rank 0's files, the validation's streams, the first epoch and the
+// clock (a resumed run's continues from the checkpoint's `resumed` position).
+status detail::training_run::open_files_and_start_clock(const train_position* resumed) {
+    if (rank0()) {
+        if (!cfg_.out.empty()) remove_stale_temporaries(cfg_.out);
+        CHARLM_TRY(metrics_.open(cfg_.metrics, resumed != nullptr));
+        epoch_files_ = std::make_unique<epoch_checkpoints>(cfg_.out, cfg_.keep_last, run_id_, resumed != nullptr);
+    }
+    valid_streams_ = std::max<uint32_t>(1, std::min<uint64_t>(cfg_.batch, corpus_.valid.size() / 64 + 1));
+    out_.vocab_size = corpus_.vocab.size();
+    if (!resumed) it_.start_epoch(0);
+    const double before = resumed ? resumed->elapsed_s : 0.0;
+    t0_ = clock_type::now() - std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(before));
+    agreed_.elapsed_s = before;
+    last_report_ = last_validation_ = clock_type::now();
+    return {};
 }
 
 result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& counts_by_id) {
