@@ -420,6 +420,26 @@ std::vector<row> table() {
                        meta["model_config"] = mc.dump();
                    })}},
                  1, {"m.st", "has shape", "but the configuration needs"}});
+    // nlohmann's get<T> casts a float to an integer unchecked: undefined behaviour the fuzzer found
+    t.push_back({"model_configuration_number_out_of_range", {"info", "@m.st"},
+                 {{"m.st", model_meta([](nlohmann::json& meta) {
+                       auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
+                       mc["hidden"] = 1e30;
+                       meta["model_config"] = mc.dump();
+                   })}},
+                 1, {"m.st", "'hidden': 1e+30 is out of range"}});
+    t.push_back({"model_configuration_fraction_for_a_count", {"info", "@m.st"},
+                 {{"m.st", model_meta([](nlohmann::json& meta) {
+                       auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
+                       mc["layers"] = 1.5;
+                       meta["model_config"] = mc.dump();
+                   })}},
+                 1, {"m.st", "'layers': 1.5 is not a whole number"}});
+    t.push_back({"model_training_summary_number_out_of_range", {"info", "@m.st"},
+                 {{"m.st", model_meta([](nlohmann::json& meta) {
+                       meta["training"] = nlohmann::json{{"epochs", -1e300}}.dump();
+                   })}},
+                 1, {"m.st", "metadata is malformed", "'epochs' is -1e+300"}});
     t.push_back({"model_tensor_shape_transposed", {"generate", "--model", "@m.st"},
                  {{"m.st", model_edit([](nlohmann::json& h, std::string&) {
                        auto& s = h["decoder.weight"]["shape"];

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "charlm/options.hpp"
+#include "config/json_number.h"
 #include "config/names.h"
 
 namespace charlm::detail {
@@ -38,7 +39,12 @@ struct number_codec {
         return v;
     }
     static json to_json(T v) { return v; }
-    static result<T> from_json(const json& j) { return j.get<T>(); }
+    static result<T> from_json(const json& j) {
+        if (auto v = json_number<T>(j)) return *v;
+        if (!j.is_number()) return make_error(errc::format, fmt::format("it is a {}, not a number", j.type_name()));
+        const bool whole = !std::is_integral_v<T> || !j.is_number_float() || std::trunc(j.get<double>()) == j.get<double>();
+        return make_error(errc::format, j.dump() + (whole ? " is out of range" : " is not a whole number"));
+    }
 };
 
 template <class T>
@@ -91,7 +97,17 @@ struct codec<std::vector<uint32_t>> {
     }
     static result<std::vector<uint32_t>> parse(std::string_view s) { return parse_id_list(s); }
     static json to_json(const std::vector<uint32_t>& v) { return v; }
-    static result<std::vector<uint32_t>> from_json(const json& j) { return j.get<std::vector<uint32_t>>(); }
+    static result<std::vector<uint32_t>> from_json(const json& j) {
+        std::vector<uint32_t> ids;
+        const auto bad = [] { return make_error(errc::format, "it is not a list of token ids"); };
+        if (!j.is_array()) return bad();
+        for (const json& x : j) {
+            auto v = json_number<uint32_t>(x);
+            if (!v) return bad();
+            ids.push_back(*v);
+        }
+        return ids;
+    }
 };
 
 template <class E>
@@ -165,7 +181,8 @@ option<C> field(option_info info, Get get) {
     o.read = [get, key, since_v1](C& c, const json& j) -> status {
         if (!since_v1 && !j.contains(key)) return {};
         auto v = K::from_json(j.at(key));
-        if (!v) return v.err();
+        if (!v && std::is_enum_v<T>) return v.err();  // "unknown cell type 'x': use ..."
+        if (!v) return make_error(v.err().code, fmt::format("'{}': {}", key, v.err().message));
         get(c) = std::move(*v);
         return {};
     };

@@ -11,6 +11,7 @@
 
 #include "charlm/options.hpp"
 #include "charlm/version.hpp"
+#include "config/json_number.h"
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
 
@@ -120,14 +121,15 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
             json s = json::parse(*get("training"));
             summary.corpus = s.value("corpus", "");
             summary.corpus_checksum = s.value("corpus_checksum", "");
-            summary.epochs = s.value("epochs", uint64_t{0});
-            summary.steps = s.value("steps", uint64_t{0});
-            summary.train_ppl = s.value("train_ppl", 0.0);
-            if (s.contains("valid_ppl") && s["valid_ppl"].is_number()) summary.valid_ppl = s["valid_ppl"].get<double>();
+            summary.epochs = detail::json_number_or<uint64_t>(s, "epochs", 0);
+            summary.steps = detail::json_number_or<uint64_t>(s, "steps", 0);
+            summary.train_ppl = detail::json_number_or<double>(s, "train_ppl", 0.0);
+            if (s.contains("valid_ppl") && s["valid_ppl"].is_number())
+                summary.valid_ppl = detail::json_number_at<double>(s, "valid_ppl");
             summary.date = s.value("date", "");
             summary.version = s.value("charlm_version", "");
         }
-    } catch (const json::exception& e) {
+    } catch (const std::exception& e) {  // json::exception; std::out_of_range from json_number_at
         return bad(fmt::format("its metadata is malformed ({})", io::printable(e.what(), 240)));
     }
     if (auto s = mc.validate(); !s.ok()) return bad("its model configuration is invalid: " + s.err().message);

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "charlm/evaluate.hpp"
+#include "config/json_number.h"
 
 #include <omp.h>
 
@@ -56,11 +57,13 @@ bool get_uint(const json& v, const char* name, uint64_t lo, uint64_t hi, uint64_
 }
 
 bool get_float(const json& v, const char* name, float& out, http_error& err) {
-    if (!v.is_number()) {
-        err = bad(fmt::format("'{}' must be a number, not {}", name, type_name(v)));
+    const auto x = detail::json_number<float>(v);
+    if (!x) {
+        err = bad(v.is_number() ? fmt::format("'{}' is out of range: {}", name, v.dump())
+                                : fmt::format("'{}' must be a number, not {}", name, type_name(v)));
         return false;
     }
-    out = v.get<float>();
+    out = *x;
     return true;
 }
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "charlm/options.hpp"
+#include "config/json_number.h"
 #include "io/model_file_impl.h"
 #include "io/safetensors.h"
 #include "models/lm_impl.h"
@@ -72,17 +73,17 @@ json position_json(const train_position& p) {
 
 train_position position_from_json(const json& j) {
     train_position p;
-    p.epoch = j.at("epoch").get<uint64_t>();
-    p.batch = j.at("batch").get<uint64_t>();
-    p.step = j.at("step").get<uint64_t>();
-    p.lr = j.at("lr").get<double>();
-    p.dropout_calls = j.at("dropout_calls").get<uint64_t>();
-    if (j.at("best_valid_ppl").is_number()) p.best_valid_ppl = j.at("best_valid_ppl").get<double>();
-    p.best_epoch = j.at("best_epoch").get<uint64_t>();
-    p.elapsed_s = j.at("elapsed_s").get<double>();
-    p.epoch_nll = j.at("epoch_nll").get<double>();
-    p.epoch_tokens = j.at("epoch_tokens").get<uint64_t>();
-    p.stale_validations = j.value("stale_validations", uint32_t{0});  // absent before --patience
+    p.epoch = json_number_at<uint64_t>(j, "epoch");
+    p.batch = json_number_at<uint64_t>(j, "batch");
+    p.step = json_number_at<uint64_t>(j, "step");
+    p.lr = json_number_at<double>(j, "lr");
+    p.dropout_calls = json_number_at<uint64_t>(j, "dropout_calls");
+    if (j.at("best_valid_ppl").is_number()) p.best_valid_ppl = json_number_at<double>(j, "best_valid_ppl");
+    p.best_epoch = json_number_at<uint64_t>(j, "best_epoch");
+    p.elapsed_s = json_number_at<double>(j, "elapsed_s");
+    p.epoch_nll = json_number_at<double>(j, "epoch_nll");
+    p.epoch_tokens = json_number_at<uint64_t>(j, "epoch_tokens");
+    p.stale_validations = json_number_or<uint32_t>(j, "stale_validations", 0);  // absent before --patience
     p.run_id = j.value("run_id", std::string());
     return p;
 }
@@ -144,13 +145,13 @@ result<checkpoint_data> read_checkpoint_data(const std::string& path) {
         auto cfg = config_from_json(ck.at("train_config"));
         if (!cfg) return bad(cfg.err().message);
         d.info.config = std::move(*cfg);
-        d.info.config.model.vocab = json::parse(file->metadata.at("model_config")).at("vocab").get<uint32_t>();
+        d.info.config.model.vocab = json_number_at<uint32_t>(json::parse(file->metadata.at("model_config")), "vocab");
         d.pos = position_from_json(ck.at("position"));
         d.info.epoch = d.pos.epoch;
         d.info.batch = d.pos.batch;
         d.info.step = d.pos.step;
-        d.info.threads = ck.at("threads").get<int>();
-        if (ck.at("optimizer_steps").get<uint64_t>() != d.pos.step) return bad("its optimizer step count disagrees");
+        d.info.threads = json_number_at<int>(ck, "threads");
+        if (json_number_at<uint64_t>(ck, "optimizer_steps") != d.pos.step) return bad("its optimizer step count disagrees");
         auto tr = file->metadata.find("training");
         if (tr != file->metadata.end()) d.info.corpus_checksum = json::parse(tr->second).value("corpus_checksum", "");
     } catch (const std::exception& e) {  // json::exception, std::out_of_range from at()
