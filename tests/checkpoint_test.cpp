@@ -250,6 +250,42 @@ TEST(checkpoint, keep_last_keeps_the_newest_epoch_checkpoints) {
     EXPECT_EQ(info->config.model.cell, cell_type::gru);
 }
 
+// Stopped right after an epoch end that --checkpoint-every skipped: the run still leaves a
+// checkpoint of where it stands, and resuming from it takes the uninterrupted run's steps.
+TEST(checkpoint, a_stop_right_after_a_skipped_epoch_end_writes_its_checkpoint) {
+    omp_set_num_threads(2);
+    const std::string dir = test::scratch_dir() + "/stop_after_epoch";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string corpus = test::write_file("stop_after_epoch_corpus.txt", toy_text(150, 4));
+    train_config full = small_config(corpus, cell_type::lstm, sampling::consecutive);
+    full.checkpoint_every = 3;
+    full.out = dir + "/full.safetensors";
+    trajectory a;
+    auto ra = train(full, recorder(a));
+    ASSERT_TRUE(ra.ok()) << ra.err().message;
+    const uint64_t per_epoch = ra->steps / 3;
+
+    train_config part = full;
+    part.out = dir + "/part.safetensors";
+    trajectory b;
+    auto r1 = train(part, recorder(b, per_epoch));  // asked to stop before epoch 2's first step
+    ASSERT_TRUE(r1.ok()) << r1.err().message;
+    EXPECT_EQ(r1->stop, stop_reason::signal);
+    ASSERT_EQ(r1->checkpoint, part.out + ".ckpt");
+    auto info = read_checkpoint(r1->checkpoint);
+    ASSERT_TRUE(info.ok()) << info.err().message;
+    EXPECT_EQ(info->epoch, 1u);
+    EXPECT_EQ(info->batch, 0u);
+    train_config rest = part;
+    rest.resume = r1->checkpoint;
+    auto r2 = train(rest, recorder(b));
+    ASSERT_TRUE(r2.ok()) << r2.err().message;
+    ASSERT_EQ(a.losses, b.losses);
+    ASSERT_EQ(a.valid, b.valid);
+    expect_same_tensors(full.out, part.out);
+}
+
 TEST(checkpoint, refuses_a_changed_corpus_a_changed_batch_and_a_plain_model) {
     omp_set_num_threads(2);
     const std::string dir = test::scratch_dir() + "/refuse";

@@ -190,7 +190,10 @@ status training_run::stop_in_epoch(stop_reason why) {
         r.stop_detail = sched_.describe(why, epoch_, 0, it_.batches_in_epoch());
         emit(r);
         out_.epochs = epoch_;
-        return {};
+        // That epoch's end wrote no checkpoint when --checkpoint-every skipped it: write the one it
+        // would have (the same position: the next epoch's start, at the rate already decayed).
+        if (sched_.checkpoint_due(epoch_, false)) return {};
+        return checkpoint(position(epoch_, 0, lr_, {}), false);
     }
     train_report r = report(false);
     if (why == stop_reason::budget) CHARLM_TRY(validate(r));
