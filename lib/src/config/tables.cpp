@@ -134,11 +134,11 @@ option_table<model_config> make_model_options() {
     return t;
 }
 
-option_table<train_config> make_train_options() {
+// train_config's options, group by group in the order --help lists them.
+option_table<train_config> train_data_options() {
     using C = train_config;
-    const std::string data = "Data", training = "Training", output = "Output";
-    const std::string valid = "the validation text";
-    option_table<C> t{
+    const std::string data = "Data", valid = "the validation text";
+    return {
         field<C>({.name = "corpus", .group = data, .help = "training text file (required)", .show_default = false},
                  MEMBER(corpus)),
         field<C>({.name = "valid", .group = data, .help = "separate validation text file", .resume = fixed,
@@ -149,9 +149,13 @@ option_table<train_config> make_train_options() {
         field<C>({.name = "min-count", .group = data, .help = "tokens seen fewer times fold into <unk>",
                   .resume = fixed, .range = at_least(1)}, MEMBER(min_count)),
     };
-    detail::nest(t, text_options(), "text", MEMBER(text));
-    detail::nest(t, model_options(), "model", MEMBER(model));
-    option_table<C> rest{
+}
+
+// The minibatches, the optimizer and its rate, the length of the run.
+option_table<train_config> train_optimization_options() {
+    using C = train_config;
+    const std::string training = "Training";
+    return {
         field<C>({.name = "batch", .group = training, .help = "sequences per batch N", .resume = fixed,
                   .range = between(1, 65536)}, MEMBER(batch)),
         field<C>({.name = "steps", .group = training, .help = "time steps per sequence T (truncated BPTT)",
@@ -190,6 +194,14 @@ option_table<train_config> make_train_options() {
                                "computes the same bits as one (slower: each stream is a pass of its own)",
                                .resume = fixed, .since_v1 = false}, MEMBER(deterministic_reduce)),
                       [](const C& c) { return !c.deterministic_reduce; }),
+    };
+}
+
+// Reports, validation and what follows from it (stopping early, the plateau rate).
+option_table<train_config> train_validation_options() {
+    using C = train_config;
+    const std::string training = "Training";
+    return {
         field<C>({.name = "report-every", .group = training, .help = "steps between reports inside an epoch (0: about "
                   "every 10 s)"}, MEMBER(report_every)),
         valid_every_option(training),
@@ -201,6 +213,13 @@ option_table<train_config> make_train_options() {
                                "this after a validation without a new best (1: off)", .range = above_up_to(0, 1),
                                .since_v1 = false}, MEMBER(lr_plateau)),
                       [](const C& c) { return c.lr_plateau == 1.0f; }),
+    };
+}
+
+option_table<train_config> train_output_options() {
+    using C = train_config;
+    const std::string output = "Output";
+    return {
         field<C>({.name = "out", .group = output, .help = "model file to write (safetensors), after every epoch; also "
                   "<out>.best (lowest validation perplexity) and <out>.ckpt (checkpoint to resume from)"}, MEMBER(out)),
         field<C>({.name = "resume", .group = output, .help = "continue the run saved in this checkpoint (e.g. "
@@ -220,7 +239,14 @@ option_table<train_config> make_train_options() {
         field<C>({.name = "sample-temperature", .group = output, .help = "sampling temperature (0: argmax)",
                   .range = at_least(0)}, MEMBER(sample_temperature)),
     };
-    for (auto& o : rest) t.push_back(std::move(o));
+}
+
+option_table<train_config> make_train_options() {
+    option_table<train_config> t = train_data_options();
+    detail::nest(t, text_options(), "text", MEMBER(text));
+    detail::nest(t, model_options(), "model", MEMBER(model));
+    for (auto part : {train_optimization_options(), train_validation_options(), train_output_options()})
+        for (auto& o : part) t.push_back(std::move(o));
     return t;
 }
 
