@@ -51,6 +51,13 @@ train_config small_config(const std::string& corpus, cell_type cell, sampling sc
     return c;
 }
 
+// `dir`, created empty (a previous run's files removed).
+std::string empty_dir(const std::string& dir) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
 struct trajectory {
     std::vector<double> losses;  // per step, as on_progress reports them
     std::vector<double> valid;   // per epoch
@@ -91,9 +98,7 @@ TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
     const auto [cell, scheme, optimizer, softmax] = GetParam();
     const std::string tag = fmt::format("{}_{}_{}_{}", to_string(cell), to_string(scheme), to_string(optimizer),
                                         to_string(softmax));
-    const std::string dir = test::scratch_dir() + "/resume_" + tag;
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    const std::string dir = empty_dir(test::scratch_dir() + "/resume_" + tag);
     const std::string corpus = test::write_file("resume_corpus.txt", toy_text(300, 5));
 
     train_config full = small_config(corpus, cell, scheme);
@@ -139,9 +144,7 @@ TEST_P(resume, stopped_and_resumed_equals_uninterrupted_bit_for_bit) {
 // and again mid-run, each time resumed, takes the uninterrupted run's steps bit for bit.
 TEST(resume_schedule, warmup_and_cosine_resume_bit_for_bit) {
     omp_set_num_threads(2);
-    const std::string dir = test::scratch_dir() + "/resume_cosine";
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    const std::string dir = empty_dir(test::scratch_dir() + "/resume_cosine");
     const std::string corpus = test::write_file("resume_cosine.txt", toy_text(300, 6));
     train_config full = small_config(corpus, cell_type::lstm, sampling::consecutive);
     full.lr_decay = 1;
@@ -228,9 +231,7 @@ TEST(model_file, every_cell_round_trips_through_a_file_with_the_same_logits) {
 
 TEST(checkpoint, keep_last_keeps_the_newest_epoch_checkpoints) {
     omp_set_num_threads(2);
-    const std::string dir = test::scratch_dir() + "/keep_last";
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    const std::string dir = empty_dir(test::scratch_dir() + "/keep_last");
     const std::string corpus = test::write_file("keep_corpus.txt", toy_text(150, 9));
     train_config c = small_config(corpus, cell_type::gru, sampling::random);
     c.epochs = 5;
@@ -254,9 +255,7 @@ TEST(checkpoint, keep_last_keeps_the_newest_epoch_checkpoints) {
 // checkpoint of where it stands, and resuming from it takes the uninterrupted run's steps.
 TEST(checkpoint, a_stop_right_after_a_skipped_epoch_end_writes_its_checkpoint) {
     omp_set_num_threads(2);
-    const std::string dir = test::scratch_dir() + "/stop_after_epoch";
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    const std::string dir = empty_dir(test::scratch_dir() + "/stop_after_epoch");
     const std::string corpus = test::write_file("stop_after_epoch_corpus.txt", toy_text(150, 4));
     train_config full = small_config(corpus, cell_type::lstm, sampling::consecutive);
     full.checkpoint_every = 3;
@@ -288,9 +287,7 @@ TEST(checkpoint, a_stop_right_after_a_skipped_epoch_end_writes_its_checkpoint) {
 
 TEST(checkpoint, refuses_a_changed_corpus_a_changed_batch_and_a_plain_model) {
     omp_set_num_threads(2);
-    const std::string dir = test::scratch_dir() + "/refuse";
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    const std::string dir = empty_dir(test::scratch_dir() + "/refuse");
     const std::string corpus = test::write_file("refuse_corpus.txt", toy_text(150, 3));
     train_config c = small_config(corpus, cell_type::lstm, sampling::random);
     c.epochs = 1;

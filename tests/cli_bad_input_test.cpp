@@ -202,6 +202,14 @@ maker model_edit(std::function<void(nlohmann::json&, std::string&)> edit) {
 maker model_meta(std::function<void(nlohmann::json& meta)> edit) {
     return model_edit([edit = std::move(edit)](nlohmann::json& h, std::string&) { edit(h["__metadata__"]); });
 }
+// One field of the model configuration (a JSON string in the metadata) set to `v`.
+maker model_config_field(const std::string& key, nlohmann::json v) {
+    return model_meta([key, v](nlohmann::json& meta) {
+        auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
+        mc[key] = v;
+        meta["model_config"] = mc.dump();
+    });
+}
 // A float of a tensor's data set to `v`.
 maker model_value(const std::string& tensor, float v) {
     return model_edit([tensor, v](nlohmann::json& h, std::string& data) {
@@ -414,26 +422,14 @@ std::vector<row> table() {
     t.push_back({"model_header_not_an_object", {"info", "@m.st"}, {{"m.st", bytes(assemble("[1, 2, 3]", ""))}}, 1,
                  {"m.st", "not an object"}});
     t.push_back({"model_shapes_disagree_with_the_configuration", {"info", "@m.st"},
-                 {{"m.st", model_meta([](nlohmann::json& meta) {
-                       auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
-                       mc["hidden"] = 64;
-                       meta["model_config"] = mc.dump();
-                   })}},
+                 {{"m.st", model_config_field("hidden", 64)}},
                  1, {"m.st", "has shape", "but the configuration needs"}});
     // nlohmann's get<T> casts a float to an integer unchecked: undefined behaviour the fuzzer found
     t.push_back({"model_configuration_number_out_of_range", {"info", "@m.st"},
-                 {{"m.st", model_meta([](nlohmann::json& meta) {
-                       auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
-                       mc["hidden"] = 1e30;
-                       meta["model_config"] = mc.dump();
-                   })}},
+                 {{"m.st", model_config_field("hidden", 1e30)}},
                  1, {"m.st", "'hidden': 1e+30 is out of range"}});
     t.push_back({"model_configuration_fraction_for_a_count", {"info", "@m.st"},
-                 {{"m.st", model_meta([](nlohmann::json& meta) {
-                       auto mc = nlohmann::json::parse(meta["model_config"].get<std::string>());
-                       mc["layers"] = 1.5;
-                       meta["model_config"] = mc.dump();
-                   })}},
+                 {{"m.st", model_config_field("layers", 1.5)}},
                  1, {"m.st", "'layers': 1.5 is not a whole number"}});
     t.push_back({"model_training_summary_number_out_of_range", {"info", "@m.st"},
                  {{"m.st", model_meta([](nlohmann::json& meta) {
