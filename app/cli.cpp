@@ -140,8 +140,13 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
             if (!in) {
                 return make_error(errc::io, fmt::format("cannot read config file '{}': check the path", config_file));
             }
-            // Command-line values win: store() keeps the first value it sees.
-            const po::parsed_options from_file = po::parse_config_file(in, desc);
+            // Command-line values win: a setting given there is dropped from the file's. (store()
+            // keeps the first value of a single option, but a repeatable one would compose the two.)
+            po::parsed_options from_file = po::parse_config_file(in, desc);
+            std::erase_if(from_file.options, [&](const po::option& o) {
+                const auto it = vm.find(o.string_key);
+                return it != vm.end() && !it->second.defaulted();
+            });
             po::store(from_file, vm);
             refuse_negative_unsigned(from_file, vm);
         }

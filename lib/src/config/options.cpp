@@ -126,7 +126,12 @@ status apply_implied(train_config& c, std::set<std::string>& given) {
         c.model.softmax = softmax_type::adaptive;
         given.insert("softmax");
     }
-    if (given.count("time-budget") && !given.count("epochs")) c.epochs = 0;
+    // --time-budget alone: the budget ends the run, on a fresh run and on a resumed one alike (the
+    // checkpoint's --epochs is replaced as if --epochs 0 were given).
+    if (given.count("time-budget") && !given.count("epochs")) {
+        c.epochs = 0;
+        given.insert("epochs");
+    }
     return {};
 }
 

@@ -34,8 +34,12 @@ option<train_config> valid_every_option(const std::string& group) {
     o.parse = [](C& c, const std::vector<std::string>& v) -> status {
         if (v.empty()) return {};
         const std::string& t = v.back();
-        if (!t.empty() && t.size() <= 9 && t.find_first_not_of("0123456789") == std::string::npos) {
-            c.valid_every_steps = static_cast<uint32_t>(std::stoul(t));
+        if (!t.empty() && t.find_first_not_of("0123456789") == std::string::npos) {  // a step count, any length
+            if (t.size() > 10 || std::stoull(t) > UINT32_MAX)
+                return make_error(errc::usage, fmt::format("--valid-every {}: a step count must be at most {}; "
+                                                           "for a duration give a unit (e.g. 30s, 2m)",
+                                                           t, UINT32_MAX));
+            c.valid_every_steps = static_cast<uint32_t>(std::stoull(t));
             c.valid_every_s = 0;
             return {};
         }
@@ -235,7 +239,8 @@ option_table<train_config> train_output_options() {
                   .json_key = "prefixes"}, MEMBER(prefixes)),
         field<C>({.name = "sample-every", .group = output, .help = "epochs between samples (0: only at the end)"},
                  MEMBER(sample_every)),
-        field<C>({.name = "sample-length", .group = output, .help = "tokens per sample"}, MEMBER(sample_length)),
+        field<C>({.name = "sample-length", .group = output, .help = "tokens per sample",
+                  .range = between(0, sample_config::max_length)}, MEMBER(sample_length)),
         field<C>({.name = "sample-temperature", .group = output, .help = "sampling temperature (0: argmax)",
                   .range = at_least(0)}, MEMBER(sample_temperature)),
     };
