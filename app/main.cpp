@@ -56,11 +56,14 @@ int main(int argc, char** argv) {
         if (cmd == "info") return cmd_info(argc - 1, argv + 1);
         if (cmd == "verse") return cmd_verse(argc - 1, argv + 1);
         if (cmd == "serve") return cmd_serve(argc - 1, argv + 1);
-    } catch (const std::bad_alloc&) {
-        const char* hint = cmd == "train"      ? "try a smaller --batch, --steps or --hidden, or a smaller corpus"
+    } catch (const std::bad_alloc& e) {
+        const char* hint = cmd == "train"      ? "try a smaller --batch, --steps, --hidden, --embed or --layers, or a "
+                                                 "smaller corpus"
                            : cmd == "generate" ? "try a smaller --num-samples"
                                                : "the text is too large for the memory available";
-        fmt::print(stderr, "charlm: out of memory in '{}': {}\n", cmd, hint);
+        const auto* sized = dynamic_cast<const charlm::out_of_memory*>(&e);
+        fmt::print(stderr, "charlm: out of memory in '{}'{}: {}\n", cmd, sized ? fmt::format(" ({})", sized->what()) : "",
+                   hint);
         return exit_failure;
     } catch (const std::exception& e) {
         fmt::print(stderr, "charlm: unexpected error: {}\n", e.what());

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,6 +57,22 @@ public:
 
 private:
     std::variant<T, error> v_;
+};
+
+// An allocation the library asked for and did not get: a std::bad_alloc that names the size, so
+// that the caller's message can say how much (a model too large for the machine, not a crash).
+class out_of_memory : public std::bad_alloc {
+public:
+    explicit out_of_memory(size_t bytes)
+        : bytes_(bytes),
+          what_("cannot allocate " + std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB (" +
+                std::to_string(bytes) + " bytes)") {}
+    size_t bytes() const { return bytes_; }
+    const char* what() const noexcept override { return what_.c_str(); }
+
+private:
+    size_t bytes_;
+    std::string what_;
 };
 
 [[noreturn]] inline void assert_fail(const char* expr, const char* file, int line) {

@@ -43,7 +43,7 @@ memory::dims dims_of(std::initializer_list<int> v) { return memory::dims(v.begin
 float* aligned_zeros(size_t count) {
     const size_t bytes = std::max<size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
     auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-    CHARLM_ASSERT(p != nullptr);
+    if (!p) throw out_of_memory(bytes);
     std::memset(p, 0, bytes);
     return p;
 }

@@ -40,7 +40,7 @@ void arena::allocate(size_t n) {
     CHARLM_ASSERT(data == nullptr);
     const size_t bytes = std::max<size_t>(64, n * sizeof(float));
     data = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    CHARLM_ASSERT(data != nullptr);
+    if (!data) throw out_of_memory(bytes);
     std::memset(data, 0, bytes);
     floats = n;
 }
