@@ -535,7 +535,7 @@ std::vector<row> table() {
     t.push_back({"out_is_a_directory", plus(tiny_train(), {"--out", "@dir", "--force"}), {{"dir", directory()}}, 1,
                  {"dir': it is a directory"}});
     t.push_back({"out_directory_missing", plus(tiny_train(), {"--out", "@nope/m.safetensors"}), {}, 1,
-                 {"nope/m.safetensors", "No such file or directory"}});
+                 {"nope/m.safetensors", "does not exist; create it first"}});
     // A place even root cannot write: /sys refuses new files (EACCES).
     t.push_back({"out_in_a_read_only_place", plus(tiny_train(), {"--out", "/sys/charlm_bad_input_test.safetensors"}), {}, 1,
                  {"cannot write '/sys/charlm_bad_input_test.safetensors': permission denied"}, {}, {}, {},
