@@ -37,6 +37,10 @@ status save_model(const std::string& path, const language_model& model, const tr
 // shape against the configuration, and finite weights. Errors name the file and the problem.
 result<loaded_model> load_model(const std::string& path);
 
+// Only the training summary of a model file (or a checkpoint), from its header: what the file holds
+// without loading it.
+result<training_summary> read_model_summary(const std::string& path);
+
 // The same over a file's bytes already in memory (fuzzing, tests); `name` is used in messages.
 result<loaded_model> load_model_from_bytes(const std::string& bytes, const std::string& name);
 

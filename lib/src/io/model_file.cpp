@@ -36,6 +36,21 @@ json summary_json(const training_summary& s) {
     return j;
 }
 
+// Throws json::exception or std::out_of_range (json_number_at) on a malformed summary.
+training_summary summary_from_json(const json& s) {
+    training_summary summary;
+    summary.corpus = s.value("corpus", "");
+    summary.corpus_checksum = s.value("corpus_checksum", "");
+    summary.epochs = detail::json_number_or<uint64_t>(s, "epochs", 0);
+    summary.steps = detail::json_number_or<uint64_t>(s, "steps", 0);
+    summary.train_ppl = detail::json_number_or<double>(s, "train_ppl", 0.0);
+    if (s.contains("valid_ppl") && s["valid_ppl"].is_number())
+        summary.valid_ppl = detail::json_number_at<double>(s, "valid_ppl");
+    summary.date = s.value("date", "");
+    summary.version = s.value("charlm_version", "");
+    return summary;
+}
+
 }  // namespace
 
 namespace detail {
@@ -117,18 +132,7 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
         if (!t) return bad("its text configuration has an unknown value: " + t.err().message);
         tc = *t;
         tokens = json::parse(*get("vocab")).get<std::vector<std::string>>();
-        if (get("training")) {
-            json s = json::parse(*get("training"));
-            summary.corpus = s.value("corpus", "");
-            summary.corpus_checksum = s.value("corpus_checksum", "");
-            summary.epochs = detail::json_number_or<uint64_t>(s, "epochs", 0);
-            summary.steps = detail::json_number_or<uint64_t>(s, "steps", 0);
-            summary.train_ppl = detail::json_number_or<double>(s, "train_ppl", 0.0);
-            if (s.contains("valid_ppl") && s["valid_ppl"].is_number())
-                summary.valid_ppl = detail::json_number_at<double>(s, "valid_ppl");
-            summary.date = s.value("date", "");
-            summary.version = s.value("charlm_version", "");
-        }
+        if (get("training")) summary = summary_from_json(json::parse(*get("training")));
     } catch (const std::exception& e) {  // json::exception; std::out_of_range from json_number_at
         return bad(fmt::format("its metadata is malformed ({})", io::printable(e.what(), 240)));
     }
@@ -168,6 +172,20 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
     language_model model(mc, tc, std::move(*vocab), 0);
     CHARLM_TRY(model.import_tensors(tensors, path));
     return loaded_model{std::move(model), std::move(summary)};
+}
+
+result<training_summary> read_model_summary(const std::string& path) {
+    auto meta = io::read_safetensors_metadata(path);
+    if (!meta) return meta.err();
+    const auto it = meta->find("training");
+    if (meta->find("format") == meta->end() || it == meta->end())
+        return make_error(errc::format, fmt::format("'{}' is not a charlm model file with a training summary", path));
+    try {
+        return summary_from_json(json::parse(it->second));
+    } catch (const std::exception& e) {
+        return make_error(errc::format, fmt::format("'{}' has a malformed training summary ({})", path,
+                                                    io::printable(e.what(), 240)));
+    }
 }
 
 result<loaded_model> load_model(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <unicode/utf8.h>
@@ -227,6 +228,52 @@ result<tensor_file> parse_safetensors(const std::string& bytes, const std::strin
         at = e;
     }
     if (at != data_size) return bad("there are " + std::to_string(data_size - at) + " bytes after the last tensor");
+    return out;
+}
+
+result<std::map<std::string, std::string>> read_safetensors_metadata(const std::string& path) {
+    auto bad = [&](const std::string& what) {
+        return make_error(errc::format, "'" + path + "' is not a valid charlm model file: " + printable(what));
+    };
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        const int e = errno;
+        return make_error(errc::io, "cannot open '" + path + "': " + std::strerror(e));
+    }
+    uint64_t n = 0;
+    std::string header;
+    const bool got_length = std::fread(&n, 1, 8, f) == 8;
+    if (got_length && n <= max_header_bytes) {
+        header.resize(n);
+        header.resize(std::fread(header.data(), 1, n, f));
+    }
+    std::fclose(f);
+    if (!got_length) return bad("it is shorter than the 8-byte header length");
+    if (n > max_header_bytes || header.size() != n) return bad("its header runs past the end of the file");
+    std::map<std::string, std::string> out;
+    try {
+        const auto j = nlohmann::json::parse(header);
+        if (!j.is_object()) return bad("its JSON header is not an object");
+        uint64_t data_end = 0;  // a truncated file is found here, not after its corpus was read
+        for (const auto& [k, v] : j.items())
+            if (k != "__metadata__" && v.is_object() && v.contains("data_offsets") && v["data_offsets"].is_array() &&
+                v["data_offsets"].size() == 2 && v["data_offsets"][1].is_number_unsigned())
+                data_end = std::max(data_end, v["data_offsets"][1].get<uint64_t>());
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (!ec && size < 8 + n + data_end)
+            return bad(fmt::format("it has {} bytes but its header describes {}; the file is truncated", size,
+                                   8 + n + data_end));
+        const auto it = j.find("__metadata__");
+        if (it == j.end()) return out;
+        if (!it->is_object()) return bad("__metadata__ is not an object");
+        for (const auto& [k, v] : it->items()) {
+            if (!v.is_string()) return bad("metadata entry '" + k + "' is not a string");
+            out[k] = v.get<std::string>();
+        }
+    } catch (const nlohmann::json::exception& e) {
+        return bad(std::string("its JSON header does not parse (") + printable(e.what(), 240) + ")");
+    }
     return out;
 }
 

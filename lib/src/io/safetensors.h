@@ -32,6 +32,11 @@ status write_safetensors(const std::string& path, const tensor_file& file);
 // tensor F32 with offsets inside the data and matching its shape, no overlap, no gap.
 result<tensor_file> read_safetensors(const std::string& path);
 
+// Only the "__metadata__" of a file's header, without reading its tensors: what a resumed run
+// needs to know of its checkpoints and of the files beside them. Checks the header as far as it
+// reads it; read_safetensors checks the rest.
+result<std::map<std::string, std::string>> read_safetensors_metadata(const std::string& path);
+
 // The same over bytes in memory (fuzzing, tests); `name` is used in messages.
 result<tensor_file> parse_safetensors(const std::string& bytes, const std::string& name);
 

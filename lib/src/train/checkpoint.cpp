@@ -68,7 +68,8 @@ json position_json(const train_position& p) {
             {"epoch_nll", p.epoch_nll},
             {"epoch_tokens", p.epoch_tokens},
             {"stale_validations", p.stale_validations},
-            {"run_id", p.run_id}};
+            {"run_id", p.run_id},
+            {"valid_checksum", p.valid_checksum}};
 }
 
 train_position position_from_json(const json& j) {
@@ -85,6 +86,7 @@ train_position position_from_json(const json& j) {
     p.epoch_tokens = json_number_at<uint64_t>(j, "epoch_tokens");
     p.stale_validations = json_number_or<uint32_t>(j, "stale_validations", 0);  // absent before --patience
     p.run_id = j.value("run_id", std::string());
+    p.valid_checksum = j.value("valid_checksum", std::string());  // absent before it was recorded
     return p;
 }
 
@@ -130,13 +132,14 @@ status save_checkpoint(const std::string& path, const language_model& model, nn:
 }
 
 result<checkpoint_data> read_checkpoint_data(const std::string& path) {
-    auto file = io::read_safetensors(path);
-    if (!file) return file.err();
+    auto meta = io::read_safetensors_metadata(path);  // the tensors are read by restore_checkpoint
+    if (!meta) return meta.err();
+    const std::map<std::string, std::string>& md = *meta;
     auto bad = [&](const std::string& what) {
         return make_error(errc::format, fmt::format("'{}' cannot be resumed from: {}", path, what));
     };
-    auto it = file->metadata.find("checkpoint");
-    if (it == file->metadata.end())
+    auto it = md.find("checkpoint");
+    if (it == md.end())
         return bad("it is a model file without a checkpoint's training state (resume from the .ckpt file that "
                    "training writes beside the model)");
     checkpoint_data d;
@@ -145,15 +148,16 @@ result<checkpoint_data> read_checkpoint_data(const std::string& path) {
         auto cfg = config_from_json(ck.at("train_config"));
         if (!cfg) return bad(cfg.err().message);
         d.info.config = std::move(*cfg);
-        d.info.config.model.vocab = json_number_at<uint32_t>(json::parse(file->metadata.at("model_config")), "vocab");
+        d.info.config.model.vocab = json_number_at<uint32_t>(json::parse(md.at("model_config")), "vocab");
         d.pos = position_from_json(ck.at("position"));
         d.info.epoch = d.pos.epoch;
         d.info.batch = d.pos.batch;
         d.info.step = d.pos.step;
+        d.info.valid_checksum = d.pos.valid_checksum;
         d.info.threads = json_number_at<int>(ck, "threads");
         if (json_number_at<uint64_t>(ck, "optimizer_steps") != d.pos.step) return bad("its optimizer step count disagrees");
-        auto tr = file->metadata.find("training");
-        if (tr != file->metadata.end()) d.info.corpus_checksum = json::parse(tr->second).value("corpus_checksum", "");
+        auto tr = md.find("training");
+        if (tr != md.end()) d.info.corpus_checksum = json::parse(tr->second).value("corpus_checksum", "");
     } catch (const std::exception& e) {  // json::exception, std::out_of_range from at()
         return bad(fmt::format("its checkpoint metadata is malformed ({})", e.what()));
     }

@@ -27,6 +27,7 @@ struct train_position {
     uint64_t epoch_tokens = 0;
     uint32_t stale_validations = 0;  // validations in a row without a new best (--patience)
     std::string run_id;          // the run that wrote it (its --keep-last files are its own); "" before
+    std::string valid_checksum;  // of the --valid file ("" for a held-out share of the corpus, or before)
 };
 
 // Writes `path` atomically. `carried`: the recurrent state of the whole batch ((L, batch, H) each)
