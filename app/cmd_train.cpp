@@ -45,6 +45,7 @@ train_callbacks reporting_callbacks() {
     const bool tty = stdout_is_terminal() && !launched_by_mpi();
     train_callbacks cb;
     cb.on_info = [](const std::string& s) { fmt::print("{}\n", s); };
+    cb.on_warning = [](const std::string& s) { fmt::print(stderr, "charlm: warning: {}\n", s); };
     if (tty) {
         cb.on_progress = [](const train_progress& p) {
             if (p.batches == 0) return;
@@ -83,13 +84,19 @@ int report_outcome(const train_config& cfg, const train_outcome& outcome) {
                    outcome.checkpoint.empty() ? "; nothing was saved (no --out)" : resume_hint);
         return 128 + std::max(1, stop_signal());
     }
+    if (outcome.steps_run == 0) {
+        fmt::print("stopped ({}): {}\n", to_string(outcome.stop), outcome.stop_detail);
+        return stop_requested() ? 128 + std::max(1, stop_signal()) : exit_ok;
+    }
     fmt::print("done: {} epochs, {} steps in {:.1f}s; train ppl {:.3f}", outcome.epochs, outcome.steps,
                outcome.seconds, outcome.train_ppl);
     if (outcome.valid_ppl) fmt::print(", valid ppl {:.3f}", *outcome.valid_ppl);
     fmt::print("{}\n", cfg.out.empty() ? "" : fmt::format("; model written to {}", cfg.out));
     if (outcome.best_valid_ppl && !cfg.out.empty())
-        fmt::print("best: valid ppl {:.3f} at epoch {}, written to {}.best\n", *outcome.best_valid_ppl,
-                   outcome.best_epoch, cfg.out);
+        fmt::print("best: valid ppl {:.3f}{}, in {}.best\n", *outcome.best_valid_ppl,
+                   outcome.best_epoch ? fmt::format(" at epoch {}", outcome.best_epoch)
+                                      : std::string(" (kept from a later point of this run)"),
+                   cfg.out);
     if (outcome.stop != stop_reason::none)
         fmt::print("stopped ({}): {}\n", to_string(outcome.stop), outcome.stop_detail);
     if (stop_requested() || outcome.stop == stop_reason::signal) {
@@ -112,16 +119,33 @@ result<std::optional<checkpoint_info>> merge_checkpoint(train_config& cfg, const
 }
 
 // Refused before an epoch is spent (the writer refuses too): a resumed run owns the files its
-// checkpoint names (`same_run`); anything else the user has needs --force to be replaced.
-status check_outputs(const train_config& cfg, bool force, bool same_run) {
+// checkpoint names (`ck`, same --out, same --metrics) unless they hold later steps than the
+// checkpoint; anything else the user has needs --force to be replaced.
+status check_outputs(const train_config& cfg, bool force, const checkpoint_info* ck) {
+    const bool same_out = ck && cfg.out == ck->config.out;
+    const bool same_metrics = ck && cfg.metrics == ck->config.metrics;
     const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
     const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
-    const std::string* outputs[] = {&cfg.out, &best, &ckpt, &cfg.metrics};
+    const std::pair<const std::string*, bool> outputs[] = {
+        {&cfg.out, same_out}, {&best, same_out}, {&ckpt, same_out}, {&cfg.metrics, same_metrics}};
     std::string replaced;
-    for (const std::string* f : outputs) {
-        CHARLM_TRY(check_output_path(*f, force || same_run));
-        if (!f->empty() && !same_run && std::filesystem::exists(*f))
+    for (const auto& [f, ours] : outputs) {
+        CHARLM_TRY(check_output_path(*f, force || ours));
+        if (!f->empty() && !ours && std::filesystem::exists(*f))
             replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
+    }
+    if (same_out && !force) {
+        const std::vector<std::string> newer = newer_than_checkpoint(cfg.out, *ck);
+        std::string list;
+        for (const auto& n : newer) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
+        if (!newer.empty())
+            return make_error(errc::io, fmt::format("--resume {} continues from step {}, but {} hold{} later steps of "
+                                                    "the run: resuming would replace {}; pass --force to replace "
+                                                    "{} ({}.best is replaced only by a better model), or give "
+                                                    "another --out",
+                                                    cfg.resume, ck->step, list, newer.size() == 1 ? "s" : "",
+                                                    newer.size() == 1 ? "it" : "them",
+                                                    newer.size() == 1 ? "it" : "them", cfg.out));
     }
     if (!replaced.empty())
         fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
@@ -180,8 +204,7 @@ int cmd_train(int argc, char** argv) {
     if (auto s = cfg.validate(); !s.ok()) return fail(s.err());
     if (rank0) {
         for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
-        const bool same_run = *ck && cfg.out == (*ck)->config.out;
-        if (auto s = check_outputs(cfg, force, same_run); !s.ok()) return fail(s.err());
+        if (auto s = check_outputs(cfg, force, *ck ? &**ck : nullptr); !s.ok()) return fail(s.err());
     }
     const int used_threads = apply_threads(threads_per_rank(threads));
     if (*ck && (*ck)->threads != used_threads && rank0)

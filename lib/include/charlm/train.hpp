@@ -107,6 +107,7 @@ struct train_progress {
 
 struct train_callbacks {
     std::function<void(const std::string& what)> on_info;         // one-line facts at start
+    std::function<void(const std::string& what)> on_warning;      // settings that will not do what they say
     std::function<void(const train_progress&)> on_progress;  // after each step
     std::function<void(const train_report&)> on_report;
     std::function<void(const std::string& prefix, const std::string& text)> on_sample;
@@ -120,6 +121,7 @@ struct train_outcome {
     std::string checkpoint;        // the last checkpoint written, or empty
     uint64_t epochs = 0;
     uint64_t steps = 0;
+    uint64_t steps_run = 0;        // of them, those this call ran (a resumed run's are counted from its checkpoint)
     double train_ppl = 0;
     std::optional<double> valid_ppl;
     std::optional<double> best_valid_ppl;
@@ -171,8 +173,15 @@ struct checkpoint_info {
     uint64_t step = 0;    // optimizer steps done
     int threads = 0;      // threads it ran with (bit-identical resumption needs the same)
     std::string corpus_checksum;
+    std::string valid_checksum;  // of its --valid file, when it had one
 };
 result<checkpoint_info> read_checkpoint(const std::string& path);
+
+// The files a run with output `out` writes (<out>, <out>.ckpt) that hold more steps than the
+// checkpoint `ck`: resuming from it would replace later work. Each as "<path> (step N)"; a file
+// that is not a charlm file is listed as such. (<out>.best is guarded apart: a resumed run
+// replaces it only with a model at least as good.)
+std::vector<std::string> newer_than_checkpoint(const std::string& out, const checkpoint_info& ck);
 
 // "fnv1a64:<16 hex digits>" over a file's bytes (corpus identity for checkpoints and summaries).
 result<std::string> file_checksum(const std::string& path);

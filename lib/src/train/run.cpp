@@ -55,6 +55,12 @@ status training_run::resume_from(const checkpoint_data& ck, bool carried,
     out_.best_epoch = pos.best_epoch;
     if (!pos.run_id.empty()) run_id_ = pos.run_id;
     best_file_ours_ = ck.info.config.out == cfg_.out;
+    if (best_file_ours_ && !cfg_.out.empty() && std::filesystem::exists(cfg_.out + ".best")) {
+        // From a later point of this run (an older checkpoint resumed, or a kill after a best):
+        // replaced only by a model at least as good.
+        auto on_disk = read_model_summary(cfg_.out + ".best");
+        if (on_disk && on_disk->valid_ppl) best_on_disk_ = on_disk->valid_ppl;
+    }
     it_.start_epoch(epoch_);
     if (pos.batch > 0) {
         it_.seek(pos.batch);
@@ -63,7 +69,26 @@ status training_run::resume_from(const checkpoint_data& ck, bool carried,
     return {};
 }
 
+// A time budget dropped at resumption (resume_from): the cosine continues where the checkpoint's
+// run had taken it, said so with the rate it goes on from.
+void training_run::continue_schedule(const checkpoint_data& ck) {
+    const train_config& then = ck.info.config;
+    if (cfg_.time_budget_s > 0 || then.time_budget_s <= 0 || cfg_.schedule != lr_schedule::cosine) return;
+    const schedule before(then, corpus_.valid.size() >= 2, then.time_budget_s, 0);
+    sched_.continue_from(before.progress(ck.pos.step, ck.pos.elapsed_s, it_.batches_in_epoch()), ck.pos.step);
+    if (cb_.on_info)
+        cb_.on_info(fmt::format("the cosine schedule goes on from where the checkpoint left it: rate {:.2e}, {:.0f}% "
+                                "of the way to --lr-final, reached at the end of epoch {}",
+                                current_lr(), 100 * sched_.progress(step_, 0, it_.batches_in_epoch()), cfg_.epochs));
+}
+
+void training_run::write_pending_record() {
+    if (pending_record_) metrics_.write(*pending_record_);
+    pending_record_.reset();
+}
+
 status training_run::step() {
+    write_pending_record();
     it_.next(mb_);
     loss_sum l;
     if (dp_) {  // this rank's streams, then the one reduction
@@ -109,25 +134,19 @@ status training_run::step() {
     return {};
 }
 
-// Inside an epoch (its last batch leaves this to end_epoch): the reports and validations due.
+// Inside an epoch (its last batch leaves this to end_epoch): the reports and validations due. A
+// stop found right after a validation (patience, or the budget or a signal during it) ends the run
+// with that validation's report.
 status training_run::after_step() {
     if (epoch_complete()) return {};
     if (sched_.validation_due(step_, agreed_since_validation())) {
         train_report r = report(false);
         CHARLM_TRY(validate(r));
         if (r.best) CHARLM_TRY(save_files(false, true));
-        if (!sched_.out_of_patience()) {
-            emit(r);
-            return {};
-        }
-        stop_ = stop_reason::patience;
-        out_.epochs = epoch_;
-        out_.train_ppl = epoch_loss_.perplexity();
-        r.stop = stop_;
-        r.stop_detail = sched_.describe(stop_, epoch_ + 1, it_.position(), it_.batches_in_epoch());
+        const stop_reason why = sched_.out_of_patience() ? stop_reason::patience : stop_before_step();
+        if (why != stop_reason::none) return stop_in_epoch(why, &r);
         emit(r);
-        CHARLM_TRY(save_files(true, false));
-        return checkpoint(position(epoch_, it_.position(), lr_, epoch_loss_), cfg_.scheme == sampling::consecutive);
+        return {};
     }
     if (sched_.report_due(step_, seconds_since(last_report_))) {
         train_report r = report(false);
@@ -136,11 +155,13 @@ status training_run::after_step() {
     return {};
 }
 
+// The last batch of an epoch is done: validation, then the decision to stop (after it: its
+// seconds count against the budget), the report, the files and the samples due.
 status training_run::end_epoch() {
     const uint64_t done = epoch_ + 1;  // 1-based, complete
-    stop_reason why = sched_.stop_at_epoch_end(done, agreed_elapsed(), agreed_signal());
     train_report r = report(true);
     CHARLM_TRY(validate(r));
+    stop_reason why = sched_.stop_at_epoch_end(done, agreed_elapsed(), agreed_signal());
     if (why == stop_reason::none && sched_.out_of_patience()) why = stop_reason::patience;
     const bool last = why != stop_reason::none;
     if (last) {
@@ -153,17 +174,7 @@ status training_run::end_epoch() {
     const double next_lr = lr_ * cfg_.lr_decay;
     CHARLM_TRY(save_files(true, r.best));
     if (sched_.checkpoint_due(done, last)) CHARLM_TRY(checkpoint(position(done, 0, next_lr, {}), false));
-    if (cb_.on_sample && sched_.samples_due(done, last)) {
-        for (const auto& prefix : cfg_.prefixes) {
-            sample_config sc;
-            sc.length = cfg_.sample_length;
-            sc.temperature = cfg_.sample_temperature;
-            sc.seed = cfg_.seed + epoch_;
-            auto text = generate(model_, prefix, sc);
-            if (!text) return text.err();
-            cb_.on_sample(prefix, text->front());
-        }
-    }
+    if (sched_.samples_due(done, last)) CHARLM_TRY(samples());
     lr_ = next_lr;
     if (last) {
         stop_ = why;
@@ -175,43 +186,74 @@ status training_run::end_epoch() {
     return {};
 }
 
-// Stopped between two steps of an epoch: by a signal (the user wants out: no validation) or by the
-// budget (validated, so the run ends with its figure). The checkpoint continues from this batch.
-status training_run::stop_in_epoch(stop_reason why) {
+// The one way a run stops between two steps: by a signal (the user wants out: no new validation),
+// the budget (validated, so the run ends with its figure) or patience (`validated`: the report of
+// the validation that ran out of it). What this step already has (a report, <out>, a checkpoint,
+// samples: an epoch's end or a validation just done) is not done again; the checkpoint continues
+// from this batch.
+status training_run::stop_in_epoch(stop_reason why, const train_report* validated) {
     stop_ = why;
-    if (it_.position() == 0 && epoch_ > 0) {
-        // Right after an epoch's end, whose files are written: its figures again, with the reason.
-        train_report r = report(true);
-        r.epoch = epoch_;
-        r.train_ppl = out_.train_ppl;
-        r.valid_ppl = out_.valid_ppl;
-        r.bpc = std::log2(r.valid_ppl ? *r.valid_ppl : r.train_ppl);
-        r.stop = why;
-        r.stop_detail = sched_.describe(why, epoch_, 0, it_.batches_in_epoch());
-        emit(r);
-        out_.epochs = epoch_;
-        // That epoch's end wrote no checkpoint when --checkpoint-every skipped it: write the one it
-        // would have (the same position: the next epoch's start, at the rate already decayed).
-        if (sched_.checkpoint_due(epoch_, false)) return {};
-        return checkpoint(position(epoch_, 0, lr_, {}), false);
-    }
-    train_report r = report(false);
-    if (why == stop_reason::budget) CHARLM_TRY(validate(r));
-    r.stop = why;
-    r.stop_detail = sched_.describe(why, epoch_ + 1, it_.position(), it_.batches_in_epoch());
-    emit(r);
     out_.interrupted = why == stop_reason::signal;
-    out_.epochs = epoch_;
-    out_.train_ppl = epoch_loss_.perplexity();
-    CHARLM_TRY(save_files(true, r.best));
-    return checkpoint(position(epoch_, it_.position(), lr_, epoch_loss_), cfg_.scheme == sampling::consecutive);
+    const uint64_t batch = it_.position();
+    if (step_ == first_step_) {  // nothing trained by this process: nothing to report or write
+        stop_detail_ = sched_.describe(why, epoch_ + 1, 0, 0) +
+                       (first_step_ ? "; the files are as the checkpoint left them" : "; nothing was trained or written");
+        return {};
+    }
+    const uint64_t shown_epoch = batch == 0 ? epoch_ : epoch_ + 1;  // "after epoch N" / "in epoch N"
+    if (validated || step_ != reported_step_) {
+        train_report r = validated ? *validated : report(false);
+        if (!validated && why == stop_reason::budget) {
+            CHARLM_TRY(validate(r));
+            if (r.best) CHARLM_TRY(save_files(false, true));
+        }
+        r.stop = why;
+        r.stop_detail = sched_.describe(why, shown_epoch, batch, it_.batches_in_epoch());
+        emit(r);
+    } else {  // the last report stands (an epoch's end or a validation at this very step); its record says why
+        stop_detail_ = sched_.describe(why, shown_epoch, batch, it_.batches_in_epoch());
+        if (pending_record_) pending_record_->stop = why;
+        write_pending_record();
+    }
+    if (batch > 0) {
+        out_.epochs = epoch_;
+        out_.train_ppl = epoch_loss_.perplexity();
+    }
+    if (saved_step_ != step_) CHARLM_TRY(save_files(true, false));
+    if (checkpointed_step_ != step_)
+        CHARLM_TRY(checkpoint(position(epoch_, batch, lr_, batch > 0 ? epoch_loss_ : loss_sum{}),
+                              batch > 0 && cfg_.scheme == sampling::consecutive));
+    if (why != stop_reason::signal) CHARLM_TRY(samples());
+    return {};
+}
+
+// A sample from each --prefix with the model as it is now, once per step.
+status training_run::samples() {
+    if (!cb_.on_sample || sampled_step_ == step_) return {};
+    sampled_step_ = step_;
+    for (const auto& prefix : cfg_.prefixes) {
+        sample_config sc;
+        sc.length = cfg_.sample_length;
+        sc.temperature = cfg_.sample_temperature;
+        sc.seed = cfg_.seed + epoch_;
+        auto text = generate(model_, prefix, sc);
+        if (!text) return text.err();
+        cb_.on_sample(prefix, text->front());
+    }
+    return {};
 }
 
 train_outcome training_run::outcome() {
+    write_pending_record();
     out_.steps = step_;
     out_.seconds = elapsed();
     out_.stop = stop_;
     out_.stop_detail = stop_detail_;
+    out_.steps_run = step_ - first_step_;
+    if (best_on_disk_ && (!out_.best_valid_ppl || *best_on_disk_ < *out_.best_valid_ppl)) {
+        out_.best_valid_ppl = best_on_disk_;  // the kept file's figure, not this run's
+        out_.best_epoch = 0;
+    }
     return out_;
 }
 
@@ -232,10 +274,16 @@ train_report training_run::report(bool end_of_epoch) const {
     return r;
 }
 
+// A report to the callback at once; to the metrics file when the run goes on past it (at the next
+// step) or ends with it, so that a stop found right after it is carried by its record rather than
+// by a second record of the same step.
 void training_run::emit(train_report& r) {
     if (r.stop != stop_reason::none) stop_detail_ = r.stop_detail;
+    reported_step_ = step_;
     if (cb_.on_report) cb_.on_report(r);
-    metrics_.write(r);
+    write_pending_record();
+    pending_record_ = r;
+    if (r.stop != stop_reason::none) write_pending_record();
     window_ = {};
     window_tokens_ = 0;
     last_report_ = clock_type::now();
@@ -288,6 +336,7 @@ train_position training_run::position(uint64_t epoch, uint64_t batch, double lr,
     p.epoch_tokens = epoch_so_far.tokens;
     p.stale_validations = sched_.stale_validations();
     p.run_id = run_id_;
+    p.valid_checksum = valid_checksum_;
     return p;
 }
 
@@ -297,7 +346,8 @@ training_summary training_run::summary() const {
     ts.corpus_checksum = checksum_;
     ts.epochs = out_.epochs;
     ts.steps = step_;
-    ts.train_ppl = out_.train_ppl;
+    // Inside an epoch (a best model at an in-epoch validation), the epoch's loss so far.
+    ts.train_ppl = epoch_loss_.tokens ? epoch_loss_.perplexity() : out_.train_ppl;
     ts.valid_ppl = out_.valid_ppl;
     return ts;
 }
@@ -310,9 +360,16 @@ status training_run::save_files(bool model, bool best) {
     if (model) {
         CHARLM_TRY(save_model(cfg_.out, model_, summary()));
         written_ = true;
+        saved_step_ = step_;
     }
-    if (best) {
+    if (best && best_on_disk_ && *out_.valid_ppl > *best_on_disk_) {
+        if (cb_.on_info)
+            cb_.on_info(fmt::format("kept {} (valid ppl {:.3f}, from a later point of this run): this run's best so "
+                                    "far ({:.3f}) is not as good",
+                                    best_path, *best_on_disk_, *out_.valid_ppl));
+    } else if (best) {
         CHARLM_TRY(save_model(best_path, model_, summary()));
+        best_on_disk_.reset();
     } else if (!best_file_ours_) {
         std::error_code ec;
         if (std::filesystem::remove(best_path, ec) && cb_.on_info)
@@ -337,6 +394,7 @@ status training_run::checkpoint(const train_position& p, bool carried) {
     }
     CHARLM_TRY(save_checkpoint(ckpt, model_, *opt_, summary(), cfg_, p, st, cfg_.batch));
     out_.checkpoint = ckpt;
+    checkpointed_step_ = step_;
     return {};
 }
 
@@ -407,6 +465,7 @@ status training_run::check_same_start() {
 status training_run::diverged(const std::string& why) {
     stop_ = stop_reason::divergence;
     train_report r = report(false);
+    r.step = step_ + 1;  // the step that diverged (not counted in step_), as the message says
     r.stop = stop_;
     r.stop_detail = sched_.describe(stop_, epoch_ + 1, it_.position(), it_.batches_in_epoch());
     emit(r);

@@ -29,6 +29,7 @@ class training_run {
 public:
     static result<std::unique_ptr<training_run>> start(const train_config& given, const train_callbacks& cb,
                                                        communicator* world);
+    ~training_run() { write_pending_record(); }  // a run ended by an error keeps its last record
 
     bool done() const { return stop_ != stop_reason::none; }
     bool epoch_complete() const { return it_.position() == it_.batches_in_epoch(); }
@@ -36,7 +37,7 @@ public:
     status step();
     status after_step();
     status end_epoch();
-    status stop_in_epoch(stop_reason why);
+    status stop_in_epoch(stop_reason why, const train_report* validated = nullptr);
     train_outcome outcome();
 
 private:
@@ -57,6 +58,7 @@ private:
     status open_files_and_start_clock(const train_position* resumed);
     status resume_from(const checkpoint_data& ck, bool carried, training_session::recurrent_state& carried_state);
     status check_same_start();
+    void continue_schedule(const checkpoint_data& ck);
     double elapsed() const { return seconds_since(t0_); }
     bool signal() const { return cb_.should_stop && cb_.should_stop(); }
     bool rank0() const { return world_.rank() == 0; }
@@ -72,12 +74,14 @@ private:
     status gather_state(training_session::recurrent_state& whole);
     train_report report(bool end_of_epoch) const;
     void emit(train_report& r);
+    void write_pending_record();
     status validate(train_report& r);
     train_position position(uint64_t epoch, uint64_t batch, double lr, const loss_sum& epoch_so_far);
     training_summary summary() const;
     status save_files(bool model, bool best);
     status checkpoint(const train_position& p, bool carried);
     status diverged(const std::string& why);
+    status samples();
 
     train_config cfg_;  // the run's settings (a budget spent before a resumption dropped)
     const train_callbacks& cb_;
@@ -94,12 +98,19 @@ private:
     minibatch mb_;
     schedule sched_;
     metrics_writer metrics_;
+    std::optional<train_report> pending_record_;  // the last report, its metrics record not yet written
     std::unique_ptr<epoch_checkpoints> epoch_files_;
     train_outcome out_;
     std::string run_id_;
     uint32_t valid_streams_ = 1;
+    std::string valid_checksum_;     // of the --valid file, recorded in checkpoints
 
     uint64_t epoch_ = 0, step_ = 0;  // epoch in progress (0-based), optimizer steps done
+    uint64_t first_step_ = 0;        // step_ when this process started (a resumed run's checkpoint's)
+    // The step at which the last report was emitted, <out> and the checkpoint written and samples
+    // printed: a stop does not do again what its step already has.
+    static constexpr uint64_t never = UINT64_MAX;
+    uint64_t reported_step_ = never, saved_step_ = never, checkpointed_step_ = never, sampled_step_ = never;
     double lr_ = 0;
     loss_sum epoch_loss_, window_;   // this epoch's, since the last report
     uint64_t window_tokens_ = 0;     // tokens fed since the last report (padding included)
@@ -108,6 +119,7 @@ private:
     double first_loss_ = 0;          // the divergence reference: the run's first loss or ln V, the larger
     bool best_file_ours_ = false;    // <out>.best is this run's (or removed as another's)
     bool written_ = false;           // this run has written <out>
+    std::optional<double> best_on_disk_;  // <out>.best's figure when it is better than any this run has saved
     stop_reason stop_ = stop_reason::none;
     std::string stop_detail_;        // as the last report said it
     clock_type::time_point t0_, last_report_, last_validation_;

@@ -53,19 +53,33 @@ double schedule::lr_after_validation(double lr, bool improved) const {
     return improved || cfg_->lr_plateau == 1.0f ? lr : lr * static_cast<double>(cfg_->lr_plateau);
 }
 
+double schedule::progress(uint64_t step, double elapsed_s, uint64_t batches) const {
+    double done = 0;
+    if (cfg_->epochs > 0) {
+        const double total = static_cast<double>(cfg_->epochs) * static_cast<double>(std::max<uint64_t>(1, batches));
+        const double s = static_cast<double>(step), from = static_cast<double>(from_step_);
+        done = from_progress_ > 0 && total > from ? from_progress_ + (1 - from_progress_) * (s - from) / (total - from)
+                                                  : s / total;
+    }
+    if (budget_s_ > 0) done = std::max(done, elapsed_s / budget_s_);
+    return std::clamp(done, 0.0, 1.0);
+}
+
+void schedule::continue_from(double progress, uint64_t step) {
+    from_progress_ = progress;
+    from_step_ = step;
+}
+
 double schedule::lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const {
     const double warm = step < cfg_->warmup ? static_cast<double>(step + 1) / cfg_->warmup : 1.0;
     if (cfg_->schedule == lr_schedule::constant) return warm;
-    double done = 0;
-    if (cfg_->epochs > 0)
-        done = static_cast<double>(step) / (static_cast<double>(cfg_->epochs) * static_cast<double>(std::max<uint64_t>(1, batches)));
-    if (budget_s_ > 0) done = std::max(done, elapsed_s / budget_s_);
     const double end = cfg_->lr_final;
-    return warm * (end + (1 - end) * 0.5 * (1 + std::cos(std::numbers::pi * std::min(1.0, done))));
+    return warm * (end + (1 - end) * 0.5 * (1 + std::cos(std::numbers::pi * progress(step, elapsed_s, batches))));
 }
 
 std::string schedule::describe(stop_reason why, uint64_t epoch, uint64_t batch, uint64_t batches) const {
-    const std::string where = batch == 0 || batch >= batches
+    const std::string where = batches == 0 ? std::string("before the first step")
+                              : batch == 0 || batch >= batches
                                   ? fmt::format("after epoch {}", epoch)
                                   : fmt::format("in epoch {} (batch {} of {})", epoch, batch, batches);
     switch (why) {

@@ -43,8 +43,14 @@ public:
     // to --lr-final over the run's progress: the larger of its share of the epochs (`batches` a
     // epoch) and its share of the time budget.
     double lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const;
+    // The cosine's progress in [0, 1] after `step` steps and `elapsed_s` seconds.
+    double progress(uint64_t step, double elapsed_s, uint64_t batches) const;
+    // A resumed run whose time budget was spent (and dropped for --epochs): the cosine goes on from
+    // `progress` at `step` to its end at the last epoch's end, instead of starting over.
+    void continue_from(double progress, uint64_t step);
 
-    // A sentence for the last report line: "all 10 epochs done", "time budget of 3m spent", ...
+    // A sentence for the last report line: "all 10 epochs done", "time budget of 3m spent", ...;
+    // `batches` 0: a stop before the run's first step.
     std::string describe(stop_reason why, uint64_t epoch, uint64_t batch, uint64_t batches) const;
 
 private:
@@ -52,6 +58,8 @@ private:
     bool has_valid_;
     double budget_s_;
     uint32_t stale_;
+    double from_progress_ = 0;
+    uint64_t from_step_ = 0;
 };
 
 // "3m", "1h20m", "45s", "2.5s": a duration as a person writes it.

@@ -5,7 +5,9 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include "charlm/files.hpp"
 #include "charlm/options.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/sample.hpp"
@@ -55,14 +57,39 @@ status check_prefixes(const train_config& cfg, const vocabulary& vocab) {
     return {};
 }
 
+// The settings that act on validation do nothing without a validation text: said, not ignored.
+void warn_without_validation(const train_config& cfg, bool has_valid, const train_callbacks& cb) {
+    if (has_valid || !cb.on_warning) return;
+    std::string unused;
+    auto add = [&](bool set, const char* name) {
+        if (set) unused += fmt::format("{}{}", unused.empty() ? "" : ", ", name);
+    };
+    add(cfg.patience > 0, "--patience");
+    add(cfg.valid_every_steps > 0 || cfg.valid_every_s > 0, "--valid-every");
+    add(cfg.lr_plateau != 1.0f, "--lr-plateau");
+    if (!unused.empty())
+        cb.on_warning(fmt::format("{} {} no effect: there is no validation text (--valid-fraction is 0 or leaves "
+                                  "too little of the corpus); give --valid FILE or a --valid-fraction above 0",
+                                  unused, unused.find(',') == std::string::npos ? "has" : "have"));
+}
+
 // The settings that decide the loss trajectory (on_resume::fixed in the option table) must be
 // the checkpoint's when resuming, and the corpus the same text.
-status check_resumable(const train_config& cfg, const checkpoint_info& ck, const std::string& checksum) {
+status check_resumable(const train_config& cfg, const checkpoint_info& ck, const std::string& checksum,
+                       const std::string& valid_checksum) {
     CHARLM_TRY(check_unchanged(train_options(), cfg, ck.config, cfg.resume));
     if (!ck.corpus_checksum.empty() && ck.corpus_checksum != checksum)
         return make_error(errc::input, fmt::format("--resume {}: the corpus '{}' has changed since the checkpoint was "
                                                    "written (checksum {} then, {} now); resuming needs the same text",
                                                    cfg.resume, cfg.corpus, ck.corpus_checksum, checksum));
+    // A best model is the best on one validation text: another text's figures cannot be compared.
+    if (!ck.valid_checksum.empty() && ck.valid_checksum != valid_checksum)
+        return make_error(errc::input, fmt::format("--resume {}: the validation text '{}' has changed since the "
+                                                   "checkpoint was written (checksum {} then, {} now); its best "
+                                                   "perplexity could not be compared with this text's: resume with "
+                                                   "the same --valid file, or start a new run",
+                                                   cfg.resume, cfg.valid, ck.valid_checksum,
+                                                   valid_checksum.empty() ? "none" : valid_checksum));
     return {};
 }
 
@@ -100,6 +127,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                                                           const train_callbacks& cb,
                                                                           communicator* world) {
     CHARLM_TRY(given.validate());
+    for (const std::string* f : {&given.out, &given.metrics}) CHARLM_TRY(check_output_dir(*f));  // before any work
     const auto ranks = static_cast<uint32_t>(world->size());
     if (given.batch % ranks != 0)
         return make_error(errc::usage, fmt::format("--batch {} does not divide among {} processes (mpirun -np {}): "
@@ -119,7 +147,10 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     result<std::string> checksum = std::string();
     if (given.corpus != "-" && rank0) checksum = file_checksum(given.corpus);
     if (!checksum) return checksum.err();
-    if (resume && rank0) CHARLM_TRY(check_resumable(given, resume->info, *checksum));
+    result<std::string> valid_checksum = std::string();
+    if (!given.valid.empty() && given.valid != "-" && rank0) valid_checksum = file_checksum(given.valid);
+    if (!valid_checksum) return valid_checksum.err();
+    if (resume && rank0) CHARLM_TRY(check_resumable(given, resume->info, *checksum, *valid_checksum));
 
     const batch_config bc{given.batch, given.steps, given.scheme, given.seed};
     const uint64_t need = min_tokens_for_one_batch(bc);
@@ -133,12 +164,14 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                corpus->vocab.size(), corpus->train_unk, corpus->train.size(), corpus->valid.size(),
                                corpus->valid_unk ? fmt::format(" ({} unknown)", corpus->valid_unk) : ""));
     CHARLM_TRY(check_prefixes(given, corpus->vocab));
+    if (rank0) warn_without_validation(given, corpus->valid.size() >= 2, cb);
 
     model_config mc = given.model;
     mc.vocab = corpus->vocab.size();
     if (mc.softmax == softmax_type::adaptive) CHARLM_TRY(choose_cutoffs(mc, *corpus, cb));
     std::unique_ptr<training_run> run(new training_run(given, cb, *world, std::move(*corpus), *checksum, mc));
     training_run& r = *run;
+    r.valid_checksum_ = *valid_checksum;
     if (cb.on_info)
         cb.on_info(fmt::format("model {} x {} {} (embed {}{}), {} parameters", mc.layers, mc.hidden,
                                to_string(mc.cell), mc.embed,
@@ -150,9 +183,11 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     const bool carried = resume && given.scheme == sampling::consecutive && resume->pos.batch > 0;
     training_session::recurrent_state carried_state;
     if (resume) CHARLM_TRY(r.resume_from(*resume, carried, carried_state));
+    r.first_step_ = r.step_;
     CHARLM_TRY(r.sync_start(carried ? &carried_state : nullptr));
     r.sched_ = detail::schedule(r.cfg_, r.corpus_.valid.size() >= 2, r.cfg_.time_budget_s,
                                 resume ? resume->pos.stale_validations : 0);
+    if (resume) r.continue_schedule(*resume);
     CHARLM_TRY(r.open_files_and_start_clock(resume ? &resume->pos : nullptr));
     return run;
 }
@@ -215,6 +250,20 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
     const uint32_t second = covering(0.98);
     if (second >= head + k_min_group && V >= second + k_min_group) cut.push_back(second);
     return cut;
+}
+
+std::vector<std::string> newer_than_checkpoint(const std::string& out, const checkpoint_info& ck) {
+    std::vector<std::string> newer;
+    if (out.empty()) return newer;
+    for (const std::string& f : {out, out + ".ckpt"}) {
+        if (!std::filesystem::exists(f)) continue;
+        auto s = read_model_summary(f);
+        if (!s)
+            newer.push_back(fmt::format("{} (not a charlm model file)", f));
+        else if (s->steps > ck.step)
+            newer.push_back(fmt::format("{} (step {})", f, s->steps));
+    }
+    return newer;
 }
 
 double loss_sum::perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : NAN; }
