@@ -219,8 +219,9 @@ TEST(train_edges, a_budget_spent_before_the_first_step_writes_nothing) {
 // Item 4: a run that ends inside an epoch (the budget, patience) prints its --prefix samples; one
 // stopped by a signal does not.
 TEST(train_edges, a_run_ending_inside_an_epoch_prints_its_samples) {
-    std::string text = toy_text();
-    const std::string corpus = write_file("edges_samples.txt", text + text + text + text + text);
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += toy_text();  // an epoch far longer than the budget
+    const std::string corpus = write_file("edges_samples.txt", text);
     auto budget = run_charlm(tiny(corpus, {"--time-budget", "0.2s", "--batch", "1", "--prefix", "spring",
                                            "--sample-length", "20"}));
     ASSERT_EQ(budget.status, 0) << budget.err;
@@ -230,7 +231,8 @@ TEST(train_edges, a_run_ending_inside_an_epoch_prints_its_samples) {
     std::string other;
     for (int i = 0; i < 60; ++i) other += "zzqq xx\n";
     const std::string valid = write_file("edges_samples_valid.txt", other);
-    auto patience = run_charlm(tiny(corpus, {"--epochs", "50", "--valid", valid, "--patience", "1", "--valid-every",
+    const std::string small = write_file("edges_samples_small.txt", toy_text());
+    auto patience = run_charlm(tiny(small, {"--epochs", "50", "--valid", valid, "--patience", "1", "--valid-every",
                                              "2", "--lr", "0.05", "--prefix", "spring", "--sample-length", "20"}));
     ASSERT_EQ(patience.status, 0) << patience.err;
     ASSERT_NE(patience.out.find("stopped (patience)"), std::string::npos) << patience.out;

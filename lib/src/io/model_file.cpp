@@ -93,6 +93,30 @@ status save_model(const std::string& path, const language_model& model, const tr
     return io::write_safetensors(path, detail::model_tensor_file(model, summary));
 }
 
+// The model is allocated from the configuration before its tensors are checked: a damaged
+// configuration must not allocate gigabytes for a small file (found by fuzzing: a 1.6 kB file
+// asking for 16 layers of 8192 LSTM units). A small shortfall is left to import_tensors, which
+// names the tensor.
+static status check_weight_count(const model_config& mc, const io::tensor_file& file, const std::string& path) {
+    const uint64_t G = static_cast<uint64_t>(gate_count(mc.cell)), H = mc.hidden, V = mc.vocab;
+    uint64_t needed = V * mc.embed + V * (H + 1), held = 0;
+    if (mc.softmax == softmax_type::adaptive) {
+        needed = V * mc.embed + (mc.cutoffs[0] + mc.cutoffs.size()) * (H + 1);
+        for (size_t k = 0; k < mc.cutoffs.size(); ++k)
+            needed += uint64_t{adaptive_tail_width(mc.hidden, mc.div_value, k)} *
+                      (H + (k + 1 < mc.cutoffs.size() ? mc.cutoffs[k + 1] : V) - mc.cutoffs[k]);
+    }
+    for (uint32_t l = 0; l < mc.layers; ++l) needed += G * H * ((l == 0 ? mc.input_width() : H) + H + 2);
+    for (const auto& [name, t] : file.tensors)
+        if (name.rfind("optimizer.", 0) != 0) held += t.data.size();
+    if (needed <= held + (uint64_t{1} << 20)) return {};
+    return make_error(errc::format,
+                      fmt::format("'{}' is not a usable charlm model: its configuration ({}, {} layers, hidden {}, "
+                                  "embed {}, vocabulary {}) needs {} weights but its tensors hold only {}; the "
+                                  "configuration does not match the weights",
+                                  path, to_string(mc.cell), mc.layers, mc.hidden, mc.embed, mc.vocab, needed, held));
+}
+
 // load_model's checks over a parsed container; `path` names it in messages.
 static result<loaded_model> model_from_file(io::tensor_file file, const std::string& path) {
     auto bad = [&](const std::string& what) {
@@ -143,26 +167,7 @@ static result<loaded_model> model_from_file(io::tensor_file file, const std::str
     if (vocab->size() != mc.vocab)
         return bad(fmt::format("its vocabulary has {} entries but the configuration says {}", vocab->size(), mc.vocab));
 
-    // The model is allocated from the configuration before its tensors are checked: a damaged
-    // configuration must not allocate gigabytes for a small file (found by fuzzing: a 1.6 kB file
-    // asking for 16 layers of 8192 LSTM units). A small shortfall is left to import_tensors,
-    // which names the tensor.
-    const uint64_t G = static_cast<uint64_t>(gate_count(mc.cell)), H = mc.hidden, V = mc.vocab;
-    uint64_t needed = V * mc.embed + V * (H + 1), held = 0;
-    if (mc.softmax == softmax_type::adaptive) {
-        needed = V * mc.embed + (mc.cutoffs[0] + mc.cutoffs.size()) * (H + 1);
-        for (size_t k = 0; k < mc.cutoffs.size(); ++k)
-            needed += uint64_t{adaptive_tail_width(mc.hidden, mc.div_value, k)} * (H + (k + 1 < mc.cutoffs.size() ? mc.cutoffs[k + 1] : V) -
-                                                          mc.cutoffs[k]);
-    }
-    for (uint32_t l = 0; l < mc.layers; ++l) needed += G * H * ((l == 0 ? mc.input_width() : H) + H + 2);
-    for (const auto& [name, t] : file.tensors)
-        if (name.rfind("optimizer.", 0) != 0) held += t.data.size();
-    if (needed > held + (uint64_t{1} << 20))
-        return bad(fmt::format("its configuration ({}, {} layers, hidden {}, embed {}, vocabulary {}) needs {} weights "
-                               "but its tensors hold only {}; the configuration does not match the weights",
-                               to_string(mc.cell), mc.layers, mc.hidden, mc.embed, mc.vocab, needed, held));
-
+    CHARLM_TRY(check_weight_count(mc, file, path));
     std::vector<named_tensor> tensors;
     for (auto& [name, t] : file.tensors) {
         for (float v : t.data)

@@ -74,7 +74,7 @@ status training_run::resume_from(const checkpoint_data& ck, bool carried,
 void training_run::continue_schedule(const checkpoint_data& ck) {
     const train_config& then = ck.info.config;
     if (cfg_.time_budget_s > 0 || then.time_budget_s <= 0 || cfg_.schedule != lr_schedule::cosine) return;
-    const schedule before(then, corpus_.valid.size() >= 2, then.time_budget_s, 0);
+    const schedule before(then, corpus_.valid.size() >= 2, 0);
     sched_.continue_from(before.progress(ck.pos.step, ck.pos.elapsed_s, it_.batches_in_epoch()), ck.pos.step);
     if (cb_.on_info)
         cb_.on_info(fmt::format("the cosine schedule goes on from where the checkpoint left it: rate {:.2e}, {:.0f}% "

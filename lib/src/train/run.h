@@ -52,7 +52,7 @@ private:
           session_(model_, cfg.steps, data_parallel::session_batch(cfg, world.size())),
           evaluator_(model_),
           it_(corpus_.train, batch_config{cfg.batch, cfg.steps, cfg.scheme, cfg.seed}),
-          sched_(cfg_, corpus_.valid.size() >= 2, cfg.time_budget_s, 0) {}
+          sched_(cfg_, corpus_.valid.size() >= 2, 0) {}
 
     void set_up_optimizer(const model_config& mc);
     status open_files_and_start_clock(const train_position* resumed);

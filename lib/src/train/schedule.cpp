@@ -9,12 +9,12 @@
 
 namespace charlm::detail {
 
-schedule::schedule(const train_config& cfg, bool has_valid, double budget_s, uint32_t stale)
-    : cfg_(&cfg), has_valid_(has_valid), budget_s_(budget_s), stale_(stale) {}
+schedule::schedule(const train_config& cfg, bool has_valid, uint32_t stale)
+    : cfg_(&cfg), has_valid_(has_valid), stale_(stale) {}
 
 stop_reason schedule::stop_before_step(double elapsed_s, bool signal) const {
     if (signal) return stop_reason::signal;
-    if (budget_s_ > 0 && elapsed_s >= budget_s_) return stop_reason::budget;
+    if (cfg_->time_budget_s > 0 && elapsed_s >= cfg_->time_budget_s) return stop_reason::budget;
     return stop_reason::none;
 }
 
@@ -61,7 +61,7 @@ double schedule::progress(uint64_t step, double elapsed_s, uint64_t batches) con
         done = from_progress_ > 0 && total > from ? from_progress_ + (1 - from_progress_) * (s - from) / (total - from)
                                                   : s / total;
     }
-    if (budget_s_ > 0) done = std::max(done, elapsed_s / budget_s_);
+    if (cfg_->time_budget_s > 0) done = std::max(done, elapsed_s / cfg_->time_budget_s);
     return std::clamp(done, 0.0, 1.0);
 }
 
@@ -84,7 +84,7 @@ std::string schedule::describe(stop_reason why, uint64_t epoch, uint64_t batch, 
                                   : fmt::format("in epoch {} (batch {} of {})", epoch, batch, batches);
     switch (why) {
         case stop_reason::epochs: return fmt::format("all {} epochs done", cfg_->epochs);
-        case stop_reason::budget: return fmt::format("time budget of {} spent {}", format_duration(budget_s_), where);
+        case stop_reason::budget: return fmt::format("time budget of {} spent {}", format_duration(cfg_->time_budget_s), where);
         case stop_reason::patience:
             return fmt::format("{} validation{} in a row without a new best (--patience {}) {}", stale_,
                                stale_ == 1 ? "" : "s", cfg_->patience, where);

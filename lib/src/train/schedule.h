@@ -13,9 +13,9 @@ namespace charlm::detail {
 
 class schedule {
 public:
-    // `budget_s`: the time budget in force (0: none), counted over the whole run; `stale`: the
-    // validations without a new best carried over from a checkpoint.
-    schedule(const train_config& cfg, bool has_valid, double budget_s, uint32_t stale);
+    // The time budget is `cfg`'s (0: none), counted over the whole run; `stale`: the validations
+    // without a new best carried over from a checkpoint.
+    schedule(const train_config& cfg, bool has_valid, uint32_t stale);
 
     // Before a step inside an epoch: a reason to stop there, or none.
     stop_reason stop_before_step(double elapsed_s, bool signal) const;
@@ -56,7 +56,6 @@ public:
 private:
     const train_config* cfg_;
     bool has_valid_;
-    double budget_s_;
     uint32_t stale_;
     double from_progress_ = 0;
     uint64_t from_step_ = 0;

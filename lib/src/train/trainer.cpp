@@ -185,8 +185,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     if (resume) CHARLM_TRY(r.resume_from(*resume, carried, carried_state));
     r.first_step_ = r.step_;
     CHARLM_TRY(r.sync_start(carried ? &carried_state : nullptr));
-    r.sched_ = detail::schedule(r.cfg_, r.corpus_.valid.size() >= 2, r.cfg_.time_budget_s,
-                                resume ? resume->pos.stale_validations : 0);
+    r.sched_ = detail::schedule(r.cfg_, r.corpus_.valid.size() >= 2, resume ? resume->pos.stale_validations : 0);
     if (resume) r.continue_schedule(*resume);
     CHARLM_TRY(r.open_files_and_start_clock(resume ? &resume->pos : nullptr));
     return run;
