@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "charlm/script.hpp"
 #include "charlm/status.hpp"
 #include "charlm/token_stream.hpp"
 
@@ -25,6 +26,8 @@ struct text_config {
     normalization normalize = normalization::nfc;
     token_unit unit = token_unit::grapheme;
     bool lowercase = false;  // ICU root-locale lowercasing, after normalization
+    script_conversion convert = script_conversion::none;  // --convert-corpus, after lowercasing (OpenCC)
+    text_script script = text_script::unknown;            // measured at training: the model's script
 
     status validate() const;  // checks that the encoding names an ICU converter
 };

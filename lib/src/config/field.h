@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "charlm/options.hpp"
+#include "charlm/script.hpp"
 #include "config/json_number.h"
 #include "config/names.h"
 
@@ -130,6 +131,10 @@ template <> struct codec<lr_schedule> : enum_codec<lr_schedule> {};
 template <> struct codec<unknown_policy> : enum_codec<unknown_policy> {};
 template <> struct codec<tone_rule> : enum_codec<tone_rule> {};
 template <> struct codec<rhyme_rule> : enum_codec<rhyme_rule> {};
+template <> struct codec<text_script> : enum_codec<text_script> {};
+template <> struct codec<script_conversion> : enum_codec<script_conversion> {};
+template <> struct codec<convert_policy> : enum_codec<convert_policy> {};
+template <> struct codec<output_script> : enum_codec<output_script> {};
 
 // Seconds, written as a duration on the command line ("1h30m") and as a number in files.
 struct duration_codec : number_codec<double> {

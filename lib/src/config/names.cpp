@@ -6,6 +6,7 @@
 #include "charlm/model_config.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
+#include "charlm/script.hpp"
 #include "charlm/text.hpp"
 #include "charlm/train.hpp"
 
@@ -108,6 +109,43 @@ const enum_table<rhyme_rule>& enum_names() {
     return t;
 }
 
+template <>
+const enum_table<text_script>& enum_names() {
+    static const enum_table<text_script> t{"script",
+                                           {{text_script::unknown, "unknown"},
+                                            {text_script::none, "none"},
+                                            {text_script::traditional, "traditional"},
+                                            {text_script::simplified, "simplified"},
+                                            {text_script::mixed, "mixed"}}};
+    return t;
+}
+
+template <>
+const enum_table<script_conversion>& enum_names() {
+    static const enum_table<script_conversion> t{
+        "script conversion",
+        {{script_conversion::none, "none"}, {script_conversion::t2s, "t2s"}, {script_conversion::s2t, "s2t"}}};
+    return t;
+}
+
+template <>
+const enum_table<convert_policy>& enum_names() {
+    static const enum_table<convert_policy> t{
+        "conversion policy", {{convert_policy::automatic, "auto"}, {convert_policy::off, "off"}}};
+    return t;
+}
+
+template <>
+const enum_table<output_script>& enum_names() {
+    static const enum_table<output_script> t{"output script",
+                                             {{output_script::model, "model"},
+                                              {output_script::simplified, "simplified"},
+                                              {output_script::traditional, "traditional"},
+                                              {output_script::simplified, "简"},
+                                              {output_script::traditional, "繁"}}};
+    return t;
+}
+
 }  // namespace detail
 
 using detail::enum_parse;
@@ -124,6 +162,15 @@ std::string to_string(lr_schedule v) { return enum_to_string(v); }
 std::string to_string(unknown_policy v) { return enum_to_string(v); }
 std::string to_string(tone_rule v) { return enum_to_string(v); }
 std::string to_string(rhyme_rule v) { return enum_to_string(v); }
+
+std::string to_string(text_script v) { return enum_to_string(v); }
+std::string to_string(script_conversion v) { return enum_to_string(v); }
+std::string to_string(convert_policy v) { return enum_to_string(v); }
+std::string to_string(output_script v) { return enum_to_string(v); }
+result<text_script> parse_text_script(std::string_view s) { return enum_parse<text_script>(s); }
+result<script_conversion> parse_script_conversion(std::string_view s) { return enum_parse<script_conversion>(s); }
+result<convert_policy> parse_convert_policy(std::string_view s) { return enum_parse<convert_policy>(s); }
+result<output_script> parse_output_script(std::string_view s) { return enum_parse<output_script>(s); }
 
 result<cell_type> parse_cell_type(std::string_view s) { return enum_parse<cell_type>(s); }
 result<softmax_type> parse_softmax_type(std::string_view s) { return enum_parse<softmax_type>(s); }

@@ -95,6 +95,15 @@ option_table<text_config> make_text_options() {
                   .resume = fixed, .part = part}, MEMBER(unit)),
         field<C>({.name = "lowercase", .group = g, .help = "lowercase the text (ICU, locale-independent)",
                   .resume = fixed, .part = part}, MEMBER(lowercase)),
+        stored_unless(field<C>({.name = "convert-corpus", .group = g, .help = "convert Chinese text to the other "
+                                "script as it is read (t2s: traditional to simplified; s2t: the reverse; OpenCC's "
+                                "phrases), recorded with the model and applied to all its later input",
+                                .resume = fixed, .part = part, .since_v1 = false}, MEMBER(convert)),
+                      [](const C& c) { return c.convert == script_conversion::none; }),
+        stored_unless(field<C>({.name = "", .group = g, .help = "the script the training text is written in, "
+                                "measured when a model is trained", .resume = on_resume::none,
+                                .json_key = "script", .since_v1 = false}, MEMBER(script)),
+                      [](const C& c) { return c.script == text_script::unknown; }),
     };
 }
 

@@ -5,10 +5,14 @@
 #include <string>
 
 #include "charlm/text.hpp"
+#include "text/script_impl.h"
 
 namespace charlm {
 
 status text_config::validate() const {
+    // The conversion's tables are read here, so that a missing OpenCC is found before any text is.
+    if (convert != script_conversion::none)
+        if (auto t = text_detail::script_table::get(convert); !t) return t.err();
     if (encoding == "auto") return {};
     UErrorCode err = U_ZERO_ERROR;
     UConverter* c = ucnv_open(encoding.c_str(), &err);

@@ -222,6 +222,8 @@ result<std::vector<std::string>> segment_utf8(std::string_view utf8, const text_
     if (!dec) return dec.err();
     text_detail::u16_buffer text;
     CHARLM_TRY((*dec)->feed(utf8.data(), utf8.size(), true, text));
+    if (cfg.convert != script_conversion::none)
+        if (auto t = text_detail::script_table::get(cfg.convert); !t) return t.err();
     text_detail::tokenizer tok(cfg);
     std::vector<std::string> out;
     tok.segment(text.data(), text.size(), out);

@@ -126,6 +126,11 @@ tokenizer::tokenizer(const text_config& cfg) : cfg_(cfg), norm_(normalizer_for(c
         CHARLM_ASSERT(U_SUCCESS(err) && breaks_);
     }
     pending_ids_.reserve(id_block);
+    if (cfg.convert != script_conversion::none) {  // the pipeline's entry points checked that it loads
+        auto t = script_table::get(cfg.convert);
+        CHARLM_ASSERT(t.ok());
+        script_ = *t;
+    }
 }
 
 tokenizer::~tokenizer() = default;
@@ -161,6 +166,11 @@ std::u16string_view tokenizer::prepare(const char16_t* s, size_t n) {
         text = std::u16string_view(reinterpret_cast<const char16_t*>(lowered_.getBuffer()),
                                    static_cast<size_t>(lowered_.length()));
         if (norm_) text = normalize_view(text, norm_, normalized_);
+    }
+    if (script_) {  // OpenCC maps Han characters to Han characters: the text stays normalized
+        converted_.clear();
+        script_->convert(text, converted_);
+        text = converted_;
     }
     return text;
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "charlm/text.hpp"
+#include "text/script_impl.h"
 
 namespace charlm::text_detail {
 
@@ -129,8 +130,10 @@ private:
 
     text_config cfg_;
     const icu::Normalizer2* norm_ = nullptr;  // null for `none`
+    const script_table* script_ = nullptr;     // --convert-corpus; null for none
     std::unique_ptr<icu::BreakIterator> breaks_;
     icu::UnicodeString lowered_, normalized_;
+    std::u16string converted_;
     tokenized_text out_;
     std::vector<uint32_t> bmp_;            // (65536) code unit -> id + 1; 0: not seen yet
     std::unordered_map<std::u16string, uint32_t, u16_hash, std::equal_to<>> multi_;  // other tokens

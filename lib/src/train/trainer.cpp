@@ -11,6 +11,7 @@
 #include "charlm/options.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/sample.hpp"
+#include "charlm/script.hpp"
 #include "charlm/train.hpp"
 #include "train/run.h"
 
@@ -18,14 +19,20 @@ namespace charlm {
 
 namespace {
 
-// Loads training and validation text into one vocabulary.
-result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbacks& cb) {
+// Loads training and validation text into one vocabulary; `script` gets the training text's.
+result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbacks& cb, text_script& script) {
     auto text = load_text(cfg.corpus, cfg.text);
     if (!text) return text.err();
+    auto measured = measure_script(text->tokens, text->counts);
+    if (!measured) return measured.err();
+    script = measured->script;
     if (cb.on_info) {
         const auto& s = text->stats;
-        cb.on_info(fmt::format("corpus {}: {} bytes, {} tokens, {} distinct, encoding {}", cfg.corpus, s.bytes,
-                               s.tokens, text->tokens.size(), s.encoding));
+        cb.on_info(fmt::format("corpus {}: {} bytes, {} tokens, {} distinct, encoding {}, script {}{}", cfg.corpus,
+                               s.bytes, s.tokens, text->tokens.size(), s.encoding, to_string(script),
+                               cfg.text.convert == script_conversion::none
+                                   ? ""
+                                   : fmt::format(" (converted {} as read)", to_string(cfg.text.convert))));
     }
     std::optional<tokenized_text> valid;
     if (!cfg.valid.empty()) {
@@ -141,7 +148,8 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
         if (!d) return d.err();
         resume = std::move(*d);
     }
-    auto corpus = load_corpus(given, cb);
+    train_config cfg = given;  // with the text's measured script, recorded in the model's text settings
+    auto corpus = load_corpus(given, cb, cfg.text.script);
     if (!corpus) return corpus.err();
     // The text just read (standard input cannot be read twice: it has no checksum); rank 0's.
     result<std::string> checksum = std::string();
@@ -169,7 +177,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     model_config mc = given.model;
     mc.vocab = corpus->vocab.size();
     if (mc.softmax == softmax_type::adaptive) CHARLM_TRY(choose_cutoffs(mc, *corpus, cb));
-    std::unique_ptr<training_run> run(new training_run(given, cb, *world, std::move(*corpus), *checksum, mc));
+    std::unique_ptr<training_run> run(new training_run(cfg, cb, *world, std::move(*corpus), *checksum, mc));
     training_run& r = *run;
     r.valid_checksum_ = *valid_checksum;
     if (cb.on_info)

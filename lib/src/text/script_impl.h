@@ -1,0 +1,39 @@
+// Internals of script conversion (script.hpp), shared with the tokenizer, which converts corpus
+// text in UTF-16 as it goes (--convert-corpus). Not public API.
+#pragma once
+
+#include <unicode/unistr.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "charlm/script.hpp"
+
+namespace charlm::text_detail {
+
+// One direction's tables (t2s or s2t), read once from OpenCC's data and shared by every thread.
+class script_table {
+public:
+    static result<const script_table*> get(script_conversion c);  // c != none
+    // Appends the conversion of `in` to `out`.
+    void convert(std::u16string_view in, std::u16string& out) const;
+    // The character table's readings of one code point (first: the one convert() uses), or null.
+    const std::vector<std::u16string>* variants(char32_t c) const;
+
+private:
+    script_table() = default;
+    static result<std::unique_ptr<script_table>> load(script_conversion c);
+
+    struct u16_hash {
+        using is_transparent = void;
+        size_t operator()(std::u16string_view v) const { return std::hash<std::u16string_view>{}(v); }
+    };
+    std::unordered_map<char32_t, std::vector<std::u16string>> chars_;
+    std::unordered_map<std::u16string, std::u16string, u16_hash, std::equal_to<>> phrases_;
+    std::unordered_map<char32_t, size_t> longest_;  // first code point -> longest phrase (UTF-16 units)
+};
+
+}  // namespace charlm::text_detail
