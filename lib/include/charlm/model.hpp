@@ -152,6 +152,9 @@ public:
     // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next
     // call; with the adaptive softmax, log-probabilities.
     const float* step(const int32_t* ids);
+    // Every row's recurrent state becomes `one_row`'s (a generator of batch 1 over the same
+    // model): a prefix read once and shared by all rows.
+    void copy_state_to_rows(const generator& one_row);
 
     struct impl;
 

@@ -575,6 +575,7 @@ generator::~generator() = default;
 generator::generator(generator&&) noexcept = default;
 generator& generator::operator=(generator&&) noexcept = default;
 uint32_t generator::batch() const { return p_->N; }
+void generator::copy_state_to_rows(const generator& one_row) { p_->rnn.broadcast_state(one_row.p_->rnn); }
 const float* generator::step(const int32_t* ids) {
     // (N, H) on the weights frozen when the generator was made
     return p_->head.logits_of(p_->rnn.step(ids), p_->N);

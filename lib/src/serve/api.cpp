@@ -102,6 +102,50 @@ bool parse_body(const std::string& body, json& out, http_error& err) {
     return true;
 }
 
+namespace {
+
+std::string decode_component(std::string_view s) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::multimap<std::string, std::string> parse_query(const std::string& target) {
+    std::multimap<std::string, std::string> params;
+    const auto q = target.find('?');
+    if (q == std::string::npos) return params;
+    std::string_view rest = std::string_view(target).substr(q + 1);
+    rest = rest.substr(0, rest.find('#'));
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        params.emplace(decode_component(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? std::string() : decode_component(pair.substr(eq + 1)));
+    }
+    return params;
+}
+
 json query_to_json(const std::multimap<std::string, std::string>& params) {
     json j = json::object();
     for (const auto& [key, value] : params) {
@@ -244,8 +288,8 @@ json describe(const served_model& m) {
                 {"normalize", to_string(lm.text().normalize)},
                 {"unit", to_string(lm.text().unit)},
                 {"lowercase", lm.text().lowercase}}},
-              {"training",
-               {{"corpus", s.corpus},
+              {"training",  // the corpus's name only: its path is the trainer's machine's
+               {{"corpus", s.corpus.substr(s.corpus.find_last_of("/\\") + 1)},
                 {"epochs", s.epochs},
                 {"steps", s.steps},
                 {"train_ppl", s.train_ppl},

@@ -38,6 +38,10 @@ struct eval_request {
 // A body as JSON: 400 for malformed JSON or a value that is not an object.
 bool parse_body(const std::string& body, json& out, http_error& err);
 
+// A request target's query ("/path?a=1&b=x%3Dy") as name-value pairs: split at '&', then at the
+// first '=' only, so a value may hold '='; %XX and '+' decoded. Malformed escapes stay as written.
+std::multimap<std::string, std::string> parse_query(const std::string& target);
+
 // The GET form of /api/generate: query parameters become a JSON object with the same types as the
 // POST body (numbers, true/false; a repeated "stop" is a list), so one checker serves both.
 json query_to_json(const std::multimap<std::string, std::string>& params);
