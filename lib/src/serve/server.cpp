@@ -495,6 +495,9 @@ void server::impl::routes() {
         case 416: message = "the Range header cannot be satisfied; leave it out"; break;
         default: message = fmt::format("HTTP {}", res.status);
         }
+        // Whatever is left of a request that could not be read is not the next request.
+        if (res.status == 400 || res.status == 408 || res.status == 413 || res.status == 414)
+            serve_http::close_after_response();
         fail(res, {res.status, message});
     });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
