@@ -1031,3 +1031,124 @@ TEST(serve_hostile, get_form_keeps_equals_and_takes_stream_false) {
     const std::string text = json::parse(res->body)["samples"][0]["text"];
     EXPECT_EQ(text.substr(0, 2), "ab") << "'=' dropped by --unknown skip, both sides kept: " << text;
 }
+
+namespace {
+
+uint64_t rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+    return 0;
+}
+
+// The binary on a free port: its pid and port (0 when it did not start).
+std::pair<pid_t, int> start_binary(const std::vector<std::string>& args, const std::string& out) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        FILE* f = std::freopen(out.c_str(), "w", stdout);
+        if (!f) _exit(127);
+        std::vector<char*> argv = {const_cast<char*>(CHARLM_BINARY)};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(CHARLM_BINARY, argv.data());
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 1000 && port == 0; ++i) {
+        std::this_thread::sleep_for(ms(10));
+        const std::string text = charlm::test::slurp(out);
+        const auto at = text.find("http://127.0.0.1:");
+        if (at != std::string::npos && text.find('/', at + 17) != std::string::npos) port = std::stoi(text.substr(at + 17));
+    }
+    return {pid, port};
+}
+
+}  // namespace
+
+// Case 1-5 together against the binary: 2 streams and 2 evaluations fill --max-streams 4, 14 more
+// evaluations get 429, 16 clients send their heads slowly, oversized and chunked bodies are
+// refused; /health stays under 100 ms, RSS grows by less than 256 MiB, SIGTERM ends the process
+// within 2 s with status 0.
+TEST(serve_hostile, load_and_faults_are_bounded) {
+    const std::string out = scratch_dir() + "/load.out";
+    auto [pid, port] = start_binary({"serve", "--port", "0", "--model", slow_model_file(), "--max-streams", "4",
+                                     "--max-length", "1000000", "--request-timeout", "30"},
+                                    out);
+    ASSERT_GT(pid, 0);
+    ASSERT_GT(port, 0) << charlm::test::slurp(out);
+    auto health = [port = port](const char* field) -> uint64_t {
+        httplib::Client c("127.0.0.1", port);
+        auto res = c.Get("/health");
+        return res ? json::parse(res->body)[field].get<uint64_t>() : 0;
+    };
+    const uint64_t rss_before = rss_kib(pid);
+    auto request = [port = port](const std::string& path, const json& body, ms limit) {
+        raw_connection c(port);
+        const std::string b = body.dump();
+        c.send(post_head(port, path, b.size(), "Connection: close\r\n") + b);
+        return c.read_until_closed(limit);
+    };
+    std::vector<std::future<std::string>> clients;
+    for (int k = 0; k < 2; ++k)
+        clients.push_back(std::async(std::launch::async, request, "/api/generate",
+                                     json{{"length", 1'000'000}, {"stream", true}, {"seed", k}}, ms(20'000)));
+    for (int i = 0; i < 400 && health("streams") < 2; ++i) std::this_thread::sleep_for(ms(5));
+    std::string text;
+    while (text.size() < 64 * 1024 - 64) text += "ab ab ";  // the body just under 64 KiB
+    std::vector<std::future<std::string>> evals;
+    for (int k = 0; k < 16; ++k)
+        evals.push_back(std::async(std::launch::async, request, "/api/eval", json{{"text", text}}, ms(20'000)));
+    std::vector<std::unique_ptr<raw_connection>> slow;
+    for (int i = 0; i < 16; ++i) {
+        slow.push_back(std::make_unique<raw_connection>(port));
+        slow.back()->send("GET /health HTTP/1.1\r\nX-Slow: ");
+    }
+    for (int i = 0; i < 400 && health("streams") < 4; ++i) std::this_thread::sleep_for(ms(5));
+    EXPECT_EQ(health("streams"), 4u);
+    // Oversized bodies, either framing, while all that runs.
+    raw_connection chunked(port);
+    chunked.send(fmt::format("POST /api/eval HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n",
+                             1 << 20, std::string(1 << 20, ' ')));
+    EXPECT_EQ(status_of(chunked.read_until_closed(ms(3000))), 411);
+    EXPECT_EQ(status_of(request("/api/eval", json{{"text", text + text}}, ms(3000))), 413);
+    double worst_ms = 0;
+    for (int i = 0; i < 10; ++i) {
+        for (auto& c : slow) c->send("x");
+        const auto t0 = steady::now();
+        EXPECT_GT(health("streams"), 0u);
+        worst_ms = std::max(worst_ms, ms_since(t0));
+        std::this_thread::sleep_for(ms(50));
+    }
+    EXPECT_LT(worst_ms, 100.0);
+    int refused = 0;
+    for (auto& e : evals)
+        if (e.wait_for(ms(0)) == std::future_status::ready) {
+            const std::string r = e.get();
+            refused += status_of(r) == 429;
+        }
+    EXPECT_GE(refused, 12) << "evaluations beyond --max-streams must get 429";
+    const uint64_t rss_after = rss_kib(pid);
+    EXPECT_LT(rss_after, rss_before + 256 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";
+
+    const auto t0 = steady::now();
+    ::kill(pid, SIGTERM);
+    int raw = 0;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &raw, WNOHANG)) == 0 && ms_since(t0) < 10'000) std::this_thread::sleep_for(ms(5));
+    if (done == 0) {
+        ::kill(pid, SIGKILL);
+        waitpid(pid, &raw, 0);
+    }
+    const double exit_ms = ms_since(t0);
+    EXPECT_LT(exit_ms, 2000.0);
+    EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << "status " << raw;
+    for (auto& c : clients) EXPECT_NE(c.get().find("\"stop_reason\":\"shutdown\""), std::string::npos);
+    for (auto& e : evals)
+        if (e.valid()) e.get();
+    RecordProperty("health_worst_ms", std::to_string(worst_ms));
+    RecordProperty("exit_ms", std::to_string(exit_ms));
+    RecordProperty("rss_growth_kib", std::to_string(rss_after - rss_before));
+    RecordProperty("evals_refused", std::to_string(refused));
+}

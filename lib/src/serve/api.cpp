@@ -350,7 +350,8 @@ json read_metrics(const std::string& path, http_error& err, bool& ok) {
     return points;
 }
 
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err) {
+bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+                   const std::function<bool()>& keep_going) {
     auto tokens = tokenize_bytes(text, model.text(), "the request's text");
     if (!tokens) {
         err = bad(tokens.err().message);
@@ -362,7 +363,12 @@ bool evaluate_text(const language_model& model, const std::string& text, json& o
         err = bad(fmt::format("'text' has {} token(s): at least 2 are needed (the first is only read)", ids.size()));
         return false;
     }
-    out = to_json(evaluate_ids(model, ids, unk, 1, 64));
+    const eval_report report = evaluate_ids(model, ids, unk, 1, 64, keep_going);
+    if (keep_going && !keep_going()) {
+        err = {503, "the evaluation was stopped: the server is shutting down (or the client left)"};
+        return false;
+    }
+    out = to_json(report);
     return true;
 }
 

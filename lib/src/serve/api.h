@@ -3,6 +3,7 @@
 // so every rule is a plain function that the tests can call.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -68,7 +69,9 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
 json read_metrics(const std::string& path, http_error& err, bool& ok);
 
 // Evaluation of `text` under a model: tokens, perplexity with its standard error, unknown tokens.
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err);
+// `keep_going` (asked every 64 tokens) false ends it with a 503.
+bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+                   const std::function<bool()>& keep_going = {});
 
 // log p(id) under softmax(logits), natural log, in double with max subtraction; and the top-n
 // alternatives as [{"text", "p"}] (most likely first).

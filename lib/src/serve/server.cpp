@@ -565,7 +565,9 @@ void server::impl::routes() {
             ~release() { n.fetch_sub(1); }
         } slot{active};
         omp_set_num_threads(static_cast<int>(cfg.threads));
-        if (!serve_api::evaluate_text(m->model.model, rq.text, out, err)) return fail(res, err);
+        departure_watch watch;
+        auto keep_going = [&] { return !stopping.load(std::memory_order_relaxed) && !watch.gone(); };
+        if (!serve_api::evaluate_text(m->model.model, rq.text, out, err, keep_going)) return fail(res, err);
         out["model"] = m->id;
         res.set_content(out.dump(), "application/json");
     });
