@@ -2,6 +2,8 @@
 // generation streamed from POST /api/generate (Server-Sent Events read with fetch, so Stop can
 // abort it and the server stops generating), alternatives on hover, and the training charts of
 // /api/metrics refreshed every two seconds. No framework; Chart.js is Debian's, served by charlm.
+// A server started with --api-key takes the key from the header's field: kept in localStorage,
+// sent as 'Authorization: Bearer KEY' on every /api/ request.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -11,11 +13,30 @@ window.charlm = state;  // the browser test reads the charts' data from here
 const sliders = ['temperature', 'top_k', 'top_p'];
 const poemFields = ['form', 'acrostic', 'rhyme', 'tones', 'mood'];
 
+const keyStore = 'charlm.apiKey';
+
+function apiKey() {
+  return $('api-key').value.trim();
+}
+
+// Headers for /api/: the key when one is entered.
+function authHeaders(extra = {}) {
+  const key = apiKey();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
 async function getJSON(url) {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: authHeaders() });
   const body = await res.json();
-  if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
+  if (!res.ok) throw httpError(res, body);
   return body;
+}
+
+// An Error with the server's message and the HTTP status (401: the key is missing or wrong).
+function httpError(res, body) {
+  const e = new Error(body && body.error ? body.error.message : `HTTP ${res.status}`);
+  e.status = res.status;
+  return e;
 }
 
 function showError(message) {
@@ -30,10 +51,23 @@ async function init() {
   $('stop-button').addEventListener('click', () => state.abort && state.abort.abort());
   $('samples').addEventListener('mouseover', showAlternatives);
   $('samples').addEventListener('mouseout', () => { $('tooltip').hidden = true; });
+  $('api-key').value = localStorage.getItem(keyStore) || '';
+  $('api-key').addEventListener('change', () => {
+    if (apiKey()) localStorage.setItem(keyStore, apiKey());
+    else localStorage.removeItem(keyStore);
+    loadSettings();
+  });
+  await loadSettings();
+}
+
+// The server's defaults and models; again after the key changes.
+async function loadSettings() {
+  showError('');
   try {
     const [props, models] = await Promise.all([getJSON('/api/props'), getJSON('/api/models')]);
     state.props = props;
     const d = props.defaults;
+    $('model').replaceChildren();
     for (const m of models.models) {
       const o = document.createElement('option');
       o.value = m.id;
@@ -55,9 +89,10 @@ async function init() {
     for (const s of sliders) $(`${s}-value`).textContent = $(s).value;
     $('server-info').textContent = `${models.models.length} model(s) · up to ${props.limits.max_streams} streams`;
     state.runs = props.runs;
-    setupCharts();
+    if (!state.charts.step) setupCharts();
   } catch (e) {
     showError(`cannot read the server's settings: ${e.message}`);
+    if (e.status === 401) $('api-key').focus();
   }
 }
 
@@ -128,13 +163,10 @@ async function generate() {
   let tokens = 0;
   try {
     const res = await fetch('/api/generate', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      method: 'POST', headers: authHeaders({ 'Content-Type': 'application/json' }),
       body: JSON.stringify(body), signal: controller.signal,
     });
-    if (!res.ok) {
-      const e = await res.json();
-      throw new Error(e.error ? e.error.message : `HTTP ${res.status}`);
-    }
+    if (!res.ok) throw httpError(res, await res.json().catch(() => null));
     const reader = res.body.getReader();
     const decoder = new TextDecoder();  // stream: true keeps a character cut between reads whole
     let buffer = '';
@@ -167,7 +199,11 @@ async function generate() {
     }
   } catch (e) {
     if (e.name === 'AbortError') $('status').textContent = `stopped after ${tokens} tokens`;
-    else { showError(e.message); $('status').textContent = ''; }
+    else {
+      showError(e.message);
+      $('status').textContent = '';
+      if (e.status === 401) $('api-key').focus();
+    }
   } finally {
     state.abort = null;
     $('generate').disabled = false;

@@ -120,11 +120,53 @@ try {
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${outDir}/training.png`, fullPage: true });
   check(errors.length === 0, `no JavaScript errors on the page ${errors.join('; ')}`);
+
+  // 5. A server with --api-key: the page says the key is needed, takes it in its field, keeps it
+  // in localStorage and sends it; a wrong key is named as wrong.
+  const keyed = spawn(charlm, ['serve', '--port', '0', '--model', model, '--api-key', 'k3y=ok'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const keyedPort = await new Promise((resolve, reject) => {
+      let out = '';
+      keyed.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+        if (m) resolve(Number(m[1]));
+      });
+      setTimeout(() => reject(new Error('charlm serve --api-key did not print its port within 20 s')), 20000);
+    });
+    const kp = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    kp.on('pageerror', (e) => errors.push(e.message));
+    await kp.goto(`http://127.0.0.1:${keyedPort}/`);
+    await kp.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 10000 });
+    const missing = await kp.textContent('#error');
+    check(/needs an API key/.test(missing) && /API key field/.test(missing), `without a key the page says so: ${missing}`);
+    check(await kp.evaluate(() => document.activeElement.id) === 'api-key', 'the key field has the focus');
+    await kp.fill('#api-key', 'wrong');
+    await kp.dispatchEvent('#api-key', 'change');
+    await kp.waitForFunction(() => /wrong/.test(document.getElementById('error').textContent), null, { timeout: 10000 });
+    check(true, 'a wrong key is named as wrong');
+    await kp.fill('#api-key', 'k3y=ok');
+    await kp.dispatchEvent('#api-key', 'change');
+    await kp.waitForFunction(() => document.getElementById('model').options.length > 0, null, { timeout: 10000 });
+    check(await kp.isHidden('#error'), 'with the key the settings load and the error is gone');
+    await kp.fill('#length', '20');
+    await kp.click('#generate');
+    await kp.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 30000 });
+    check(true, 'the page generates with the key');
+    await kp.reload();
+    await kp.waitForFunction(() => document.getElementById('model').options.length > 0, null, { timeout: 10000 });
+    check(await kp.inputValue('#api-key') === 'k3y=ok', 'the key is kept in the browser (localStorage) across a reload');
+    await kp.screenshot({ path: `${outDir}/key.png`, fullPage: true });
+    check(errors.length === 0, `no JavaScript errors on the keyed page ${errors.join('; ')}`);
+  } finally {
+    keyed.kill('SIGTERM');
+  }
 } finally {
   await browser.close();
   server.kill('SIGTERM');
 }
 const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
 check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
-console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png ${outDir}/key.png`);
 process.exit(failures === 0 ? 0 : 1);
