@@ -571,6 +571,8 @@ TEST(serve, bad_requests_are_4xx_json) {
         {"stop not strings", "/api/generate", R"({"stop": [1]})", 400, "'stop' must be a string"},
         {"bad unknown", "/api/generate", R"({"unknown": "drop"})", 400, "'unknown' must be error, skip or unk"},
         {"stream not bool", "/api/generate", R"({"stream": 1})", 400, "'stream' must be true or false"},
+        {"mood over 1 KiB", "/api/generate", json{{"form", "五绝"}, {"mood", std::string(1025, 'a')}}.dump(), 400,
+         "'mood' may have at most 1024 bytes"},
         {"model not loaded", "/api/generate", R"({"model": "/etc/passwd"})", 404, "no model '/etc/passwd' is loaded"},
         {"unknown prefix token", "/api/generate", R"({"prefix": "a夏"})", 400, "never saw: '夏' (U+590F)"},
         {"eval without text", "/api/eval", R"({"model": "tiny"})", 400, "'text' is required"},
@@ -1132,6 +1134,8 @@ TEST(serve_hostile, load_and_faults_are_bounded) {
     const uint64_t rss_after = rss_kib(pid);
     EXPECT_LT(rss_after, rss_before + 256 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";
 
+    const uint64_t running = health("streams");  // 4: the evaluations too are still at work
+    EXPECT_EQ(running, 4u);
     const auto t0 = steady::now();
     ::kill(pid, SIGTERM);
     int raw = 0;

@@ -209,6 +209,13 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         } else if (key == "form" || key == "acrostic" || key == "mood") {
             std::string& field = key == "form" ? out.poem.form : key == "acrostic" ? out.poem.acrostic : out.poem.mood;
             if (!get_string(v, key.c_str(), field, err)) return false;
+            // Each backup of the poem sampler reads the mood again, with no departure check
+            // inside: a short one bounds that work.
+            if (key == "mood" && field.size() > max_mood_bytes) {
+                err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
+                                      field.size()));
+                return false;
+            }
         } else if (key == "rhyme" || key == "tones") {
             std::string name;
             if (!get_string(v, key.c_str(), name, err)) return false;

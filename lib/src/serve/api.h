@@ -22,6 +22,9 @@ struct http_error {
     std::string message;
 };
 
+// A poem's mood is read again at every backup of the sampler: kept short.
+constexpr size_t max_mood_bytes = 1024;
+
 struct generate_request {
     std::string model;  // an id; empty: the first model
     std::string prefix;
