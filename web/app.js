@@ -159,6 +159,7 @@ async function generate() {
   $('generate').disabled = true;
   $('stop-button').disabled = false;
   $('status').textContent = 'generating…';
+  $('rate').textContent = '–';
   const t0 = performance.now();
   let tokens = 0;
   try {
@@ -200,7 +201,10 @@ async function generate() {
   } catch (e) {
     if (e.name === 'AbortError') $('status').textContent = `stopped after ${tokens} tokens`;
     else {
+      // Nothing of the failed run stays: no empty boxes, no figures of the run before.
       showError(e.message);
+      $('samples').replaceChildren();
+      $('rate').textContent = '–';
       $('status').textContent = '';
       if (e.status === 401) $('api-key').focus();
     }
@@ -214,7 +218,8 @@ async function generate() {
 function addToken(box, event) {
   const span = document.createElement('span');
   span.className = 'tok';
-  if (event.p < 0.5) span.classList.add('unsure');
+  if (event.p < 0.05) span.classList.add('rare');
+  else if (event.p < 0.2) span.classList.add('unsure');
   span.textContent = event.text;
   span.dataset.i = state.alternatives.length;
   state.alternatives.push({ text: event.text, p: event.p, alternatives: event.alternatives || [] });
@@ -260,19 +265,22 @@ function escapeHTML(s) {
 
 // --- training
 
-const palette = ['#2f6f9f', '#c0504d', '#4f8f3a', '#8064a2', '#d08a1a', '#3a9ba5'];
+// Per run: train in the first colour, valid (dashed, larger points) in the second.
+const palette = [['#2f6f9f', '#d0702a'], ['#4f8f3a', '#a0398c'], ['#8064a2', '#c0504d'], ['#3a9ba5', '#b08a1a']];
 
 function setupCharts() {
   $('runs-empty').hidden = state.runs.length > 0;
   const options = (x) => ({
-    animation: false, parsing: false, normalized: true,
+    animation: false, parsing: false, normalized: true, maintainAspectRatio: false,
     scales: { x: { type: 'linear', title: { display: true, text: x } },
               y: { type: 'logarithmic', title: { display: true, text: 'perplexity' } } },
     plugins: { legend: { position: 'bottom' } },
   });
   const datasets = () => state.runs.flatMap((run, k) => [
-    { label: `${run} train`, data: [], borderColor: palette[k % palette.length], pointRadius: 1.5, borderWidth: 1.5 },
-    { label: `${run} valid`, data: [], borderColor: palette[k % palette.length], borderDash: [5, 3], pointRadius: 2.5, borderWidth: 1.5 },
+    { label: `${run} train`, data: [], borderColor: palette[k % palette.length][0], backgroundColor: palette[k % palette.length][0],
+      pointRadius: 1.5, borderWidth: 1.5 },
+    { label: `${run} valid`, data: [], borderColor: palette[k % palette.length][1], backgroundColor: palette[k % palette.length][1],
+      borderDash: [5, 3], pointRadius: 2.5, borderWidth: 1.5 },
   ]);
   state.charts.step = new Chart($('chart-step'), { type: 'line', data: { datasets: datasets() }, options: options('step') });
   state.charts.time = new Chart($('chart-time'), { type: 'line', data: { datasets: datasets() }, options: options('seconds') });
@@ -280,7 +288,19 @@ function setupCharts() {
   setInterval(() => { if (!$('panel-training').hidden) refreshMetrics(); }, 2000);
 }
 
+// One line per run in words: the last step, the best validation perplexity so far, and whether the
+// run has ended (the metrics' "stop": budget, epochs, patience, signal, ...).
+function summarize(run, points) {
+  if (points.length === 0) return `${run}: no report yet`;
+  const last = points[points.length - 1];
+  const valid = points.map((p) => p.valid_ppl).filter((v) => v !== null && v !== undefined);
+  const best = valid.length ? `best validation perplexity ${Math.min(...valid).toFixed(3)}` : 'no validation yet';
+  const ended = last.stop ? `ended (${last.stop})` : 'running';
+  return `${run}: step ${last.step} · ${best} · ${ended}`;
+}
+
 async function refreshMetrics() {
+  const lines = [];
   for (const [k, run] of state.runs.entries()) {
     let points;
     try {
@@ -294,7 +314,9 @@ async function refreshMetrics() {
       chart.data.datasets[2 * k + 1].data = points.filter((p) => p.valid_ppl !== null).map((p) => ({ x: p[x], y: p.valid_ppl }));
       chart.update();
     }
+    lines.push(summarize(run, points));
   }
+  $('run-summary').replaceChildren(...lines.map((t) => Object.assign(document.createElement('li'), { textContent: t })));
 }
 
 init();
