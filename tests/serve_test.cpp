@@ -436,8 +436,8 @@ TEST(serve, health_answers_fast_while_eight_streams_run) {
         streams.push_back(std::async(std::launch::async, [&s, k] {
             return read_sse(*s, "POST", json{{"length", 5'000'000}, {"seed", k}, {"stream", true}}.dump());
         }));
-        // One connection at a time: cpp-httplib 0.11 listens with a backlog of 5, so a burst of
-        // connects can wait for a SYN retry (~1 s).
+        // One connection at a time (cpp-httplib 0.11 listens with a backlog of 5 until bind() raises
+        // it to 256): the test needs each stream started before the next.
         for (int i = 0; i < 2000 && health_field(*s, "streams") < static_cast<uint64_t>(k + 1); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -1155,4 +1155,27 @@ TEST(serve_hostile, load_and_faults_are_bounded) {
     RecordProperty("exit_ms", std::to_string(exit_ms));
     RecordProperty("rss_growth_kib", std::to_string(rss_after - rss_before));
     RecordProperty("evals_refused", std::to_string(refused));
+}
+
+// The page's settings print floats as written; a --metrics path no run could write is refused at start.
+TEST(serve_hostile, props_floats_as_written_and_metrics_paths_checked) {
+    serve_config cfg = test_config();
+    cfg.defaults.temperature = 0.8f;
+    cfg.defaults.top_p = 0.9f;
+    {
+        running_server s(cfg);
+        const std::string body = s.client().Get("/api/props")->body;
+        EXPECT_NE(body.find("\"temperature\":0.8,"), std::string::npos) << body;
+        EXPECT_NE(body.find("\"top_p\":0.9,"), std::string::npos) << body;
+    }
+    for (const std::string& bad : {scratch_dir(), scratch_dir() + "/no/such/dir/run.jsonl"}) {
+        std::vector<served_run> runs = {{"run", bad}};
+        server srv(cfg, {}, runs);
+        const status s = srv.bind();
+        ASSERT_FALSE(s.ok()) << bad;
+        EXPECT_NE(s.err().message.find("--metrics"), std::string::npos) << s.err().message;
+    }
+    cfg.port = 0;
+    server ok(cfg, {}, {{"run", scratch_dir() + "/not-yet.jsonl"}});  // a run that starts later
+    EXPECT_TRUE(ok.bind().ok());
 }

@@ -306,6 +306,13 @@ json describe(const served_model& m) {
     return j;
 }
 
+namespace {
+
+// A float as written on the command line (0.8, not 0.800000011920929): its shortest decimal form.
+double as_written(float x) { return std::stod(fmt::format("{}", x)); }
+
+}  // namespace
+
 json props(const serve_config& cfg, const std::vector<served_model>& models, const std::vector<served_run>& runs) {
     const sample_config& d = cfg.defaults;
     json ids = json::array(), run_ids = json::array();
@@ -315,9 +322,9 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
              {{"model", models.empty() ? json(nullptr) : json(models.front().id)},
               {"prefix", ""},
               {"length", d.length},
-              {"temperature", d.temperature},
+              {"temperature", as_written(d.temperature)},
               {"top_k", d.top_k},
-              {"top_p", d.top_p},
+              {"top_p", as_written(d.top_p)},
               {"seed", d.seed},
               {"num_samples", d.num_samples},
               {"stop", d.stop},

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -589,6 +591,22 @@ server::~server() = default;
 
 status server::bind() {
     const auto& c = p_->cfg;
+    // A --metrics file may not exist yet (the run starts later), but it must be able to.
+    for (const auto& r : p_->runs) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        const fs::path path(r.file);
+        const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+        if (fs::is_directory(path, ec))
+            return make_error(errc::usage, fmt::format("--metrics '{}' is a directory; give the file that "
+                                                       "`charlm train --metrics FILE` writes", r.file));
+        if (fs::exists(path, ec) && !std::ifstream(path))
+            return make_error(errc::io, fmt::format("--metrics '{}' cannot be read; check its permissions", r.file));
+        if (!fs::exists(path, ec) && !fs::is_directory(dir, ec))
+            return make_error(errc::usage, fmt::format("--metrics '{}': the directory '{}' does not exist, so no "
+                                                       "training run can write the file there",
+                                                       r.file, dir.string()));
+    }
     p_->port = c.port == 0 ? p_->http.bind_to_any_port(c.host) : (p_->http.bind_to_port(c.host, c.port) ? c.port : -1);
     if (p_->port >= 0) p_->http.set_backlog(serve_config::listen_backlog);
     if (p_->port < 0)
