@@ -1,7 +1,9 @@
-// The HTTP server (serve.hpp) on cpp-httplib: routes, the stream slots (--max-streams), API-key
-// checks, JSON errors for every 4xx/5xx, and generation streamed as Server-Sent Events that stops
-// within one step once the client has gone or the server is stopping.
-// Not here: what a request may contain (api.cpp), the page's files (assets.cpp).
+// The HTTP server (serve.hpp) on cpp-httplib: routes, the slots (--max-streams) shared by
+// generations and evaluations, the checks before a body is read (framing, method, Host, Origin,
+// key, type), JSON errors for every 4xx/5xx, and generation streamed as Server-Sent Events; work
+// stops within one step (or 256 prefix tokens) once the client has gone or the server is stopping.
+// Not here: what a request may contain (api.cpp), connections and deadlines (guarded_http.cpp),
+// the page's files (assets.cpp).
 #include <fmt/core.h>
 
 #include <omp.h>
