@@ -28,7 +28,12 @@ int cmd_serve(int argc, char** argv) {
         ("max-length", po::value(&cfg.max_length)->default_value(cfg.max_length), "most tokens a request may ask for")
         ("max-samples", po::value(&cfg.max_samples)->default_value(cfg.max_samples), "most samples a request may ask for")
         ("api-key", po::value(&cfg.api_key), "key that /api/* requests must send as 'Authorization: Bearer KEY' "
-                                             "(required with a --host other than loopback)");
+                                             "or, on GET, as ?api_key=KEY (required with a --host other than loopback)")
+        ("request-timeout", po::value(&cfg.request_timeout)->default_value(cfg.request_timeout),
+         "seconds a request's head and body may take to arrive; then 408")
+        ("allow-origin", po::value(&cfg.allowed_origins)->composing(),
+         "an origin (https://host[:port]) whose pages may call /api/, and whose host is accepted in Host, "
+         "e.g. a proxy's public address (repeatable; * turns the Origin and Host checks off)");
     // generate's sampling and poem options, as the defaults of requests that leave them out
     add_options(groups, sample_options(), cfg.defaults);
     add_options(groups, poem_options(), cfg.poem_defaults);

@@ -2,8 +2,16 @@
 // every endpoint, every 4xx row, SSE framing and UTF-8 integrity of each event on Chinese text and
 // emoji, byte-identical results against the library and the CLI, 8 concurrent streams, /health
 // while they run, --max-streams, client disconnect and shutdown ending streams.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -97,7 +105,7 @@ struct running_server {
         std::vector<served_model> models;
         auto loaded = load_model(model);
         EXPECT_TRUE(loaded.ok());
-        models.push_back({model == model_file() ? "tiny" : "poems", model, std::move(*loaded)});
+        models.push_back({ids_from_paths({model})[0], model, std::move(*loaded)});
         std::vector<served_run> runs;
         const auto ids = ids_from_paths(metrics);
         for (size_t i = 0; i < metrics.size(); ++i) runs.push_back({ids[i], metrics[i]});
@@ -428,8 +436,8 @@ TEST(serve, health_answers_fast_while_eight_streams_run) {
         streams.push_back(std::async(std::launch::async, [&s, k] {
             return read_sse(*s, "POST", json{{"length", 5'000'000}, {"seed", k}, {"stream", true}}.dump());
         }));
-        // One connection at a time: cpp-httplib 0.11 listens with a backlog of 5, so a burst of
-        // connects can wait for a SYN retry (~1 s).
+        // One connection at a time (cpp-httplib 0.11 listens with a backlog of 5 until bind() raises
+        // it to 256): the test needs each stream started before the next.
         for (int i = 0; i < 2000 && health_field(*s, "streams") < static_cast<uint64_t>(k + 1); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -563,6 +571,8 @@ TEST(serve, bad_requests_are_4xx_json) {
         {"stop not strings", "/api/generate", R"({"stop": [1]})", 400, "'stop' must be a string"},
         {"bad unknown", "/api/generate", R"({"unknown": "drop"})", 400, "'unknown' must be error, skip or unk"},
         {"stream not bool", "/api/generate", R"({"stream": 1})", 400, "'stream' must be true or false"},
+        {"mood over 1 KiB", "/api/generate", json{{"form", "五绝"}, {"mood", std::string(1025, 'a')}}.dump(), 400,
+         "'mood' may have at most 1024 bytes"},
         {"model not loaded", "/api/generate", R"({"model": "/etc/passwd"})", 404, "no model '/etc/passwd' is loaded"},
         {"unknown prefix token", "/api/generate", R"({"prefix": "a夏"})", 400, "never saw: '夏' (U+590F)"},
         {"eval without text", "/api/eval", R"({"model": "tiny"})", 400, "'text' is required"},
@@ -650,4 +660,522 @@ TEST(serve, binary_starts_and_stops_on_sigterm) {
     ASSERT_EQ(waitpid(pid, &raw, 0), pid);
     EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << "status " << raw;
     EXPECT_NE(charlm::test::slurp(out).find("stopped"), std::string::npos) << charlm::test::slurp(out);
+}
+
+// --- Hostile clients (issue 25): each case of the issue replayed on loopback, every loop bounded.
+
+namespace {
+
+using ms = std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+double ms_since(steady::time_point t0) {
+    return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
+}
+
+// A model large enough that reading a 60 KB prefix takes seconds (H 384, two layers), over the
+// tiny model's vocabulary.
+std::string slow_model_file() {
+    static std::string path = [] {
+        auto vocab = vocabulary::from_tokens({"<unk>", "\n", "a", "b", " "});
+        EXPECT_TRUE(vocab.ok());
+        model_config c;
+        c.cell = cell_type::lstm;
+        c.layers = 2;
+        c.hidden = 384;
+        c.embed = 8;
+        c.vocab = vocab->size();
+        language_model m(c, text_config{}, std::move(*vocab), 5);
+        std::string p = scratch_dir() + "/slow.safetensors";
+        training_summary summary;
+        summary.corpus = "/home/trainer/corpora/tang.txt";  // a path on the trainer's machine
+        auto s = save_model(p, m, summary);
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        return p;
+    }();
+    return path;
+}
+
+// A plain TCP connection, for what an HTTP client library will not send.
+struct raw_connection {
+    int fd = -1;
+    explicit raw_connection(int port) {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    }
+    ~raw_connection() { close(); }
+    void close() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+    bool send(std::string_view s) const {
+        while (!s.empty()) {
+            const ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            s.remove_prefix(static_cast<size_t>(n));
+        }
+        return true;
+    }
+    // What arrives until the server closes or `limit` passes.
+    std::string read_until_closed(ms limit) const {
+        std::string out;
+        const auto end = steady::now() + limit;
+        char buf[4096];
+        while (steady::now() < end) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 20) <= 0) continue;
+            const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+            if (n <= 0) break;
+            out.append(buf, static_cast<size_t>(n));
+        }
+        return out;
+    }
+};
+
+std::string post_head(int port, const std::string& path, size_t length, const std::string& extra = "") {
+    return fmt::format("POST {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n"
+                       "Content-Length: {}\r\n{}\r\n",
+                       path, port, length, extra);
+}
+
+int status_of(const std::string& response) {
+    return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : 0;
+}
+
+json body_of(const std::string& response) {
+    const auto at = response.find("\r\n\r\n");
+    return at == std::string::npos ? json() : json::parse(response.substr(at + 4), nullptr, false);
+}
+
+// Waits (bounded) until /health shows `n` running streams; returns whether it did.
+bool wait_streams(const running_server& s, uint64_t n, ms limit = ms(5000)) {
+    const auto end = steady::now() + limit;
+    while (steady::now() < end) {
+        if (health_field(s, "streams") == n) return true;
+        std::this_thread::sleep_for(ms(5));
+    }
+    return false;
+}
+
+}  // namespace
+
+// Case 1: a chunked body is never read (httplib 0.11 would read it whole, past 64 KiB): 411.
+TEST(serve_hostile, chunked_body_is_refused_with_411) {
+    running_server s(test_config());
+    raw_connection c(s.port);
+    std::string head = fmt::format("POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: "
+                                   "application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                   s.port);
+    ASSERT_TRUE(c.send(head));
+    const std::string chunk = fmt::format("{:x}\r\n{}\r\n", 8192, std::string(8192, ' '));
+    for (int i = 0; i < 16 && c.send(chunk); ++i) {  // 128 KiB, or until the server has closed
+    }
+    const std::string r = c.read_until_closed(ms(3000));
+    EXPECT_EQ(status_of(r), 411) << r;
+    const json j = body_of(r);
+    ASSERT_FALSE(j.is_discarded()) << r;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("Content-Length"), std::string::npos) << j;
+    EXPECT_EQ(health_field(s, "tokens_generated"), 0u);
+}
+
+// Case 2: the prefix is read by one row and its state copied to every row: the same logits as a
+// batch that reads it row by row.
+TEST(serve_hostile, prefix_read_once_gives_each_row_the_same_state) {
+    auto loaded = load_model(model_file());
+    ASSERT_TRUE(loaded.ok());
+    const language_model& m = loaded->model;
+    const std::vector<int32_t> prefix = {2, 3, 4, 2, 2, 5, 6, 3, 1, 2};
+    constexpr uint32_t rows = 3;
+    generator batch(m, rows), one(m, 1), shared(m, rows);
+    std::vector<int32_t> ids(rows);
+    const float* expected = nullptr;
+    for (int32_t id : prefix) {
+        std::fill(ids.begin(), ids.end(), id);
+        expected = batch.step(ids.data());
+    }
+    for (size_t i = 0; i + 1 < prefix.size(); ++i) one.step(&prefix[i]);
+    shared.copy_state_to_rows(one);
+    std::fill(ids.begin(), ids.end(), prefix.back());
+    const float* got = shared.step(ids.data());
+    double maxdiff = 0;
+    for (size_t i = 0; i < size_t{rows} * m.vocab().size(); ++i)
+        maxdiff = std::max(maxdiff, std::abs(static_cast<double>(got[i]) - expected[i]));
+    EXPECT_LT(maxdiff, 1e-4) << "maxdiff " << maxdiff;
+}
+
+// Cases 2 and 3: a client that leaves, streamed or not, while a prefix is read or tokens are
+// generated, frees its slot within a second.
+TEST(serve_hostile, departure_frees_the_slot_within_a_second) {
+    serve_config cfg = test_config();
+    cfg.max_length = 5'000'000;
+    running_server s(cfg, {}, slow_model_file());
+    struct request {
+        const char* what;
+        json body;
+    };
+    const std::string long_prefix(60'000, 'a');
+    for (const auto& r : {request{"non-streamed generation", {{"length", 5'000'000}}},
+                          request{"non-streamed prefix", {{"prefix", long_prefix}, {"num_samples", 8}, {"length", 5}}},
+                          request{"streamed prefix",
+                                  {{"prefix", long_prefix}, {"num_samples", 8}, {"length", 5}, {"stream", true}}}}) {
+        const uint64_t cancelled = health_field(s, "streams_cancelled");
+        raw_connection c(s.port);
+        const std::string body = r.body.dump();
+        ASSERT_TRUE(c.send(post_head(s.port, "/api/generate", body.size()) + body));
+        ASSERT_TRUE(wait_streams(s, 1)) << r.what;
+        std::this_thread::sleep_for(ms(300));
+        ASSERT_EQ(health_field(s, "streams"), 1u) << r.what << " ended before its client left";
+        c.close();
+        const auto t0 = steady::now();
+        EXPECT_TRUE(wait_streams(s, 0, ms(3000))) << r.what;
+        const double freed_ms = ms_since(t0);
+        EXPECT_LT(freed_ms, 1000.0) << r.what;
+        EXPECT_EQ(health_field(s, "streams_cancelled"), cancelled + 1) << r.what;
+        RecordProperty(std::string("slot_freed_ms_") + (r.body.contains("prefix") ? "prefix" : "tokens") +
+                           (r.body.contains("stream") ? "_stream" : ""),
+                       std::to_string(freed_ms));
+    }
+}
+
+// Case 2: SIGTERM (stop()) while a 60 KB prefix is read for 8 samples: the answer says
+// "shutdown" and the server has stopped within a second.
+TEST(serve_hostile, stop_during_a_prefix_ends_within_a_second) {
+    serve_config cfg = test_config();
+    auto s = std::make_unique<running_server>(cfg, std::vector<std::string>{}, slow_model_file());
+    auto answer = std::async(std::launch::async, [&s] {
+        int status = 0;
+        json r = post_json(*s, "/api/generate", {{"prefix", std::string(60'000, 'a')}, {"num_samples", 8}, {"length", 5}},
+                           &status);
+        return std::make_pair(status, r);
+    });
+    ASSERT_TRUE(wait_streams(*s, 1));
+    std::this_thread::sleep_for(ms(200));
+    const auto t0 = steady::now();
+    s->srv->stop();
+    s->thread.join();
+    const double stop_ms = ms_since(t0);
+    EXPECT_LT(stop_ms, 1000.0);
+    RecordProperty("stop_ms", std::to_string(stop_ms));
+    auto [status, r] = answer.get();
+    EXPECT_EQ(status, 200) << r;
+    EXPECT_EQ(r["stop_reason"], "shutdown") << r;
+    s->thread = std::thread([] {});  // the fixture joins it again
+}
+
+// Case 4: clients that send their head a byte at a time hold no worker past --request-timeout
+// (408), and /health stays fast while 16 of them are connected.
+TEST(serve_hostile, slow_headers_get_408_and_health_stays_fast) {
+    serve_config cfg = test_config();
+    cfg.request_timeout = 1.5;
+    running_server s(cfg);
+    std::vector<std::unique_ptr<raw_connection>> slow;
+    for (int i = 0; i < 16; ++i) {
+        slow.push_back(std::make_unique<raw_connection>(s.port));
+        slow.back()->send("GET /health HTTP/1.1\r\nX-Slow: ");
+    }
+    double worst_ms = 0;
+    for (int i = 0; i < 10; ++i) {
+        for (auto& c : slow) c->send("x");  // one byte each, every 50 ms
+        const auto t0 = steady::now();
+        auto res = s.client().Get("/health");
+        ASSERT_TRUE(res);
+        worst_ms = std::max(worst_ms, ms_since(t0));
+        std::this_thread::sleep_for(ms(50));
+    }
+    EXPECT_LT(worst_ms, 100.0);
+    RecordProperty("health_worst_ms", std::to_string(worst_ms));
+    for (auto& c : slow) {
+        const std::string r = c->read_until_closed(ms(3000));
+        EXPECT_EQ(status_of(r), 408) << r;
+        EXPECT_NE(r.find("--request-timeout"), std::string::npos) << r;
+    }
+}
+
+// Case 4: stop() with slow-header clients connected returns at once, not after their timeouts.
+TEST(serve_hostile, stop_does_not_wait_for_slow_headers) {
+    auto s = std::make_unique<running_server>(test_config());
+    std::vector<std::unique_ptr<raw_connection>> slow;
+    for (int i = 0; i < 3; ++i) {
+        slow.push_back(std::make_unique<raw_connection>(s->port));
+        slow.back()->send("GET /health HTTP/1.1\r\nX-Slow: ");
+    }
+    std::this_thread::sleep_for(ms(100));
+    const auto t0 = steady::now();
+    s.reset();
+    EXPECT_LT(ms_since(t0), 500.0);
+}
+
+// Case 5: evaluations take a slot as generations do.
+TEST(serve_hostile, evaluations_count_against_max_streams) {
+    serve_config cfg = test_config();
+    cfg.max_streams = 1;
+    cfg.max_length = 5'000'000;
+    running_server s(cfg);
+    auto held = std::async(std::launch::async, [&] {
+        return read_sse(s, "POST", json{{"length", 5'000'000}, {"stream", true}}.dump(), 0);
+    });
+    ASSERT_TRUE(wait_streams(s, 1));
+    int status = 0;
+    json r = post_json(s, "/api/eval", {{"text", "abab"}}, &status);
+    EXPECT_EQ(status, 429) << r;
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("evaluation"), std::string::npos) << r;
+    s.srv->stop();
+    held.get();
+}
+
+// Case 7: foreign Origin or Host and non-JSON POSTs are refused; --allow-origin lets a proxy in.
+TEST(serve_hostile, origin_host_and_content_type_checks) {
+    serve_config cfg = test_config();
+    cfg.allowed_origins = {"https://lm.example.org"};
+    running_server s(cfg);
+    const std::string own = fmt::format("http://127.0.0.1:{}", s.port);
+    struct row {
+        const char* what;
+        httplib::Headers headers;
+        const char* type;
+        int status;
+        const char* message;
+    };
+    const std::vector<row> rows = {
+        {"same origin", {{"Origin", own}}, "application/json", 200, ""},
+        {"no origin (curl)", {}, "application/json", 200, ""},
+        {"localhost", {{"Host", fmt::format("localhost:{}", s.port)}}, "application/json", 200, ""},
+        {"foreign origin", {{"Origin", "http://evil.example"}}, "application/json", 403, "http://evil.example"},
+        {"null origin", {{"Origin", "null"}}, "application/json", 403, "refused"},
+        {"rebinding host", {{"Host", "evil.example"}}, "application/json", 403, "Host 'evil.example'"},
+        {"text/plain (a CORS simple request)", {}, "text/plain", 415, "application/json"},
+        {"allowed proxy origin", {{"Origin", "https://lm.example.org"}}, "application/json", 200, ""},
+        {"allowed proxy host", {{"Host", "lm.example.org"}}, "application/json", 200, ""},
+    };
+    for (const auto& r : rows) {
+        auto res = s.client().Post("/api/generate", r.headers, R"({"length": 3})", r.type);
+        ASSERT_TRUE(res) << r.what;
+        EXPECT_EQ(res->status, r.status) << r.what << ": " << res->body;
+        if (r.status != 200) {
+            EXPECT_NE(json::parse(res->body)["error"]["message"].get<std::string>().find(r.message), std::string::npos)
+                << r.what << ": " << res->body;
+        }
+    }
+    EXPECT_EQ(health_field(s, "streams"), 0u);
+}
+
+// Case 6: the key as a header, or on GET as ?api_key= (for EventSource); distinct messages.
+TEST(serve_hostile, api_key_in_query_on_get_and_clear_messages) {
+    serve_config cfg = test_config();
+    cfg.api_key = "se=s+me";
+    running_server s(cfg);
+    auto get = [&](const std::string& path) { return s.client().Get(path.c_str()); };
+    auto res = get("/api/generate?length=3&stream=false&api_key=se%3Ds%2Bme");
+    EXPECT_EQ(res->status, 200) << res->body;
+    res = get("/api/generate?length=3&stream=false");
+    EXPECT_EQ(res->status, 401);
+    EXPECT_NE(res->body.find("needs an API key"), std::string::npos) << res->body;
+    res = get("/api/generate?length=3&api_key=nope");
+    EXPECT_EQ(res->status, 401);
+    EXPECT_NE(res->body.find("the API key is wrong"), std::string::npos) << res->body;
+    // POST takes the header only.
+    auto post = s.client().Post("/api/generate?api_key=se%3Ds%2Bme", R"({"length": 3})", "application/json");
+    EXPECT_EQ(post->status, 401);
+    post = s.client().Post("/api/generate", {{"Authorization", "Bearer se=s+me"}}, R"({"length": 3})", "application/json");
+    EXPECT_EQ(post->status, 200) << post->body;
+}
+
+// Case 8: no path from the trainer's machine.
+TEST(serve_hostile, models_show_the_corpus_name_only) {
+    running_server s(test_config(), {}, slow_model_file());
+    const json m = json::parse(s.client().Get("/api/models")->body)["models"][0];
+    EXPECT_EQ(m["training"]["corpus"], "tang.txt");
+    EXPECT_EQ(m["file"], "slow.safetensors");
+}
+
+// Case 9: wrong methods get 405 with Allow; protocol errors say what to change.
+TEST(serve_hostile, wrong_methods_and_protocol_errors) {
+    running_server s(test_config());
+    struct row {
+        const char* method;
+        const char* path;
+        const char* allow;
+    };
+    for (const auto& r : {row{"PUT", "/api/generate", "GET, HEAD, POST"}, row{"DELETE", "/health", "GET, HEAD"},
+                          row{"OPTIONS", "/api/eval", "POST"}, row{"GET", "/api/eval", "POST"},
+                          row{"POST", "/api/models", "GET, HEAD"}}) {
+        raw_connection c(s.port);
+        c.send(fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Type: "
+                           "application/json\r\n\r\n{{}}",
+                           r.method, r.path));
+        const std::string res = c.read_until_closed(ms(3000));
+        EXPECT_EQ(status_of(res), 405) << r.method << " " << r.path << ": " << res;
+        EXPECT_NE(res.find(std::string("Allow: ") + r.allow + "\r\n"), std::string::npos) << res;
+        EXPECT_NE(res.find(std::string("takes ") + r.allow), std::string::npos) << res;
+    }
+    auto res = s.client().Get(("/api/generate?prefix=" + std::string(9000, 'a')).c_str());
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 414);
+    EXPECT_NE(res->body.find("POST body"), std::string::npos) << res->body;
+    raw_connection c(s.port);
+    c.send("GARBAGE\r\n\r\n");
+    const std::string bad = c.read_until_closed(ms(3000));
+    EXPECT_EQ(status_of(bad), 400) << bad;
+    EXPECT_NE(bad.find("not valid HTTP/1.1"), std::string::npos) << bad;
+}
+
+// Case 10: the GET form keeps '=' inside a value and takes stream=false.
+TEST(serve_hostile, get_form_keeps_equals_and_takes_stream_false) {
+    running_server s(test_config());
+    auto res = s.client().Get("/api/generate?prefix=a=b&unknown=skip&length=3&stream=false");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+    const std::string text = json::parse(res->body)["samples"][0]["text"];
+    EXPECT_EQ(text.substr(0, 2), "ab") << "'=' dropped by --unknown skip, both sides kept: " << text;
+}
+
+namespace {
+
+uint64_t rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+    return 0;
+}
+
+// The binary on a free port: its pid and port (0 when it did not start).
+std::pair<pid_t, int> start_binary(const std::vector<std::string>& args, const std::string& out) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        FILE* f = std::freopen(out.c_str(), "w", stdout);
+        if (!f) _exit(127);
+        std::vector<char*> argv = {const_cast<char*>(CHARLM_BINARY)};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(CHARLM_BINARY, argv.data());
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 1000 && port == 0; ++i) {
+        std::this_thread::sleep_for(ms(10));
+        const std::string text = charlm::test::slurp(out);
+        const auto at = text.find("http://127.0.0.1:");
+        if (at != std::string::npos && text.find('/', at + 17) != std::string::npos) port = std::stoi(text.substr(at + 17));
+    }
+    return {pid, port};
+}
+
+}  // namespace
+
+// Case 1-5 together against the binary: 2 streams and 2 evaluations fill --max-streams 4, 14 more
+// evaluations get 429, 16 clients send their heads slowly, oversized and chunked bodies are
+// refused; /health stays under 100 ms, RSS grows by less than 256 MiB, SIGTERM ends the process
+// within 2 s with status 0.
+TEST(serve_hostile, load_and_faults_are_bounded) {
+    const std::string out = scratch_dir() + "/load.out";
+    auto [pid, port] = start_binary({"serve", "--port", "0", "--model", slow_model_file(), "--max-streams", "4",
+                                     "--max-length", "1000000", "--request-timeout", "30"},
+                                    out);
+    ASSERT_GT(pid, 0);
+    ASSERT_GT(port, 0) << charlm::test::slurp(out);
+    auto health = [port = port](const char* field) -> uint64_t {
+        httplib::Client c("127.0.0.1", port);
+        auto res = c.Get("/health");
+        return res ? json::parse(res->body)[field].get<uint64_t>() : 0;
+    };
+    const uint64_t rss_before = rss_kib(pid);
+    auto request = [port = port](const std::string& path, const json& body, ms limit) {
+        raw_connection c(port);
+        const std::string b = body.dump();
+        c.send(post_head(port, path, b.size(), "Connection: close\r\n") + b);
+        return c.read_until_closed(limit);
+    };
+    std::vector<std::future<std::string>> clients;
+    for (int k = 0; k < 2; ++k)
+        clients.push_back(std::async(std::launch::async, request, "/api/generate",
+                                     json{{"length", 1'000'000}, {"stream", true}, {"seed", k}}, ms(20'000)));
+    for (int i = 0; i < 400 && health("streams") < 2; ++i) std::this_thread::sleep_for(ms(5));
+    std::string text;
+    while (text.size() < 64 * 1024 - 64) text += "ab ab ";  // the body just under 64 KiB
+    std::vector<std::future<std::string>> evals;
+    for (int k = 0; k < 16; ++k)
+        evals.push_back(std::async(std::launch::async, request, "/api/eval", json{{"text", text}}, ms(20'000)));
+    std::vector<std::unique_ptr<raw_connection>> slow;
+    for (int i = 0; i < 16; ++i) {
+        slow.push_back(std::make_unique<raw_connection>(port));
+        slow.back()->send("GET /health HTTP/1.1\r\nX-Slow: ");
+    }
+    for (int i = 0; i < 400 && health("streams") < 4; ++i) std::this_thread::sleep_for(ms(5));
+    EXPECT_EQ(health("streams"), 4u);
+    // Oversized bodies, either framing, while all that runs.
+    raw_connection chunked(port);
+    chunked.send(fmt::format("POST /api/eval HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n",
+                             1 << 20, std::string(1 << 20, ' ')));
+    EXPECT_EQ(status_of(chunked.read_until_closed(ms(3000))), 411);
+    EXPECT_EQ(status_of(request("/api/eval", json{{"text", text + text}}, ms(3000))), 413);
+    double worst_ms = 0;
+    for (int i = 0; i < 10; ++i) {
+        for (auto& c : slow) c->send("x");
+        const auto t0 = steady::now();
+        EXPECT_GT(health("streams"), 0u);
+        worst_ms = std::max(worst_ms, ms_since(t0));
+        std::this_thread::sleep_for(ms(50));
+    }
+    EXPECT_LT(worst_ms, 100.0);
+    int refused = 0;
+    for (auto& e : evals)
+        if (e.wait_for(ms(0)) == std::future_status::ready) {
+            const std::string r = e.get();
+            refused += status_of(r) == 429;
+        }
+    EXPECT_GE(refused, 12) << "evaluations beyond --max-streams must get 429";
+    const uint64_t rss_after = rss_kib(pid);
+    EXPECT_LT(rss_after, rss_before + 256 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";
+
+    const uint64_t running = health("streams");  // 4: the evaluations too are still at work
+    EXPECT_EQ(running, 4u);
+    const auto t0 = steady::now();
+    ::kill(pid, SIGTERM);
+    int raw = 0;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &raw, WNOHANG)) == 0 && ms_since(t0) < 10'000) std::this_thread::sleep_for(ms(5));
+    if (done == 0) {
+        ::kill(pid, SIGKILL);
+        waitpid(pid, &raw, 0);
+    }
+    const double exit_ms = ms_since(t0);
+    EXPECT_LT(exit_ms, 2000.0);
+    EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << "status " << raw;
+    for (auto& c : clients) EXPECT_NE(c.get().find("\"stop_reason\":\"shutdown\""), std::string::npos);
+    for (auto& e : evals)
+        if (e.valid()) e.get();
+    RecordProperty("health_worst_ms", std::to_string(worst_ms));
+    RecordProperty("exit_ms", std::to_string(exit_ms));
+    RecordProperty("rss_growth_kib", std::to_string(rss_after - rss_before));
+    RecordProperty("evals_refused", std::to_string(refused));
+}
+
+// The page's settings print floats as written; a --metrics path no run could write is refused at start.
+TEST(serve_hostile, props_floats_as_written_and_metrics_paths_checked) {
+    serve_config cfg = test_config();
+    cfg.defaults.temperature = 0.8f;
+    cfg.defaults.top_p = 0.9f;
+    {
+        running_server s(cfg);
+        const std::string body = s.client().Get("/api/props")->body;
+        EXPECT_NE(body.find("\"temperature\":0.8,"), std::string::npos) << body;
+        EXPECT_NE(body.find("\"top_p\":0.9,"), std::string::npos) << body;
+    }
+    for (const std::string& bad : {scratch_dir(), scratch_dir() + "/no/such/dir/run.jsonl"}) {
+        std::vector<served_run> runs = {{"run", bad}};
+        server srv(cfg, {}, runs);
+        const status s = srv.bind();
+        ASSERT_FALSE(s.ok()) << bad;
+        EXPECT_NE(s.err().message.find("--metrics"), std::string::npos) << s.err().message;
+    }
+    cfg.port = 0;
+    server ok(cfg, {}, {{"run", scratch_dir() + "/not-yet.jsonl"}});  // a run that starts later
+    EXPECT_TRUE(ok.bind().ok());
 }

@@ -2,6 +2,8 @@
 // generation streamed from POST /api/generate (Server-Sent Events read with fetch, so Stop can
 // abort it and the server stops generating), alternatives on hover, and the training charts of
 // /api/metrics refreshed every two seconds. No framework; Chart.js is Debian's, served by charlm.
+// A server started with --api-key takes the key from the header's field: kept in localStorage,
+// sent as 'Authorization: Bearer KEY' on every /api/ request.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -11,11 +13,30 @@ window.charlm = state;  // the browser test reads the charts' data from here
 const sliders = ['temperature', 'top_k', 'top_p'];
 const poemFields = ['form', 'acrostic', 'rhyme', 'tones', 'mood'];
 
+const keyStore = 'charlm.apiKey';
+
+function apiKey() {
+  return $('api-key').value.trim();
+}
+
+// Headers for /api/: the key when one is entered.
+function authHeaders(extra = {}) {
+  const key = apiKey();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
 async function getJSON(url) {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: authHeaders() });
   const body = await res.json();
-  if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
+  if (!res.ok) throw httpError(res, body);
   return body;
+}
+
+// An Error with the server's message and the HTTP status (401: the key is missing or wrong).
+function httpError(res, body) {
+  const e = new Error(body && body.error ? body.error.message : `HTTP ${res.status}`);
+  e.status = res.status;
+  return e;
 }
 
 function showError(message) {
@@ -30,10 +51,23 @@ async function init() {
   $('stop-button').addEventListener('click', () => state.abort && state.abort.abort());
   $('samples').addEventListener('mouseover', showAlternatives);
   $('samples').addEventListener('mouseout', () => { $('tooltip').hidden = true; });
+  $('api-key').value = localStorage.getItem(keyStore) || '';
+  $('api-key').addEventListener('change', () => {
+    if (apiKey()) localStorage.setItem(keyStore, apiKey());
+    else localStorage.removeItem(keyStore);
+    loadSettings();
+  });
+  await loadSettings();
+}
+
+// The server's defaults and models; again after the key changes.
+async function loadSettings() {
+  showError('');
   try {
     const [props, models] = await Promise.all([getJSON('/api/props'), getJSON('/api/models')]);
     state.props = props;
     const d = props.defaults;
+    $('model').replaceChildren();
     for (const m of models.models) {
       const o = document.createElement('option');
       o.value = m.id;
@@ -55,9 +89,10 @@ async function init() {
     for (const s of sliders) $(`${s}-value`).textContent = $(s).value;
     $('server-info').textContent = `${models.models.length} model(s) · up to ${props.limits.max_streams} streams`;
     state.runs = props.runs;
-    setupCharts();
+    if (!state.charts.step) setupCharts();
   } catch (e) {
     showError(`cannot read the server's settings: ${e.message}`);
+    if (e.status === 401) $('api-key').focus();
   }
 }
 
@@ -124,17 +159,15 @@ async function generate() {
   $('generate').disabled = true;
   $('stop-button').disabled = false;
   $('status').textContent = 'generating…';
+  $('rate').textContent = '–';
   const t0 = performance.now();
   let tokens = 0;
   try {
     const res = await fetch('/api/generate', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      method: 'POST', headers: authHeaders({ 'Content-Type': 'application/json' }),
       body: JSON.stringify(body), signal: controller.signal,
     });
-    if (!res.ok) {
-      const e = await res.json();
-      throw new Error(e.error ? e.error.message : `HTTP ${res.status}`);
-    }
+    if (!res.ok) throw httpError(res, await res.json().catch(() => null));
     const reader = res.body.getReader();
     const decoder = new TextDecoder();  // stream: true keeps a character cut between reads whole
     let buffer = '';
@@ -167,7 +200,14 @@ async function generate() {
     }
   } catch (e) {
     if (e.name === 'AbortError') $('status').textContent = `stopped after ${tokens} tokens`;
-    else { showError(e.message); $('status').textContent = ''; }
+    else {
+      // Nothing of the failed run stays: no empty boxes, no figures of the run before.
+      showError(e.message);
+      $('samples').replaceChildren();
+      $('rate').textContent = '–';
+      $('status').textContent = '';
+      if (e.status === 401) $('api-key').focus();
+    }
   } finally {
     state.abort = null;
     $('generate').disabled = false;
@@ -178,7 +218,8 @@ async function generate() {
 function addToken(box, event) {
   const span = document.createElement('span');
   span.className = 'tok';
-  if (event.p < 0.5) span.classList.add('unsure');
+  if (event.p < 0.05) span.classList.add('rare');
+  else if (event.p < 0.2) span.classList.add('unsure');
   span.textContent = event.text;
   span.dataset.i = state.alternatives.length;
   state.alternatives.push({ text: event.text, p: event.p, alternatives: event.alternatives || [] });
@@ -224,19 +265,22 @@ function escapeHTML(s) {
 
 // --- training
 
-const palette = ['#2f6f9f', '#c0504d', '#4f8f3a', '#8064a2', '#d08a1a', '#3a9ba5'];
+// Per run: train in the first colour, valid (dashed, larger points) in the second.
+const palette = [['#2f6f9f', '#d0702a'], ['#4f8f3a', '#a0398c'], ['#8064a2', '#c0504d'], ['#3a9ba5', '#b08a1a']];
 
 function setupCharts() {
   $('runs-empty').hidden = state.runs.length > 0;
   const options = (x) => ({
-    animation: false, parsing: false, normalized: true,
+    animation: false, parsing: false, normalized: true, maintainAspectRatio: false,
     scales: { x: { type: 'linear', title: { display: true, text: x } },
               y: { type: 'logarithmic', title: { display: true, text: 'perplexity' } } },
     plugins: { legend: { position: 'bottom' } },
   });
   const datasets = () => state.runs.flatMap((run, k) => [
-    { label: `${run} train`, data: [], borderColor: palette[k % palette.length], pointRadius: 1.5, borderWidth: 1.5 },
-    { label: `${run} valid`, data: [], borderColor: palette[k % palette.length], borderDash: [5, 3], pointRadius: 2.5, borderWidth: 1.5 },
+    { label: `${run} train`, data: [], borderColor: palette[k % palette.length][0], backgroundColor: palette[k % palette.length][0],
+      pointRadius: 1.5, borderWidth: 1.5 },
+    { label: `${run} valid`, data: [], borderColor: palette[k % palette.length][1], backgroundColor: palette[k % palette.length][1],
+      borderDash: [5, 3], pointRadius: 2.5, borderWidth: 1.5 },
   ]);
   state.charts.step = new Chart($('chart-step'), { type: 'line', data: { datasets: datasets() }, options: options('step') });
   state.charts.time = new Chart($('chart-time'), { type: 'line', data: { datasets: datasets() }, options: options('seconds') });
@@ -244,7 +288,19 @@ function setupCharts() {
   setInterval(() => { if (!$('panel-training').hidden) refreshMetrics(); }, 2000);
 }
 
+// One line per run in words: the last step, the best validation perplexity so far, and whether the
+// run has ended (the metrics' "stop": budget, epochs, patience, signal, ...).
+function summarize(run, points) {
+  if (points.length === 0) return `${run}: no report yet`;
+  const last = points[points.length - 1];
+  const valid = points.map((p) => p.valid_ppl).filter((v) => v !== null && v !== undefined);
+  const best = valid.length ? `best validation perplexity ${Math.min(...valid).toFixed(3)}` : 'no validation yet';
+  const ended = last.stop ? `ended (${last.stop})` : 'running';
+  return `${run}: step ${last.step} · ${best} · ${ended}`;
+}
+
 async function refreshMetrics() {
+  const lines = [];
   for (const [k, run] of state.runs.entries()) {
     let points;
     try {
@@ -258,7 +314,9 @@ async function refreshMetrics() {
       chart.data.datasets[2 * k + 1].data = points.filter((p) => p.valid_ppl !== null).map((p) => ({ x: p[x], y: p.valid_ppl }));
       chart.update();
     }
+    lines.push(summarize(run, points));
   }
+  $('run-summary').replaceChildren(...lines.map((t) => Object.assign(document.createElement('li'), { textContent: t })));
 }
 
 init();

@@ -117,14 +117,73 @@ try {
   check(JSON.stringify(got) === JSON.stringify(want), `train perplexity against step: ${got.length} points as in the file`);
   check(wantValid.length > 0 && JSON.stringify(gotValid) === JSON.stringify(wantValid),
     `valid perplexity against time: ${gotValid.length} points as in the file`);
+  const last = lines[lines.length - 1];
+  const bestValid = Math.min(...lines.filter((p) => p.valid_ppl !== null).map((p) => p.valid_ppl));
+  const words = `tiny: step ${last.step} · best validation perplexity ${bestValid.toFixed(3)} · ended (${last.stop})`;
+  await page.waitForFunction(() => document.querySelectorAll('#run-summary li').length > 0, null, { timeout: 10000 });
+  const summary = await page.textContent('#run-summary li');
+  check(summary === words, `the training tab says in words: ${summary} (want: ${words})`);
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${outDir}/training.png`, fullPage: true });
   check(errors.length === 0, `no JavaScript errors on the page ${errors.join('; ')}`);
+
+  // 5. A server with --api-key: the page says the key is needed, takes it in its field, keeps it
+  // in localStorage and sends it; a wrong key is named as wrong.
+  const keyed = spawn(charlm, ['serve', '--port', '0', '--model', model, '--api-key', 'k3y=ok'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const keyedPort = await new Promise((resolve, reject) => {
+      let out = '';
+      keyed.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+        if (m) resolve(Number(m[1]));
+      });
+      setTimeout(() => reject(new Error('charlm serve --api-key did not print its port within 20 s')), 20000);
+    });
+    const kp = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    kp.on('pageerror', (e) => errors.push(e.message));
+    await kp.goto(`http://127.0.0.1:${keyedPort}/`);
+    await kp.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 10000 });
+    const missing = await kp.textContent('#error');
+    check(/needs an API key/.test(missing) && /API key field/.test(missing), `without a key the page says so: ${missing}`);
+    check(await kp.evaluate(() => document.activeElement.id) === 'api-key', 'the key field has the focus');
+    await kp.fill('#api-key', 'wrong');
+    await kp.dispatchEvent('#api-key', 'change');
+    await kp.waitForFunction(() => /wrong/.test(document.getElementById('error').textContent), null, { timeout: 10000 });
+    check(true, 'a wrong key is named as wrong');
+    await kp.fill('#api-key', 'k3y=ok');
+    await kp.dispatchEvent('#api-key', 'change');
+    await kp.waitForFunction(() => document.getElementById('model').options.length > 0, null, { timeout: 10000 });
+    check(await kp.isHidden('#error'), 'with the key the settings load and the error is gone');
+    await kp.fill('#length', '20');
+    await kp.click('#generate');
+    await kp.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 30000 });
+    check(true, 'the page generates with the key');
+    // An error clears the run before it: no boxes, no rate.
+    await kp.fill('#prefix', '\u{1F600}');  // not in the model's vocabulary: 400
+    await kp.click('#generate');
+    await kp.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 10000 });
+    const after = await kp.evaluate(() => ({
+      boxes: document.querySelectorAll('.sample').length, rate: document.getElementById('rate').textContent,
+      error: document.getElementById('error').textContent }));
+    check(after.boxes === 0 && after.rate === '–' && /never saw/.test(after.error),
+      `an error leaves no boxes and no rate of the run before (${JSON.stringify(after)})`);
+    await kp.screenshot({ path: `${outDir}/error.png`, fullPage: true });
+    await kp.fill('#prefix', '');
+    await kp.reload();
+    await kp.waitForFunction(() => document.getElementById('model').options.length > 0, null, { timeout: 10000 });
+    check(await kp.inputValue('#api-key') === 'k3y=ok', 'the key is kept in the browser (localStorage) across a reload');
+    await kp.screenshot({ path: `${outDir}/key.png`, fullPage: true });
+    check(errors.length === 0, `no JavaScript errors on the keyed page ${errors.join('; ')}`);
+  } finally {
+    keyed.kill('SIGTERM');
+  }
 } finally {
   await browser.close();
   server.kill('SIGTERM');
 }
 const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
 check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
-console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png ${outDir}/key.png ${outDir}/error.png`);
 process.exit(failures === 0 ? 0 : 1);

@@ -57,8 +57,10 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
 
 // The same for a text already read and mapped to the vocabulary (`unknown_tokens` of its tokens
 // were not in it), without a logits file: what the server's /api/eval runs. Needs ids.size() >= 2.
+// `keep_going`, asked before each chunk of `steps` tokens, may end it early: the report is then of
+// the tokens read so far (empty when none were).
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
-                         uint32_t streams, uint32_t steps);
+                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going = {});
 
 // The report as one JSON object, as `charlm eval --json` prints it and /api/eval answers; an error
 // that cannot be estimated (a text too short for two blocks) is null.

@@ -126,8 +126,11 @@ public:
     // its segment, so the figure does not depend on `streams` beyond rounding. Per-token NLLs
     // appended to `per_token` when given (text order). `on_logits` sees every predicted position
     // once: in text order when streams is 1, chunk by chunk across the streams otherwise.
+    // `keep_going`, asked before each chunk of `steps` tokens, may end the reading early (the
+    // figures are then of the tokens read so far).
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {});
+                      std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {},
+                      const std::function<bool()>& keep_going = {});
     // The same over streams first .. first + count - 1 only (a rank's share of a validation): the
     // parts' sums over all streams are evaluate()'s figure, up to rounding.
     loss_sum evaluate_part(const token_stream& ids, uint32_t streams, uint32_t steps, uint32_t first, uint32_t count);
@@ -152,6 +155,9 @@ public:
     // Feeds one token per row (batch) and returns the logits (batch, V), valid until the next
     // call; with the adaptive softmax, log-probabilities.
     const float* step(const int32_t* ids);
+    // Every row's recurrent state becomes `one_row`'s (a generator of batch 1 over the same
+    // model): a prefix read once and shared by all rows.
+    void copy_state_to_rows(const generator& one_row);
 
     struct impl;
 

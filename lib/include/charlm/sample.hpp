@@ -87,9 +87,13 @@ using token_sink = std::function<bool(const generated_token&)>;
 // vocabulary has it. A stop string goes through the model's preprocessing as the prefix does
 // (normalization, lowercasing) and matches only where a token ends. Errors: cfg.validate()'s, and
 // errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
-// `on_token` sees each generated token after `on_text` and may end generation early.
+// `on_token` sees each generated token after `on_text` and may end generation early. The prefix
+// is read once, by one row whose state every row then starts from; `keep_going`, asked every
+// prefix_check_every prefix tokens, may end the reading (the rows are then the prefix alone).
+using keep_going_fn = std::function<bool()>;
+constexpr uint32_t prefix_check_every = 256;
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text = {},
-                                          const token_sink& on_token = {});
+                                          const token_sink& on_token = {}, const keep_going_fn& keep_going = {});
 
 }  // namespace charlm

@@ -20,14 +20,22 @@ struct serve_config {
     std::string host = "127.0.0.1";
     int port = 8080;                 // 0: any free port (see server::port())
     uint32_t threads = 1;            // OpenMP threads per generation or evaluation
-    uint32_t max_streams = 4;        // generations at once; more are answered 429
+    uint32_t max_streams = 4;        // generations and evaluations at once; more get 429
     uint32_t max_length = 2000;      // tokens per sample a request may ask for
     uint32_t max_samples = 8;        // samples per request
     uint32_t max_probs = 20;         // alternatives per token (n_probs)
-    std::string api_key;             // when set, /api/* needs "Authorization: Bearer <key>"
+    std::string api_key;             // when set, /api/* needs "Authorization: Bearer <key>" (GET: or ?api_key=)
+    double request_timeout = 10;     // seconds for a request's whole head and body; then 408
+    // Origins (scheme://host[:port]) accepted besides the server's own, e.g. a proxy's public
+    // address; their hosts are accepted as Host too. "*" turns the Origin and Host checks off.
+    std::vector<std::string> allowed_origins;
     sample_config defaults;          // what a request gets for the fields it leaves out
     poem_config poem_defaults;       // the same for the poem fields (form, acrostic, ...)
     static constexpr size_t max_body = 64 * 1024;
+    // Connections being read or answered at once beyond the streams: a slow client holds one
+    // until request_timeout; more wait in the queue (and the listen backlog) for a free one.
+    static constexpr uint32_t spare_workers = 64;
+    static constexpr int listen_backlog = 256;
 
     // errc::usage naming the CLI option.
     status validate() const;

@@ -819,6 +819,17 @@ void rnn_generator::reset_state() {
     if (c_[cur_]) std::memset(c_[cur_], 0, bytes);
 }
 
+void rnn_generator::broadcast_state(const rnn_generator& one_row) {
+    CHARLM_ASSERT(one_row.batch_ == 1 && &one_row.w_ == &w_);
+    const size_t H = static_cast<size_t>(w_.hidden_);
+    for (int l = 0; l < w_.layers_; ++l)  // (L, N, H) ldnc from (L, 1, H)
+        for (int n = 0; n < batch_; ++n) {
+            const size_t to = (static_cast<size_t>(l) * batch_ + n) * H, from = static_cast<size_t>(l) * H;
+            std::memcpy(h_[cur_] + to, one_row.h_[one_row.cur_] + from, sizeof(float) * H);
+            if (c_[cur_]) std::memcpy(c_[cur_] + to, one_row.c_[one_row.cur_] + from, sizeof(float) * H);
+        }
+}
+
 const float* rnn_generator::final_h() const { return h_[cur_]; }
 const float* rnn_generator::final_c() const { return c_[cur_]; }
 

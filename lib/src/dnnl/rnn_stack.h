@@ -265,6 +265,8 @@ public:
     const float* final_h() const;  // (L, N, H) after the last step
     const float* final_c() const;
     void reset_state();  // back to zeros
+    // Every row's state becomes `one_row`'s only row (same weights): a prefix read once, shared.
+    void broadcast_state(const rnn_generator& one_row);
 
 private:
     struct layer_group;

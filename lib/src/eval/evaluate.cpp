@@ -134,11 +134,12 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
 }
 
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
-                         uint32_t streams, uint32_t steps) {
+                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going) {
     CHARLM_ASSERT(ids.size() >= 2);
     std::vector<float> nll;  // (tokens - 1) per predicted token, text order
     evaluation_session session(model);
-    session.evaluate(ids, streams, steps, &nll);
+    session.evaluate(ids, streams, steps, &nll, {}, keep_going);
+    if (nll.empty()) return eval_report{};
     return report_of(ids, nll, unknown_tokens);
 }
 

@@ -276,7 +276,7 @@ struct stream_layout {
 
 loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                                             std::vector<float>* per_token, const logits_sink& on_logits,
-                                            uint32_t first, uint32_t count) {
+                                            uint32_t first, uint32_t count, const std::function<bool()>& keep_going) {
     loss_sum out;
     if (ids.size() < 2) return out;
     const uint64_t predictions = ids.size() - 1;
@@ -303,7 +303,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     std::vector<int32_t> in(rows), tg(rows);
     std::vector<std::vector<float>> stream_nll;
     if (per_token) stream_nll.resize(C);
-    for (uint64_t c = 0; c * steps < longest; ++c) {
+    for (uint64_t c = 0; c * steps < longest && (!keep_going || keep_going()); ++c) {
         for (uint32_t t = 0; t < steps; ++t) {
             for (uint32_t j = 0, s = F; j < C; ++j, ++s) {
                 const uint64_t k = c * steps + t;  // the stream's k-th input: ids[start - warm + k]
@@ -562,8 +562,9 @@ evaluation_session::~evaluation_session() = default;
 evaluation_session::evaluation_session(evaluation_session&&) noexcept = default;
 evaluation_session& evaluation_session::operator=(evaluation_session&&) noexcept = default;
 loss_sum evaluation_session::evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
-                                      std::vector<float>* per_token, const logits_sink& on_logits) {
-    return p_->evaluate(ids, streams, steps, per_token, on_logits, 0, 0);
+                                      std::vector<float>* per_token, const logits_sink& on_logits,
+                                      const std::function<bool()>& keep_going) {
+    return p_->evaluate(ids, streams, steps, per_token, on_logits, 0, 0, keep_going);
 }
 loss_sum evaluation_session::evaluate_part(const token_stream& ids, uint32_t streams, uint32_t steps, uint32_t first,
                                            uint32_t count) {
@@ -575,6 +576,7 @@ generator::~generator() = default;
 generator::generator(generator&&) noexcept = default;
 generator& generator::operator=(generator&&) noexcept = default;
 uint32_t generator::batch() const { return p_->N; }
+void generator::copy_state_to_rows(const generator& one_row) { p_->rnn.broadcast_state(one_row.p_->rnn); }
 const float* generator::step(const int32_t* ids) {
     // (N, H) on the weights frozen when the generator was made
     return p_->head.logits_of(p_->rnn.step(ids), p_->N);

@@ -115,7 +115,8 @@ struct training_session::impl {
 struct evaluation_session::impl {
     explicit impl(const language_model::impl& m);
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
-                      const logits_sink& on_logits, uint32_t first, uint32_t count);
+                      const logits_sink& on_logits, uint32_t first, uint32_t count,
+                      const std::function<bool()>& keep_going = {});
 
     const language_model::impl& m;
     dnnl::stream strm;

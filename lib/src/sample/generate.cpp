@@ -183,7 +183,7 @@ uint64_t row_stream_state(uint64_t seed, uint32_t row) {
 
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text,
-                                          const token_sink& on_token) {
+                                          const token_sink& on_token, const keep_going_fn& keep_going) {
     CHARLM_TRY(cfg.validate());
     const vocabulary& vocab = model.vocab();
     auto tokens = segment_utf8(prefix, model.text());
@@ -246,11 +246,24 @@ result<std::vector<std::string>> generate(const language_model& model, const std
     // An empty prefix starts from the state after a line break, where text usually starts.
     if (prefix_ids.empty())
         prefix_ids.push_back(static_cast<int32_t>(vocab.contains("\n") ? vocab.id("\n") : vocabulary::unk_id));
+    // The prefix but its last token is read by one row, whose state all rows then take: a 64 KB
+    // prefix for 8 samples is one read, not eight. The last token goes through the batch, which
+    // gives every row its logits.
     generator gen(model, rows);
     std::vector<int32_t> ids(rows);  // (N) the token fed to each row
     const float* logits = nullptr;   // (N, V)
-    for (int32_t id : prefix_ids) {
-        std::fill(ids.begin(), ids.end(), id);
+    const size_t shared = rows > 1 ? prefix_ids.size() - 1 : 0;
+    if (shared > 0) {
+        generator reader(model, 1);
+        for (size_t i = 0; i < shared; ++i) {
+            if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return out;
+            reader.step(&prefix_ids[i]);
+        }
+        gen.copy_state_to_rows(reader);
+    }
+    for (size_t i = shared; i < prefix_ids.size(); ++i) {
+        if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return out;
+        std::fill(ids.begin(), ids.end(), prefix_ids[i]);
         logits = gen.step(ids.data());
     }
 

@@ -102,6 +102,50 @@ bool parse_body(const std::string& body, json& out, http_error& err) {
     return true;
 }
 
+namespace {
+
+std::string decode_component(std::string_view s) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::multimap<std::string, std::string> parse_query(const std::string& target) {
+    std::multimap<std::string, std::string> params;
+    const auto q = target.find('?');
+    if (q == std::string::npos) return params;
+    std::string_view rest = std::string_view(target).substr(q + 1);
+    rest = rest.substr(0, rest.find('#'));
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        params.emplace(decode_component(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? std::string() : decode_component(pair.substr(eq + 1)));
+    }
+    return params;
+}
+
 json query_to_json(const std::multimap<std::string, std::string>& params) {
     json j = json::object();
     for (const auto& [key, value] : params) {
@@ -165,6 +209,13 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         } else if (key == "form" || key == "acrostic" || key == "mood") {
             std::string& field = key == "form" ? out.poem.form : key == "acrostic" ? out.poem.acrostic : out.poem.mood;
             if (!get_string(v, key.c_str(), field, err)) return false;
+            // Each backup of the poem sampler reads the mood again, with no departure check
+            // inside: a short one bounds that work.
+            if (key == "mood" && field.size() > max_mood_bytes) {
+                err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
+                                      field.size()));
+                return false;
+            }
         } else if (key == "rhyme" || key == "tones") {
             std::string name;
             if (!get_string(v, key.c_str(), name, err)) return false;
@@ -244,8 +295,8 @@ json describe(const served_model& m) {
                 {"normalize", to_string(lm.text().normalize)},
                 {"unit", to_string(lm.text().unit)},
                 {"lowercase", lm.text().lowercase}}},
-              {"training",
-               {{"corpus", s.corpus},
+              {"training",  // the corpus's name only: its path is the trainer's machine's
+               {{"corpus", s.corpus.substr(s.corpus.find_last_of("/\\") + 1)},
                 {"epochs", s.epochs},
                 {"steps", s.steps},
                 {"train_ppl", s.train_ppl},
@@ -254,6 +305,13 @@ json describe(const served_model& m) {
     j["training"]["valid_ppl"] = s.valid_ppl ? json(*s.valid_ppl) : json(nullptr);
     return j;
 }
+
+namespace {
+
+// A float as written on the command line (0.8, not 0.800000011920929): its shortest decimal form.
+double as_written(float x) { return std::stod(fmt::format("{}", x)); }
+
+}  // namespace
 
 json props(const serve_config& cfg, const std::vector<served_model>& models, const std::vector<served_run>& runs) {
     const sample_config& d = cfg.defaults;
@@ -264,9 +322,9 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
              {{"model", models.empty() ? json(nullptr) : json(models.front().id)},
               {"prefix", ""},
               {"length", d.length},
-              {"temperature", d.temperature},
+              {"temperature", as_written(d.temperature)},
               {"top_k", d.top_k},
-              {"top_p", d.top_p},
+              {"top_p", as_written(d.top_p)},
               {"seed", d.seed},
               {"num_samples", d.num_samples},
               {"stop", d.stop},
@@ -306,7 +364,8 @@ json read_metrics(const std::string& path, http_error& err, bool& ok) {
     return points;
 }
 
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err) {
+bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+                   const std::function<bool()>& keep_going) {
     auto tokens = tokenize_bytes(text, model.text(), "the request's text");
     if (!tokens) {
         err = bad(tokens.err().message);
@@ -318,7 +377,12 @@ bool evaluate_text(const language_model& model, const std::string& text, json& o
         err = bad(fmt::format("'text' has {} token(s): at least 2 are needed (the first is only read)", ids.size()));
         return false;
     }
-    out = to_json(evaluate_ids(model, ids, unk, 1, 64));
+    const eval_report report = evaluate_ids(model, ids, unk, 1, 64, keep_going);
+    if (keep_going && !keep_going()) {
+        err = {503, "the evaluation was stopped: the server is shutting down (or the client left)"};
+        return false;
+    }
+    out = to_json(report);
     return true;
 }
 

@@ -3,6 +3,7 @@
 // so every rule is a plain function that the tests can call.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -21,6 +22,9 @@ struct http_error {
     std::string message;
 };
 
+// A poem's mood is read again at every backup of the sampler: kept short.
+constexpr size_t max_mood_bytes = 1024;
+
 struct generate_request {
     std::string model;  // an id; empty: the first model
     std::string prefix;
@@ -37,6 +41,10 @@ struct eval_request {
 
 // A body as JSON: 400 for malformed JSON or a value that is not an object.
 bool parse_body(const std::string& body, json& out, http_error& err);
+
+// A request target's query ("/path?a=1&b=x%3Dy") as name-value pairs: split at '&', then at the
+// first '=' only, so a value may hold '='; %XX and '+' decoded. Malformed escapes stay as written.
+std::multimap<std::string, std::string> parse_query(const std::string& target);
 
 // The GET form of /api/generate: query parameters become a JSON object with the same types as the
 // POST body (numbers, true/false; a repeated "stop" is a list), so one checker serves both.
@@ -64,7 +72,9 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
 json read_metrics(const std::string& path, http_error& err, bool& ok);
 
 // Evaluation of `text` under a model: tokens, perplexity with its standard error, unknown tokens.
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err);
+// `keep_going` (asked every 64 tokens) false ends it with a 503.
+bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+                   const std::function<bool()>& keep_going = {});
 
 // log p(id) under softmax(logits), natural log, in double with max subtraction; and the top-n
 // alternatives as [{"text", "p"}] (most likely first).

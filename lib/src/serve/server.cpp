@@ -1,15 +1,18 @@
-// The HTTP server (serve.hpp) on cpp-httplib: routes, the stream slots (--max-streams), API-key
-// checks, JSON errors for every 4xx/5xx, and generation streamed as Server-Sent Events that stops
-// within one step once the client has gone or the server is stopping.
-// Not here: what a request may contain (api.cpp), the page's files (assets.cpp).
+// The HTTP server (serve.hpp) on cpp-httplib: routes, the slots (--max-streams) shared by
+// generations and evaluations, the checks before a body is read (framing, method, Host, Origin,
+// key, type), JSON errors for every 4xx/5xx, and generation streamed as Server-Sent Events; work
+// stops within one step (or 256 prefix tokens) once the client has gone or the server is stopping.
+// Not here: what a request may contain (api.cpp), connections and deadlines (guarded_http.cpp),
+// the page's files (assets.cpp).
 #include <fmt/core.h>
-#include <httplib.h>
 
 #include <omp.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,6 +20,7 @@
 #include "charlm/serve.hpp"
 #include "serve/api.h"
 #include "serve/assets.h"
+#include "serve/guarded_http.h"
 
 namespace charlm {
 
@@ -30,6 +34,13 @@ status serve_config::validate() const {
     if (max_streams < 1) return usage("--max-streams must be at least 1");
     if (max_length > sample_config::max_length)
         return usage(fmt::format("--max-length must be at most {}", sample_config::max_length));
+    if (!(request_timeout >= 0.1 && request_timeout <= 3600))
+        return usage(fmt::format("--request-timeout must be from 0.1 to 3600 seconds, got {}", request_timeout));
+    for (const auto& o : allowed_origins)
+        if (o != "*" && !(o.starts_with("http://") || o.starts_with("https://")))
+            return usage(fmt::format("--allow-origin '{}' must be an origin such as https://lm.example.org "
+                                     "(scheme://host[:port]), or * to turn the Origin and Host checks off",
+                                     o));
     if (max_samples < 1 || max_samples > sample_config::max_samples)
         return usage(fmt::format("--max-samples must be from 1 to {}", sample_config::max_samples));
     if (defaults.length > max_length)
@@ -58,15 +69,19 @@ std::vector<std::string> ids_from_paths(const std::vector<std::string>& paths) {
 }
 
 struct server::impl {
+    explicit impl(serve_config c)
+        : cfg(std::move(c)),
+          http(stopping, std::chrono::milliseconds(static_cast<int64_t>(cfg.request_timeout * 1000))) {}
+
     serve_config cfg;
+    std::atomic<bool> stopping{false};
+    serve_http::guarded_server http;
     std::vector<served_model> models;
     std::vector<served_run> runs;
-    httplib::Server http;
     int port = -1;
-    std::atomic<uint32_t> active{0};           // generations running
+    std::atomic<uint32_t> active{0};           // generations and evaluations running
     std::atomic<uint64_t> tokens_generated{0};  // all rows, all requests
     std::atomic<uint64_t> streams_cancelled{0};  // ended because the client left
-    std::atomic<bool> stopping{false};
     std::atomic<bool> in_run{false};
 
     void routes();
@@ -82,7 +97,17 @@ struct server::impl {
         } while (!active.compare_exchange_weak(n, n + 1));
         return true;
     }
-    void generate(const json& body, bool force_stream, httplib::Response& res);
+    void generate(const json& body, httplib::Response& res);
+    // The checks every request passes before its body is read (framing, method, Host, Origin,
+    // key, type): false with the answer set in `res`.
+    bool admit(const httplib::Request& req, httplib::Response& res) const;
+    bool host_allowed(const std::string& host) const;
+    bool origin_allowed(const std::string& origin, const std::string& host) const;
+    std::string busy_message() const {
+        return fmt::format("{} generation(s) or evaluation(s) are running, the most this server takes "
+                           "(--max-streams {}); try again when one has ended",
+                           cfg.max_streams, cfg.max_streams);
+    }
     // Runs one request's generation; `emit` (stream only) sends one event and returns false once
     // the client has gone. Returns the final answer (or an error object).
     json run_generation(const served_model& m, const serve_api::generate_request& rq,
@@ -147,6 +172,18 @@ bool check_prefix(const language_model& m, const serve_api::generate_request& rq
     return false;
 }
 
+// Whether the client of this thread's request has left, asked of the socket at most every 10 ms
+// (a poll() per token would be a visible part of a 20 us step).
+struct departure_watch {
+    std::chrono::steady_clock::time_point next = std::chrono::steady_clock::now();
+    bool gone(bool now = false) {
+        const auto t = std::chrono::steady_clock::now();
+        if (!now && t < next) return false;
+        next = t + std::chrono::milliseconds(10);
+        return serve_http::client_gone();
+    }
+};
+
 std::string sse(const json& event) {
     return "data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
@@ -163,6 +200,7 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
     std::vector<uint64_t> count(rows, 0);
     bool prefix_sent = false, client_gone = false;
     const auto t0 = std::chrono::steady_clock::now();
+    departure_watch watch;
     text_sink on_text = [&](uint32_t r, std::string_view piece) { pending[r] += piece; };
     token_sink on_token = [&](const generated_token& t) {
         tokens_generated.fetch_add(1, std::memory_order_relaxed);
@@ -180,9 +218,14 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
             if (!client_gone && !emit(e)) client_gone = true;
         }
         pending[t.row].clear();
+        if (!client_gone && watch.gone()) client_gone = true;
         return !client_gone && !stopping.load(std::memory_order_relaxed);
     };
-    auto out = charlm::generate(model, rq.prefix, rq.cfg, on_text, on_token);
+    keep_going_fn keep_going = [&] {
+        if (!client_gone && watch.gone(true)) client_gone = true;
+        return !client_gone && !stopping.load(std::memory_order_relaxed);
+    };
+    auto out = charlm::generate(model, rq.prefix, rq.cfg, on_text, on_token, keep_going);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!out) return json{{"error", {{"status", 400}, {"message", out.err().message}}}};
     if (client_gone) streams_cancelled.fetch_add(1);
@@ -239,6 +282,7 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
             e["poem"] = true;
             client_gone = !emit(e);
         }
+        if (!client_gone) client_gone = serve_http::client_gone();
         return !client_gone && !stopping.load(std::memory_order_relaxed);
     };
     auto poems = generate_poems(m.model.model, rq.prefix, rq.cfg, rq.poem, table, on_poem);
@@ -264,19 +308,15 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
             {"chars_per_second", seconds > 0 ? static_cast<double>(total) / seconds : 0.0}};
 }
 
-void server::impl::generate(const json& body, bool force_stream, httplib::Response& res) {
+void server::impl::generate(const json& body, httplib::Response& res) {
     serve_api::generate_request rq;
     http_error err;
     if (!serve_api::parse_generate(body, cfg, rq, err)) return fail(res, err);
-    if (force_stream) rq.stream = true;
     const served_model* m = find_model(rq.model, err);
     if (!m) return fail(res, err);
     if (!check_prefix(m->model.model, rq, err)) return fail(res, err);
     if (stopping) return fail(res, {503, "the server is shutting down"});
-    if (!acquire_stream())
-        return fail(res, {429, fmt::format("{} generation(s) are running, the most this server takes (--max-streams "
-                                           "{}); try again when one has ended",
-                                           cfg.max_streams, cfg.max_streams)});
+    if (!acquire_stream()) return fail(res, {429, busy_message()});
     if (!rq.stream) {
         json out = rq.poem.active() ? run_poems(*m, rq, {}) : run_generation(*m, rq, {});
         active.fetch_sub(1);
@@ -302,24 +342,170 @@ void server::impl::generate(const json& body, bool force_stream, httplib::Respon
         [this](bool) { active.fetch_sub(1); });
 }
 
+namespace {
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// "name:port", "[::1]:port" -> "name", "::1"
+std::string host_name(const std::string& host) {
+    if (!host.empty() && host[0] == '[') {
+        const auto end = host.find(']');
+        return end == std::string::npos ? host : host.substr(1, end - 1);
+    }
+    const auto colon = host.rfind(':');
+    return lower(colon == std::string::npos ? host : host.substr(0, colon));
+}
+
+bool is_loopback(const std::string& name) { return name == "127.0.0.1" || name == "::1" || name == "localhost"; }
+
+// The methods each endpoint takes, for 405's Allow; null for a path that is not one (404).
+const char* allowed_methods(const std::string& path) {
+    if (path == "/api/generate") return "GET, HEAD, POST";
+    if (path == "/api/eval") return "POST";
+    if (path == "/health" || path == "/api/models" || path == "/api/props" || path == "/api/metrics") return "GET, HEAD";
+    for (const auto& a : web_assets())
+        if (path == a.path) return "GET, HEAD";
+    return nullptr;
+}
+
+bool method_in(const std::string& method, const std::string& allow) {
+    size_t at = 0;
+    while (at < allow.size()) {
+        const auto end = std::min(allow.find(", ", at), allow.size());
+        if (allow.compare(at, end - at, method) == 0) return true;
+        at = end + 2;
+    }
+    return false;
+}
+
+// The same time whatever the first differing byte: a key is not guessed byte by byte from timings.
+bool same_key(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    unsigned diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+    return diff == 0;
+}
+
+}  // namespace
+
+bool server::impl::host_allowed(const std::string& host) const {
+    if (host.empty() || !is_loopback(cfg.host)) return true;
+    const std::string name = host_name(host);
+    if (is_loopback(name)) return true;
+    for (const auto& o : cfg.allowed_origins)
+        if (o == "*" || host_name(o.substr(o.find("//") + 2)) == name) return true;
+    return false;
+}
+
+bool server::impl::origin_allowed(const std::string& origin, const std::string& host) const {
+    if (origin.empty()) return true;  // not a browser's cross-origin request
+    if (origin == "http://" + host || origin == "https://" + host) return true;
+    for (const auto& o : cfg.allowed_origins)
+        if (o == "*" || o == origin) return true;
+    return false;
+}
+
+bool server::impl::admit(const httplib::Request& req, httplib::Response& res) const {
+    auto refuse = [&](int status, std::string message) {
+        fail(res, {status, std::move(message)});
+        serve_http::close_after_response();  // the body, if any, is never read
+        return false;
+    };
+    // httplib 0.11 reads a chunked body whole, past the body limit: only Content-Length bodies.
+    if (const std::string te = req.get_header_value("Transfer-Encoding"); !te.empty())
+        return refuse(411, fmt::format("send the body with a Content-Length header (at most {} bytes), not "
+                                       "'Transfer-Encoding: {}'",
+                                       serve_config::max_body, te));
+    if (const char* allow = allowed_methods(req.path); allow && !method_in(req.method, allow)) {
+        res.set_header("Allow", allow);
+        return refuse(405, fmt::format("{} takes {}, not {}", req.path, allow, req.method));
+    }
+    if (req.path.rfind("/api/", 0) != 0) return true;
+    const std::string host = req.get_header_value("Host");
+    if (!host_allowed(host))
+        return refuse(403, fmt::format("Host '{}' is not this server's name: open the page as http://127.0.0.1:{}/ "
+                                       "or http://localhost:{}/ (behind a proxy, start the server with "
+                                       "--allow-origin and the proxy's origin)",
+                                       host, port, port));
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin_allowed(origin, host))
+        return refuse(403, fmt::format("requests from pages at '{}' are refused: only this server's own page may "
+                                       "call /api/ from a browser (a proxy's origin can be allowed with --allow-origin)",
+                                       origin));
+    if (!cfg.api_key.empty()) {
+        const std::string auth = req.get_header_value("Authorization");
+        std::string key;
+        bool given = false;
+        if (auth.rfind("Bearer ", 0) == 0) {
+            key = auth.substr(7);
+            given = true;
+        } else if (req.method == "GET") {
+            for (const auto& [k, v] : serve_api::parse_query(req.target))
+                if (k == "api_key") {
+                    key = v;
+                    given = true;
+                }
+        }
+        res.set_header("WWW-Authenticate", "Bearer");
+        if (!given)
+            return refuse(401, "this server needs an API key: send the header 'Authorization: Bearer KEY' (GET "
+                               "requests such as an EventSource may instead add ?api_key=KEY); on the page, enter "
+                               "it in the API key field");
+        if (!same_key(key, cfg.api_key))
+            return refuse(401, "the API key is wrong: send the key the server was started with (--api-key); on the "
+                               "page, correct it in the API key field");
+    }
+    if (req.method == "POST") {
+        const std::string type = lower(req.get_header_value("Content-Type"));
+        if (type.rfind("application/json", 0) != 0)
+            return refuse(415, fmt::format("a POST to {} needs the header 'Content-Type: application/json' and a JSON "
+                                           "object as its body; got Content-Type '{}'",
+                                           req.path, type));
+    }
+    return true;
+}
+
 void server::impl::routes() {
     http.set_payload_max_length(serve_config::max_body);
     http.set_keep_alive_timeout(2);
-    const size_t workers = cfg.max_streams + 8;  // a stream holds one; the rest answer everything else
+    // A stream or an evaluation holds a worker; the spares answer everything else, slow clients
+    // included (each held at most --request-timeout).
+    const size_t workers = cfg.max_streams + serve_config::spare_workers;
     http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
-        std::string message = res.status == 404   ? fmt::format("no such endpoint: {} {}", req.method, req.path)
-                              : res.status == 413 ? fmt::format("the body is larger than {} bytes", serve_config::max_body)
-                                                  : fmt::format("HTTP {}", res.status);
+        if (serve_http::request_timed_out()) res.status = 408;
+        std::string message;
+        switch (res.status) {
+        case 404: message = fmt::format("no such endpoint: {} {}", req.method, req.path); break;
+        case 408:
+            message = fmt::format("the request's head and body must arrive within {} s (--request-timeout)",
+                                  cfg.request_timeout);
+            break;
+        case 413:
+            message = fmt::format("the body is larger than {} bytes; send a shorter prefix or text", serve_config::max_body);
+            break;
+        case 414:
+            message = "the request line is longer than 8192 bytes: send a long prefix in a POST body (application/json, "
+                      "up to 65536 bytes), not in the URL";
+            break;
+        case 400:
+            message = "the request is not valid HTTP/1.1: check the request line ('METHOD /path HTTP/1.1'), the headers "
+                      "('Name: value', each line at most 8192 bytes) and that the body has the length Content-Length says";
+            break;
+        case 416: message = "the Range header cannot be satisfied; leave it out"; break;
+        default: message = fmt::format("HTTP {}", res.status);
+        }
+        // Whatever is left of a request that could not be read is not the next request.
+        if (res.status == 400 || res.status == 408 || res.status == 413 || res.status == 414)
+            serve_http::close_after_response();
         fail(res, {res.status, message});
     });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (cfg.api_key.empty() || req.path.rfind("/api/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-        if (req.get_header_value("Authorization") == "Bearer " + cfg.api_key)
-            return httplib::Server::HandlerResponse::Unhandled;
-        fail(res, {401, "this server needs an API key: send the header 'Authorization: Bearer KEY'"});
-        return httplib::Server::HandlerResponse::Handled;
+        return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
     });
 
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -359,10 +545,15 @@ void server::impl::routes() {
         json body;
         http_error err;
         if (!serve_api::parse_body(req.body, body, err)) return fail(res, err);
-        generate(body, false, res);
+        generate(body, res);
     });
     http.Get("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
-        generate(serve_api::query_to_json(req.params), true, res);
+        // The query as written ('=' inside a value kept), less the key; streamed unless stream=false.
+        auto params = serve_api::parse_query(req.target);
+        params.erase("api_key");
+        json body = serve_api::query_to_json(params);
+        if (!body.contains("stream")) body["stream"] = true;
+        generate(body, res);
     });
     http.Post("/api/eval", [this](const httplib::Request& req, httplib::Response& res) {
         json body, out;
@@ -371,8 +562,16 @@ void server::impl::routes() {
         if (!serve_api::parse_body(req.body, body, err) || !serve_api::parse_eval(body, rq, err)) return fail(res, err);
         const served_model* m = find_model(rq.model, err);
         if (!m) return fail(res, err);
+        if (stopping) return fail(res, {503, "the server is shutting down"});
+        if (!acquire_stream()) return fail(res, {429, busy_message()});
+        struct release {
+            std::atomic<uint32_t>& n;
+            ~release() { n.fetch_sub(1); }
+        } slot{active};
         omp_set_num_threads(static_cast<int>(cfg.threads));
-        if (!serve_api::evaluate_text(m->model.model, rq.text, out, err)) return fail(res, err);
+        departure_watch watch;
+        auto keep_going = [&] { return !stopping.load(std::memory_order_relaxed) && !watch.gone(); };
+        if (!serve_api::evaluate_text(m->model.model, rq.text, out, err, keep_going)) return fail(res, err);
         out["model"] = m->id;
         res.set_content(out.dump(), "application/json");
     });
@@ -384,8 +583,7 @@ void server::impl::routes() {
 }
 
 server::server(serve_config cfg, std::vector<served_model> models, std::vector<served_run> runs)
-    : p_(std::make_unique<impl>()) {
-    p_->cfg = std::move(cfg);
+    : p_(std::make_unique<impl>(std::move(cfg))) {
     p_->models = std::move(models);
     p_->runs = std::move(runs);
     p_->routes();
@@ -395,7 +593,24 @@ server::~server() = default;
 
 status server::bind() {
     const auto& c = p_->cfg;
+    // A --metrics file may not exist yet (the run starts later), but it must be able to.
+    for (const auto& r : p_->runs) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        const fs::path path(r.file);
+        const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+        if (fs::is_directory(path, ec))
+            return make_error(errc::usage, fmt::format("--metrics '{}' is a directory; give the file that "
+                                                       "`charlm train --metrics FILE` writes", r.file));
+        if (fs::exists(path, ec) && !std::ifstream(path))
+            return make_error(errc::io, fmt::format("--metrics '{}' cannot be read; check its permissions", r.file));
+        if (!fs::exists(path, ec) && !fs::is_directory(dir, ec))
+            return make_error(errc::usage, fmt::format("--metrics '{}': the directory '{}' does not exist, so no "
+                                                       "training run can write the file there",
+                                                       r.file, dir.string()));
+    }
     p_->port = c.port == 0 ? p_->http.bind_to_any_port(c.host) : (p_->http.bind_to_port(c.host, c.port) ? c.port : -1);
+    if (p_->port >= 0) p_->http.set_backlog(serve_config::listen_backlog);
     if (p_->port < 0)
         return make_error(errc::io, fmt::format("cannot listen on {}:{}: the port is in use or the address is not "
                                                 "this machine's; choose another --port or --host",
