@@ -153,6 +153,15 @@ public:
     // call; with the adaptive softmax, log-probabilities.
     const float* step(const int32_t* ids);
 
+    // The recurrent state after the last step, (L, N, H) ldnc each (c only for LSTM): restoring
+    // it makes the next step continue from there, as if the steps since had not been taken (a
+    // constrained sampler backs up this way instead of re-reading its context).
+    struct saved_state {
+        std::vector<float> h, c;
+    };
+    saved_state save() const;
+    void restore(const saved_state& s);
+
     struct impl;
 
 private:

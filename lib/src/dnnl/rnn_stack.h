@@ -265,6 +265,8 @@ public:
     const float* final_h() const;  // (L, N, H) after the last step
     const float* final_c() const;
     void reset_state();  // back to zeros
+    // Makes h (and c) (L, N, H) the state the next step starts from (a saved final_h / final_c).
+    void set_state(const float* h, const float* c);
 
 private:
     struct layer_group;
