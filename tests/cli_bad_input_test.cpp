@@ -478,6 +478,8 @@ std::vector<row> table() {
         {"generate_zero_samples", {"generate", "--model", "@model", "--num-samples", "0"}, "--num-samples"},
         {"generate_non_numeric_temperature", {"generate", "--model", "@model", "--temperature", "warm"}, "'--temperature' is invalid"},
         {"generate_unknown_policy", {"generate", "--model", "@model", "--unknown", "guess"}, "--unknown"},
+        // A prefix the model cannot read is a bad option value, exit 2 as with --form (issue 24).
+        {"generate_prefix_the_model_never_saw", {"generate", "--model", "@model", "--prefix", "\u2603"}, "U+2603"},
         {"generate_negative_threads", {"generate", "--model", "@model", "--threads", "-2"}, "--threads"},
         {"train_zero_batch", {"train", "--corpus", "@corpus", "--batch", "0"}, "--batch"},
         {"train_unknown_softmax", {"train", "--corpus", "@corpus", "--softmax", "mixture"}, "--softmax: unknown softmax 'mixture'"},

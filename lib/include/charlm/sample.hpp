@@ -86,7 +86,8 @@ using token_sink = std::function<bool(const generated_token&)>;
 // U+FFFD, so the text is valid UTF-8. An empty prefix starts from the state after "\n" when the
 // vocabulary has it. A stop string goes through the model's preprocessing as the prefix does
 // (normalization, lowercasing) and matches only where a token ends. Errors: cfg.validate()'s, and
-// errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
+// errc::usage (a bad --prefix, exit 2 as with --form) naming unknown prefix tokens with their code
+// points under unknown_policy::error.
 // `on_token` sees each generated token after `on_text` and may end generation early.
 result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
                                           const sample_config& cfg, const text_sink& on_text = {},
