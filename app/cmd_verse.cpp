@@ -10,6 +10,27 @@
 
 namespace charlm::cli {
 
+namespace {
+
+void print_report(const verse_report& r) {
+    fmt::print("{}line {}: {}, {}\n", r.title.empty() ? "" : r.title + " ", r.text_line, r.form,
+               !r.faults.empty() ? fmt::format("{} fault(s)", r.faults.size())
+               : r.checked       ? std::string("ok")
+                                 : std::string("not checked"));
+    for (const auto& f : r.faults) {
+        if (f.line == 0)
+            fmt::print("  {}: {}\n", f.kind, f.detail);
+        else if (f.column == 0)
+            fmt::print("  line {}: {}: {}\n", f.line, f.kind, f.detail);
+        else
+            fmt::print("  line {} character {} '{}': {}: {}\n", f.line, f.column,
+                       f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
+                       f.detail);
+    }
+}
+
+}  // namespace
+
 int cmd_verse(int argc, char** argv) {
     std::string path = "-", form_spec, readings(prosody_table::default_path);
     bool quiet = false;
@@ -42,26 +63,16 @@ int cmd_verse(int argc, char** argv) {
     std::string utf8;
     for (size_t i = 0; i < text->ids.size(); ++i) utf8 += text->tokens[text->ids[i]];
     const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form);
-    uint64_t faulty = 0, faults = 0;
+    uint64_t faulty = 0, faults = 0, unchecked = 0;
     for (const auto& r : reports) {
         faulty += !r.faults.empty();
         faults += r.faults.size();
+        unchecked += r.faults.empty() && !r.checked;
         if (quiet && r.faults.empty()) continue;
-        fmt::print("{}line {}: {}, {}\n", r.title.empty() ? "" : r.title + " ", r.text_line, r.form,
-                   r.faults.empty() ? std::string("ok") : fmt::format("{} fault(s)", r.faults.size()));
-        for (const auto& f : r.faults) {
-            if (f.line == 0)
-                fmt::print("  {}: {}\n", f.kind, f.detail);
-            else if (f.column == 0)
-                fmt::print("  line {}: {}: {}\n", f.line, f.kind, f.detail);
-            else
-                fmt::print("  line {} character {} '{}': {}: {}\n", f.line, f.column,
-                           f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
-                           f.detail);
-        }
+        print_report(r);
     }
-    fmt::print("{} poem(s): {} without faults, {} with {} fault(s)\n", reports.size(), reports.size() - faulty, faulty,
-               faults);
+    fmt::print("{} poem(s): {} without faults, {} with {} fault(s), {} not checked (not regulated verse)\n",
+               reports.size(), reports.size() - faulty - unchecked, faulty, faults, unchecked);
     return exit_ok;
 }
 

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 
@@ -372,12 +373,53 @@ TEST(verse_check, known_regulated_poems_and_known_faults) {
     EXPECT_EQ(held[0].faults[0].kind, "length");
 }
 
+// Issue 24 item 5: the corpus recipe's format is a title line without verse punctuation, then the
+// poem. The title is not line 1; a poem whose form is not regulated verse is not checked, so it is
+// never counted as without faults.
+TEST(verse_check, a_first_line_without_verse_punctuation_is_a_title_and_other_forms_are_not_checked) {
+    const std::string text =
+        "登鹳雀楼\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n\n"
+        "长歌 其一\n一二三四五，六七八九十。\n一二三四五，六七八九十。\n一二三四五。\n\n"
+        "白日依山尽\n黄河入海流\n欲穷千里目\n更上一层楼\n";
+    const auto reports = check_verse(text, table());
+    ASSERT_EQ(reports.size(), 3u);
+    EXPECT_EQ(reports[0].title, "登鹳雀楼");
+    EXPECT_EQ(reports[0].text_line, 2u);
+    EXPECT_EQ(reports[0].form, "五绝");
+    EXPECT_TRUE(reports[0].checked);
+    EXPECT_TRUE(reports[0].faults.empty()) << reports[0].faults.front().kind;
+    EXPECT_EQ(reports[1].title, "长歌 其一");
+    EXPECT_EQ(reports[1].form, "5 lines");
+    EXPECT_FALSE(reports[1].checked);
+    // No line of the block has verse punctuation: every line is verse (an unpunctuated 五绝).
+    EXPECT_EQ(reports[2].title, "");
+    EXPECT_EQ(reports[2].form, "五绝");
+    EXPECT_TRUE(reports[2].checked);
+
+    const std::string file = test::write_file("titled.txt", text);
+    auto r = test::run_charlm({"verse", file});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("登鹳雀楼 line 2: 五绝, ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("长歌 其一 line 6: 5 lines, not checked"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("3 poem(s): 2 without faults, 0 with 0 fault(s), 1 not checked (not regulated verse)"),
+              std::string::npos)
+        << r.out;
+}
+
 TEST(verse_check, copied_lines_counts_lines_found_verbatim) {
     const line_overlap o = copied_lines({"白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。", "春风不度玉，明月照天山。"},
                                         "《登鹳雀楼》\n白日依山尽，黄河入海流。\n欲穷千里目");
     EXPECT_EQ(o.lines, 6u);
     EXPECT_EQ(o.copied, 3u);
     EXPECT_DOUBLE_EQ(o.share(), 0.5);
+    // Issue 24: the user's own --prefix line is not the model's copying; a line it only starts is.
+    const std::string poem = "白日依山尽，黄河入海流。\n欲穷千里目";
+    const line_overlap whole = copied_lines({poem}, "白日依山尽，黄河入海流。", std::string("白日依山尽").size());
+    EXPECT_EQ(whole.lines, 2u);
+    EXPECT_EQ(whole.copied, 1u);
+    const line_overlap part = copied_lines({poem}, "白日依山尽，黄河入海流。", std::string("白日").size());
+    EXPECT_EQ(part.lines, 3u);
+    EXPECT_EQ(part.copied, 2u);
 }
 
 TEST(cli_verse, reports_each_poem_with_line_and_character) {
@@ -548,6 +590,29 @@ TEST(poem_generate, rhyme_and_tone_patterns_hold) {
     }
 }
 
+// Issue 24 item 6: with --rhyme even and no --tones, line 1 ended in a character that can only be
+// 平 and outside the rhyme, which the checker calls 落韵 (13 of 20 七绝). Generator and checker
+// share one rule (poem::first_line_in_rhyme): the checker finds no 落韵 in any generated poem.
+TEST(poem_generate, rhyme_without_tones_gives_poems_the_checker_finds_rhymed) {
+    for (const std::string form : {"七绝", "五绝", "五律"}) {
+        poem_config pc;
+        pc.form = form;
+        pc.rhyme = rhyme_rule::even;
+        sample_config cfg;
+        cfg.num_samples = 20;
+        cfg.seed = 5;
+        auto poems = generate_poems(model(), "", cfg, pc, &table());
+        ASSERT_TRUE(poems.ok()) << poems.err().message;
+        const poem_form shape = *parse_poem_form(form);
+        for (const auto& p : *poems) {
+            const auto reports = check_verse(p.text, table(), &shape);
+            ASSERT_EQ(reports.size(), 1u) << p.text;
+            for (const auto& f : reports[0].faults)
+                EXPECT_NE(f.kind, "落韵") << form << " line " << f.line << ": " << f.detail << "\n" << p.text;
+        }
+    }
+}
+
 TEST(poem_generate, backups_are_counted_and_the_form_still_holds) {
     poem_config pc;
     pc.form = "五律";
@@ -619,6 +684,86 @@ TEST(poem_generate, a_vocabulary_without_poem_punctuation_is_refused) {
     EXPECT_NE(r.err().message.find("'，'"), std::string::npos) << r.err().message;
 }
 
+// Issue 24 item 7: NFKC turns '，' into ','; the form's marks are looked up through the model's own
+// text settings, so an NFKC model writes poems (with ','), and a vocabulary that lacks the mark is
+// named as the model reads it, not blamed on the corpus.
+language_model han_model(const std::vector<std::string>& marks, normalization norm) {
+    std::vector<std::string> tokens = {"<unk>", "\n"};
+    tokens.insert(tokens.end(), marks.begin(), marks.end());
+    for (const std::string c : {"春", "风", "花", "月", "山", "水", "江", "天", "人", "心", "明", "白", "日", "云",
+                                "长", "空", "秋", "夜", "雨", "声"})
+        tokens.push_back(c);
+    auto vocab = vocabulary::from_tokens(tokens);
+    EXPECT_TRUE(vocab.ok());
+    model_config c;
+    c.hidden = 8;
+    c.embed = 4;
+    c.vocab = vocab->size();
+    text_config text;
+    text.normalize = norm;
+    return language_model(c, text, std::move(*vocab), 1);
+}
+
+TEST(poem_generate, an_nfkc_model_writes_poems_with_its_own_marks) {
+    const language_model m = han_model({",", "。"}, normalization::nfkc);
+    poem_config pc;
+    pc.form = "五绝";
+    pc.rhyme = rhyme_rule::even;
+    sample_config cfg;
+    cfg.num_samples = 3;
+    auto r = generate_poems(m, "", cfg, pc, &table());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    for (const auto& p : *r) {
+        EXPECT_NE(p.text.find(","), std::string::npos) << p.text;
+        const auto reports = check_verse(p.text, table());
+        ASSERT_EQ(reports.size(), 1u) << p.text;
+        EXPECT_EQ(reports[0].form, "五绝") << p.text;
+    }
+    const language_model lacking = han_model({"，", "。"}, normalization::nfkc);
+    auto e = generate_poems(lacking, "", cfg, pc, &table());
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.err().code, errc::input);
+    EXPECT_NE(e.err().message.find("no ',' ('，' after --normalize nfkc)"), std::string::npos) << e.err().message;
+}
+
+// Issue 24 item 8: heads that can never rhyme (a one-character line's head is its rhyme) took 30 s
+// of backups; they are refused before the first step, as heads that do not fit the tones are.
+TEST(poem_generate, impossible_heads_are_refused_at_once) {
+    struct row {
+        std::string form, heads;
+        rhyme_rule rhyme;
+        std::string says;
+    };
+    const std::vector<row> rows = {
+        {"4x1", "月日江人", rhyme_rule::even, "head '日' (line 2) can never stand there"},  // 日 is 仄
+        {"4x1", "月山日天", rhyme_rule::even, "'山' (line 2) and '天' (line 4)"},              // 删 and 先
+        {"4x1", "月山日山", rhyme_rule::even, "repeat"},
+        {"4x1", "春山月天", rhyme_rule::even, "head '春' (line 1) can never stand there"},    // line 1 unrhymed: 仄
+        {"2x1", "山月", rhyme_rule::first_and_even, "head '月' (line 2)"},
+    };
+    for (const auto& w : rows) {
+        poem_config pc;
+        pc.form = w.form;
+        pc.acrostic = w.heads;
+        pc.rhyme = w.rhyme;
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = generate_poems(model(), "", sample_config{}, pc, &table());
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_FALSE(r.ok()) << w.heads << ":\n" << (r.ok() ? r->front().text : "");
+        EXPECT_EQ(r.err().code, errc::usage) << r.err().message;
+        EXPECT_NE(r.err().message.find(w.says), std::string::npos) << r.err().message;
+        EXPECT_LT(seconds, 1.0) << w.heads;
+    }
+    // Heads that can rhyme still make poems.
+    poem_config pc;
+    pc.form = "4x1";
+    pc.rhyme = rhyme_rule::even;
+    pc.acrostic = "月天日年";
+    auto ok = generate_poems(model(), "", sample_config{}, pc, &table());
+    ASSERT_TRUE(ok.ok()) << ok.err().message;
+    EXPECT_EQ(ok->front().text, "月，天。\n日，年。");
+}
+
 // ---- usage errors through the binary
 
 TEST(cli_poem, usage_errors_name_what_is_wrong) {
@@ -660,6 +805,11 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
                                    test::scratch_dir() + "/tang60.txt"});
     ASSERT_EQ(novel.status, 0) << novel.err;
     EXPECT_NE(novel.err.find(" of 80 lines ("), std::string::npos) << novel.err;
+    // A whole first line given as --prefix is the user's: 20 poems of 4 lines count 60 lines, not 80.
+    auto given = test::run_charlm({"generate", "--model", m, "--form", "wujue", "--num-samples", "20", "--prefix",
+                                   "白日依山尽", "--novelty", test::scratch_dir() + "/tang60.txt"});
+    ASSERT_EQ(given.status, 0) << given.err;
+    EXPECT_NE(given.err.find(" of 60 lines ("), std::string::npos) << given.err;
     auto no_form = test::run_charlm({"generate", "--model", m, "--novelty", test::scratch_dir() + "/tang60.txt"});
     EXPECT_EQ(no_form.status, 2) << no_form.err;
     // And a good run prints the poem and its backups.

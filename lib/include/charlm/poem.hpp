@@ -92,29 +92,43 @@ struct verse_fault {
 
 struct verse_report {
     uint64_t text_line = 0;  // 1-based line of the text where the poem's first verse line is
-    std::string title;       // the 《...》 line before it, if any
+    std::string title;       // the title line before it, if any (《...》, or a line without verse punctuation)
     std::string form;        // 五绝 七绝 五律 七律, or "N lines" when not regulated verse
+    bool checked = false;    // held to the rules of regulated verse; false: only its form described
     std::vector<std::vector<std::string>> lines;  // each verse line's Han characters
     std::vector<verse_fault> faults;
 };
 
 // Reads poems (blocks of text lines separated by blank lines; 《title》 and 作者： lines skipped) and
-// reports each one's form and faults. With `form` given, every poem is held to it; otherwise 4 or
-// 8 lines mostly of 5 or 7 characters are regulated verse, and anything else is only described.
+// reports each one's form and faults. A block's first line is its title when it has no verse
+// punctuation (，。？！；) and a later line has (the corpus recipes' format: a title line, then the
+// poem); a block without any verse punctuation is all verse. With `form` given, every poem is held to it; otherwise 4 or
+// 8 lines mostly of 5 or 7 characters are regulated verse, and anything else is only described
+// (checked false: not checked, which is not "without faults").
 // Regulated verse is checked for 对 (positions 2, 4, 6 opposite inside a couplet), 粘 (the same
 // across couplets), 孤平 and 三平调 on lines ending in 平, and the rhyme (even lines, and the first
-// when it ends in 平, in one level-tone group); a character read in both tones never makes a fault.
+// when it can only end in 平, in one level-tone group); a character read in both tones never makes a
+// fault.
 std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table,
                                       const poem_form* form = nullptr);
 
-// How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`.
+// How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`. The
+// first `given` bytes of each poem are the user's (--prefix): a line wholly inside them is neither
+// counted nor copied.
 struct line_overlap {
     uint64_t lines = 0, copied = 0;
     double share() const { return lines ? static_cast<double>(copied) / static_cast<double>(lines) : 0.0; }
 };
-line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus);
+line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus, size_t given = 0);
 
 // --- the constraint a sampler consults at each step
+
+// The token ids of a poem's marks (，。 and the newline) as the model's text settings write them
+// (--normalize nfkc reads '，' as ','). errc::input when the vocabulary lacks one.
+struct poem_marks {
+    uint32_t comma = 0, stop = 0, newline = 0;
+    static result<poem_marks> of(const vocabulary& vocab, const text_config& text);
+};
 
 // Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's
 // progress is a small copyable `state`, so a sampler can keep copies to back up to.
@@ -131,9 +145,12 @@ public:
 
     // heads: the acrostic's token ids, one per line from the first (may be fewer than the lines).
     // table: required when rhyme or tones are on. Errors (usage): tones on a shape that is not
-    // regulated verse; a head that no tone pattern allows at the start of its line.
-    static result<poem_constraint> make(const vocabulary& vocab, poem_form form, std::vector<uint32_t> heads,
-                                        rhyme_rule rhyme, tone_rule tones, const prosody_table* table);
+    // regulated verse; a head that no tone pattern allows at the start of its line, or that can
+    // never stand where it is (a one-character line's rhyme, line 1's end), or rhyming heads that
+    // share no group; (input) a position no token of the vocabulary fits whatever came before.
+    static result<poem_constraint> make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
+                                        std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
+                                        const prosody_table* table);
 
     state start() const;
     bool done(const state& s) const { return s.line >= form_.lines.size(); }
@@ -154,7 +171,12 @@ private:
         rhyme_set level_rhymes;
     };
     bool rhymes_at(uint32_t line) const;
+    // Line 1's last character when line 1 does not rhyme (--rhyme even): it may not be 平 only.
+    bool first_end_unrhymed(uint32_t line, uint32_t k) const;
     std::vector<uint16_t> line_patterns(uint32_t line, uint8_t openings) const;
+    status check_head_tones(const vocabulary& vocab) const;
+    status check_positions(const vocabulary& vocab) const;
+    status check_rhyming_heads(const vocabulary& vocab) const;
 
     poem_form form_;
     std::vector<uint32_t> heads_;
@@ -193,6 +215,7 @@ struct poem_stats {
 
 struct poem_result {
     std::string text;  // the prefix (start of the first line) and the rest of the poem
+    size_t prefix_bytes = 0;  // text's first bytes that are the prefix as the model read it
     poem_stats stats;
 };
 
