@@ -32,13 +32,16 @@ void print_report(const verse_report& r) {
 }  // namespace
 
 int cmd_verse(int argc, char** argv) {
-    std::string path = "-", form_spec, readings(prosody_table::default_path);
+    std::string path = "-", form_spec, readings(prosody_table::default_path), script_name = "auto";
     bool quiet = false;
     po::options_description desc("charlm verse options");
     desc.add_options()
         ("text", po::value(&path)->default_value(path), "poems to check, blank lines between them ('-': standard input)")
         ("form", po::value(&form_spec), "hold every poem to this form (as generate --form); default: recognize it")
         ("faults-only", po::bool_switch(&quiet), "print only the poems with faults")
+        ("script", po::value(&script_name)->default_value(script_name),
+         "traditional: a character the readings list keeps its own; simplified: it also takes those of the "
+         "traditional characters that simplify to it; auto: guessed from the text's characters")
         ("readings", po::value(&readings)->default_value(readings),
          "Middle Chinese readings (Debian package rime-data-zyenpheng)");
     po::positional_options_description pos;
@@ -62,7 +65,14 @@ int cmd_verse(int argc, char** argv) {
     if (!text) return report_error(text.err());
     std::string utf8;
     for (size_t i = 0; i < text->ids.size(); ++i) utf8 += text->tokens[text->ids[i]];
-    const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form);
+    auto script = script_name == "auto" ? guess_script(text->tokens) : parse_text_script(script_name);
+    if (!script)
+        return report_error(script.err().code == errc::usage
+                                ? make_error(errc::usage, "--script: " + script.err().message + ", or auto")
+                                : script.err());
+    if (script_name == "auto")
+        fmt::print(stderr, "charlm: read as {} text (--script auto: from its characters)\n", to_string(*script));
+    const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form, *script);
     uint64_t faulty = 0, faults = 0, unchecked = 0;
     for (const auto& r : reports) {
         faulty += !r.faults.empty();

@@ -295,6 +295,40 @@ TEST(prosody, rhyme_groups_of_real_poems) {
     EXPECT_EQ(t.rhyme_name(g), "東");
 }
 
+// Issue 32: 弦 and 干 are traditional characters with readings of their own, and the simplified
+// forms of 絃 (also 去) and 乾 (also 仙): in traditional text they keep their own readings only.
+size_t group_named(const std::string& name) {
+    for (size_t g = 0; g < table().rhyme_count(); ++g)
+        if (table().rhyme_name(g) == name) return g;
+    ADD_FAILURE() << "no rhyme group " << name;
+    return 0;
+}
+
+TEST(prosody, a_listed_character_keeps_its_own_readings_in_traditional_text) {
+    const auto* xian = table().find("弦", text_script::traditional);
+    ASSERT_NE(xian, nullptr);
+    EXPECT_EQ(xian->tones, tone_level) << "弦 ghen";
+    EXPECT_EQ(table().find("弦", text_script::simplified)->tones, tone_level | tone_oblique) << "also 絃 huenh";
+    const auto* gan = table().find("干", text_script::traditional);
+    ASSERT_NE(gan, nullptr);
+    EXPECT_EQ(gan->tones, tone_level) << "干 kan";
+    rhyme_set han;
+    han.set(group_named("寒"));
+    EXPECT_EQ(gan->level_rhymes, han);
+    const auto* gan_s = table().find("干", text_script::simplified);
+    EXPECT_EQ(gan_s->tones, tone_level | tone_oblique) << "also 幹 kanh";
+    EXPECT_TRUE(gan_s->level_rhymes.test(group_named("寒")));
+    EXPECT_TRUE(gan_s->level_rhymes.test(group_named("先"))) << "also 乾 gien";
+    // A simplified-only form (not in the table) takes the union in either script.
+    ASSERT_NE(table().find("边", text_script::traditional), nullptr);
+    EXPECT_TRUE(table().find("边", text_script::traditional)->level_rhymes.test(group_named("先")));
+}
+
+TEST(prosody, the_script_of_a_text_is_guessed_from_its_characters) {
+    EXPECT_EQ(*guess_script(chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還")), text_script::traditional);
+    EXPECT_EQ(*guess_script(chars_of("江涯杨弦浦水殿枕枯迷落树愁应在天前出洞干边船还")), text_script::simplified);
+}
+
 TEST(prosody, a_missing_package_is_an_io_error_naming_it) {
     auto r = prosody_table::load("/nonexistent/zyenpheng.dict.yaml");
     ASSERT_FALSE(r.ok());
@@ -404,6 +438,37 @@ TEST(verse_check, a_first_line_without_verse_punctuation_is_a_title_and_other_fo
     EXPECT_NE(r.out.find("3 poem(s): 2 without faults, 0 with 0 fault(s), 1 not checked (not regulated verse)"),
               std::string::npos)
         << r.out;
+}
+
+// Issue 32's two lines from `--tones strict --rhyme` on a traditional model, faultless by the old
+// rule: 弦 (平 only) at position 4 against 枯 is 失对; 干 (寒 only) among 邊 船 還 (先) is 落韵.
+TEST(verse_check, traditional_text_takes_each_listed_characters_own_readings) {
+    const std::string xian = "江涯楊弦浦，水殿枕枯迷。\n落日孤城遠，秋風萬里低。\n";
+    const std::string gan = "山外青天遠，江頭見海邊。\n孤舟明月下，獨客夜歸船。\n白髮何時盡，青春去不還。\n"
+                            "落樹愁應在，天前出洞干。\n";
+    const auto has = [](const std::vector<verse_report>& r, uint32_t line, uint32_t column, const std::string& kind) {
+        for (const auto& f : r.at(0).faults)
+            if (f.line == line && f.column == column && f.kind == kind) return true;
+        return false;
+    };
+    EXPECT_TRUE(has(check_verse(xian, table(), nullptr, text_script::traditional), 2, 4, "失对"));
+    EXPECT_FALSE(has(check_verse(xian, table(), nullptr, text_script::simplified), 2, 4, "失对"));
+    EXPECT_TRUE(has(check_verse(gan, table(), nullptr, text_script::traditional), 8, 5, "落韵"));
+    EXPECT_FALSE(has(check_verse(gan, table(), nullptr, text_script::simplified), 8, 5, "落韵"));
+
+    // `charlm verse --script`; auto reads this text as traditional.
+    const std::string file = test::write_file("issue32.txt", gan);
+    for (const std::string script : {"traditional", "auto"}) {
+        auto r = test::run_charlm({"verse", file, "--script", script});
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.out.find("line 8 character 5 '干': 落韵"), std::string::npos) << script << "\n" << r.out;
+    }
+    auto simplified = test::run_charlm({"verse", file, "--script", "simplified"});
+    ASSERT_EQ(simplified.status, 0) << simplified.err;
+    EXPECT_EQ(simplified.out.find("'干': 落韵"), std::string::npos) << simplified.out;
+    auto bad = test::run_charlm({"verse", file, "--script", "hant"});
+    EXPECT_EQ(bad.status, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--script"), std::string::npos) << bad.err;
 }
 
 TEST(verse_check, copied_lines_counts_lines_found_verbatim) {

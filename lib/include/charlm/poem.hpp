@@ -54,6 +54,14 @@ enum tone_class : uint8_t { tone_level = 1, tone_oblique = 2 };
 constexpr size_t max_rhyme_groups = 128;
 using rhyme_set = std::bitset<max_rhyme_groups>;
 
+// Which characters a text is written in: it decides whose readings a character takes.
+enum class text_script { traditional, simplified };
+std::string to_string(text_script);
+result<text_script> parse_text_script(std::string_view);  // "traditional" | "simplified"
+// Until a model records its script: traditional when more of `characters` are changed by ICU's
+// Hant-Hans (traditional forms) than by Hans-Hant (simplified forms); else simplified.
+result<text_script> guess_script(const std::vector<std::string>& characters);
+
 // Middle Chinese tone class and level-tone rhyme group of each character, from the spellings of
 // rime-data-zyenpheng's zyenpheng.dict.yaml (traditional characters), extended to simplified
 // characters through ICU's Hant-Hans transliteration (see poem_prosody.cpp for the rules).
@@ -70,14 +78,19 @@ public:
     static result<prosody_table> load(const std::string& path = std::string(default_path));
 
     // The entry of a character (its first code point), or null when the table has no reading.
-    const entry* find(std::string_view character) const;
+    // Traditional text: a character the table lists has its own readings only; simplified text:
+    // also those of every traditional character that simplifies to it (see poem_prosody.cpp).
+    const entry* find(std::string_view character, text_script script = text_script::simplified) const;
     // A group's name: its representative finals, e.g. "ung".
     const std::string& rhyme_name(size_t group) const { return rhyme_names_.at(group); }
     size_t rhyme_count() const { return rhyme_names_.size(); }
-    size_t size() const { return entries_.size(); }
+    size_t size() const { return own_.size(); }  // characters the table lists
 
 private:
-    std::unordered_map<char32_t, entry> entries_;
+    status add_simplified_forms();
+
+    std::unordered_map<char32_t, entry> own_;     // the readings the table gives each character
+    std::unordered_map<char32_t, entry> merged_;  // simplified forms: the union over their sources
     std::vector<std::string> rhyme_names_;
 };
 
@@ -109,8 +122,10 @@ struct verse_report {
 // across couplets), 孤平 and 三平调 on lines ending in 平, and the rhyme (even lines, and the first
 // when it can only end in 平, in one level-tone group); a character read in both tones never makes a
 // fault.
+// `script` decides the readings of characters with traditional sources (prosody_table::find).
 std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table,
-                                      const poem_form* form = nullptr);
+                                      const poem_form* form = nullptr,
+                                      text_script script = text_script::simplified);
 
 // How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`. The
 // first `given` bytes of each poem are the user's (--prefix): a line wholly inside them is neither
@@ -148,9 +163,10 @@ public:
     // regulated verse; a head that no tone pattern allows at the start of its line, or that can
     // never stand where it is (a one-character line's rhyme, line 1's end), or rhyming heads that
     // share no group; (input) a position no token of the vocabulary fits whatever came before.
+    // script: whose readings the vocabulary's characters take (prosody_table::find).
     static result<poem_constraint> make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
                                         std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
-                                        const prosody_table* table);
+                                        const prosody_table* table, text_script script);
 
     state start() const;
     bool done(const state& s) const { return s.line >= form_.lines.size(); }

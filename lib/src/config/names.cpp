@@ -108,6 +108,13 @@ const enum_table<rhyme_rule>& enum_names() {
     return t;
 }
 
+template <>
+const enum_table<text_script>& enum_names() {
+    static const enum_table<text_script> t{
+        "script", {{text_script::traditional, "traditional"}, {text_script::simplified, "simplified"}}};
+    return t;
+}
+
 }  // namespace detail
 
 using detail::enum_parse;
@@ -124,6 +131,7 @@ std::string to_string(lr_schedule v) { return enum_to_string(v); }
 std::string to_string(unknown_policy v) { return enum_to_string(v); }
 std::string to_string(tone_rule v) { return enum_to_string(v); }
 std::string to_string(rhyme_rule v) { return enum_to_string(v); }
+std::string to_string(text_script v) { return enum_to_string(v); }
 
 result<cell_type> parse_cell_type(std::string_view s) { return enum_parse<cell_type>(s); }
 result<softmax_type> parse_softmax_type(std::string_view s) { return enum_parse<softmax_type>(s); }
@@ -136,5 +144,6 @@ result<lr_schedule> parse_lr_schedule(std::string_view s) { return enum_parse<lr
 result<unknown_policy> parse_unknown_policy(std::string_view s) { return enum_parse<unknown_policy>(s); }
 result<tone_rule> parse_tone_rule(std::string_view s) { return enum_parse<tone_rule>(s); }
 result<rhyme_rule> parse_rhyme_rule(std::string_view s) { return enum_parse<rhyme_rule>(s); }
+result<text_script> parse_text_script(std::string_view s) { return enum_parse<text_script>(s); }
 
 }  // namespace charlm

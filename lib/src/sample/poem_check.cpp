@@ -143,11 +143,12 @@ std::vector<uint32_t> recognize_form(verse_report& r, const poem_form* form) {
 struct poem_tones {
     const verse_report& r;
     const prosody_table& table;
+    text_script script;
     uint32_t len;  // characters per line
 
     uint8_t at(uint32_t l, uint32_t k) const {
         if (r.lines[l].size() != len) return 0;
-        const auto* e = table.find(r.lines[l][k]);
+        const auto* e = table.find(r.lines[l][k], script);
         return e ? e->tones : 0;
     }
     // The first line joins the rhyme; every other line ending in 平 does by its place.
@@ -212,7 +213,9 @@ void check_level_lines(verse_report& r, const poem_tones& t) {
 void check_rhyme(verse_report& r, const poem_tones& t) {
     const auto n = static_cast<uint32_t>(r.lines.size());
     const uint32_t len = t.len;
-    const auto last = [&](uint32_t l) { return r.lines[l].size() == len ? t.table.find(r.lines[l].back()) : nullptr; };
+    const auto last = [&](uint32_t l) {
+        return r.lines[l].size() == len ? t.table.find(r.lines[l].back(), t.script) : nullptr;
+    };
     std::vector<uint32_t> rhyming;
     for (uint32_t l = 1; l < n; l += 2) rhyming.push_back(l);
     std::vector<uint32_t> votes(max_rhyme_groups, 0);
@@ -236,7 +239,7 @@ void check_rhyme(verse_report& r, const poem_tones& t) {
     }
 }
 
-verse_report check_block(const block& b, const prosody_table& table, const poem_form* form) {
+verse_report check_block(const block& b, const prosody_table& table, const poem_form* form, text_script script) {
     verse_report r;
     r.text_line = b.first_line;
     r.title = b.title;
@@ -244,7 +247,7 @@ verse_report check_block(const block& b, const prosody_table& table, const poem_
     const std::vector<uint32_t> want = recognize_form(r, form);
     r.checked = poem_form{r.form, want}.regulated() && want.size() == r.lines.size();
     if (!r.checked) return r;
-    const poem_tones tones{r, table, want[0]};
+    const poem_tones tones{r, table, script, want[0]};
     check_parallels(r, tones);
     check_level_lines(r, tones);
     check_rhyme(r, tones);
@@ -256,10 +259,11 @@ verse_report check_block(const block& b, const prosody_table& table, const poem_
 
 }  // namespace
 
-std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table, const poem_form* form) {
+std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table, const poem_form* form,
+                                      text_script script) {
     std::vector<verse_report> out;
     for (const block& b : blocks_of(utf8)) {
-        verse_report r = check_block(b, table, form);
+        verse_report r = check_block(b, table, form, script);
         if (!r.lines.empty()) out.push_back(std::move(r));
     }
     return out;

@@ -43,7 +43,7 @@ result<poem_marks> poem_marks::of(const vocabulary& vocab, const text_config& te
 
 result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
                                               std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
-                                              const prosody_table* table) {
+                                              const prosody_table* table, text_script script) {
     CHARLM_ASSERT(!form.lines.empty());
     if (tones != tone_rule::off && !form.regulated())
         return make_error(errc::usage, fmt::format("--tones needs regulated verse (五绝, 七绝, 五律 or 七律: 4 or 8 "
@@ -69,7 +69,7 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poe
         ti.han = poem::is_han(vocab.token(id));
         han += ti.han;
         if (table && ti.han)
-            if (const auto* e = table->find(vocab.token(id))) {
+            if (const auto* e = table->find(vocab.token(id), script)) {
                 ti.tones = e->tones;
                 ti.level_rhymes = e->level_rhymes;
             }

@@ -352,6 +352,15 @@ struct thread_guard {
     thread_guard& operator=(const thread_guard&) = delete;
 };
 
+// The script of the model's text, which decides the readings of its characters (issue 32): until
+// model files record it, guessed from the vocabulary's Han characters (guess_script).
+result<text_script> script_of(const vocabulary& vocab) {
+    std::vector<std::string> han;
+    for (uint32_t id = 1; id < vocab.size(); ++id)
+        if (poem::is_han(vocab.token(id))) han.push_back(vocab.token(id));
+    return guess_script(han);
+}
+
 // The tone table asked for, loaded into `loaded` when the caller gave none.
 result<const prosody_table*> prosody_for(const poem_config& pc, const prosody_table* table, prosody_table& loaded) {
     if (!pc.needs_prosody() || table) return table;
@@ -378,7 +387,10 @@ result<std::vector<poem_result>> generate_poems(const language_model& model, con
     if (!prosody) return prosody.err();
     auto marks = poem_marks::of(model.vocab(), model.text());
     if (!marks) return marks.err();
-    auto c = poem_constraint::make(model.vocab(), *marks, std::move(*form), *heads, pc.rhyme, pc.tones, *prosody);
+    auto script = *prosody ? script_of(model.vocab()) : result<text_script>(text_script::simplified);
+    if (!script) return script.err();
+    auto c = poem_constraint::make(model.vocab(), *marks, std::move(*form), *heads, pc.rhyme, pc.tones, *prosody,
+                                   *script);
     if (!c) return c.err();
     auto prefix_ids = known_tokens(model, prefix, "--prefix", unknown_policy::error);
     if (!prefix_ids) return prefix_ids.err();
