@@ -327,6 +327,9 @@ TEST(prosody, a_listed_character_keeps_its_own_readings_in_traditional_text) {
 TEST(prosody, the_script_of_a_text_is_guessed_from_its_characters) {
     EXPECT_EQ(*guess_script(chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還")), text_script::traditional);
     EXPECT_EQ(*guess_script(chars_of("江涯杨弦浦水殿枕枯迷落树愁应在天前出洞干边船还")), text_script::simplified);
+    // Whatever else the text holds: a newline and punctuation among its characters change nothing.
+    EXPECT_EQ(*guess_script(chars_of("\n江涯楊弦浦，水殿枕枯迷。\n落樹愁應在，天前出洞干。\n邊船還")),
+              text_script::traditional);
 }
 
 TEST(prosody, a_missing_package_is_an_io_error_naming_it) {

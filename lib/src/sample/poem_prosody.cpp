@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "charlm/poem.hpp"
+#include "sample/poem_impl.h"
 
 namespace charlm {
 
@@ -151,11 +152,12 @@ std::unique_ptr<icu::Transliterator> transliterator(const char* id, UErrorCode& 
     return std::unique_ptr<icu::Transliterator>(icu::Transliterator::createInstance(id, UTRANS_FORWARD, ec));
 }
 
-// ICU's transliteration of each character (one transliteration of all, one a line); a character
-// that does not come out as one character maps to itself.
+// ICU's transliteration of each character (one transliteration of all, one a line; so never a
+// newline among `cps`); a character that does not come out as one character maps to itself.
 std::vector<char32_t> transliterate_each(icu::Transliterator& tr, const std::vector<char32_t>& cps) {
     icu::UnicodeString all;
     for (char32_t cp : cps) {
+        CHARLM_ASSERT(cp != U'\n');
         all.append(static_cast<UChar32>(cp));
         all.append(static_cast<UChar>(u'\n'));
     }
@@ -246,9 +248,9 @@ result<text_script> guess_script(const std::vector<std::string>& characters) {
         return make_error(errc::internal, fmt::format("ICU has no Hant-Hans / Hans-Hant transliterator ({}); check "
                                                       "the libicu installation",
                                                       u_errorName(ec)));
-    std::vector<char32_t> cps;
+    std::vector<char32_t> cps;  // Han characters only (a newline would shift transliterate_each's lines)
     for (const auto& c : characters)
-        if (const char32_t cp = first_code_point(c)) cps.push_back(cp);
+        if (poem::is_han(c)) cps.push_back(first_code_point(c));
     const std::vector<char32_t> to_simplified = transliterate_each(*hans, cps);
     const std::vector<char32_t> to_traditional = transliterate_each(*hant, cps);
     size_t traditional_only = 0, simplified_only = 0;
