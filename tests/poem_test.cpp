@@ -755,12 +755,14 @@ TEST(poem_generate, a_vocabulary_without_poem_punctuation_is_refused) {
 // Issue 24 item 7: NFKC turns '，' into ','; the form's marks are looked up through the model's own
 // text settings, so an NFKC model writes poems (with ','), and a vocabulary that lacks the mark is
 // named as the model reads it, not blamed on the corpus.
-language_model han_model(const std::vector<std::string>& marks, normalization norm) {
+const std::vector<std::string> some_han = {"春", "风", "花", "月", "山", "水", "江", "天", "人", "心",
+                                          "明", "白", "日", "云", "长", "空", "秋", "夜", "雨", "声"};
+
+language_model han_model(const std::vector<std::string>& marks, normalization norm,
+                         const std::vector<std::string>& han = some_han) {
     std::vector<std::string> tokens = {"<unk>", "\n"};
     tokens.insert(tokens.end(), marks.begin(), marks.end());
-    for (const std::string c : {"春", "风", "花", "月", "山", "水", "江", "天", "人", "心", "明", "白", "日", "云",
-                                "长", "空", "秋", "夜", "雨", "声"})
-        tokens.push_back(c);
+    tokens.insert(tokens.end(), han.begin(), han.end());
     auto vocab = vocabulary::from_tokens(tokens);
     EXPECT_TRUE(vocab.ok());
     model_config c;
@@ -814,6 +816,7 @@ TEST(poem_generate, impossible_heads_are_refused_at_once) {
         pc.form = w.form;
         pc.acrostic = w.heads;
         pc.rhyme = w.rhyme;
+        (void)model();  // trained once, before the clock starts
         const auto t0 = std::chrono::steady_clock::now();
         auto r = generate_poems(model(), "", sample_config{}, pc, &table());
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -822,6 +825,22 @@ TEST(poem_generate, impossible_heads_are_refused_at_once) {
         EXPECT_NE(r.err().message.find(w.says), std::string::npos) << r.err().message;
         EXPECT_LT(seconds, 1.0) << w.heads;
     }
+    // A position no character of the vocabulary fits (here: only 平 characters, and strict tones
+    // need 仄) fails at once as well, naming the position.
+    std::vector<std::string> level;
+    for (const auto& c : chars_of("春花山江天人明秋峰烟舟城楼年来中东西南家时僧门湖桥船仙归斜霞沙鸦村亭溪泉"))
+        if (const auto* e = table().find(c); e && e->tones == tone_level) level.push_back(c);
+    ASSERT_GE(level.size(), 16u);
+    const language_model level_only = han_model({"，", "。"}, normalization::nfc, level);
+    poem_config strict;
+    strict.form = "五绝";
+    strict.tones = tone_rule::strict;
+    auto none = generate_poems(level_only, "", sample_config{}, strict, &table());
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.err().code, errc::input) << none.err().message;
+    EXPECT_NE(none.err().message.find("no character that fits line 1 character"), std::string::npos)
+        << none.err().message;
+
     // Heads that can rhyme still make poems.
     poem_config pc;
     pc.form = "4x1";

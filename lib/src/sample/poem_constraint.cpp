@@ -122,10 +122,11 @@ status poem_constraint::check_positions(const vocabulary& vocab) const {
             s.patterns = line_patterns(line, s.openings);
             if (next(s, allowed) >= 0 || std::find(allowed.begin(), allowed.end(), 1) != allowed.end()) continue;
             const bool head = k == 0 && line < heads_.size();
-            const std::string need = fmt::format("{}{}", rhymes_at(line) && k + 1 == form_.lines[line]
-                                                             ? "a level-tone rhyme"
-                                                             : "a character",
-                                                 line == 0 && first_end_unrhymed(line, k) ? " that may be 仄" : "");
+            const std::string need = rhymes_at(line) && k + 1 == form_.lines[line] ? "a level-tone rhyme"
+                                     : first_end_unrhymed(line, k)
+                                         ? "a character that may be 仄 (line 1 does not rhyme with --rhyme even; "
+                                           "--rhyme=first makes it rhyme)"
+                                         : "a character";
             if (head)
                 return make_error(errc::usage,
                                   fmt::format("--acrostic head '{}' (line {}) can never stand there: the form needs {} "
