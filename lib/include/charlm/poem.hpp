@@ -115,9 +115,9 @@ struct verse_report {
 // Reads poems (blocks of text lines separated by blank lines; 《title》 and 作者： lines skipped) and
 // reports each one's form and faults. A block's first line is its title when it has no verse
 // punctuation (，。？！；) and a later line has (the corpus recipes' format: a title line, then the
-// poem); a block without any verse punctuation is all verse. With `form` given, every poem is held to it; otherwise 4 or
-// 8 lines mostly of 5 or 7 characters are regulated verse, and anything else is only described
-// (checked false: not checked, which is not "without faults").
+// poem); a block without any verse punctuation is all verse. With `form` given, every poem is held
+// to it; otherwise 4 or 8 lines mostly of 5 or 7 characters are regulated verse, and anything else
+// is only described (checked false: not checked, which is not "without faults").
 // Regulated verse is checked for 对 (positions 2, 4, 6 opposite inside a couplet), 粘 (the same
 // across couplets), 孤平 and 三平调 on lines ending in 平, and the rhyme (even lines, and the first
 // when it can only end in 平, in one level-tone group); a character read in both tones never makes a
@@ -242,9 +242,10 @@ using poem_sink = std::function<bool(uint32_t row, const poem_result& poem)>;
 // `cfg.num_samples` poems (one after another, row r from row_stream_state(seed, r), so the same
 // seed gives the same poems). sample.length and sample.stop do not apply. `table` may be null: it is
 // loaded from pc.prosody_path when tones or rhymes are asked for.
-// Errors: usage (options, acrostic heads the model never saw or that do not fit, a prefix that
-// does not start a line of the form), input (a vocabulary without `，` `。` or newline, or with too
-// few Han characters), io (the tone table).
+// Errors: usage (options, acrostic heads the model never saw or that can never fit, a prefix that
+// does not start a line of the form), input (a vocabulary without `，` `。` or newline as its text
+// settings write them, with too few Han characters, or with none for some position), io (the tone
+// table). The readings follow the script guessed from the vocabulary (guess_script).
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
                                                 const prosody_table* table = nullptr,
