@@ -324,6 +324,32 @@ TEST(prosody, a_listed_character_keeps_its_own_readings_in_traditional_text) {
     EXPECT_TRUE(table().find("边", text_script::traditional)->level_rhymes.test(group_named("先")));
 }
 
+// The generator's constraint takes the same readings: at a rhyme of group 先, 干 is allowed in
+// simplified text (乾 gien) and not in traditional text (干 kan, 寒).
+TEST(prosody, the_constraint_takes_the_readings_of_the_script) {
+    std::vector<std::string> tokens = {"<unk>", "\n", "，", "。"};
+    for (const auto& c : chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還"))
+        tokens.push_back(c);
+    auto vocab = vocabulary::from_tokens(tokens);
+    ASSERT_TRUE(vocab.ok());
+    auto marks = poem_marks::of(*vocab, text_config{});
+    ASSERT_TRUE(marks.ok()) << marks.err().message;
+    for (const auto script : {text_script::traditional, text_script::simplified}) {
+        auto c = poem_constraint::make(*vocab, *marks, *parse_poem_form("五绝"), {}, rhyme_rule::even,
+                                       tone_rule::off, &table(), script);
+        ASSERT_TRUE(c.ok()) << c.err().message;
+        poem_constraint::state s = c->start();
+        s.line = 1;  // the last character of line 2, the rhyme already 先
+        s.pos = 4;
+        s.rhymes.reset();
+        s.rhymes.set(group_named("先"));
+        std::vector<uint8_t> allowed;
+        ASSERT_LT(c->next(s, allowed), 0);
+        EXPECT_EQ(allowed[vocab->id("干")], script == text_script::simplified) << to_string(script);
+        EXPECT_EQ(allowed[vocab->id("邊")], 1) << to_string(script);
+    }
+}
+
 TEST(prosody, the_script_of_a_text_is_guessed_from_its_characters) {
     EXPECT_EQ(*guess_script(chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還")), text_script::traditional);
     EXPECT_EQ(*guess_script(chars_of("江涯杨弦浦水殿枕枯迷落树愁应在天前出洞干边船还")), text_script::simplified);
