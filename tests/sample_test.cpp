@@ -477,7 +477,7 @@ TEST(cli, generate_options_and_samples) {
         EXPECT_FALSE(r.err.empty());
     }
     auto unknown = test::run_charlm({"generate", "--model", path, "--prefix", "a\u2603"});
-    EXPECT_EQ(unknown.status, 1) << unknown.err;
+    EXPECT_EQ(unknown.status, 2) << "a bad --prefix is a usage error, as with --form (issue 24): " << unknown.err;
     EXPECT_NE(unknown.err.find("U+2603"), std::string::npos) << unknown.err;
 
     const std::vector<std::string> args{"generate", "--model", path, "--prefix", "ab", "--length", "30",
