@@ -1,7 +1,10 @@
 // `charlm verse [FILE]`: reads poems and prints, per poem, its form and the line and character of
 // each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵). The checking is the library's
-// check_verse(); this file reads the text, loads the tone table and prints.
+// check_verse(); this file reads the text, loads the tone table, decides the script (--script, or
+// guessed from the text) and prints.
 #include <fmt/core.h>
+
+#include <optional>
 
 #include "charlm/poem.hpp"
 #include "charlm/text.hpp"
@@ -27,6 +30,28 @@ void print_report(const verse_report& r) {
                        f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
                        f.detail);
     }
+}
+
+// --script: traditional or simplified; none for auto (guessed from the text once it is read).
+result<std::optional<text_script>> script_option(const std::string& name) {
+    if (name == "auto") return std::optional<text_script>();
+    auto script = parse_text_script(name);
+    if (!script) return make_error(errc::usage, "--script: " + script.err().message + ", or auto");
+    return std::optional<text_script>(*script);
+}
+
+// Each poem (or only those with faults), then the counts.
+void print_reports(const std::vector<verse_report>& reports, bool faults_only) {
+    uint64_t faulty = 0, faults = 0, unchecked = 0;
+    for (const auto& r : reports) {
+        faulty += !r.faults.empty();
+        faults += r.faults.size();
+        unchecked += r.faults.empty() && !r.checked;
+        if (faults_only && r.faults.empty()) continue;
+        print_report(r);
+    }
+    fmt::print("{} poem(s): {} without faults, {} with {} fault(s), {} not checked (not regulated verse)\n",
+               reports.size(), reports.size() - faulty - unchecked, faulty, faults, unchecked);
 }
 
 }  // namespace
@@ -57,6 +82,8 @@ int cmd_verse(int argc, char** argv) {
         if (!f) return report_error(f.err());
         form = std::move(*f);
     }
+    auto script = script_option(script_name);
+    if (!script) return report_error(script.err());
     auto table = prosody_table::load(readings);
     if (!table) return report_error(table.err());
     text_config tc;
@@ -65,24 +92,13 @@ int cmd_verse(int argc, char** argv) {
     if (!text) return report_error(text.err());
     std::string utf8;
     for (size_t i = 0; i < text->ids.size(); ++i) utf8 += text->tokens[text->ids[i]];
-    auto script = script_name == "auto" ? guess_script(text->tokens) : parse_text_script(script_name);
-    if (!script)
-        return report_error(script.err().code == errc::usage
-                                ? make_error(errc::usage, "--script: " + script.err().message + ", or auto")
-                                : script.err());
-    if (script_name == "auto")
-        fmt::print(stderr, "charlm: read as {} text (--script auto: from its characters)\n", to_string(*script));
-    const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form, *script);
-    uint64_t faulty = 0, faults = 0, unchecked = 0;
-    for (const auto& r : reports) {
-        faulty += !r.faults.empty();
-        faults += r.faults.size();
-        unchecked += r.faults.empty() && !r.checked;
-        if (quiet && r.faults.empty()) continue;
-        print_report(r);
+    if (!*script) {
+        auto guessed = guess_script(text->tokens);
+        if (!guessed) return report_error(guessed.err());
+        *script = *guessed;
+        fmt::print(stderr, "charlm: read as {} text (--script auto: from its characters)\n", to_string(**script));
     }
-    fmt::print("{} poem(s): {} without faults, {} with {} fault(s), {} not checked (not regulated verse)\n",
-               reports.size(), reports.size() - faulty - unchecked, faulty, faults, unchecked);
+    print_reports(check_verse(utf8, *table, form_spec.empty() ? nullptr : &form, **script), quiet);
     return exit_ok;
 }
 
