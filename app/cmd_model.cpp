@@ -44,7 +44,7 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
     if (!novelty_corpus.empty()) {
         std::vector<std::string> texts;
         for (const auto& p : *poems) texts.push_back(p.text);
-        const line_overlap o = copied_lines(texts, corpus_text);
+        const line_overlap o = copied_lines(texts, corpus_text, poems->empty() ? 0 : poems->front().prefix_bytes);
         fmt::print(stderr, "charlm: {} of {} lines ({:.1f}%) occur verbatim in {}\n", o.copied, o.lines,
                    100.0 * o.share(), novelty_corpus);
     }

@@ -1,7 +1,10 @@
 // `charlm verse [FILE]`: reads poems and prints, per poem, its form and the line and character of
 // each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵). The checking is the library's
-// check_verse(); this file reads the text, loads the tone table and prints.
+// check_verse(); this file reads the text, loads the tone table, decides the script (--script, or
+// guessed from the text) and prints.
 #include <fmt/core.h>
+
+#include <optional>
 
 #include "charlm/poem.hpp"
 #include "charlm/text.hpp"
@@ -10,14 +13,62 @@
 
 namespace charlm::cli {
 
+namespace {
+
+void print_report(const verse_report& r) {
+    fmt::print("{}line {}: {}, {}\n", r.title.empty() ? "" : r.title + " ", r.text_line, r.form,
+               !r.faults.empty() ? fmt::format("{} fault(s)", r.faults.size())
+               : r.checked       ? std::string("ok")
+                                 : std::string("not checked"));
+    for (const auto& f : r.faults) {
+        if (f.line == 0)
+            fmt::print("  {}: {}\n", f.kind, f.detail);
+        else if (f.column == 0)
+            fmt::print("  line {}: {}: {}\n", f.line, f.kind, f.detail);
+        else
+            fmt::print("  line {} character {} '{}': {}: {}\n", f.line, f.column,
+                       f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
+                       f.detail);
+    }
+}
+
+// --script: traditional or simplified; none for auto (guessed from the text once it is read).
+result<std::optional<text_script>> script_option(const std::string& name) {
+    if (name == "auto") return std::optional<text_script>();
+    auto script = parse_text_script(name);
+    if (!script || (*script != text_script::traditional && *script != text_script::simplified))
+        return make_error(errc::usage, fmt::format("--script: '{}' is not a script to check by: use traditional, "
+                                                   "simplified or auto", name));
+    return std::optional<text_script>(*script);
+}
+
+// Each poem (or only those with faults), then the counts.
+void print_reports(const std::vector<verse_report>& reports, bool faults_only) {
+    uint64_t faulty = 0, faults = 0, unchecked = 0;
+    for (const auto& r : reports) {
+        faulty += !r.faults.empty();
+        faults += r.faults.size();
+        unchecked += r.faults.empty() && !r.checked;
+        if (faults_only && r.faults.empty()) continue;
+        print_report(r);
+    }
+    fmt::print("{} poem(s): {} without faults, {} with {} fault(s), {} not checked (not regulated verse)\n",
+               reports.size(), reports.size() - faulty - unchecked, faulty, faults, unchecked);
+}
+
+}  // namespace
+
 int cmd_verse(int argc, char** argv) {
-    std::string path = "-", form_spec, readings(prosody_table::default_path);
+    std::string path = "-", form_spec, readings(prosody_table::default_path), script_name = "auto";
     bool quiet = false;
     po::options_description desc("charlm verse options");
     desc.add_options()
         ("text", po::value(&path)->default_value(path), "poems to check, blank lines between them ('-': standard input)")
         ("form", po::value(&form_spec), "hold every poem to this form (as generate --form); default: recognize it")
         ("faults-only", po::bool_switch(&quiet), "print only the poems with faults")
+        ("script", po::value(&script_name)->default_value(script_name),
+         "traditional: a character the readings list keeps its own; simplified: it also takes those of the "
+         "traditional characters that simplify to it; auto: guessed from the text's characters")
         ("readings", po::value(&readings)->default_value(readings),
          "Middle Chinese readings (Debian package rime-data-zyenpheng)");
     po::positional_options_description pos;
@@ -33,6 +84,8 @@ int cmd_verse(int argc, char** argv) {
         if (!f) return report_error(f.err());
         form = std::move(*f);
     }
+    auto script = script_option(script_name);
+    if (!script) return report_error(script.err());
     auto table = prosody_table::load(readings);
     if (!table) return report_error(table.err());
     text_config tc;
@@ -41,27 +94,13 @@ int cmd_verse(int argc, char** argv) {
     if (!text) return report_error(text.err());
     std::string utf8;
     for (size_t i = 0; i < text->ids.size(); ++i) utf8 += text->tokens[text->ids[i]];
-    const auto reports = check_verse(utf8, *table, form_spec.empty() ? nullptr : &form);
-    uint64_t faulty = 0, faults = 0;
-    for (const auto& r : reports) {
-        faulty += !r.faults.empty();
-        faults += r.faults.size();
-        if (quiet && r.faults.empty()) continue;
-        fmt::print("{}line {}: {}, {}\n", r.title.empty() ? "" : r.title + " ", r.text_line, r.form,
-                   r.faults.empty() ? std::string("ok") : fmt::format("{} fault(s)", r.faults.size()));
-        for (const auto& f : r.faults) {
-            if (f.line == 0)
-                fmt::print("  {}: {}\n", f.kind, f.detail);
-            else if (f.column == 0)
-                fmt::print("  line {}: {}: {}\n", f.line, f.kind, f.detail);
-            else
-                fmt::print("  line {} character {} '{}': {}: {}\n", f.line, f.column,
-                           f.column <= r.lines[f.line - 1].size() ? r.lines[f.line - 1][f.column - 1] : "", f.kind,
-                           f.detail);
-        }
+    if (!*script) {
+        auto guessed = guess_script(text->tokens);
+        if (!guessed) return report_error(guessed.err());
+        *script = *guessed;
+        fmt::print(stderr, "charlm: read as {} text (--script auto: from its characters)\n", to_string(**script));
     }
-    fmt::print("{} poem(s): {} without faults, {} with {} fault(s)\n", reports.size(), reports.size() - faulty, faulty,
-               faults);
+    print_reports(check_verse(utf8, *table, form_spec.empty() ? nullptr : &form, **script), quiet);
     return exit_ok;
 }
 

@@ -478,6 +478,8 @@ std::vector<row> table() {
         {"generate_zero_samples", {"generate", "--model", "@model", "--num-samples", "0"}, "--num-samples"},
         {"generate_non_numeric_temperature", {"generate", "--model", "@model", "--temperature", "warm"}, "'--temperature' is invalid"},
         {"generate_unknown_policy", {"generate", "--model", "@model", "--unknown", "guess"}, "--unknown"},
+        // A prefix the model cannot read is a bad option value, exit 2 as with --form (issue 24).
+        {"generate_prefix_the_model_never_saw", {"generate", "--model", "@model", "--prefix", "\u2603"}, "U+2603"},
         {"generate_negative_threads", {"generate", "--model", "@model", "--threads", "-2"}, "--threads"},
         {"train_zero_batch", {"train", "--corpus", "@corpus", "--batch", "0"}, "--batch"},
         {"train_unknown_softmax", {"train", "--corpus", "@corpus", "--softmax", "mixture"}, "--softmax: unknown softmax 'mixture'"},
@@ -586,7 +588,7 @@ std::vector<row> table() {
                  }});
     // A sample prefix the corpus cannot spell is refused before the first step, not after an epoch.
     t.push_back({"train_prefix_the_corpus_cannot_spell", plus(tiny_train(), {"--prefix", "Zebra", "--sample-every", "1", "--out", "@m"}),
-                 {}, 1, {"--prefix 'Zebra'", "'Z' (U+005A)"}, {}, {},
+                 {}, 2, {"--prefix 'Zebra'", "'Z' (U+005A)"}, {}, {},
                  [](const std::string& dir, const child_run& r) {
                      EXPECT_EQ(r.out.find("epoch 1 |"), std::string::npos) << "trained before refusing:\n" << r.out;
                      EXPECT_FALSE(fs::exists(dir + "/m")) << "a model was written";

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 
@@ -294,6 +295,69 @@ TEST(prosody, rhyme_groups_of_real_poems) {
     EXPECT_EQ(t.rhyme_name(g), "東");
 }
 
+// Issue 32: 弦 and 干 are traditional characters with readings of their own, and the simplified
+// forms of 絃 (also 去) and 乾 (also 仙): in traditional text they keep their own readings only.
+size_t group_named(const std::string& name) {
+    for (size_t g = 0; g < table().rhyme_count(); ++g)
+        if (table().rhyme_name(g) == name) return g;
+    ADD_FAILURE() << "no rhyme group " << name;
+    return 0;
+}
+
+TEST(prosody, a_listed_character_keeps_its_own_readings_in_traditional_text) {
+    const auto* xian = table().find("弦", text_script::traditional);
+    ASSERT_NE(xian, nullptr);
+    EXPECT_EQ(xian->tones, tone_level) << "弦 ghen";
+    EXPECT_EQ(table().find("弦", text_script::simplified)->tones, tone_level | tone_oblique) << "also 絃 huenh";
+    const auto* gan = table().find("干", text_script::traditional);
+    ASSERT_NE(gan, nullptr);
+    EXPECT_EQ(gan->tones, tone_level) << "干 kan";
+    rhyme_set han;
+    han.set(group_named("寒"));
+    EXPECT_EQ(gan->level_rhymes, han);
+    const auto* gan_s = table().find("干", text_script::simplified);
+    EXPECT_EQ(gan_s->tones, tone_level | tone_oblique) << "also 幹 kanh";
+    EXPECT_TRUE(gan_s->level_rhymes.test(group_named("寒")));
+    EXPECT_TRUE(gan_s->level_rhymes.test(group_named("先"))) << "also 乾 gien";
+    // A simplified-only form (not in the table) takes the union in either script.
+    ASSERT_NE(table().find("边", text_script::traditional), nullptr);
+    EXPECT_TRUE(table().find("边", text_script::traditional)->level_rhymes.test(group_named("先")));
+}
+
+// The generator's constraint takes the same readings: at a rhyme of group 先, 干 is allowed in
+// simplified text (乾 gien) and not in traditional text (干 kan, 寒).
+TEST(prosody, the_constraint_takes_the_readings_of_the_script) {
+    std::vector<std::string> tokens = {"<unk>", "\n", "，", "。"};
+    for (const auto& c : chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還"))
+        tokens.push_back(c);
+    auto vocab = vocabulary::from_tokens(tokens);
+    ASSERT_TRUE(vocab.ok());
+    auto marks = poem_marks::of(*vocab, text_config{});
+    ASSERT_TRUE(marks.ok()) << marks.err().message;
+    for (const auto script : {text_script::traditional, text_script::simplified}) {
+        auto c = poem_constraint::make(*vocab, *marks, *parse_poem_form("五绝"), {}, rhyme_rule::even,
+                                       tone_rule::off, &table(), script);
+        ASSERT_TRUE(c.ok()) << c.err().message;
+        poem_constraint::state s = c->start();
+        s.line = 1;  // the last character of line 2, the rhyme already 先
+        s.pos = 4;
+        s.rhymes.reset();
+        s.rhymes.set(group_named("先"));
+        std::vector<uint8_t> allowed;
+        ASSERT_LT(c->next(s, allowed), 0);
+        EXPECT_EQ(allowed[vocab->id("干")], script == text_script::simplified) << to_string(script);
+        EXPECT_EQ(allowed[vocab->id("邊")], 1) << to_string(script);
+    }
+}
+
+TEST(prosody, the_script_of_a_text_is_guessed_from_its_characters) {
+    EXPECT_EQ(*guess_script(chars_of("江涯楊弦浦水殿枕枯迷落樹愁應在天前出洞干邊船還")), text_script::traditional);
+    EXPECT_EQ(*guess_script(chars_of("江涯杨弦浦水殿枕枯迷落树愁应在天前出洞干边船还")), text_script::simplified);
+    // Whatever else the text holds: a newline and punctuation among its characters change nothing.
+    EXPECT_EQ(*guess_script(chars_of("\n江涯楊弦浦，水殿枕枯迷。\n落樹愁應在，天前出洞干。\n邊船還")),
+              text_script::traditional);
+}
+
 TEST(prosody, a_missing_package_is_an_io_error_naming_it) {
     auto r = prosody_table::load("/nonexistent/zyenpheng.dict.yaml");
     ASSERT_FALSE(r.ok());
@@ -372,12 +436,84 @@ TEST(verse_check, known_regulated_poems_and_known_faults) {
     EXPECT_EQ(held[0].faults[0].kind, "length");
 }
 
+// Issue 24 item 5: the corpus recipe's format is a title line without verse punctuation, then the
+// poem. The title is not line 1; a poem whose form is not regulated verse is not checked, so it is
+// never counted as without faults.
+TEST(verse_check, a_first_line_without_verse_punctuation_is_a_title_and_other_forms_are_not_checked) {
+    const std::string text =
+        "登鹳雀楼\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n\n"
+        "长歌 其一\n一二三四五，六七八九十。\n一二三四五，六七八九十。\n一二三四五。\n\n"
+        "白日依山尽\n黄河入海流\n欲穷千里目\n更上一层楼\n";
+    const auto reports = check_verse(text, table());
+    ASSERT_EQ(reports.size(), 3u);
+    EXPECT_EQ(reports[0].title, "登鹳雀楼");
+    EXPECT_EQ(reports[0].text_line, 2u);
+    EXPECT_EQ(reports[0].form, "五绝");
+    EXPECT_TRUE(reports[0].checked);
+    EXPECT_TRUE(reports[0].faults.empty()) << reports[0].faults.front().kind;
+    EXPECT_EQ(reports[1].title, "长歌 其一");
+    EXPECT_EQ(reports[1].form, "5 lines");
+    EXPECT_FALSE(reports[1].checked);
+    // No line of the block has verse punctuation: every line is verse (an unpunctuated 五绝).
+    EXPECT_EQ(reports[2].title, "");
+    EXPECT_EQ(reports[2].form, "五绝");
+    EXPECT_TRUE(reports[2].checked);
+
+    const std::string file = test::write_file("titled.txt", text);
+    auto r = test::run_charlm({"verse", file});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("登鹳雀楼 line 2: 五绝, ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("长歌 其一 line 6: 5 lines, not checked"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("3 poem(s): 2 without faults, 0 with 0 fault(s), 1 not checked (not regulated verse)"),
+              std::string::npos)
+        << r.out;
+}
+
+// Issue 32's two lines from `--tones strict --rhyme` on a traditional model, faultless by the old
+// rule: 弦 (平 only) at position 4 against 枯 is 失对; 干 (寒 only) among 邊 船 還 (先) is 落韵.
+TEST(verse_check, traditional_text_takes_each_listed_characters_own_readings) {
+    const std::string xian = "江涯楊弦浦，水殿枕枯迷。\n落日孤城遠，秋風萬里低。\n";
+    const std::string gan = "山外青天遠，江頭見海邊。\n孤舟明月下，獨客夜歸船。\n白髮何時盡，青春去不還。\n"
+                            "落樹愁應在，天前出洞干。\n";
+    const auto has = [](const std::vector<verse_report>& r, uint32_t line, uint32_t column, const std::string& kind) {
+        for (const auto& f : r.at(0).faults)
+            if (f.line == line && f.column == column && f.kind == kind) return true;
+        return false;
+    };
+    EXPECT_TRUE(has(check_verse(xian, table(), nullptr, text_script::traditional), 2, 4, "失对"));
+    EXPECT_FALSE(has(check_verse(xian, table(), nullptr, text_script::simplified), 2, 4, "失对"));
+    EXPECT_TRUE(has(check_verse(gan, table(), nullptr, text_script::traditional), 8, 5, "落韵"));
+    EXPECT_FALSE(has(check_verse(gan, table(), nullptr, text_script::simplified), 8, 5, "落韵"));
+
+    // `charlm verse --script`; auto reads this text as traditional.
+    const std::string file = test::write_file("issue32.txt", gan);
+    for (const std::string script : {"traditional", "auto"}) {
+        auto r = test::run_charlm({"verse", file, "--script", script});
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.out.find("line 8 character 5 '干': 落韵"), std::string::npos) << script << "\n" << r.out;
+    }
+    auto simplified = test::run_charlm({"verse", file, "--script", "simplified"});
+    ASSERT_EQ(simplified.status, 0) << simplified.err;
+    EXPECT_EQ(simplified.out.find("'干': 落韵"), std::string::npos) << simplified.out;
+    auto bad = test::run_charlm({"verse", file, "--script", "hant"});
+    EXPECT_EQ(bad.status, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--script"), std::string::npos) << bad.err;
+}
+
 TEST(verse_check, copied_lines_counts_lines_found_verbatim) {
     const line_overlap o = copied_lines({"白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。", "春风不度玉，明月照天山。"},
                                         "《登鹳雀楼》\n白日依山尽，黄河入海流。\n欲穷千里目");
     EXPECT_EQ(o.lines, 6u);
     EXPECT_EQ(o.copied, 3u);
     EXPECT_DOUBLE_EQ(o.share(), 0.5);
+    // Issue 24: the user's own --prefix line is not the model's copying; a line it only starts is.
+    const std::string poem = "白日依山尽，黄河入海流。\n欲穷千里目";
+    const line_overlap whole = copied_lines({poem}, "白日依山尽，黄河入海流。", std::string("白日依山尽").size());
+    EXPECT_EQ(whole.lines, 2u);
+    EXPECT_EQ(whole.copied, 1u);
+    const line_overlap part = copied_lines({poem}, "白日依山尽，黄河入海流。", std::string("白日").size());
+    EXPECT_EQ(part.lines, 3u);
+    EXPECT_EQ(part.copied, 2u);
 }
 
 TEST(cli_verse, reports_each_poem_with_line_and_character) {
@@ -548,6 +684,29 @@ TEST(poem_generate, rhyme_and_tone_patterns_hold) {
     }
 }
 
+// Issue 24 item 6: with --rhyme even and no --tones, line 1 ended in a character that can only be
+// 平 and outside the rhyme, which the checker calls 落韵 (13 of 20 七绝). Generator and checker
+// share one rule (poem::first_line_in_rhyme): the checker finds no 落韵 in any generated poem.
+TEST(poem_generate, rhyme_without_tones_gives_poems_the_checker_finds_rhymed) {
+    for (const std::string form : {"七绝", "五绝", "五律"}) {
+        poem_config pc;
+        pc.form = form;
+        pc.rhyme = rhyme_rule::even;
+        sample_config cfg;
+        cfg.num_samples = 20;
+        cfg.seed = 5;
+        auto poems = generate_poems(model(), "", cfg, pc, &table());
+        ASSERT_TRUE(poems.ok()) << poems.err().message;
+        const poem_form shape = *parse_poem_form(form);
+        for (const auto& p : *poems) {
+            const auto reports = check_verse(p.text, table(), &shape);
+            ASSERT_EQ(reports.size(), 1u) << p.text;
+            for (const auto& f : reports[0].faults)
+                EXPECT_NE(f.kind, "落韵") << form << " line " << f.line << ": " << f.detail << "\n" << p.text;
+        }
+    }
+}
+
 TEST(poem_generate, backups_are_counted_and_the_form_still_holds) {
     poem_config pc;
     pc.form = "五律";
@@ -619,6 +778,105 @@ TEST(poem_generate, a_vocabulary_without_poem_punctuation_is_refused) {
     EXPECT_NE(r.err().message.find("'，'"), std::string::npos) << r.err().message;
 }
 
+// Issue 24 item 7: NFKC turns '，' into ','; the form's marks are looked up through the model's own
+// text settings, so an NFKC model writes poems (with ','), and a vocabulary that lacks the mark is
+// named as the model reads it, not blamed on the corpus.
+const std::vector<std::string> some_han = {"春", "风", "花", "月", "山", "水", "江", "天", "人", "心",
+                                          "明", "白", "日", "云", "长", "空", "秋", "夜", "雨", "声"};
+
+language_model han_model(const std::vector<std::string>& marks, normalization norm,
+                         const std::vector<std::string>& han = some_han) {
+    std::vector<std::string> tokens = {"<unk>", "\n"};
+    tokens.insert(tokens.end(), marks.begin(), marks.end());
+    tokens.insert(tokens.end(), han.begin(), han.end());
+    auto vocab = vocabulary::from_tokens(tokens);
+    EXPECT_TRUE(vocab.ok());
+    model_config c;
+    c.hidden = 8;
+    c.embed = 4;
+    c.vocab = vocab->size();
+    text_config text;
+    text.normalize = norm;
+    return language_model(c, text, std::move(*vocab), 1);
+}
+
+TEST(poem_generate, an_nfkc_model_writes_poems_with_its_own_marks) {
+    const language_model m = han_model({",", "。"}, normalization::nfkc);
+    poem_config pc;
+    pc.form = "五绝";
+    pc.rhyme = rhyme_rule::even;
+    sample_config cfg;
+    cfg.num_samples = 3;
+    auto r = generate_poems(m, "", cfg, pc, &table());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    for (const auto& p : *r) {
+        EXPECT_NE(p.text.find(","), std::string::npos) << p.text;
+        const auto reports = check_verse(p.text, table());
+        ASSERT_EQ(reports.size(), 1u) << p.text;
+        EXPECT_EQ(reports[0].form, "五绝") << p.text;
+    }
+    const language_model lacking = han_model({"，", "。"}, normalization::nfkc);
+    auto e = generate_poems(lacking, "", cfg, pc, &table());
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.err().code, errc::input);
+    EXPECT_NE(e.err().message.find("no ',' ('，' after --normalize nfkc)"), std::string::npos) << e.err().message;
+}
+
+// Issue 24 item 8: heads that can never rhyme (a one-character line's head is its rhyme) took 30 s
+// of backups; they are refused before the first step, as heads that do not fit the tones are.
+TEST(poem_generate, impossible_heads_are_refused_at_once) {
+    struct row {
+        std::string form, heads;
+        rhyme_rule rhyme;
+        std::string says;
+    };
+    const std::vector<row> rows = {
+        {"4x1", "月日江人", rhyme_rule::even, "head '日' (line 2) can never stand there"},  // 日 is 仄
+        {"4x1", "月山日天", rhyme_rule::even, "'山' (line 2) and '天' (line 4)"},              // 删 and 先
+        {"4x1", "月山日山", rhyme_rule::even, "repeat"},
+        {"4x1", "春山月天", rhyme_rule::even, "head '春' (line 1) can never stand there"},    // line 1 unrhymed: 仄
+        {"2x1", "山月", rhyme_rule::first_and_even, "head '月' (line 2)"},
+    };
+    for (const auto& w : rows) {
+        poem_config pc;
+        pc.form = w.form;
+        pc.acrostic = w.heads;
+        pc.rhyme = w.rhyme;
+        (void)model();  // trained once, before the clock starts
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = generate_poems(model(), "", sample_config{}, pc, &table());
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_FALSE(r.ok()) << w.heads << ":\n" << (r.ok() ? r->front().text : "");
+        EXPECT_EQ(r.err().code, errc::usage) << r.err().message;
+        EXPECT_NE(r.err().message.find(w.says), std::string::npos) << r.err().message;
+        EXPECT_LT(seconds, 1.0) << w.heads;
+    }
+    // A position no character of the vocabulary fits (here: only 平 characters, and strict tones
+    // need 仄) fails at once as well, naming the position.
+    std::vector<std::string> level;
+    for (const auto& c : chars_of("春花山江天人明秋峰烟舟城楼年来中东西南家时僧门湖桥船仙归斜霞沙鸦村亭溪泉"))
+        if (const auto* e = table().find(c); e && e->tones == tone_level) level.push_back(c);
+    ASSERT_GE(level.size(), 16u);
+    const language_model level_only = han_model({"，", "。"}, normalization::nfc, level);
+    poem_config strict;
+    strict.form = "五绝";
+    strict.tones = tone_rule::strict;
+    auto none = generate_poems(level_only, "", sample_config{}, strict, &table());
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.err().code, errc::input) << none.err().message;
+    EXPECT_NE(none.err().message.find("no character that fits line 1 character"), std::string::npos)
+        << none.err().message;
+
+    // Heads that can rhyme still make poems.
+    poem_config pc;
+    pc.form = "4x1";
+    pc.rhyme = rhyme_rule::even;
+    pc.acrostic = "月天日年";
+    auto ok = generate_poems(model(), "", sample_config{}, pc, &table());
+    ASSERT_TRUE(ok.ok()) << ok.err().message;
+    EXPECT_EQ(ok->front().text, "月，天。\n日，年。");
+}
+
 // ---- usage errors through the binary
 
 TEST(cli_poem, usage_errors_name_what_is_wrong) {
@@ -660,6 +918,11 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
                                    test::scratch_dir() + "/tang60.txt"});
     ASSERT_EQ(novel.status, 0) << novel.err;
     EXPECT_NE(novel.err.find(" of 80 lines ("), std::string::npos) << novel.err;
+    // A whole first line given as --prefix is the user's: 20 poems of 4 lines count 60 lines, not 80.
+    auto given = test::run_charlm({"generate", "--model", m, "--form", "wujue", "--num-samples", "20", "--prefix",
+                                   "白日依山尽", "--novelty", test::scratch_dir() + "/tang60.txt"});
+    ASSERT_EQ(given.status, 0) << given.err;
+    EXPECT_NE(given.err.find(" of 60 lines ("), std::string::npos) << given.err;
     auto no_form = test::run_charlm({"generate", "--model", m, "--novelty", test::scratch_dir() + "/tang60.txt"});
     EXPECT_EQ(no_form.status, 2) << no_form.err;
     // And a good run prints the poem and its backups.

@@ -159,6 +159,15 @@ public:
     // model): a prefix read once and shared by all rows.
     void copy_state_to_rows(const generator& one_row);
 
+    // The recurrent state after the last step, (L, N, H) ldnc each (c only for LSTM): restoring
+    // it makes the next step continue from there, as if the steps since had not been taken (a
+    // constrained sampler backs up this way instead of re-reading its context).
+    struct saved_state {
+        std::vector<float> h, c;
+    };
+    saved_state save() const;
+    void restore(const saved_state& s);
+
     struct impl;
 
 private:

@@ -17,6 +17,7 @@
 
 #include "charlm/model.hpp"
 #include "charlm/sample.hpp"
+#include "charlm/script.hpp"
 #include "charlm/status.hpp"
 
 namespace charlm {
@@ -54,6 +55,13 @@ enum tone_class : uint8_t { tone_level = 1, tone_oblique = 2 };
 constexpr size_t max_rhyme_groups = 128;
 using rhyme_set = std::bitset<max_rhyme_groups>;
 
+// Which characters a text is written in (charlm/script.hpp's text_script) decides whose readings a
+// character takes: traditional, or anything else (read as simplified: the union of readings).
+// A model that records no script (older files) and a text to check are guessed: traditional when
+// more of `characters` are changed by ICU's Hant-Hans (traditional forms) than by Hans-Hant
+// (simplified forms); else simplified.
+result<text_script> guess_script(const std::vector<std::string>& characters);
+
 // Middle Chinese tone class and level-tone rhyme group of each character, from the spellings of
 // rime-data-zyenpheng's zyenpheng.dict.yaml (traditional characters), extended to simplified
 // characters through ICU's Hant-Hans transliteration (see poem_prosody.cpp for the rules).
@@ -70,14 +78,19 @@ public:
     static result<prosody_table> load(const std::string& path = std::string(default_path));
 
     // The entry of a character (its first code point), or null when the table has no reading.
-    const entry* find(std::string_view character) const;
+    // Traditional text: a character the table lists has its own readings only; simplified text:
+    // also those of every traditional character that simplifies to it (see poem_prosody.cpp).
+    const entry* find(std::string_view character, text_script script = text_script::simplified) const;
     // A group's name: its representative finals, e.g. "ung".
     const std::string& rhyme_name(size_t group) const { return rhyme_names_.at(group); }
     size_t rhyme_count() const { return rhyme_names_.size(); }
-    size_t size() const { return entries_.size(); }
+    size_t size() const { return own_.size(); }  // characters the table lists
 
 private:
-    std::unordered_map<char32_t, entry> entries_;
+    status add_simplified_forms();
+
+    std::unordered_map<char32_t, entry> own_;     // the readings the table gives each character
+    std::unordered_map<char32_t, entry> merged_;  // simplified forms: the union over their sources
     std::vector<std::string> rhyme_names_;
 };
 
@@ -92,29 +105,45 @@ struct verse_fault {
 
 struct verse_report {
     uint64_t text_line = 0;  // 1-based line of the text where the poem's first verse line is
-    std::string title;       // the 《...》 line before it, if any
+    std::string title;       // the title line before it, if any (《...》, or a line without verse punctuation)
     std::string form;        // 五绝 七绝 五律 七律, or "N lines" when not regulated verse
+    bool checked = false;    // held to the rules of regulated verse; false: only its form described
     std::vector<std::vector<std::string>> lines;  // each verse line's Han characters
     std::vector<verse_fault> faults;
 };
 
 // Reads poems (blocks of text lines separated by blank lines; 《title》 and 作者： lines skipped) and
-// reports each one's form and faults. With `form` given, every poem is held to it; otherwise 4 or
-// 8 lines mostly of 5 or 7 characters are regulated verse, and anything else is only described.
+// reports each one's form and faults. A block's first line is its title when it has no verse
+// punctuation (，。？！；) and a later line has (the corpus recipes' format: a title line, then the
+// poem); a block without any verse punctuation is all verse. With `form` given, every poem is held
+// to it; otherwise 4 or 8 lines mostly of 5 or 7 characters are regulated verse, and anything else
+// is only described (checked false: not checked, which is not "without faults").
 // Regulated verse is checked for 对 (positions 2, 4, 6 opposite inside a couplet), 粘 (the same
 // across couplets), 孤平 and 三平调 on lines ending in 平, and the rhyme (even lines, and the first
-// when it ends in 平, in one level-tone group); a character read in both tones never makes a fault.
+// when it can only end in 平, in one level-tone group); a character read in both tones never makes a
+// fault.
+// `script` decides the readings of characters with traditional sources (prosody_table::find).
 std::vector<verse_report> check_verse(std::string_view utf8, const prosody_table& table,
-                                      const poem_form* form = nullptr);
+                                      const poem_form* form = nullptr,
+                                      text_script script = text_script::simplified);
 
-// How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`.
+// How many verse lines of `poems` (cut at ，。？！； and newlines) occur verbatim in `corpus`. The
+// first `given` bytes of each poem are the user's (--prefix): a line wholly inside them is neither
+// counted nor copied.
 struct line_overlap {
     uint64_t lines = 0, copied = 0;
     double share() const { return lines ? static_cast<double>(copied) / static_cast<double>(lines) : 0.0; }
 };
-line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus);
+line_overlap copied_lines(const std::vector<std::string>& poems, std::string_view corpus, size_t given = 0);
 
 // --- the constraint a sampler consults at each step
+
+// The token ids of a poem's marks (，。 and the newline) as the model's text settings write them
+// (--normalize nfkc reads '，' as ','). errc::input when the vocabulary lacks one.
+struct poem_marks {
+    uint32_t comma = 0, stop = 0, newline = 0;
+    static result<poem_marks> of(const vocabulary& vocab, const text_config& text);
+};
 
 // Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's
 // progress is a small copyable `state`, so a sampler can keep copies to back up to.
@@ -131,9 +160,13 @@ public:
 
     // heads: the acrostic's token ids, one per line from the first (may be fewer than the lines).
     // table: required when rhyme or tones are on. Errors (usage): tones on a shape that is not
-    // regulated verse; a head that no tone pattern allows at the start of its line.
-    static result<poem_constraint> make(const vocabulary& vocab, poem_form form, std::vector<uint32_t> heads,
-                                        rhyme_rule rhyme, tone_rule tones, const prosody_table* table);
+    // regulated verse; a head that no tone pattern allows at the start of its line, or that can
+    // never stand where it is (a one-character line's rhyme, line 1's end), or rhyming heads that
+    // share no group; (input) a position no token of the vocabulary fits whatever came before.
+    // script: whose readings the vocabulary's characters take (prosody_table::find).
+    static result<poem_constraint> make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
+                                        std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
+                                        const prosody_table* table, text_script script);
 
     state start() const;
     bool done(const state& s) const { return s.line >= form_.lines.size(); }
@@ -154,7 +187,12 @@ private:
         rhyme_set level_rhymes;
     };
     bool rhymes_at(uint32_t line) const;
+    // Line 1's last character when line 1 does not rhyme (--rhyme even): it may not be 平 only.
+    bool first_end_unrhymed(uint32_t line, uint32_t k) const;
     std::vector<uint16_t> line_patterns(uint32_t line, uint8_t openings) const;
+    status check_head_tones(const vocabulary& vocab) const;
+    status check_positions(const vocabulary& vocab) const;
+    status check_rhyming_heads(const vocabulary& vocab) const;
 
     poem_form form_;
     std::vector<uint32_t> heads_;
@@ -193,6 +231,7 @@ struct poem_stats {
 
 struct poem_result {
     std::string text;  // the prefix (start of the first line) and the rest of the poem
+    size_t prefix_bytes = 0;  // text's first bytes that are the prefix as the model read it
     poem_stats stats;
 };
 
@@ -203,9 +242,10 @@ using poem_sink = std::function<bool(uint32_t row, const poem_result& poem)>;
 // `cfg.num_samples` poems (one after another, row r from row_stream_state(seed, r), so the same
 // seed gives the same poems). sample.length and sample.stop do not apply. `table` may be null: it is
 // loaded from pc.prosody_path when tones or rhymes are asked for.
-// Errors: usage (options, acrostic heads the model never saw or that do not fit, a prefix that
-// does not start a line of the form), input (a vocabulary without `，` `。` or newline, or with too
-// few Han characters), io (the tone table).
+// Errors: usage (options, acrostic heads the model never saw or that can never fit, a prefix that
+// does not start a line of the form), input (a vocabulary without `，` `。` or newline as its text
+// settings write them, with too few Han characters, or with none for some position), io (the tone
+// table). The readings follow the script guessed from the vocabulary (guess_script).
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
                                                 const prosody_table* table = nullptr,

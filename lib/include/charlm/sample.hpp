@@ -86,7 +86,8 @@ using token_sink = std::function<bool(const generated_token&)>;
 // U+FFFD, so the text is valid UTF-8. An empty prefix starts from the state after "\n" when the
 // vocabulary has it. A stop string goes through the model's preprocessing as the prefix does
 // (normalization, lowercasing) and matches only where a token ends. Errors: cfg.validate()'s, and
-// errc::input naming unknown prefix tokens with their code points under unknown_policy::error.
+// errc::usage (a bad --prefix, exit 2 as with --form) naming unknown prefix tokens with their code
+// points under unknown_policy::error.
 // `on_token` sees each generated token after `on_text` and may end generation early. The prefix
 // is read once, by one row whose state every row then starts from; `keep_going`, asked every
 // prefix_check_every prefix tokens, may end the reading (the rows are then the prefix alone).

@@ -44,6 +44,15 @@ private:
     std::unordered_map<std::string, uint32_t> index_;
 };
 
+// The tokens of a text that `vocab` lacks, for the one message generate, poems, the server and
+// the trainer give: how many, and the first `max` as "'☃' (U+2603), 'é' (U+00E9)" (then ", ...").
+struct unknown_tokens {
+    uint32_t count = 0;
+    std::string listed;
+};
+unknown_tokens find_unknown_tokens(const std::vector<std::string>& tokens, const vocabulary& vocab,
+                                   uint32_t max = 10);
+
 // Training and validation text as ids of one vocabulary built from the training part.
 struct prepared_corpus {
     vocabulary vocab;

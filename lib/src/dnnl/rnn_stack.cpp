@@ -830,6 +830,13 @@ void rnn_generator::broadcast_state(const rnn_generator& one_row) {
         }
 }
 
+void rnn_generator::set_state(const float* h, const float* c) {
+    const size_t count = static_cast<size_t>(w_.layers_) * batch_ * w_.hidden_;
+    std::memcpy(h_[cur_], h, sizeof(float) * count);
+    CHARLM_ASSERT((c == nullptr) == (c_[cur_] == nullptr));
+    if (c) std::memcpy(c_[cur_], c, sizeof(float) * count);
+}
+
 const float* rnn_generator::final_h() const { return h_[cur_]; }
 const float* rnn_generator::final_c() const { return c_[cur_]; }
 

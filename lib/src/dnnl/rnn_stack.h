@@ -267,6 +267,8 @@ public:
     void reset_state();  // back to zeros
     // Every row's state becomes `one_row`'s only row (same weights): a prefix read once, shared.
     void broadcast_state(const rnn_generator& one_row);
+    // Makes h (and c) (L, N, H) the state the next step starts from (a saved final_h / final_c).
+    void set_state(const float* h, const float* c);
 
 private:
     struct layer_group;

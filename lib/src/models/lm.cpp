@@ -581,5 +581,16 @@ const float* generator::step(const int32_t* ids) {
     // (N, H) on the weights frozen when the generator was made
     return p_->head.logits_of(p_->rnn.step(ids), p_->N);
 }
+generator::saved_state generator::save() const {
+    const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
+    saved_state s;
+    s.h.assign(p_->rnn.final_h(), p_->rnn.final_h() + n);
+    if (p_->rnn.final_c()) s.c.assign(p_->rnn.final_c(), p_->rnn.final_c() + n);
+    return s;
+}
+void generator::restore(const saved_state& s) {
+    CHARLM_ASSERT(s.h.size() == static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H);
+    p_->rnn.set_state(s.h.data(), s.c.empty() ? nullptr : s.c.data());
+}
 
 }  // namespace charlm

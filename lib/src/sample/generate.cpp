@@ -191,8 +191,14 @@ result<std::vector<std::string>> generate(const language_model& model, const std
 
     // The prefix as the model reads it: ids fed one by one, text echoed at the start of each row.
     std::vector<int32_t> prefix_ids;
-    std::string prefix_text, unknown;
-    uint32_t unknown_count = 0;
+    if (cfg.unknown == unknown_policy::error)
+        if (const unknown_tokens u = find_unknown_tokens(*tokens, vocab); u.count > 0)
+            return make_error(errc::usage,
+                              fmt::format("the prefix has {} token(s) the model never saw: {}; leave them out of the "
+                                          "prefix, or use --unknown skip (drop them) or --unknown unk (read them as "
+                                          "<unk>)",
+                                          u.count, u.listed));
+    std::string prefix_text;
     for (const auto& t : *tokens) {
         if (vocab.contains(t)) {
             prefix_ids.push_back(static_cast<int32_t>(vocab.id(t)));
@@ -200,15 +206,8 @@ result<std::vector<std::string>> generate(const language_model& model, const std
         } else if (cfg.unknown == unknown_policy::unk) {
             prefix_ids.push_back(static_cast<int32_t>(vocabulary::unk_id));
             prefix_text += replacement_char;
-        } else if (cfg.unknown == unknown_policy::error && unknown_count++ < 10) {
-            unknown += fmt::format("{}'{}' ({})", unknown.empty() ? "" : ", ", t, describe_code_points(t));
         }
     }
-    if (unknown_count > 0)
-        return make_error(errc::input,
-                          fmt::format("the prefix has {} token(s) the model never saw: {}{}; leave them out of the "
-                                      "prefix, or use --unknown skip (drop them) or --unknown unk (read them as <unk>)",
-                                      unknown_count, unknown, unknown_count > 10 ? ", ..." : ""));
     // Stop strings go through the model's preprocessing as the prefix does, so that " A A" ends a
     // sample of a --lowercase model at " a a".
     std::vector<std::string> stop;

@@ -20,14 +20,30 @@ const char* tone_name(uint8_t tones) {
 
 }  // namespace
 
-result<poem_constraint> poem_constraint::make(const vocabulary& vocab, poem_form form, std::vector<uint32_t> heads,
-                                              rhyme_rule rhyme, tone_rule tones, const prosody_table* table) {
-    for (std::string_view t : {"，", "。", "\n"})
-        if (!vocab.contains(t))
+result<poem_marks> poem_marks::of(const vocabulary& vocab, const text_config& text) {
+    poem_marks m;
+    const std::pair<std::string_view, uint32_t*> wanted[] = {{"，", &m.comma}, {"。", &m.stop}, {"\n", &m.newline}};
+    for (const auto& [mark, id] : wanted) {
+        // The mark as the model's text settings write it (NFKC makes '，' a ',').
+        auto tokens = segment_utf8(mark, text);
+        const std::string token = tokens && tokens->size() == 1 ? tokens->front() : std::string(mark);
+        const std::string shown = mark == "\n" ? "\\n" : std::string(mark);
+        if (!vocab.contains(token))
             return make_error(errc::input,
-                              fmt::format("the model's vocabulary has no '{}', which every poem needs; train it on "
-                                          "poems written with full-width punctuation, one couplet a line",
-                                          t == "\n" ? "\\n" : t));
+                              fmt::format("the model's vocabulary has no '{}'{}, which every poem needs; train the "
+                                          "model on poems written with '，' and '。', one couplet a line",
+                                          token == "\n" ? "\\n" : token,
+                                          token == mark ? std::string()
+                                                        : fmt::format(" ('{}' after --normalize {})", shown,
+                                                                      to_string(text.normalize))));
+        *id = vocab.id(token);
+    }
+    return m;
+}
+
+result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
+                                              std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
+                                              const prosody_table* table, text_script script) {
     CHARLM_ASSERT(!form.lines.empty());
     if (tones != tone_rule::off && !form.regulated())
         return make_error(errc::usage, fmt::format("--tones needs regulated verse (五绝, 七绝, 五律 or 七律: 4 or 8 "
@@ -43,9 +59,9 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, poem_form
     c.heads_ = std::move(heads);
     c.rhyme_ = rhyme;
     c.tones_ = tones;
-    c.comma_ = vocab.id("，");
-    c.stop_ = vocab.id("。");
-    c.newline_ = vocab.id("\n");
+    c.comma_ = marks.comma;
+    c.stop_ = marks.stop;
+    c.newline_ = marks.newline;
     c.info_.resize(vocab.size());
     uint32_t han = 0;
     for (uint32_t id = 1; id < vocab.size(); ++id) {
@@ -53,7 +69,7 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, poem_form
         ti.han = poem::is_han(vocab.token(id));
         han += ti.han;
         if (table && ti.han)
-            if (const auto* e = table->find(vocab.token(id))) {
+            if (const auto* e = table->find(vocab.token(id), script)) {
                 ti.tones = e->tones;
                 ti.level_rhymes = e->level_rhymes;
             }
@@ -64,34 +80,92 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, poem_form
                                                    "write a poem); train it on Chinese poems",
                                                    han, min_han));
     for (uint32_t h : c.heads_) CHARLM_ASSERT(h < vocab.size() && c.info_[h].han);
-
-    // Every head must fit the tone patterns of at least one opening (平起 or 仄起).
-    if (tones != tone_rule::off && !c.heads_.empty()) {
-        uint8_t openings = opening_level | opening_oblique;
-        for (uint32_t line = 0; line < c.heads_.size() && openings; ++line) {
-            const token_info& h = c.info_[c.heads_[line]];
-            uint8_t fits = 0;
-            for (uint16_t p : c.line_patterns(line, openings)) {
-                const uint8_t tone = (p & 1) ? tone_level : tone_oblique;
-                if ((h.tones & tone) || h.tones == 0) fits |= static_cast<uint8_t>(p >> 8);
-            }
-            if (h.tones == 0) {  // without a reading: only where both tones are allowed
-                uint8_t level = 0, oblique = 0;
-                for (uint16_t p : c.line_patterns(line, openings)) (p & 1 ? level : oblique) |= static_cast<uint8_t>(p >> 8);
-                fits = level & oblique;
-            }
-            if (!fits)
-                return make_error(
-                    errc::usage,
-                    fmt::format("--acrostic head '{}' (line {}) is {} in Middle Chinese, which no {} tone pattern "
-                                "allows at the start of line {} given the heads before it; use --tones {}or "
-                                "another head",
-                                vocab.token(c.heads_[line]), line + 1, tone_name(h.tones), to_string(tones), line + 1,
-                                tones == tone_rule::strict ? "loose, --tones off " : "off "));
-            openings = fits;
-        }
-    }
+    CHARLM_TRY(c.check_head_tones(vocab));
+    CHARLM_TRY(c.check_positions(vocab));
+    CHARLM_TRY(c.check_rhyming_heads(vocab));
     return c;
+}
+
+// Every head must fit the tone patterns of at least one opening (平起 or 仄起).
+status poem_constraint::check_head_tones(const vocabulary& vocab) const {
+    if (tones_ == tone_rule::off) return status::success();
+    uint8_t openings = opening_level | opening_oblique;
+    for (uint32_t line = 0; line < heads_.size() && openings; ++line) {
+        const token_info& h = info_[heads_[line]];
+        uint8_t level = 0, oblique = 0;  // the openings whose patterns allow 平 / 仄 at the head
+        for (uint16_t p : line_patterns(line, openings)) (p & 1 ? level : oblique) |= static_cast<uint8_t>(p >> 8);
+        // Without a reading: only where both tones are allowed.
+        const uint8_t fits = h.tones == 0 ? level & oblique
+                                          : static_cast<uint8_t>(((h.tones & tone_level) ? level : 0) |
+                                                                 ((h.tones & tone_oblique) ? oblique : 0));
+        if (!fits)
+            return make_error(errc::usage,
+                              fmt::format("--acrostic head '{}' (line {}) is {} in Middle Chinese, which no {} tone "
+                                          "pattern allows at the start of line {} given the heads before it; use "
+                                          "--tones {}or another head",
+                                          vocab.token(heads_[line]), line + 1, tone_name(h.tones), to_string(tones_),
+                                          line + 1, tones_ == tone_rule::strict ? "loose, --tones off " : "off "));
+        openings = fits;
+    }
+    return status::success();
+}
+
+// Whatever was written before, every position must have a token that fits (the head, where there
+// is one): else no backup can help, and the poem is refused before the first step.
+status poem_constraint::check_positions(const vocabulary& vocab) const {
+    std::vector<uint8_t> allowed;
+    for (uint32_t line = 0; line < form_.lines.size(); ++line)
+        for (uint32_t k = 0; k < form_.lines[line]; ++k) {
+            state s = start();
+            s.line = line;
+            s.pos = k;
+            s.patterns = line_patterns(line, s.openings);
+            if (next(s, allowed) >= 0 || std::find(allowed.begin(), allowed.end(), 1) != allowed.end()) continue;
+            const bool head = k == 0 && line < heads_.size();
+            const std::string need = rhymes_at(line) && k + 1 == form_.lines[line] ? "a level-tone rhyme"
+                                     : first_end_unrhymed(line, k)
+                                         ? "a character that may be 仄 (line 1 does not rhyme with --rhyme even; "
+                                           "--rhyme=first makes it rhyme)"
+                                         : "a character";
+            if (head)
+                return make_error(errc::usage,
+                                  fmt::format("--acrostic head '{}' (line {}) can never stand there: the form needs {} "
+                                              "at line {} character {}, and '{}' is {}; use another head{}",
+                                              vocab.token(heads_[line]), line + 1, need, line + 1, k + 1,
+                                              vocab.token(heads_[line]), tone_name(info_[heads_[line]].tones),
+                                              rhyme_ == rhyme_rule::off ? "" : " or --rhyme off"));
+            return make_error(errc::input,
+                              fmt::format("the model's vocabulary has no character that fits line {} character {} of "
+                                          "--form {} (it needs {}); relax --tones or --rhyme",
+                                          line + 1, k + 1, form_.name, need));
+        }
+    return status::success();
+}
+
+// Heads that make a whole line (lines of one character) are rhymes: they must share a group and
+// not repeat, which no backup can change either.
+status poem_constraint::check_rhyming_heads(const vocabulary& vocab) const {
+    rhyme_set common;
+    common.set();
+    std::vector<uint32_t> seen;  // lines
+    for (uint32_t line = 0; line < heads_.size(); ++line) {
+        if (!rhymes_at(line) || form_.lines[line] != 1) continue;
+        const uint32_t h = heads_[line];
+        for (uint32_t before : seen)
+            if (heads_[before] == h || (common & info_[h].level_rhymes).none())
+                return make_error(errc::usage,
+                                  fmt::format("--acrostic heads '{}' (line {}) and '{}' (line {}) are the rhymes of "
+                                              "their one-character lines, and they {}; use other heads or --rhyme off",
+                                              vocab.token(heads_[before]), before + 1, vocab.token(h), line + 1,
+                                              heads_[before] == h ? "repeat" : "share no rhyme group with the heads before"));
+        common &= info_[h].level_rhymes;
+        seen.push_back(line);
+    }
+    return status::success();
+}
+
+bool poem_constraint::first_end_unrhymed(uint32_t line, uint32_t k) const {
+    return line == 0 && rhyme_ == rhyme_rule::even && k + 1 == form_.lines[0];
 }
 
 bool poem_constraint::rhymes_at(uint32_t line) const {
@@ -134,6 +208,7 @@ int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) con
         for (uint16_t p : s.patterns) ((p >> k & 1) ? ok_level : ok_oblique) = true;
     }
     const bool rhyme_here = rhymes_at(s.line) && k == len - 1;
+    const bool unrhymed_end = first_end_unrhymed(s.line, k);
     const auto fits = [&](uint32_t id) {
         const token_info& t = info_[id];
         if (!t.han) return false;
@@ -141,6 +216,7 @@ int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) con
                                           ((t.tones & tone_oblique) && ok_oblique) ||
                                           (t.tones == 0 && ok_level && ok_oblique)))
             return false;
+        if (unrhymed_end && poem::first_line_in_rhyme(t.tones)) return false;  // the checker's rule
         if (rhyme_here) {
             if ((t.level_rhymes & s.rhymes).none()) return false;
             if (std::find(s.rhyme_tokens.begin(), s.rhyme_tokens.end(), id) != s.rhyme_tokens.end()) return false;

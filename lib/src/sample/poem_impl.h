@@ -18,6 +18,11 @@ bool level_second(uint32_t line, bool first_level_second);
 // Even lines end in 平 (they rhyme); odd lines in 仄, except the first when it rhymes too.
 bool level_end(uint32_t line, bool first_rhymed);
 
+// Whether the first line joins the rhyme: it does when its last character can only be read 平.
+// The one rule of generator and checker: the checker holds such a line to the rhyme group, and the
+// generator, when line 1 need not rhyme (--rhyme even), ends it only in a character that may be 仄.
+inline bool first_line_in_rhyme(uint8_t end_tones) { return end_tones == tone_level; }
+
 // The canonical line of `length` 5 or 7 with the given tone at position 2 and at the end:
 // 五言 仄仄平平仄 平平仄仄平 平平平仄仄 仄仄仄平平; 七言 puts two characters of the position-2 tone
 // before the 五言 line of the opposite one (平平 + 仄仄平平仄, ...).

@@ -12,9 +12,11 @@
 // merges of the rhyme books (東: ung iung; 冬: uung yung; ...; see group_of_final); a final outside
 // the list forms a group of its own.
 // Simplified characters: ICU's Hant-Hans maps every traditional character of the table to its
-// simplified form; a simplified character takes the union of the readings of all the traditional
-// characters that map to it and of its own (发 gets 發's and 髮's, 干 gets 干's, 乾's and 幹's), so it
-// counts as either tone where they differ.
+// simplified form; in simplified text a character takes the union of the readings of all the
+// traditional characters that map to it and of its own (发 gets 發's and 髮's, 干 gets 干's, 乾's
+// and 幹's), so it counts as either tone where they differ. In traditional text a character the
+// table lists keeps its own readings only (弦 is 平, not also 絃's 去; 干 is 寒, not also 乾's 仙);
+// the union is for the forms the table does not list (simplified-only characters) (issue 32).
 // Not here: how the tones make a pattern (poem_form.cpp).
 #include <fmt/core.h>
 #include <unicode/translit.h>
@@ -28,6 +30,7 @@
 #include <sstream>
 
 #include "charlm/poem.hpp"
+#include "sample/poem_impl.h"
 
 namespace charlm {
 
@@ -110,6 +113,68 @@ char32_t first_code_point(std::string_view s, int32_t* length = nullptr) {
 
 }  // namespace
 
+namespace {
+
+// The readings of one character as the table spells them, added to its entry.
+void add_reading(prosody_table::entry& e, std::string_view spelling, std::unordered_map<std::string, size_t>& groups,
+                 std::vector<std::string>& names) {
+    const uint8_t tone = tone_of(spelling);
+    e.tones |= tone;
+    if (tone != tone_level) return;
+    auto [it, added] = groups.emplace(final_of(spelling), names.size());
+    if (added) {
+        if (names.size() >= max_rhyme_groups) {  // no room: the reading keeps its tone only
+            groups.erase(it);
+            return;
+        }
+        names.push_back(it->first);
+    }
+    e.level_rhymes.set(it->second);
+}
+
+// One "character<TAB>spelling[<TAB>weight]" line of the dictionary's body: the character's code
+// point and its spelling, or 0 for a line that is not a one-character reading.
+char32_t reading_of(std::string_view line, std::string_view& spelling) {
+    const size_t tab = line.find('\t');
+    if (line.empty() || line[0] == '#' || tab == std::string_view::npos) return 0;
+    const std::string_view ch = line.substr(0, tab);
+    spelling = line.substr(tab + 1);
+    spelling = spelling.substr(0, spelling.find('\t'));
+    int32_t length = 0;
+    const char32_t cp = first_code_point(ch, &length);
+    if (cp == 0 || static_cast<size_t>(length) != ch.size() || spelling.empty()) return 0;
+    for (char c : spelling)
+        if (c < 'a' || c > 'z') return 0;
+    return cp;
+}
+
+std::unique_ptr<icu::Transliterator> transliterator(const char* id, UErrorCode& ec) {
+    return std::unique_ptr<icu::Transliterator>(icu::Transliterator::createInstance(id, UTRANS_FORWARD, ec));
+}
+
+// ICU's transliteration of each character (one transliteration of all, one a line; so never a
+// newline among `cps`); a character that does not come out as one character maps to itself.
+std::vector<char32_t> transliterate_each(icu::Transliterator& tr, const std::vector<char32_t>& cps) {
+    icu::UnicodeString all;
+    for (char32_t cp : cps) {
+        CHARLM_ASSERT(cp != U'\n');
+        all.append(static_cast<UChar32>(cp));
+        all.append(static_cast<UChar>(u'\n'));
+    }
+    tr.transliterate(all);
+    std::vector<char32_t> out(cps);
+    int32_t pos = 0;
+    for (size_t i = 0; i < cps.size(); ++i) {
+        const int32_t end = all.indexOf(static_cast<UChar>(u'\n'), pos);
+        if (end < 0) break;
+        if (all.countChar32(pos, end - pos) == 1) out[i] = static_cast<char32_t>(all.char32At(pos));
+        pos = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
 result<prosody_table> prosody_table::load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
@@ -118,9 +183,9 @@ result<prosody_table> prosody_table::load(const std::string& path) {
                                                 "(apt-get install rime-data-zyenpheng)",
                                                 path, std::strerror(errno)));
     prosody_table t;
-    std::unordered_map<std::string, size_t> group_index;
+    std::unordered_map<std::string, size_t> groups;
     for (const auto& g : level_groups) {
-        for (auto f : g.finals) group_index.emplace(std::string(f), t.rhyme_names_.size());
+        for (auto f : g.finals) groups.emplace(std::string(f), t.rhyme_names_.size());
         t.rhyme_names_.emplace_back(g.name);
     }
     std::string line;
@@ -130,77 +195,70 @@ result<prosody_table> prosody_table::load(const std::string& path) {
             body = line == "...";
             continue;
         }
-        if (line.empty() || line[0] == '#') continue;
-        const size_t tab = line.find('\t');
-        if (tab == std::string::npos) continue;
-        const std::string_view ch(line.data(), tab);
-        std::string_view spelling(line.data() + tab + 1, line.size() - tab - 1);
-        spelling = spelling.substr(0, spelling.find('\t'));
-        int32_t length = 0;
-        const char32_t cp = first_code_point(ch, &length);
-        if (cp == 0 || static_cast<size_t>(length) != ch.size() || spelling.empty()) continue;
-        bool letters = true;
-        for (char c : spelling) letters = letters && c >= 'a' && c <= 'z';
-        if (!letters) continue;
-        entry& e = t.entries_[cp];
-        const uint8_t tone = tone_of(spelling);
-        e.tones |= tone;
-        if (tone != tone_level) continue;
-        const std::string f = final_of(spelling);
-        auto [it, added] = group_index.emplace(f, t.rhyme_names_.size());
-        if (added) {
-            if (t.rhyme_names_.size() >= max_rhyme_groups) {
-                group_index.erase(it);
-                continue;
-            }
-            t.rhyme_names_.push_back(f);
-        }
-        e.level_rhymes.set(it->second);
+        std::string_view spelling;
+        if (const char32_t cp = reading_of(line, spelling)) add_reading(t.own_[cp], spelling, groups, t.rhyme_names_);
     }
-    if (!body || t.entries_.size() < 1000)
+    if (!body || t.own_.size() < 1000)
         return make_error(errc::format, fmt::format("'{}' holds {} readings, not a Rime dictionary of Middle Chinese "
                                                     "readings; reinstall rime-data-zyenpheng",
-                                                    path, t.entries_.size()));
+                                                    path, t.own_.size()));
+    CHARLM_TRY(t.add_simplified_forms());
+    return t;
+}
 
-    // Simplified forms: each traditional character's readings also go to the character ICU's
-    // Hant-Hans gives for it (all at once: one transliteration of every character, one a line).
-    icu::UnicodeString all;
-    std::vector<char32_t> order;
-    order.reserve(t.entries_.size());
-    for (const auto& [cp, e] : t.entries_) {
-        order.push_back(cp);
-        all.append(static_cast<UChar32>(cp));
-        all.append(static_cast<UChar>(u'\n'));
-    }
+// Each traditional character's readings also go to the character ICU's Hant-Hans gives for it:
+// merged_ holds, for every character some other one simplifies to, the union with its own.
+status prosody_table::add_simplified_forms() {
     UErrorCode ec = U_ZERO_ERROR;
-    std::unique_ptr<icu::Transliterator> hans(icu::Transliterator::createInstance("Hant-Hans", UTRANS_FORWARD, ec));
+    auto hans = transliterator("Hant-Hans", ec);
     if (U_FAILURE(ec) || !hans)
         return make_error(errc::internal, fmt::format("ICU has no Hant-Hans transliterator ({}): simplified characters "
                                                       "cannot be given readings; check the libicu installation",
                                                       u_errorName(ec)));
-    hans->transliterate(all);
-    std::vector<std::pair<char32_t, entry>> simplified;
-    int32_t pos = 0;
-    for (char32_t cp : order) {
-        const int32_t end = all.indexOf(static_cast<UChar>(u'\n'), pos);
-        if (end < 0) break;
-        if (all.countChar32(pos, end - pos) == 1) {
-            const auto s = static_cast<char32_t>(all.char32At(pos));
-            if (s != cp) simplified.emplace_back(s, t.entries_.at(cp));
-        }
-        pos = end + 1;
+    std::vector<char32_t> traditional;
+    traditional.reserve(own_.size());
+    for (const auto& [cp, e] : own_) traditional.push_back(cp);
+    const std::vector<char32_t> simplified = transliterate_each(*hans, traditional);
+    for (size_t i = 0; i < traditional.size(); ++i) {
+        const char32_t s = simplified[i];
+        if (s == traditional[i]) continue;
+        auto [it, added] = merged_.try_emplace(s);
+        if (added)
+            if (const auto own = own_.find(s); own != own_.end()) it->second = own->second;
+        it->second.tones |= own_.at(traditional[i]).tones;
+        it->second.level_rhymes |= own_.at(traditional[i]).level_rhymes;
     }
-    for (const auto& [s, e] : simplified) {
-        entry& to = t.entries_[s];
-        to.tones |= e.tones;
-        to.level_rhymes |= e.level_rhymes;
-    }
-    return t;
+    return status::success();
 }
 
-const prosody_table::entry* prosody_table::find(std::string_view character) const {
-    const auto it = entries_.find(first_code_point(character));
-    return it == entries_.end() ? nullptr : &it->second;
+const prosody_table::entry* prosody_table::find(std::string_view character, text_script script) const {
+    const char32_t cp = first_code_point(character);
+    const auto& first = script == text_script::traditional ? own_ : merged_;
+    const auto& second = script == text_script::traditional ? merged_ : own_;
+    if (const auto it = first.find(cp); it != first.end()) return &it->second;
+    const auto it = second.find(cp);
+    return it == second.end() ? nullptr : &it->second;
+}
+
+result<text_script> guess_script(const std::vector<std::string>& characters) {
+    UErrorCode ec = U_ZERO_ERROR;
+    auto hans = transliterator("Hant-Hans", ec);
+    auto hant = transliterator("Hans-Hant", ec);
+    if (U_FAILURE(ec) || !hans || !hant)
+        return make_error(errc::internal, fmt::format("ICU has no Hant-Hans / Hans-Hant transliterator ({}); check "
+                                                      "the libicu installation",
+                                                      u_errorName(ec)));
+    std::vector<char32_t> cps;  // Han characters only (a newline would shift transliterate_each's lines)
+    for (const auto& c : characters)
+        if (poem::is_han(c)) cps.push_back(first_code_point(c));
+    const std::vector<char32_t> to_simplified = transliterate_each(*hans, cps);
+    const std::vector<char32_t> to_traditional = transliterate_each(*hant, cps);
+    size_t traditional_only = 0, simplified_only = 0;
+    for (size_t i = 0; i < cps.size(); ++i) {
+        traditional_only += to_simplified[i] != cps[i];
+        simplified_only += to_traditional[i] != cps[i];
+    }
+    return traditional_only > simplified_only ? text_script::traditional : text_script::simplified;
 }
 
 }  // namespace charlm

@@ -160,15 +160,11 @@ bool check_prefix(const language_model& m, const serve_api::generate_request& rq
         err = {400, tokens.err().message};
         return false;
     }
-    std::string unknown;
-    uint32_t n = 0;
-    for (const auto& t : *tokens)
-        if (!m.vocab().contains(t) && n++ < 10)
-            unknown += fmt::format("{}'{}' ({})", unknown.empty() ? "" : ", ", t, describe_code_points(t));
-    if (n == 0) return true;
+    const unknown_tokens u = find_unknown_tokens(*tokens, m.vocab());
+    if (u.count == 0) return true;
     err = {400, fmt::format("the prefix has {} token(s) the model never saw: {}; leave them out, or send "
                             "\"unknown\": \"skip\" (drop them) or \"unk\" (read them as <unk>)",
-                            n, unknown)};
+                            u.count, u.listed)};
     return false;
 }
 

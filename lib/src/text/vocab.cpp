@@ -164,4 +164,14 @@ prepared_corpus prepare_corpus(tokenized_text&& text, const tokenized_text* vali
     return out;
 }
 
+unknown_tokens find_unknown_tokens(const std::vector<std::string>& tokens, const vocabulary& vocab, uint32_t max) {
+    unknown_tokens u;
+    for (const auto& t : tokens) {
+        if (vocab.contains(t)) continue;
+        if (u.count++ < max) u.listed += fmt::format("{}'{}' ({})", u.listed.empty() ? "" : ", ", t, describe_code_points(t));
+    }
+    if (u.count > max) u.listed += ", ...";
+    return u;
+}
+
 }  // namespace charlm

@@ -50,16 +50,11 @@ status check_prefixes(const train_config& cfg, const vocabulary& vocab) {
     for (const auto& prefix : cfg.prefixes) {
         auto tokens = segment_utf8(prefix, cfg.text);
         if (!tokens) return tokens.err();
-        std::string unknown;
-        uint32_t count = 0;
-        for (const auto& t : *tokens)
-            if (!vocab.contains(t) && count++ < 10)
-                unknown += fmt::format("{}'{}' ({})", unknown.empty() ? "" : ", ", t, describe_code_points(t));
-        if (count > 0)
-            return make_error(errc::input,
-                              fmt::format("--prefix '{}' has {} token(s) the training text never has: {}{}; the model "
+        if (const unknown_tokens u = find_unknown_tokens(*tokens, vocab); u.count > 0)
+            return make_error(errc::usage,
+                              fmt::format("--prefix '{}' has {} token(s) the training text never has: {}; the model "
                                           "could not read it: choose a prefix written with the corpus's characters",
-                                          prefix, count, unknown, count > 10 ? ", ..." : ""));
+                                          prefix, u.count, u.listed));
     }
     return {};
 }
