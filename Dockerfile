@@ -21,7 +21,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libdnnl2 libicu72 libboost-program-options1.74.0 libfmt9 libgomp1 python3 ca-certificates \
       rime-data-zyenpheng libcpp-httplib0.11 libssl3 zlib1g libbrotli1 libopenmpi3 openmpi-bin \
-      libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1 \
+      libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1 libopencc1.1 libmarisa0 libopencc-data \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/charlm /usr/local/bin/charlm
 COPY --from=build /src/corpora /opt/charlm/corpora

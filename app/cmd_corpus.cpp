@@ -46,6 +46,11 @@ int cmd_corpus(int argc, char** argv) {
     auto loaded = load_text(file, cfg);
     if (!loaded) return report_error(loaded.err());
     const tokenized_text& t = *loaded;
+    auto script = measure_script(t.tokens, t.counts);
+    if (!script) return report_error(script.err());
+    auto share = [&](uint64_t n) {
+        return script->han ? 100.0 * static_cast<double>(n) / static_cast<double>(script->han) : 0.0;
+    };
 
     std::vector<uint32_t> order(t.tokens.size());
     std::iota(order.begin(), order.end(), 0u);
@@ -68,6 +73,10 @@ int cmd_corpus(int argc, char** argv) {
         if (s.confidence >= 0) j["encoding_confidence"] = s.confidence;
         j["unit"] = to_string(cfg.unit);
         j["normalize"] = to_string(cfg.normalize);
+        j["script"] = {{"script", to_string(script->script)},
+                       {"han_characters", script->han},
+                       {"traditional_only", script->traditional_only},
+                       {"simplified_only", script->simplified_only}};
         auto arr = nlohmann::json::array();
         for (uint32_t id : order) arr.push_back({{"token", t.tokens[id]}, {"count", t.counts[id]}});
         j["top_tokens"] = arr;
@@ -84,6 +93,11 @@ int cmd_corpus(int argc, char** argv) {
                cfg.unit == token_unit::grapheme ? "grapheme clusters" : "code points", to_string(cfg.normalize));
     fmt::print("distinct tokens    {}\n", t.tokens.size());
     fmt::print("lines              {}\n", s.lines);
+    fmt::print("script             {}", to_string(script->script));
+    if (script->han > 0)
+        fmt::print(" ({} Han characters: {:.1f}% traditional-only, {:.1f}% simplified-only)", script->han,
+                   share(script->traditional_only), share(script->simplified_only));
+    fmt::print("\n");
     fmt::print("invalid sequences  {}{}\n", s.invalid_sequences,
                !s.invalid_sequences                            ? ""
                : cfg.on_invalid == invalid_policy::replace ? " (replaced by U+FFFD)"

@@ -30,11 +30,18 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         if (!corpus) return report_error(corpus.err());
         for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
     }
-    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [](uint32_t row, const poem_result& poem) {
-        fmt::print("{}{}\n", row == 0 ? "" : "\n", poem.text);  // poems a blank line apart
+    status shown;  // a failed conversion of a finished poem ends the run
+    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [&](uint32_t row, const poem_result& poem) {
+        auto text = to_reader_script(model, cfg, poem.text);
+        if (!text) {
+            shown = text.err();
+            return false;
+        }
+        fmt::print("{}{}\n", row == 0 ? "" : "\n", *text);  // poems a blank line apart
         std::fflush(stdout);
         return true;
     });
+    if (!shown.ok()) return report_error(shown.err());
     if (!poems) return report_error(poems.err());
     poem_stats total;
     for (const auto& p : *poems) total += p.stats;
@@ -47,6 +54,45 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         const line_overlap o = copied_lines(texts, corpus_text, poems->empty() ? 0 : poems->front().prefix_bytes);
         fmt::print(stderr, "charlm: {} of {} lines ({:.1f}%) occur verbatim in {}\n", o.copied, o.lines,
                    100.0 * o.share(), novelty_corpus);
+    }
+    return exit_ok;
+}
+
+// Text for a reader who asked for the other script (--script): converted by phrases, so a line is
+// printed once it is complete (one sample) or each sample once it is done (several).
+int print_in_reader_script(const language_model& model, const std::string& prefix, const sample_config& cfg) {
+    std::string line;
+    status shown;
+    auto flush = [&](bool all) {
+        const size_t end = all ? line.size() : line.rfind('\n') + 1;
+        if (end == 0 || !shown.ok()) return;
+        auto text = to_reader_script(model, cfg, std::string_view(line).substr(0, end));
+        if (!text) {
+            shown = text.err();
+            return;
+        }
+        fmt::print("{}", *text);
+        std::fflush(stdout);
+        line.erase(0, end);
+    };
+    text_sink sink;
+    if (cfg.num_samples == 1)
+        sink = [&](uint32_t, std::string_view piece) {
+            line += piece;
+            if (piece.find('\n') != std::string_view::npos) flush(false);
+        };
+    auto rows = generate(model, prefix, cfg, sink);
+    flush(true);
+    if (!rows) return report_error(rows.err());
+    if (!shown.ok()) return report_error(shown.err());
+    if (cfg.num_samples == 1) {
+        fmt::print("\n");
+        return exit_ok;
+    }
+    for (size_t r = 0; r < rows->size(); ++r) {
+        auto text = to_reader_script(model, cfg, (*rows)[r]);
+        if (!text) return report_error(text.err());
+        fmt::print("{}{}\n", r == 0 ? "" : "\n", *text);
     }
     return exit_ok;
 }
@@ -94,7 +140,12 @@ int cmd_generate(int argc, char** argv) {
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
+    auto converted = convert_inputs(loaded->model, prefix, cfg, poem.active() ? &poem : nullptr);
+    if (!converted) return report_error(converted.err());
+    for (const auto& c : *converted) fmt::print(stderr, "charlm: {}\n", c.describe());
     if (poem.active()) return print_poems(loaded->model, prefix, cfg, poem, novelty);
+    if (reader_conversion(loaded->model, cfg) != script_conversion::none)
+        return print_in_reader_script(loaded->model, prefix, cfg);
     // One sample streams token by token; several are printed when the batch is done. To a terminal
     // every token is flushed; to a pipe or file every line (a write per token cost 10% of the time).
     bool streamed = false;
@@ -124,6 +175,7 @@ int cmd_eval(int argc, char** argv) {
     eval_options opts;
     int threads = 0;
     bool json = false;
+    std::string convert;
     po::options_description desc("charlm eval options");
     desc.add_options()
         ("model", po::value(&model_path), "model file (required)")
@@ -135,6 +187,7 @@ int cmd_eval(int argc, char** argv) {
          "also write the logits of every predicted token to this file: raw little-endian float32, "
          "(tokens - 1) x V row-major in text order (implies --streams 1)")
         ("force", po::bool_switch(&opts.overwrite), "overwrite the --logits file if it exists")
+        ("convert", po::value(&convert)->default_value("auto"), find_option(sample_options(), "convert")->info.help.c_str())
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;
@@ -146,11 +199,18 @@ int cmd_eval(int argc, char** argv) {
         return report_error(make_error(errc::usage, "eval: --model FILE and --text FILE are required"));
     if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
     if (!opts.logits_path.empty() && vm["streams"].defaulted()) opts.streams = 1;
+    auto policy = parse_convert_policy(convert);
+    if (!policy) return report_error(make_error(errc::usage, "--convert: " + policy.err().message));
+    opts.convert = *policy;
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
     auto r = evaluate_file(loaded->model, text_path, opts);
     if (!r) return report_error(r.err());
+    if (r->converted != script_conversion::none)
+        fmt::print(stderr, "charlm: {} read as {} characters, the model's ({}; --convert off keeps it as it is)\n",
+                   text_path, r->converted == script_conversion::s2t ? "traditional" : "simplified",
+                   to_string(r->converted));
     if (json) {
         const nlohmann::json j = to_json(*r);
         fmt::print("{}\n", j.dump());
@@ -212,8 +272,7 @@ int cmd_info(int argc, char** argv) {
                             {"parameters_trainable", d.trainable}, {"parameters_stored", d.stored},
                             {"softmax", to_string(c.softmax)},
                             {"tensors", tensors},
-                            {"text", {{"encoding", m.text().encoding}, {"normalize", to_string(m.text().normalize)},
-                                      {"unit", to_string(m.text().unit)}, {"lowercase", m.text().lowercase}}},
+                            {"text", describe_text(m.text())},
                             {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
                                           {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
         j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
@@ -257,8 +316,7 @@ int cmd_info(int argc, char** argv) {
     for (uint32_t i = 0; i < std::min<uint32_t>(m.vocab().size(), 40); ++i)
         sample.append(" ").append(visible_token(m.vocab().token(i)));
     fmt::print("vocabulary  {} tokens, most frequent first:{}\n", c.vocab, sample);
-    fmt::print("text        encoding {}, normalize {}, unit {}, lowercase {}\n", m.text().encoding,
-               to_string(m.text().normalize), to_string(m.text().unit), m.text().lowercase ? "yes" : "no");
+    fmt::print("text        {}\n", describe_text_line(m.text()));
     fmt::print("training    corpus {}, {} epochs, {} steps, train ppl {:.3f}{}, {} (charlm {})\n", s.corpus, s.epochs,
                s.steps, s.train_ppl, s.valid_ppl ? fmt::format(", valid ppl {:.3f}", *s.valid_ppl) : "", s.date,
                s.version);

@@ -8,6 +8,8 @@
 // Not here: printing (app/cmd_model.cpp) or the file format (model_file.hpp).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,5 +44,11 @@ struct model_summary {
 };
 
 model_summary describe_model(const language_model& model);
+
+// A model's text settings as `charlm info --json` and /api/models show them: encoding, normalize,
+// unit, lowercase, the script its training text was in and the conversion it applies to its input.
+nlohmann::json describe_text(const text_config& text);
+// The same in words, for `charlm info`: "encoding utf-8, normalize nfc, ..., script traditional".
+std::string describe_text_line(const text_config& text);
 
 }  // namespace charlm

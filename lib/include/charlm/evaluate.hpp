@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "charlm/model.hpp"
+#include "charlm/script.hpp"
 #include "charlm/status.hpp"
 
 namespace charlm {
@@ -20,6 +21,8 @@ struct eval_options {
     // raw little-endian float32, (tokens - 1) x V row-major in text order. Needs streams == 1.
     std::string logits_path;
     bool overwrite = false;  // replace an existing logits file (--force)
+    // A text in the other Chinese script than the model's is read converted to the model's (auto).
+    convert_policy convert = convert_policy::automatic;
 };
 
 // A perplexity and its standard error. The error comes from the spread of the mean NLL of
@@ -47,6 +50,7 @@ struct eval_report {
     double stderr_independent = 0; // the perplexity's error if tokens were independent, for comparison
     uint64_t blocks = 0;           // blocks of the batch-means error (0: text too short)
     uint64_t block_tokens = 0;     // predicted tokens per block (the last blocks may hold one more)
+    script_conversion converted = script_conversion::none;  // how the text was read (eval_options::convert)
     double bits_per_token() const;
 };
 

@@ -245,10 +245,33 @@ using poem_sink = std::function<bool(uint32_t row, const poem_result& poem)>;
 // Errors: usage (options, acrostic heads the model never saw or that can never fit, a prefix that
 // does not start a line of the form), input (a vocabulary without `，` `。` or newline as its text
 // settings write them, with too few Han characters, or with none for some position), io (the tone
-// table). The readings follow the script guessed from the vocabulary (guess_script).
+// table). The readings follow the script the model records, else the one guessed from the
+// vocabulary (guess_script).
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
                                                 const prosody_table* table = nullptr,
                                                 const poem_sink& on_poem = {});
+
+// One input read in the model's script instead of as typed (to_model_script), for the caller to
+// say: "prefix 春风 read as 春風 (simplified -> traditional)".
+struct input_conversion {
+    std::string field;  // "prefix", "stop", "acrostic", "mood"
+    std::string typed, read;
+    script_conversion how = script_conversion::none;
+    std::string describe() const;
+};
+
+// A request's inputs in the model's script under cfg.convert (off: as typed): the prefix and stop
+// strings, and with `pc` its mood and its acrostic heads (each a standalone character). Returns
+// what was converted; what is still unknown afterwards is left to the usual checks (--unknown).
+result<std::vector<input_conversion>> convert_inputs(const language_model& model, std::string& prefix,
+                                                     sample_config& cfg, poem_config* pc);
+
+// Generated text in the script the reader asked for (cfg.script), converted by phrases once it is
+// written; as it is for output_script::model or when the model's text is already in that script.
+result<std::string> to_reader_script(const language_model& model, const sample_config& cfg, std::string_view text);
+
+// The conversion to_reader_script applies (none: the text is printed as the model writes it).
+script_conversion reader_conversion(const language_model& model, const sample_config& cfg);
 
 }  // namespace charlm

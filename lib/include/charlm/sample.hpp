@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "charlm/model.hpp"
+#include "charlm/script.hpp"
 #include "charlm/status.hpp"
 
 namespace charlm {
@@ -29,6 +30,8 @@ struct sample_config {
     uint32_t num_samples = 1;    // rows generated together as one batch
     std::vector<std::string> stop;  // a row ends once its generated text ends with one of these
     unknown_policy unknown = unknown_policy::error;
+    convert_policy convert = convert_policy::automatic;  // inputs in the other Chinese script (script.hpp)
+    output_script script = output_script::model;         // the script of the text the reader gets
 
     static constexpr uint32_t max_length = 10'000'000;
     static constexpr uint32_t max_samples = 4096;

@@ -285,6 +285,12 @@ option_table<sample_config> make_sample_options() {
                   .resume = none, .stored = false}, MEMBER(stop)),
         field<C>({.name = "unknown", .group = g, .help = "prefix tokens the model never saw", .resume = none,
                   .stored = false}, MEMBER(unknown)),
+        field<C>({.name = "convert", .group = g, .help = "Chinese input (prefix, stop, acrostic, mood) in the other "
+                  "script than the model's: converted to the model's (auto, said on stderr) or kept as typed (off)",
+                  .resume = none, .stored = false}, MEMBER(convert)),
+        field<C>({.name = "script", .group = g, .help = "the script of the text printed: the model's own, or "
+                  "converted to simplified or traditional characters (OpenCC's phrases) once it is written",
+                  .resume = none, .stored = false}, MEMBER(script)),
     };
 }
 

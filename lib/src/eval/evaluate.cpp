@@ -106,12 +106,38 @@ eval_report report_of(const token_stream& ids, const std::vector<float>& nll, ui
 
 }  // namespace
 
+// The text through the model's preprocessing; with `convert` automatic and tokens the model never
+// saw, read again converted to the model's script when that leaves fewer unknown (`converted` says so).
+static result<tokenized_text> load_in_model_script(const language_model& model, const std::string& path,
+                                            convert_policy convert, script_conversion& converted) {
+    auto text = load_text(path, model.text());
+    if (!text || convert == convert_policy::off || path == "-") return text;
+    const text_script other =
+        model.text().script == text_script::traditional ? text_script::simplified : text_script::traditional;
+    const script_conversion c = conversion_between(other, model.text().script);
+    uint64_t unknown = 0;
+    for (size_t k = 0; k < text->tokens.size(); ++k)
+        if (!model.vocab().contains(text->tokens[k])) unknown += text->counts[k];
+    if (c == script_conversion::none || unknown == 0) return text;
+    text_config tc = model.text();
+    tc.convert = c;
+    auto again = load_text(path, tc);
+    if (!again) return again.err();
+    uint64_t unknown_after = 0;
+    for (size_t k = 0; k < again->tokens.size(); ++k)
+        if (!model.vocab().contains(again->tokens[k])) unknown_after += again->counts[k];
+    if (unknown_after >= unknown) return text;
+    converted = c;
+    return again;
+}
+
 result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts) {
     if (opts.streams < 1 || opts.steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
     // Rows reach the file in text order only when the text is read as one stream.
     if (!opts.logits_path.empty() && opts.streams > 1)
         return make_error(errc::usage, "--logits writes rows in text order and needs --streams 1");
-    auto text = load_text(text_path, model.text());
+    script_conversion converted = script_conversion::none;
+    auto text = load_in_model_script(model, text_path, opts.convert, converted);
     if (!text) return text.err();
     uint64_t unknown = 0;
     const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);
@@ -130,7 +156,9 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     const loss_sum l = session.evaluate(ids, opts.streams, opts.steps, &nll, sink);
     if (!opts.logits_path.empty()) CHARLM_TRY(out.close());
     CHARLM_ASSERT(nll.size() == l.tokens && l.tokens == ids.size() - 1);
-    return report_of(ids, nll, unknown);
+    eval_report rep = report_of(ids, nll, unknown);
+    rep.converted = converted;
+    return rep;
 }
 
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
@@ -157,7 +185,9 @@ nlohmann::json to_json(const eval_report& r) {
             {"known_perplexity_stderr", or_null(r.known.std_error)},
             {"stderr_blocks", r.blocks},
             {"stderr_block_tokens", r.block_tokens},
-            {"perplexity_stderr_if_independent", r.stderr_independent}};
+            {"perplexity_stderr_if_independent", r.stderr_independent},
+            {"converted", r.converted == script_conversion::none ? nlohmann::json(nullptr)
+                                                                  : nlohmann::json(to_string(r.converted))}};
 }
 
 eval_report summarize_nll(const std::vector<float>& nll, const std::vector<bool>& known) {

@@ -4,6 +4,7 @@
 #include "charlm/describe.hpp"
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 
@@ -96,6 +97,20 @@ model_summary describe_model(const language_model& model) {
     }
     CHARLM_ASSERT(out.trainable == model.parameter_count());
     return out;
+}
+
+nlohmann::json describe_text(const text_config& t) {
+    nlohmann::json j = {{"encoding", t.encoding}, {"normalize", to_string(t.normalize)}, {"unit", to_string(t.unit)},
+                        {"lowercase", t.lowercase}, {"script", to_string(t.script)}};
+    if (t.convert != script_conversion::none) j["convert_corpus"] = to_string(t.convert);
+    return j;
+}
+
+std::string describe_text_line(const text_config& t) {
+    return fmt::format("encoding {}, normalize {}, unit {}, lowercase {}, script {}{}", t.encoding, to_string(t.normalize),
+                       to_string(t.unit), t.lowercase ? "yes" : "no", to_string(t.script),
+                       t.convert == script_conversion::none ? ""
+                                                             : fmt::format(" (converted {} as read)", to_string(t.convert)));
 }
 
 }  // namespace charlm

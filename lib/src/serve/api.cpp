@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "charlm/describe.hpp"
 #include "charlm/evaluate.hpp"
 #include "config/json_number.h"
 
@@ -290,11 +291,7 @@ json describe(const served_model& m) {
               {"vocab", c.vocab},
               {"parameters", lm.parameter_count()},
               {"softmax", to_string(c.softmax)},
-              {"text",
-               {{"encoding", lm.text().encoding},
-                {"normalize", to_string(lm.text().normalize)},
-                {"unit", to_string(lm.text().unit)},
-                {"lowercase", lm.text().lowercase}}},
+              {"text", describe_text(lm.text())},
               {"training",  // the corpus's name only: its path is the trainer's machine's
                {{"corpus", s.corpus.substr(s.corpus.find_last_of("/\\") + 1)},
                 {"epochs", s.epochs},

@@ -76,15 +76,20 @@ result<std::unique_ptr<script_table>> script_table::load(script_conversion c) {
     auto chars = read_table(to_simplified ? "TSCharacters.ocd2" : "STCharacters.ocd2");
     if (!chars) return chars.err();
     std::unique_ptr<script_table> t(new script_table);
+    t->by_cp_.resize(direct);
     for (auto& [key, values] : *chars) {
         const char32_t cp = first_code_point(key);
-        if (key.size() != static_cast<size_t>(U16_LENGTH(cp))) continue;  // one character a key
+        if (key.size() != static_cast<size_t>(U16_LENGTH(cp)) || cp >= direct) continue;  // one character a key
+        if (t->by_cp_[cp].first >= 0) continue;  // a key listed twice: the first entry, as OpenCC reads it
+        t->by_cp_[cp].first = static_cast<int32_t>(t->first_.size());
+        t->first_.push_back(values.front());
         t->chars_.emplace(cp, std::move(values));
     }
     for (auto& [key, values] : *phrases) {
         const char32_t cp = first_code_point(key);
-        size_t& longest = t->longest_[cp];
-        longest = std::max(longest, key.size());
+        if (cp >= direct) continue;
+        uint32_t& longest = t->by_cp_[cp].longest;
+        longest = std::max(longest, static_cast<uint32_t>(key.size()));
         t->phrases_.emplace(std::move(key), std::move(values.front()));
     }
     return t;
@@ -110,9 +115,10 @@ void script_table::convert(std::u16string_view in, std::u16string& out) const {
         UChar32 c;
         size_t next = i;
         U16_NEXT(in.data(), next, in.size(), c);
-        if (const auto l = longest_.find(static_cast<char32_t>(c)); l != longest_.end()) {
+        const entry e = static_cast<char32_t>(c) < direct ? by_cp_[static_cast<size_t>(c)] : entry{};
+        if (e.longest > 0) {
             bool matched = false;
-            for (size_t len = std::min(l->second, in.size() - i); len >= next - i && !matched; --len) {
+            for (size_t len = std::min<size_t>(e.longest, in.size() - i); len >= next - i && !matched; --len) {
                 const auto p = phrases_.find(in.substr(i, len));
                 if (p == phrases_.end()) continue;
                 out += p->second;
@@ -121,9 +127,8 @@ void script_table::convert(std::u16string_view in, std::u16string& out) const {
             }
             if (matched) continue;
         }
-        const auto ch = chars_.find(static_cast<char32_t>(c));
-        if (ch != chars_.end())
-            out += ch->second.front();
+        if (e.first >= 0)
+            out += first_[static_cast<size_t>(e.first)];
         else
             out.append(in.substr(i, next - i));
         i = next;

@@ -33,7 +33,16 @@ private:
     };
     std::unordered_map<char32_t, std::vector<std::u16string>> chars_;
     std::unordered_map<std::u16string, std::u16string, u16_hash, std::equal_to<>> phrases_;
-    std::unordered_map<char32_t, size_t> longest_;  // first code point -> longest phrase (UTF-16 units)
+    // By code point below `direct` (planes 0-3, where every CJK character is): the longest phrase starting with
+    // it (UTF-16 units, 0: none) and its first reading (an index into first_, -1: none), so that
+    // a character costs one array read (OpenCC maps nothing above).
+    static constexpr char32_t direct = 0x40000;
+    struct entry {
+        uint32_t longest = 0;
+        int32_t first = -1;
+    };
+    std::vector<entry> by_cp_;
+    std::vector<std::u16string> first_;
 };
 
 }  // namespace charlm::text_detail
