@@ -216,6 +216,7 @@ std::map<std::string, test_value> train_test_values(const std::string& dir, cons
         {"normalize", {"nfkc", "none"}},
         {"unit", {"codepoint", "grapheme"}},
         {"lowercase", {"true", "false"}},
+        {"convert-corpus", {"t2s", "s2t"}},
         {"cell", {"gru", "lstm"}},
         {"layers", {"3", "1"}},
         {"hidden", {"12", "16"}},
