@@ -93,6 +93,24 @@ std::string poem_model_file() {
     return path;
 }
 
+// The same characters in a model that records its script as simplified (issue 26).
+std::string simplified_poem_model_file() {
+    static std::string path = [] {
+        auto loaded = load_model(poem_model_file());
+        EXPECT_TRUE(loaded.ok());
+        text_config tc = loaded->model.text();
+        tc.script = text_script::simplified;
+        language_model m(loaded->model.config(), tc, loaded->model.vocab(), 11);
+        auto t = loaded->model.export_tensors();
+        EXPECT_TRUE(m.import_tensors(t, "poems").ok());
+        std::string p = scratch_dir() + "/poems_simplified.safetensors";
+        auto s = save_model(p, m, training_summary{});
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        return p;
+    }();
+    return path;
+}
+
 // A server on a free loopback port, serving in a thread until the fixture ends.
 struct running_server {
     std::unique_ptr<server> srv;
@@ -497,6 +515,47 @@ TEST(serve, client_disconnect_stops_generation) {
     EXPECT_EQ(health_field(s, "tokens_generated"), generated);
     EXPECT_LT(generated, 5'000'000u);
     RecordProperty("tokens_generated", std::to_string(generated));
+}
+
+// Issue 26: heads typed in the other script are read in the model's and the answer says so; the
+// poems come back in the script asked for; "convert": "off" keeps the heads as typed.
+TEST(serve, inputs_in_the_other_script_and_output_in_the_readers) {
+    running_server s(test_config(), {}, simplified_poem_model_file());
+    json body = {{"form", "五绝"}, {"acrostic", "春眠不覺"}, {"seed", 3}, {"script", "traditional"}};
+    int status = 0;
+    json r = post_json(s, "/api/generate", body, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    ASSERT_EQ(r["converted"].size(), 1u) << r.dump();
+    EXPECT_EQ(r["converted"][0]["field"], "acrostic");
+    EXPECT_EQ(r["converted"][0]["read"], "春眠不觉");
+    EXPECT_EQ(r["converted"][0]["how"], "t2s");
+    auto loaded = load_model(simplified_poem_model_file());
+    sample_config c = test_config().defaults;
+    c.seed = 3;
+    poem_config pc;
+    pc.form = "五绝";
+    pc.acrostic = "春眠不觉";
+    auto poems = generate_poems(loaded->model, "", c, pc);
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    auto trad = convert_script((*poems)[0].text, script_conversion::s2t);
+    ASSERT_TRUE(trad.ok());
+    EXPECT_EQ(r["samples"][0]["text"], *trad);
+    body["convert"] = "off";
+    r = post_json(s, "/api/generate", body, &status);
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("never saw"), std::string::npos) << r.dump();
+    body["convert"] = "auto";
+    body["script"] = "klingon";
+    r = post_json(s, "/api/generate", body, &status);
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("'script'"), std::string::npos) << r.dump();
+    r = post_json(s, "/api/eval", {{"text", "春眠不覺曉"}}, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    EXPECT_EQ(r["converted"], "t2s");
+    EXPECT_EQ(r["unknown_tokens"], 0);
+    r = post_json(s, "/api/eval", {{"text", "春眠不覺曉"}, {"convert", "off"}}, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    EXPECT_EQ(r["unknown_tokens"], 2);
 }
 
 TEST(serve, eval_matches_cli) {

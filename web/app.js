@@ -115,6 +115,7 @@ function request() {
     length: Number($('length').value),
     num_samples: Number($('num_samples').value),
     stop,
+    script: $('script').value,
     n_probs: 5,
     stream: true,
     ...poemRequest(),
@@ -241,7 +242,10 @@ function finish(event, boxes) {
     if (s.backups !== undefined) showPoem(boxes[r], s);
   });
   $('rate').textContent = `${Math.round(event.chars_per_second)} char/s`;
-  $('status').textContent = `done: ${event.stop_reason}, ${event.tokens} tokens in ${event.seconds.toFixed(2)} s`;
+  // Input in the other script than the model's was read in the model's: say so ("acrostic 明月清风 read as 明月清風").
+  const read = (event.converted || []).map((c) => `${c.field} ${c.typed} read as ${c.read}`).join('; ');
+  $('status').textContent = `done: ${event.stop_reason}, ${event.tokens} tokens in ${event.seconds.toFixed(2)} s` +
+    (read ? ` · ${read}` : '');
 }
 
 function showAlternatives(e) {

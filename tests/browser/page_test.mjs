@@ -84,6 +84,23 @@ try {
   const shape = /^春[\p{Script=Han}]{4}，眠[\p{Script=Han}]{4}。\n不[\p{Script=Han}]{4}，觉[\p{Script=Han}]{4}。$/u;
   check(poems.length === 2 && poems.every((p) => shape.test(p)), `both poems are 五绝 with the heads 春眠不觉: ${JSON.stringify(poems)}`);
   await page.screenshot({ path: `${outDir}/poem.png`, fullPage: true });
+
+  // 2b. The 简/繁 switch on a simplified model: heads typed in traditional characters are read in the
+  // model's (said in the status), and the poems come back in traditional ones, as the CLI's --script.
+  await page.fill('#acrostic', '春眠不覺');
+  await page.selectOption('#script', 'traditional');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 60000 });
+  const tradPoems = await page.$$eval('.sample', (boxes) => boxes.map((b) => b.dataset.text));
+  const cliTrad = execFileSync(charlm, ['generate', '--model', model, '--form', '五绝', '--acrostic', '春眠不覺',
+    '--seed', '7', '--num-samples', '2', '--temperature', '0.9', '--script', 'traditional'],
+  { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  check(tradPoems.join('\n\n') === cliTrad.replace(/\n$/, ''), 'with 繁 the page\'s poems equal charlm generate --script traditional\'s bytes');
+  check(tradPoems.every((p) => p.startsWith('春') && p.includes('覺')), `the poems are in traditional characters: ${JSON.stringify(tradPoems)}`);
+  const status = await page.textContent('#status');
+  check(status.includes('acrostic 春眠不覺 read as 春眠不觉'), `the status says how the heads were read: ${status}`);
+  await page.screenshot({ path: `${outDir}/script.png`, fullPage: true });
+  await page.selectOption('#script', 'model');
   await page.fill('#form', '');
   await page.fill('#acrostic', '');
 
@@ -185,5 +202,5 @@ try {
 }
 const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
 check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
-console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/training.png ${outDir}/key.png ${outDir}/error.png`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/script.png ${outDir}/training.png ${outDir}/key.png ${outDir}/error.png`);
 process.exit(failures === 0 ? 0 : 1);

@@ -235,9 +235,19 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 return false;
             }
             out.cfg.unknown = *p;
+        } else if (key == "convert" || key == "script") {
+            std::string name;
+            if (!get_string(v, key.c_str(), name, err)) return false;
+            const status s = key == "convert" ? parse_into(parse_convert_policy(name), out.cfg.convert)
+                                              : parse_into(parse_output_script(name), out.cfg.script);
+            if (!s.ok()) {
+                err = bad(fmt::format("'{}': {}", key, s.err().message));
+                return false;
+            }
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
-                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, tones",
+                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, "
+                                  "tones, convert, script",
                                   key));
             return false;
         }
@@ -261,8 +271,15 @@ bool parse_eval(const json& body, eval_request& out, http_error& err) {
         } else if (key == "text") {
             if (!get_string(v, "text", out.text, err)) return false;
             has_text = true;
+        } else if (key == "convert") {
+            std::string name;
+            if (!get_string(v, "convert", name, err)) return false;
+            if (const status s = parse_into(parse_convert_policy(name), out.convert); !s.ok()) {
+                err = bad("'convert': " + s.err().message);
+                return false;
+            }
         } else {
-            err = bad(fmt::format("unknown field '{}'; the fields are model and text", key));
+            err = bad(fmt::format("unknown field '{}'; the fields are model, text and convert", key));
             return false;
         }
     }
@@ -325,6 +342,8 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"seed", d.seed},
               {"num_samples", d.num_samples},
               {"stop", d.stop},
+              {"convert", to_string(d.convert)},
+              {"script", to_string(d.script)},
               {"unknown", to_string(d.unknown)},
               {"form", cfg.poem_defaults.form},
               {"acrostic", cfg.poem_defaults.acrostic},
@@ -361,9 +380,18 @@ json read_metrics(const std::string& path, http_error& err, bool& ok) {
     return points;
 }
 
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+bool evaluate_text(const language_model& model, const eval_request& rq, json& out, http_error& err,
                    const std::function<bool()>& keep_going) {
-    auto tokens = tokenize_bytes(text, model.text(), "the request's text");
+    model_input in{rq.text, script_conversion::none};
+    if (rq.convert == convert_policy::automatic) {
+        auto converted = to_model_script(rq.text, model.text(), model.vocab(), false);
+        if (!converted) {
+            err = bad(converted.err().message);
+            return false;
+        }
+        in = std::move(*converted);
+    }
+    auto tokens = tokenize_bytes(in.text, model.text(), "the request's text");
     if (!tokens) {
         err = bad(tokens.err().message);
         return false;
@@ -379,7 +407,9 @@ bool evaluate_text(const language_model& model, const std::string& text, json& o
         err = {503, "the evaluation was stopped: the server is shutting down (or the client left)"};
         return false;
     }
-    out = to_json(report);
+    eval_report r = report;
+    r.converted = in.converted;
+    out = to_json(r);
     return true;
 }
 

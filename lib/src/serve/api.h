@@ -32,11 +32,13 @@ struct generate_request {
     poem_config poem;      // active(): poems of a form (length, stop and n_probs do not apply)
     uint32_t n_probs = 0;  // alternatives per token in stream events
     bool stream = false;
+    json converted = json::array();  // the inputs read in the model's script (convert_inputs), as answered
 };
 
 struct eval_request {
     std::string model;
     std::string text;
+    convert_policy convert = convert_policy::automatic;  // a text in the other Chinese script
 };
 
 // A body as JSON: 400 for malformed JSON or a value that is not an object.
@@ -73,7 +75,7 @@ json read_metrics(const std::string& path, http_error& err, bool& ok);
 
 // Evaluation of `text` under a model: tokens, perplexity with its standard error, unknown tokens.
 // `keep_going` (asked every 64 tokens) false ends it with a 503.
-bool evaluate_text(const language_model& model, const std::string& text, json& out, http_error& err,
+bool evaluate_text(const language_model& model, const eval_request& rq, json& out, http_error& err,
                    const std::function<bool()>& keep_going = {});
 
 // log p(id) under softmax(logits), natural log, in double with max subtraction; and the top-n

@@ -180,6 +180,15 @@ struct departure_watch {
     }
 };
 
+// Text in the script the request asked for ("script"): whole samples and poems by phrases, stream
+// pieces (a token at a time) by their own characters. (The tables were loaded when the request was
+// read, so the conversion does not fail here; if it did, the model's characters are sent.)
+std::string reader_text(const language_model& model, const sample_config& cfg, std::string_view text) {
+    if (reader_conversion(model, cfg) == script_conversion::none) return std::string(text);
+    auto r = to_reader_script(model, cfg, text);
+    return r ? std::move(*r) : std::string(text);
+}
+
 std::string sse(const json& event) {
     return "data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
@@ -207,9 +216,10 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
             if (!prefix_sent) {
                 prefix_sent = true;
                 const std::string& p = pending[t.row];
-                if (!emit({{"prefix", p.substr(0, p.size() - t.piece.size())}})) client_gone = true;
+                if (!emit({{"prefix", reader_text(model, rq.cfg, p.substr(0, p.size() - t.piece.size()))}}))
+                    client_gone = true;
             }
-            json e = {{"row", t.row}, {"text", t.piece}, {"p", std::exp(lp)}};
+            json e = {{"row", t.row}, {"text", reader_text(model, rq.cfg, t.piece)}, {"p", std::exp(lp)}};
             if (rq.n_probs > 0) e["alternatives"] = serve_api::top_alternatives(t.logits, model.vocab(), rq.n_probs);
             if (!client_gone && !emit(e)) client_gone = true;
         }
@@ -225,7 +235,8 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!out) return json{{"error", {{"status", 400}, {"message", out.err().message}}}};
     if (client_gone) streams_cancelled.fetch_add(1);
-    if (emit && !prefix_sent && !client_gone && !pending[0].empty()) emit({{"prefix", pending[0]}});
+    if (emit && !prefix_sent && !client_gone && !pending[0].empty())
+        emit({{"prefix", reader_text(model, rq.cfg, pending[0])}});
     json samples = json::array();
     uint64_t total = 0;
     for (uint32_t r = 0; r < rows; ++r) {
@@ -238,7 +249,7 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
                                    : stopping                  ? "shutdown"
                                                                : "length";
         total += count[r];
-        samples.push_back({{"text", text},
+        samples.push_back({{"text", reader_text(model, rq.cfg, text)},
                            {"stop_reason", reason},
                            {"tokens", count[r]},
                            {"perplexity", count[r] > 0 ? json(std::exp(nll[r] / static_cast<double>(count[r])))
@@ -247,6 +258,7 @@ json server::impl::run_generation(const served_model& m, const serve_api::genera
     return {{"done", true},
             {"model", m.id},
             {"samples", samples},
+            {"converted", rq.converted},
             {"stop_reason", samples[0]["stop_reason"]},
             {"tokens", total},
             {"seconds", seconds},
@@ -263,9 +275,9 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
     }
     const auto t0 = std::chrono::steady_clock::now();
     bool client_gone = false;
-    auto describe = [](const poem_result& p) {
+    auto describe = [&](const poem_result& p) {
         const poem_stats& s = p.stats;
-        return json{{"text", p.text},
+        return json{{"text", reader_text(m.model.model, rq.cfg, p.text)},
                     {"tokens", s.tokens},
                     {"perplexity", s.tokens ? json(std::exp(s.nll / static_cast<double>(s.tokens))) : json(nullptr)},
                     {"backups", s.backups()}};
@@ -298,6 +310,7 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
             {"model", m.id},
             {"form", rq.poem.form},
             {"samples", samples},
+            {"converted", rq.converted},
             {"stop_reason", reason},
             {"tokens", total},
             {"seconds", seconds},
@@ -310,6 +323,12 @@ void server::impl::generate(const json& body, httplib::Response& res) {
     if (!serve_api::parse_generate(body, cfg, rq, err)) return fail(res, err);
     const served_model* m = find_model(rq.model, err);
     if (!m) return fail(res, err);
+    auto conversions = convert_inputs(m->model.model, rq.prefix, rq.cfg, rq.poem.active() ? &rq.poem : nullptr);
+    if (!conversions) return fail(res, {400, serve_api::api_names(conversions.err().message)});
+    for (const auto& c : *conversions)
+        rq.converted.push_back({{"field", c.field}, {"typed", c.typed}, {"read", c.read}, {"how", to_string(c.how)}});
+    if (auto tables = to_reader_script(m->model.model, rq.cfg, ""); !tables)  // loads them now, or says why not
+        return fail(res, {500, tables.err().message});
     if (!check_prefix(m->model.model, rq, err)) return fail(res, err);
     if (stopping) return fail(res, {503, "the server is shutting down"});
     if (!acquire_stream()) return fail(res, {429, busy_message()});
@@ -567,7 +586,7 @@ void server::impl::routes() {
         omp_set_num_threads(static_cast<int>(cfg.threads));
         departure_watch watch;
         auto keep_going = [&] { return !stopping.load(std::memory_order_relaxed) && !watch.gone(); };
-        if (!serve_api::evaluate_text(m->model.model, rq.text, out, err, keep_going)) return fail(res, err);
+        if (!serve_api::evaluate_text(m->model.model, rq, out, err, keep_going)) return fail(res, err);
         out["model"] = m->id;
         res.set_content(out.dump(), "application/json");
     });
