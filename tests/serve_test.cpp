@@ -257,6 +257,10 @@ TEST(serve, health_models_props) {
 TEST(serve, ids_from_paths_are_unique_stems) {
     EXPECT_EQ(ids_from_paths({"a/poems.safetensors", "b/poems.safetensors", "c/x.bin", "poems-2"}),
               (std::vector<std::string>{"poems", "poems-2", "x", "poems-2-2"}));
+    // A run's files cannot be confused: the best model is tang-lstm.best, not tang-lstm.safetensors.
+    EXPECT_EQ(ids_from_paths({"models/tang-lstm.safetensors", "models/tang-lstm.safetensors.best",
+                              "models/tang-lstm.safetensors.epoch3.ckpt", "x/.safetensors"}),
+              (std::vector<std::string>{"tang-lstm", "tang-lstm.best", "tang-lstm.epoch3.ckpt", ".safetensors"}));
 }
 
 TEST(serve, plain_generate_matches_library_and_cli) {

@@ -54,7 +54,8 @@ struct served_run {
     std::string file;
 };
 
-// Ids from paths: the stem, with -2, -3, ... for repeats.
+// Ids from paths: the file name less ".safetensors" (m.safetensors -> m, m.safetensors.best -> m.best)
+// or, for another name, its stem; with -2, -3, ... for repeats.
 std::vector<std::string> ids_from_paths(const std::vector<std::string>& paths);
 
 class server {

@@ -60,7 +60,12 @@ status serve_config::validate() const {
 std::vector<std::string> ids_from_paths(const std::vector<std::string>& paths) {
     std::vector<std::string> ids;
     for (const auto& p : paths) {
-        const std::string stem = std::filesystem::path(p).stem().string();
+        // A model file's name without ".safetensors" wherever it stands (tang.safetensors.best is
+        // tang.best, not tang.safetensors beside tang); any other file's stem.
+        const std::string name = std::filesystem::path(p).filename().string();
+        const auto at = name.find(".safetensors");
+        const std::string stem = at != std::string::npos && at > 0 ? name.substr(0, at) + name.substr(at + 12)
+                                                                   : std::filesystem::path(p).stem().string();
         std::string id = stem.empty() ? "model" : stem;
         for (int k = 2; std::find(ids.begin(), ids.end(), id) != ids.end(); ++k) id = fmt::format("{}-{}", stem, k);
         ids.push_back(id);
