@@ -39,21 +39,37 @@ install_packages() {  # install_packages run|test: [test] packages only for the 
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-build() {  # build DIR [cmake options...]
+build() {  # build DIR [cmake options...]: everything (tests and benchmarks too)
   local dir=$1; shift
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
 }
 
+build_charlm() {  # the charlm binary alone: what the main job runs (tests and benchmarks are for `test`)
+  cmake -S "$root" -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j"$jobs" --target charlm
+}
+
+next_steps() {  # next_steps MODEL METRICS: what a newcomer can do with the model just made
+  cat <<EOF2
+== next steps
+  serve it to a page, with its training chart:  ./build/charlm serve --model $1 --metrics $2
+                                                (then open http://127.0.0.1:8080/)
+  write a poem form:                            ./build/charlm generate --model $1 --form 七律 --acrostic 春夏秋冬 --rhyme --tones loose
+  train it longer (another 10 minutes):         ./build/charlm train --resume ${1%.best}.ckpt --time-budget 13m
+  everything else:                              README.md and ./build/charlm --help
+EOF2
+}
+
 case "$mode" in
   run)
     install_packages run
-    build build
+    build_charlm
     say "preparing the main corpus: all Tang poems (tang, 12.7 MB)"
     bash corpora/prepare.sh tang
     say "training models/tang-lstm.ini (about 3 minutes; stops early once validation stops improving)"
     ./build/charlm train --config models/tang-lstm.ini --corpus corpora/out/tang.txt \
-      --out models/tang-lstm.safetensors --force
+      --out models/tang-lstm.safetensors --metrics models/tang-lstm.jsonl --force
     say "generating from 春眠 with the best model: free text, then a 五绝, then a 七绝 acrostic that rhymes"
     ./build/charlm generate --model models/tang-lstm.safetensors.best --prefix "春眠" --length 100 \
       --temperature 0.8 --seed 1
@@ -61,10 +77,11 @@ case "$mode" in
       --temperature 0.8 --seed 1
     ./build/charlm generate --model models/tang-lstm.safetensors.best --form 七绝 --acrostic 春江花月 --rhyme \
       --tones loose --temperature 0.8 --seed 1
+    next_steps models/tang-lstm.safetensors.best models/tang-lstm.jsonl
     ;;
   smoke)
     install_packages run
-    build build
+    build_charlm
     say "preparing the small corpus (tang300, 300 poems)"
     bash corpora/prepare.sh tang300
     say "training models/tang300-lstm.ini (a quick smoke model)"
