@@ -384,6 +384,19 @@ TEST(train_edges, validation_settings_without_a_validation_text_warn) {
     EXPECT_EQ(quiet.err.find("no effect"), std::string::npos) << quiet.err;
 }
 
+// Issue 28: a model far larger than its text says so once, in words, with what to do; a model of
+// the text's size does not.
+TEST(train_edges, a_model_far_larger_than_its_text_warns) {
+    const std::string corpus = write_file("edges_big.txt", toy_text());
+    auto big = run_charlm(tiny(corpus, {"--epochs", "1", "--hidden", "256", "--layers", "2"}));
+    ASSERT_EQ(big.status, 0) << big.err;
+    EXPECT_NE(big.err.find("warning: the model has"), std::string::npos) << big.err;
+    EXPECT_NE(big.err.find("a smaller model"), std::string::npos) << big.err;
+    auto fits = run_charlm(tiny(corpus, {"--epochs", "1", "--hidden", "16"}));
+    ASSERT_EQ(fits.status, 0) << fits.err;
+    EXPECT_EQ(fits.err.find("warning"), std::string::npos) << fits.err;
+}
+
 // Item 10 and the step count of --valid-every: out of range at once, before any training.
 TEST(train_edges, numbers_out_of_range_are_refused_before_training) {
     const std::string corpus = write_file("edges_range.txt", toy_text());

@@ -16,6 +16,7 @@
 #include "charlm/sample.hpp"
 #include "cli_support.h"
 #include "models/lm_impl.h"
+#include "train/schedule.h"
 #include "reference/lm_from_model.h"
 
 namespace charlm {
@@ -405,6 +406,25 @@ TEST(train, cosine_over_a_time_budget_ends_at_the_final_rate) {
         EXPECT_DOUBLE_EQ(reports.back().lr, static_cast<double>(c.lr) * static_cast<double>(c.lr_final));
     else
         EXPECT_EQ(reports.back().step, r->steps);
+}
+
+// The overfitting rule (issue 28): said once, after the validation perplexity rose at each of
+// three validations in a row while the training perplexity fell; a validation that does not fit the
+// pattern starts the count again.
+TEST(train, overfitting_is_said_once_after_three_diverging_validations) {
+    train_config c;
+    detail::schedule s(c, true, 0);
+    EXPECT_FALSE(s.overfitting(10, 5));
+    EXPECT_FALSE(s.overfitting(9, 6));
+    EXPECT_FALSE(s.overfitting(8, 7));
+    EXPECT_FALSE(s.overfitting(7, 6.5)) << "validation fell: the count starts again";
+    EXPECT_FALSE(s.overfitting(6, 7));
+    EXPECT_FALSE(s.overfitting(5.5, 7.5));
+    EXPECT_FALSE(s.overfitting(5.6, 8)) << "training rose: not overfitting";
+    EXPECT_FALSE(s.overfitting(5, 9));
+    EXPECT_FALSE(s.overfitting(4, 10));
+    EXPECT_TRUE(s.overfitting(3, 11));
+    EXPECT_FALSE(s.overfitting(2, 12)) << "said once";
 }
 
 }  // namespace

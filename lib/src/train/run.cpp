@@ -317,6 +317,14 @@ status training_run::validate(train_report& r) {
     }
     out_.valid_ppl = ppl;
     lr_ = sched_.lr_after_validation(lr_, r.best);
+    if (sched_.overfitting(r.train_ppl, ppl) && cb_.on_warning && rank0())
+        cb_.on_warning(fmt::format("the validation perplexity has risen at each of the last {} validations (now "
+                                   "{:.3f}, best {:.3f}) while the training perplexity fell (now {:.3f}): the model "
+                                   "is learning the training text by heart. Use a smaller model (--hidden, --layers), "
+                                   "dropout (--dropout 0.2), more text, or --patience to stop at the best model; the "
+                                   "best so far is kept in {}",
+                                   schedule::overfit_validations, ppl, out_.best_valid_ppl.value_or(ppl), r.train_ppl,
+                                   cfg_.out.empty() ? std::string("no file (no --out)") : cfg_.out + ".best"));
     return {};
 }
 

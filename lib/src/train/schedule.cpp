@@ -47,6 +47,16 @@ bool schedule::record_validation(double ppl, const std::optional<double>& best) 
     return improved;
 }
 
+bool schedule::overfitting(double train_ppl, double valid_ppl) {
+    const bool diverging = last_valid_ > 0 && valid_ppl > last_valid_ && train_ppl < last_train_;
+    rising_ = diverging ? rising_ + 1 : 0;
+    last_train_ = train_ppl;
+    last_valid_ = valid_ppl;
+    if (overfit_said_ || rising_ < overfit_validations) return false;
+    overfit_said_ = true;
+    return true;
+}
+
 bool schedule::out_of_patience() const { return cfg_->patience > 0 && stale_ >= cfg_->patience; }
 
 double schedule::lr_after_validation(double lr, bool improved) const {

@@ -34,6 +34,10 @@ public:
     // validations in a row without one; out_of_patience() once they reach --patience.
     bool record_validation(double ppl, const std::optional<double>& best);
     bool out_of_patience() const;
+    // Overfitting, said once: true the first time the validation perplexity has risen at each of
+    // the last `overfit_validations` validations while the training perplexity fell over them.
+    static constexpr int overfit_validations = 3;
+    bool overfitting(double train_ppl, double valid_ppl);
     uint32_t stale_validations() const { return stale_; }
     // The learning rate after a validation (--lr-plateau lowers it when there was no new best).
     double lr_after_validation(double lr, bool improved) const;
@@ -57,6 +61,9 @@ private:
     const train_config* cfg_;
     bool has_valid_;
     uint32_t stale_;
+    double last_train_ = 0, last_valid_ = 0;  // at the previous validation (0: none yet)
+    int rising_ = 0;                          // validations in a row with valid up and train down
+    bool overfit_said_ = false;
     double from_progress_ = 0;
     uint64_t from_step_ = 0;
 };

@@ -180,6 +180,15 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                to_string(mc.cell), mc.embed,
                                mc.softmax == softmax_type::adaptive ? ", adaptive softmax" : "",
                                r.model_.parameter_count()));
+    // A model far larger than its text can memorize it (nanoGPT users meet this on a tiny file).
+    if (cb.on_warning && rank0 && r.model_.parameter_count() > 10 * r.corpus_.train.size())
+        cb.on_warning(fmt::format("the model has {} parameters for {} training tokens ({:.0f} per token): it can learn "
+                                  "the text by heart rather than its patterns; use a smaller model (--hidden, "
+                                  "--layers, --embed), dropout (--dropout 0.2) or more text, and watch the validation "
+                                  "perplexity",
+                                  r.model_.parameter_count(), r.corpus_.train.size(),
+                                  static_cast<double>(r.model_.parameter_count()) /
+                                      static_cast<double>(std::max<uint64_t>(1, r.corpus_.train.size()))));
     r.set_up_optimizer(mc);
     r.lr_ = given.lr;
     r.run_id_ = new_run_id();
