@@ -6,6 +6,7 @@
 #include <exception>
 #include <string_view>
 
+#include "charlm/describe.hpp"
 #include "charlm/version.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     if (cmd == "--version") {
-        fmt::print("charlm {}\n", CHARLM_VERSION);
+        for (const auto& [what, value] : charlm::describe_build()) fmt::print("{:<8} {}\n", what, value);
         return exit_ok;
     }
     start_signal_watcher();  // before any other thread starts

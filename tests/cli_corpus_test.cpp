@@ -13,6 +13,10 @@ TEST(cli, version_and_help) {
     auto v = run_charlm({"--version"});
     EXPECT_EQ(v.status, 0);
     EXPECT_NE(v.out.find("charlm "), std::string::npos);
+    // The version, the commit, the libraries and the CPU paths (issue 28).
+    for (const char* row : {"(commit ", "\noneDNN   2.", "\nICU      ", "\nOpenCC   1.", "\nMPI      ",
+                            "\nCPU      avx2+fma ", "\nkernels  "})
+        EXPECT_NE(v.out.find(row), std::string::npos) << row << " in:\n" << v.out;
     auto h = run_charlm({"--help"});
     EXPECT_EQ(h.status, 0);
     for (const char* cmd : {"corpus", "train", "generate", "eval", "info"}) EXPECT_NE(h.out.find(cmd), std::string::npos) << cmd;

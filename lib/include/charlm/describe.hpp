@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "charlm/model.hpp"
@@ -44,6 +45,10 @@ struct model_summary {
 };
 
 model_summary describe_model(const language_model& model);
+
+// What this binary is, as `charlm --version` prints it: its version and commit, the versions of the
+// libraries it was built with, the CPU's vector features and the kernel path charlm takes on it.
+std::vector<std::pair<std::string, std::string>> describe_build();
 
 // A model's text settings as `charlm info --json` and /api/models show them: encoding, normalize,
 // unit, lowercase, the script its training text was in and the conversion it applies to its input.

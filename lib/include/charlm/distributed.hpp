@@ -45,6 +45,9 @@ std::unique_ptr<communicator> single_process();
 bool mpi_built();
 bool launched_by_mpi();
 
+// The MPI library this binary uses ("Open MPI v4.1.4, ..."), or "" when it was built without MPI.
+std::string mpi_library_version();
+
 // MPI's world (MPI_Init on the first call; MPI_Finalize when the object goes). `timeout_s`: how
 // long any operation waits for the other ranks before it fails with an error naming them.
 result<std::unique_ptr<communicator>> mpi_world(double timeout_s);

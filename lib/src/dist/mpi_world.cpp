@@ -113,6 +113,14 @@ private:
 
 }  // namespace
 
+std::string mpi_library_version() {
+    char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+    int n = 0;
+    MPI_Get_library_version(text, &n);  // allowed before MPI_Init
+    std::string v(text, static_cast<size_t>(std::max(0, n)));
+    return v.substr(0, v.find_first_of(",\n"));
+}
+
 result<std::unique_ptr<communicator>> mpi_world(double timeout_s) {
     int ready = 0;
     MPI_Initialized(&ready);

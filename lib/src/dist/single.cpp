@@ -38,6 +38,8 @@ bool launched_by_mpi() {
 }
 
 #ifndef CHARLM_WITH_MPI
+std::string mpi_library_version() { return ""; }
+
 bool mpi_built() { return false; }
 result<std::unique_ptr<communicator>> mpi_world(double) {
     return make_error(errc::usage, "this charlm was built without MPI (CMake found no MPI): install libopenmpi-dev "

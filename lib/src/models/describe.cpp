@@ -3,7 +3,13 @@
 // shows what the file holds. Not here: printing.
 #include "charlm/describe.hpp"
 
+#include "charlm/distributed.hpp"
+#include "charlm/version.hpp"
+#include "layers/simd.h"
+
 #include <fmt/core.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <unicode/uvernum.h>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -111,6 +117,25 @@ std::string describe_text_line(const text_config& t) {
                        to_string(t.unit), t.lowercase ? "yes" : "no", to_string(t.script),
                        t.convert == script_conversion::none ? ""
                                                              : fmt::format(" (converted {} as read)", to_string(t.convert)));
+}
+
+std::vector<std::pair<std::string, std::string>> describe_build() {
+    const dnnl_version_t* d = dnnl_version();
+    const std::string mpi = mpi_library_version();
+    __builtin_cpu_init();
+    auto has = [](bool yes) { return yes ? "yes" : "no"; };
+    return {
+        {"charlm", fmt::format("{} (commit {})", CHARLM_VERSION, CHARLM_COMMIT)},
+        {"oneDNN", fmt::format("{}.{}.{} (the recurrent layers; it picks its own ISA at run time)", d->major,
+                               d->minor, d->patch)},
+        {"ICU", U_ICU_VERSION},
+        {"OpenCC", CHARLM_OPENCC_VERSION},
+        {"MPI", mpi.empty() ? std::string("not built in (one process only)") : mpi},
+        {"CPU", fmt::format("avx2+fma {}, avx512f {}, avx512_vnni {}, avx512_bf16 {}", has(nn::simd::cpu_has_avx2_fma()),
+                            has(__builtin_cpu_supports("avx512f")), has(__builtin_cpu_supports("avx512vnni")),
+                            has(__builtin_cpu_supports("avx512bf16")))},
+        {"kernels", nn::simd::active() ? "AVX2+FMA (output layer, softmax, sampler)" : "scalar (no AVX2+FMA)"},
+    };
 }
 
 }  // namespace charlm
