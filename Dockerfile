@@ -24,6 +24,7 @@ RUN apt-get update \
       libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1 libopencc1.1 libmarisa0 libopencc-data \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/charlm /usr/local/bin/charlm
+RUN mkdir -p /etc/bash_completion.d && charlm completion bash > /etc/bash_completion.d/charlm
 COPY --from=build /src/corpora /opt/charlm/corpora
 COPY --from=build /src/models /opt/charlm/models
 RUN useradd --create-home --shell /usr/sbin/nologin charlm

@@ -12,6 +12,7 @@ int cmd_eval(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_verse(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
+int cmd_completion(int argc, char** argv);
 
 std::string visible_token(const std::string& token);
 

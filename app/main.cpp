@@ -27,6 +27,7 @@ constexpr const char* usage_text =
     "  info      describe a model file\n"
     "  verse     check poems against the rules of regulated verse (form, 平仄, rhyme)\n"
     "  serve     a web page and HTTP API to generate, evaluate and watch training\n"
+    "  completion  print a completion script for bash or zsh (eval \"$(charlm completion bash)\")\n"
     "\n"
     "'charlm <command> --help' shows a command's options. 'charlm --version' prints the version.\n";
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
         if (cmd == "info") return cmd_info(argc - 1, argv + 1);
         if (cmd == "verse") return cmd_verse(argc - 1, argv + 1);
         if (cmd == "serve") return cmd_serve(argc - 1, argv + 1);
+        if (cmd == "completion") return cmd_completion(argc - 1, argv + 1);
     } catch (const std::bad_alloc& e) {
         const char* hint = cmd == "train"      ? "try a smaller --batch, --steps, --hidden, --embed or --layers, or a "
                                                  "smaller corpus"
