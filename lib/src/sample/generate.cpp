@@ -181,16 +181,20 @@ uint64_t row_stream_state(uint64_t seed, uint32_t row) {
     return splitmix64(x);
 }
 
-result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
-                                          const sample_config& cfg, const text_sink& on_text,
-                                          const token_sink& on_token, const keep_going_fn& keep_going) {
-    CHARLM_TRY(cfg.validate());
+namespace {
+
+// The prefix and stop strings as the model reads them: the prefix's ids, fed one by one (a line
+// break when empty: text usually starts after one), and its text, echoed at the start of each row.
+struct prompt {
+    std::vector<int32_t> ids;
+    std::string text;
+    std::vector<std::string> stop;
+};
+
+result<prompt> read_prompt(const language_model& model, const std::string& prefix, const sample_config& cfg) {
     const vocabulary& vocab = model.vocab();
     auto tokens = segment_utf8(prefix, model.text());
     if (!tokens) return tokens.err();
-
-    // The prefix as the model reads it: ids fed one by one, text echoed at the start of each row.
-    std::vector<int32_t> prefix_ids;
     if (cfg.unknown == unknown_policy::error)
         if (const unknown_tokens u = find_unknown_tokens(*tokens, vocab); u.count > 0)
             return make_error(errc::usage,
@@ -198,73 +202,92 @@ result<std::vector<std::string>> generate(const language_model& model, const std
                                           "prefix, or use --unknown skip (drop them) or --unknown unk (read them as "
                                           "<unk>)",
                                           u.count, u.listed));
-    std::string prefix_text;
+    prompt p;
     for (const auto& t : *tokens) {
         if (vocab.contains(t)) {
-            prefix_ids.push_back(static_cast<int32_t>(vocab.id(t)));
-            prefix_text += t;
+            p.ids.push_back(static_cast<int32_t>(vocab.id(t)));
+            p.text += t;
         } else if (cfg.unknown == unknown_policy::unk) {
-            prefix_ids.push_back(static_cast<int32_t>(vocabulary::unk_id));
-            prefix_text += replacement_char;
+            p.ids.push_back(static_cast<int32_t>(vocabulary::unk_id));
+            p.text += replacement_char;
         }
     }
     // Stop strings go through the model's preprocessing as the prefix does, so that " A A" ends a
     // sample of a --lowercase model at " a a".
-    std::vector<std::string> stop;
     for (const auto& s : cfg.stop) {
         auto stop_tokens = segment_utf8(s, model.text());
         if (!stop_tokens) return stop_tokens.err();
         std::string joined;
         for (const auto& t : *stop_tokens) joined += t;
-        stop.push_back(std::move(joined));
+        p.stop.push_back(std::move(joined));
     }
+    if (p.ids.empty())
+        p.ids.push_back(static_cast<int32_t>(vocab.contains("\n") ? vocab.id("\n") : vocabulary::unk_id));
+    return p;
+}
 
-    const uint32_t rows = cfg.num_samples;
-    const uint32_t v = vocab.size();
-    std::vector<std::string> out(rows, prefix_text);
-    if (on_text && !prefix_text.empty())
-        for (uint32_t r = 0; r < rows; ++r) on_text(r, prefix_text);
-    if (cfg.length == 0) return out;
-
-    // A step of a small model is a few microseconds of work: a second thread then costs more in
-    // OpenMP fork/join than it saves. Measured (bench/RESULTS.md, 2026-11-29): one row, V 65:
-    // LSTM 512 runs faster on 2 threads (56 vs 65 us a step), GRU 512 and everything at H 256
-    // on 1; 32 rows: RNN 256 on 1 (60 vs 75 us), LSTM 256 and RNN 512 on 2. A one-row step is
-    // matrix-vector work at about a third of the matrix-matrix rate, so it counts 3x; below
-    // ~6.5 MFLOP of such work generation runs on one thread. The caller's setting is restored.
-    const model_config& mc = model.config();
-    double step_flops = 2.0 * mc.hidden * v;
+// A step of a small model is a few microseconds of work: a second thread then costs more in
+// OpenMP fork/join than it saves. Measured (bench/RESULTS.md, 2026-11-29): one row, V 65:
+// LSTM 512 runs faster on 2 threads (56 vs 65 us a step), GRU 512 and everything at H 256
+// on 1; 32 rows: RNN 256 on 1 (60 vs 75 us), LSTM 256 and RNN 512 on 2. A one-row step is
+// matrix-vector work at about a third of the matrix-matrix rate, so it counts 3x; below
+// ~6.5 MFLOP of such work generation runs on one thread.
+bool one_thread_is_faster(const model_config& mc, uint32_t rows) {
+    double step_flops = 2.0 * mc.hidden * mc.vocab;
     for (uint32_t l = 0; l < mc.layers; ++l)
         step_flops += 2.0 * gate_count(mc.cell) * mc.hidden * ((l == 0 ? mc.input_width() : mc.hidden) + mc.hidden);
-    struct thread_guard {
-        int saved = omp_get_max_threads();
-        ~thread_guard() { omp_set_num_threads(saved); }
-    } restore_threads;
-    if (step_flops * (rows == 1 ? 3.0 : rows) < 6.5e6) omp_set_num_threads(1);
+    return step_flops * (rows == 1 ? 3.0 : rows) < 6.5e6;
+}
 
-    // An empty prefix starts from the state after a line break, where text usually starts.
-    if (prefix_ids.empty())
-        prefix_ids.push_back(static_cast<int32_t>(vocab.contains("\n") ? vocab.id("\n") : vocabulary::unk_id));
-    // The prefix but its last token is read by one row, whose state all rows then take: a 64 KB
-    // prefix for 8 samples is one read, not eight. The last token goes through the batch, which
-    // gives every row its logits.
-    generator gen(model, rows);
-    std::vector<int32_t> ids(rows);  // (N) the token fed to each row
-    const float* logits = nullptr;   // (N, V)
+// Reads the prefix into every row of `gen`; the logits (N, V) after its last token, or null when
+// `keep_going` ended the reading. All but the last token are read by one row, whose state all rows
+// then take: a 64 KB prefix for 8 samples is one read, not eight. The last token goes through the
+// batch, which gives every row its logits.
+const float* read_prefix(const language_model& model, generator& gen, const std::vector<int32_t>& prefix_ids,
+                         uint32_t rows, std::vector<int32_t>& ids, const keep_going_fn& keep_going) {
     const size_t shared = rows > 1 ? prefix_ids.size() - 1 : 0;
     if (shared > 0) {
         generator reader(model, 1);
         for (size_t i = 0; i < shared; ++i) {
-            if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return out;
+            if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return nullptr;
             reader.step(&prefix_ids[i]);
         }
         gen.copy_state_to_rows(reader);
     }
+    const float* logits = nullptr;
     for (size_t i = shared; i < prefix_ids.size(); ++i) {
-        if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return out;
+        if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return nullptr;
         std::fill(ids.begin(), ids.end(), prefix_ids[i]);
         logits = gen.step(ids.data());
     }
+    return logits;
+}
+
+}  // namespace
+
+result<std::vector<std::string>> generate(const language_model& model, const std::string& prefix,
+                                          const sample_config& cfg, const text_sink& on_text,
+                                          const token_sink& on_token, const keep_going_fn& keep_going) {
+    CHARLM_TRY(cfg.validate());
+    auto p = read_prompt(model, prefix, cfg);
+    if (!p) return p.err();
+    const vocabulary& vocab = model.vocab();
+    const uint32_t rows = cfg.num_samples;
+    const uint32_t v = vocab.size();
+    std::vector<std::string> out(rows, p->text);
+    if (on_text && !p->text.empty())
+        for (uint32_t r = 0; r < rows; ++r) on_text(r, p->text);
+    if (cfg.length == 0) return out;
+    struct thread_guard {  // the caller's setting is restored
+        int saved = omp_get_max_threads();
+        ~thread_guard() { omp_set_num_threads(saved); }
+    } restore_threads;
+    if (one_thread_is_faster(model.config(), rows)) omp_set_num_threads(1);
+
+    generator gen(model, rows);
+    std::vector<int32_t> ids(rows);  // (N) the token fed to each row
+    const float* logits = read_prefix(model, gen, p->ids, rows, ids, keep_going);  // (N, V)
+    if (!logits) return out;
 
     std::vector<uint64_t> rng(rows);
     for (uint32_t r = 0; r < rows; ++r) rng[r] = row_stream_state(cfg.seed, r);
@@ -295,7 +318,7 @@ result<std::vector<std::string>> generate(const language_model& model, const std
             out[r] += piece;
             if (on_text) on_text(r, piece);
             if (on_token && !on_token({r, id, piece, logits + static_cast<size_t>(r) * v, v})) cancelled = true;
-            if (ends_with_stop(std::string_view(out[r]).substr(prefix_text.size()), stop)) {
+            if (ends_with_stop(std::string_view(out[r]).substr(p->text.size()), p->stop)) {
                 stopped[r] = 1;
                 --active;
             }
