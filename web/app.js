@@ -39,8 +39,22 @@ function httpError(res, body) {
   return e;
 }
 
+// The server's advice names API fields ('acrostic', send "unknown": "skip"); the page names its own
+// controls instead, so that what to change is something the reader can see.
+const controlLabels = {
+  prefix: 'Prefix', temperature: 'Temperature', top_k: 'Top-k', top_p: 'Top-p', seed: 'Seed', length: 'Length',
+  num_samples: 'Samples', stop: 'Stop strings', form: 'Form', acrostic: 'Acrostic 藏头', rhyme: 'Rhyme',
+  tones: 'Tones 平仄', mood: 'Mood', unknown: 'Unknown characters', script: 'Script 简/繁',
+};
+function inPageWords(message) {
+  return message
+    .replace(/send "(\w+)": "([^"]+)"/g, (m, f, v) => (controlLabels[f] ? `set ${controlLabels[f]} to ${v}` : m))
+    .replace(/or "(\w+)" \(/g, (m, v) => `or ${v} (`)
+    .replace(/'(\w+)'/g, (m, f) => (controlLabels[f] ? controlLabels[f] : m));
+}
+
 function showError(message) {
-  $('error').textContent = message;
+  $('error').textContent = inPageWords(message);
   $('error').hidden = !message;
 }
 
@@ -116,6 +130,7 @@ function request() {
     num_samples: Number($('num_samples').value),
     stop,
     script: $('script').value,
+    unknown: $('unknown').value,
     n_probs: 5,
     stream: true,
     ...poemRequest(),

@@ -186,6 +186,8 @@ try {
       error: document.getElementById('error').textContent }));
     check(after.boxes === 0 && after.rate === '–' && /never saw/.test(after.error),
       `an error leaves no boxes and no rate of the run before (${JSON.stringify(after)})`);
+    check(/set Unknown characters to skip/.test(after.error) && !/"unknown"/.test(after.error),
+      `the advice names the page's control, not the API field (${after.error})`);
     await kp.screenshot({ path: `${outDir}/error.png`, fullPage: true });
     await kp.fill('#prefix', '');
     await kp.reload();
