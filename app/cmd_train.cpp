@@ -80,8 +80,10 @@ int report_outcome(const train_config& cfg, const train_outcome& outcome) {
             : fmt::format("; the model so far is in {}; continue with: charlm train --resume {}", cfg.out,
                           outcome.checkpoint);
     if (outcome.interrupted) {
-        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(), outcome.steps,
-                   outcome.checkpoint.empty() ? "; nothing was saved (no --out)" : resume_hint);
+        const std::string saved = outcome.steps_run == 0 ? "; nothing was trained, nothing written"
+                                  : outcome.checkpoint.empty() ? "; nothing was saved (no --out)"
+                                                               : resume_hint;
+        fmt::print(stderr, "charlm: stopped by signal {} after step {}{}\n", stop_signal(), outcome.steps, saved);
         return 128 + std::max(1, stop_signal());
     }
     if (outcome.steps_run == 0) {
@@ -99,8 +101,14 @@ int report_outcome(const train_config& cfg, const train_outcome& outcome) {
                    cfg.out);
     if (outcome.stop != stop_reason::none)
         fmt::print("stopped ({}): {}\n", to_string(outcome.stop), outcome.stop_detail);
-    if (stop_requested() || outcome.stop == stop_reason::signal) {
+    if (outcome.stop == stop_reason::signal) {
         fmt::print(stderr, "charlm: stopped by signal {}{}\n", stop_signal(), resume_hint);
+        return 128 + std::max(1, stop_signal());
+    }
+    if (stop_requested()) {  // after the run had ended: during its samples
+        fmt::print(stderr, "charlm: stopped by signal {} while printing the samples; the run itself had ended ({}) "
+                           "and its files are written\n",
+                   stop_signal(), to_string(outcome.stop));
         return 128 + std::max(1, stop_signal());
     }
     return exit_ok;

@@ -352,7 +352,7 @@ TEST(train_edges, time_budget_alone_on_resume_trains_for_the_budget) {
     const std::string dir = fresh_dir("edges_budget_resume");
     auto a = run_charlm(tiny(corpus, {"--epochs", "1", "--out", dir + "/m"}));
     ASSERT_EQ(a.status, 0) << a.err;
-    auto b = run_charlm({"train", "--threads", "1", "--resume", dir + "/m.ckpt", "--time-budget", "0.3s"});
+    auto b = run_charlm({"train", "--threads", "1", "--resume", dir + "/m.ckpt", "--time-budget", "3s"});
     ASSERT_EQ(b.status, 0) << b.err;
     EXPECT_NE(b.out.find("stopped (budget)"), std::string::npos) << b.out;
 }

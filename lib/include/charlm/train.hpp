@@ -177,10 +177,10 @@ struct checkpoint_info {
 };
 result<checkpoint_info> read_checkpoint(const std::string& path);
 
-// The files a run with output `out` writes (<out>, <out>.ckpt) that hold more steps than the
-// checkpoint `ck`: resuming from it would replace later work. Each as "<path> (step N)"; a file
-// that is not a charlm file is listed as such. (<out>.best is guarded apart: a resumed run
-// replaces it only with a model at least as good.)
+// The files a run with output `out` writes (<out>.ckpt, and <out> with it) that hold more steps
+// than the checkpoint `ck` when `ck` is older than the run's latest checkpoint: resuming from it
+// would replace later work. Each as "<path> (step N)"; a file that is not a charlm file is listed
+// as such. (<out>.best is guarded apart: a resumed run replaces it only with a model at least as good.)
 std::vector<std::string> newer_than_checkpoint(const std::string& out, const checkpoint_info& ck);
 
 // "fnv1a64:<16 hex digits>" over a file's bytes (corpus identity for checkpoints and summaries).

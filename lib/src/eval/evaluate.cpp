@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <iterator>
 #include <limits>
 #include <vector>
 
@@ -110,8 +112,15 @@ eval_report report_of(const token_stream& ids, const std::vector<float>& nll, ui
 // saw, read again converted to the model's script when that leaves fewer unknown (`converted` says so).
 static result<tokenized_text> load_in_model_script(const language_model& model, const std::string& path,
                                             convert_policy convert, script_conversion& converted) {
-    auto text = load_text(path, model.text());
-    if (!text || convert == convert_policy::off || path == "-") return text;
+    // Standard input cannot be read twice: kept in memory when it may be read again converted.
+    std::string stdin_bytes;
+    const bool from_stdin = path == "-" && convert == convert_policy::automatic;
+    if (from_stdin) stdin_bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    auto load = [&](const text_config& tc) {
+        return from_stdin ? tokenize_bytes(stdin_bytes, tc, "standard input") : load_text(path, tc);
+    };
+    auto text = load(model.text());
+    if (!text || convert == convert_policy::off) return text;
     const text_script other =
         model.text().script == text_script::traditional ? text_script::simplified : text_script::traditional;
     const script_conversion c = conversion_between(other, model.text().script);
@@ -121,7 +130,7 @@ static result<tokenized_text> load_in_model_script(const language_model& model, 
     if (c == script_conversion::none || unknown == 0) return text;
     text_config tc = model.text();
     tc.convert = c;
-    auto again = load_text(path, tc);
+    auto again = load(tc);
     if (!again) return again.err();
     uint64_t unknown_after = 0;
     for (size_t k = 0; k < again->tokens.size(); ++k)

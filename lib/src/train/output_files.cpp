@@ -64,7 +64,10 @@ epoch_checkpoints::epoch_checkpoints(const std::string& out, uint32_t keep, cons
             const std::string name = e.path().filename().string();
             if (!is_output_name(name, stem) || name.rfind(stem + ".epoch", 0) != 0) continue;
             auto d = read_checkpoint_data(e.path().string());
-            if (d && !run_id.empty() && d->pos.run_id == run_id) found.emplace_back(d->pos.epoch, e.path().string());
+            // Named as the run names what it writes (<out>.epoch<E>.ckpt, `out` as given: "m", not
+            // "./m"), so that a rewritten epoch is one entry, not two (it pruned a file too many).
+            const std::string as_written = base.has_parent_path() ? (base.parent_path() / name).string() : name;
+            if (d && !run_id.empty() && d->pos.run_id == run_id) found.emplace_back(d->pos.epoch, as_written);
         }
         std::sort(found.begin(), found.end());
         for (auto& f : found) own_.push_back(std::move(f.second));

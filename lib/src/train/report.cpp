@@ -4,9 +4,13 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "charlm/options.hpp"
 #include "charlm/train.hpp"
+#include "io/safetensors.h"
 #include "train/report.h"
 
 namespace charlm {
@@ -55,8 +59,23 @@ std::string metrics_json_line(const train_report& r) {
 
 namespace detail {
 
-status metrics_writer::open(const std::string& path, bool append) {
+status metrics_writer::open(const std::string& path, bool append, uint64_t through) {
     if (path.empty()) return {};
+    path_ = path;
+    created_ = !std::filesystem::exists(path);
+    if (append && !created_) {  // keep the records up to the checkpoint's step
+        std::ifstream in(path);
+        std::string kept, line;
+        bool cut = false;
+        while (std::getline(in, line)) {
+            const auto j = nlohmann::json::parse(line, nullptr, false);
+            const bool later = j.is_object() && j.contains("step") && j["step"].is_number_unsigned() &&
+                               j["step"].get<uint64_t>() > through;
+            cut = cut || later;
+            if (!later) kept += line + '\n';
+        }
+        if (cut) CHARLM_TRY(io::write_file_atomic(path, kept));
+    }
     out_.open(path, append ? std::ios::app : std::ios::trunc);
     if (!out_) return make_error(errc::io, fmt::format("cannot write metrics file '{}': check the path", path));
     return {};
@@ -66,6 +85,14 @@ void metrics_writer::write(const train_report& r) {
     if (!out_.is_open()) return;
     out_ << metrics_json_line(r) << '\n';
     out_.flush();
+    used_ = true;
+}
+
+void metrics_writer::discard_if_unused() {
+    if (!created_ || used_ || path_.empty()) return;
+    out_.close();
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
 }
 
 }  // namespace detail

@@ -25,7 +25,14 @@ status training_run::resume_from(const checkpoint_data& ck, bool carried,
                                                    "larger --epochs to train on",
                                                    cfg_.resume, pos.epoch));
     if (cfg_.time_budget_s > 0 && pos.elapsed_s >= cfg_.time_budget_s) {
-        if (cfg_.epochs == 0)
+        const train_config& then = ck.info.config;
+        if (cfg_.time_budget_s != then.time_budget_s)  // one given now, already spent: said, not dropped
+            return make_error(errc::usage, fmt::format("--resume {}: --time-budget {} is already spent (the run has "
+                                                       "trained {}); --time-budget counts the whole run: give more "
+                                                       "than that",
+                                                       cfg_.resume, format_duration(cfg_.time_budget_s),
+                                                       format_duration(pos.elapsed_s)));
+        if (cfg_.epochs == 0 || cfg_.epochs == then.epochs)  // neither a larger budget nor other epochs given
             return make_error(errc::usage, fmt::format("--resume {}: the run already spent its time budget of {} "
                                                        "({} trained); --time-budget counts the whole run: pass a "
                                                        "larger one, or --epochs N to train up to epoch N",
@@ -69,17 +76,20 @@ status training_run::resume_from(const checkpoint_data& ck, bool carried,
     return {};
 }
 
-// A time budget dropped at resumption (resume_from): the cosine continues where the checkpoint's
-// run had taken it, said so with the rate it goes on from.
+// A resumed run with another horizon (more epochs, a larger budget, a budget dropped for --epochs):
+// the cosine continues where the checkpoint's run had taken it, said so with the rate it goes on
+// from, instead of jumping back up the curve of the new horizon.
 void training_run::continue_schedule(const checkpoint_data& ck) {
     const train_config& then = ck.info.config;
-    if (cfg_.time_budget_s > 0 || then.time_budget_s <= 0 || cfg_.schedule != lr_schedule::cosine) return;
+    const bool same_horizon = cfg_.epochs == then.epochs && cfg_.time_budget_s == then.time_budget_s;
+    if (same_horizon || cfg_.schedule != lr_schedule::cosine) return;  // the same run: bit for bit
     const schedule before(then, corpus_.valid.size() >= 2, 0);
-    sched_.continue_from(before.progress(ck.pos.step, ck.pos.elapsed_s, it_.batches_in_epoch()), ck.pos.step);
+    sched_.continue_from(before.progress(ck.pos.step, ck.pos.elapsed_s, it_.batches_in_epoch()), ck.pos.step,
+                         ck.pos.elapsed_s);
     if (cb_.on_info)
         cb_.on_info(fmt::format("the cosine schedule goes on from where the checkpoint left it: rate {:.2e}, {:.0f}% "
-                                "of the way to --lr-final, reached at the end of epoch {}",
-                                current_lr(), 100 * sched_.progress(step_, 0, it_.batches_in_epoch()), cfg_.epochs));
+                                "of the way to --lr-final, reached at the end of the run",
+                                current_lr(), 100 * sched_.progress(step_, ck.pos.elapsed_s, it_.batches_in_epoch())));
 }
 
 void training_run::write_pending_record() {
@@ -196,6 +206,7 @@ status training_run::stop_in_epoch(stop_reason why, const train_report* validate
     out_.interrupted = why == stop_reason::signal;
     const uint64_t batch = it_.position();
     if (step_ == first_step_) {  // nothing trained by this process: nothing to report or write
+        metrics_.discard_if_unused();
         stop_detail_ = sched_.describe(why, epoch_ + 1, 0, 0) +
                        (first_step_ ? "; the files are as the checkpoint left them" : "; nothing was trained or written");
         return {};
@@ -236,8 +247,10 @@ status training_run::samples() {
         sc.length = cfg_.sample_length;
         sc.temperature = cfg_.sample_temperature;
         sc.seed = cfg_.seed + epoch_;
-        auto text = generate(model_, prefix, sc);
+        bool interrupted = false;  // a long sample stops at a signal, as a step does
+        auto text = generate(model_, prefix, sc, {}, [&](const generated_token&) { return !(interrupted = signal()); });
         if (!text) return text.err();
+        if (interrupted) return {};
         cb_.on_sample(prefix, text->front());
     }
     return {};

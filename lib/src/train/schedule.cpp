@@ -64,20 +64,24 @@ double schedule::lr_after_validation(double lr, bool improved) const {
 }
 
 double schedule::progress(uint64_t step, double elapsed_s, uint64_t batches) const {
+    // Continuing (continue_from): what is left of the curve spread over what is left of the horizon.
+    auto onwards = [&](double now, double from, double end) {
+        if (!continuing_) return now / end;
+        return end > from ? from_progress_ + (1 - from_progress_) * (now - from) / (end - from) : 1.0;
+    };
     double done = 0;
-    if (cfg_->epochs > 0) {
-        const double total = static_cast<double>(cfg_->epochs) * static_cast<double>(std::max<uint64_t>(1, batches));
-        const double s = static_cast<double>(step), from = static_cast<double>(from_step_);
-        done = from_progress_ > 0 && total > from ? from_progress_ + (1 - from_progress_) * (s - from) / (total - from)
-                                                  : s / total;
-    }
-    if (cfg_->time_budget_s > 0) done = std::max(done, elapsed_s / cfg_->time_budget_s);
+    if (cfg_->epochs > 0)
+        done = onwards(static_cast<double>(step), static_cast<double>(from_step_),
+                       static_cast<double>(cfg_->epochs) * static_cast<double>(std::max<uint64_t>(1, batches)));
+    if (cfg_->time_budget_s > 0) done = std::max(done, onwards(elapsed_s, from_elapsed_s_, cfg_->time_budget_s));
     return std::clamp(done, 0.0, 1.0);
 }
 
-void schedule::continue_from(double progress, uint64_t step) {
+void schedule::continue_from(double progress, uint64_t step, double elapsed_s) {
+    continuing_ = true;
     from_progress_ = progress;
     from_step_ = step;
+    from_elapsed_s_ = elapsed_s;
 }
 
 double schedule::lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const {

@@ -49,9 +49,10 @@ public:
     double lr_factor(uint64_t step, double elapsed_s, uint64_t batches) const;
     // The cosine's progress in [0, 1] after `step` steps and `elapsed_s` seconds.
     double progress(uint64_t step, double elapsed_s, uint64_t batches) const;
-    // A resumed run whose time budget was spent (and dropped for --epochs): the cosine goes on from
-    // `progress` at `step` to its end at the last epoch's end, instead of starting over.
-    void continue_from(double progress, uint64_t step);
+    // A resumed run with another horizon than its checkpoint's (more epochs, another budget, a spent
+    // budget dropped for --epochs): the cosine goes on from `progress` at `step` and `elapsed_s` to
+    // its end at the new horizon, instead of jumping to where the new horizon's curve would be.
+    void continue_from(double progress, uint64_t step, double elapsed_s);
 
     // A sentence for the last report line: "all 10 epochs done", "time budget of 3m spent", ...;
     // `batches` 0: a stop before the run's first step.
@@ -64,7 +65,8 @@ private:
     double last_train_ = 0, last_valid_ = 0;  // at the previous validation (0: none yet)
     int rising_ = 0;                          // validations in a row with valid up and train down
     bool overfit_said_ = false;
-    double from_progress_ = 0;
+    bool continuing_ = false;
+    double from_progress_ = 0, from_elapsed_s_ = 0;
     uint64_t from_step_ = 0;
 };
 

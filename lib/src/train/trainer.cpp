@@ -59,6 +59,32 @@ status check_prefixes(const train_config& cfg, const vocabulary& vocab) {
     return {};
 }
 
+// The files a run reads and writes are different files: --metrics naming <out>.best, or --out
+// naming the corpus, would destroy one with the other.
+status check_distinct_files(const train_config& cfg) {
+    namespace fs = std::filesystem;
+    const std::pair<std::string, std::string> files[] = {
+        {"--out", cfg.out},
+        {"--out's .best", cfg.out.empty() ? "" : cfg.out + ".best"},
+        {"--out's .ckpt", cfg.out.empty() ? "" : cfg.out + ".ckpt"},
+        {"--metrics", cfg.metrics},
+        {"--corpus", cfg.corpus == "-" ? "" : cfg.corpus},
+        {"--valid", cfg.valid == "-" ? "" : cfg.valid}};
+    auto same = [](const std::string& a, const std::string& b) {
+        std::error_code ec;
+        if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+        return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+    };
+    for (size_t i = 0; i < std::size(files); ++i)
+        for (size_t j = i + 1; j < std::size(files); ++j)
+            if (!files[i].second.empty() && !files[j].second.empty() && same(files[i].second, files[j].second) &&
+                !(files[i].first == "--corpus" && files[j].first == "--valid"))
+                return make_error(errc::usage, fmt::format("{} and {} are the same file ('{}'): one would overwrite "
+                                                           "the other; choose different paths",
+                                                           files[i].first, files[j].first, files[j].second));
+    return {};
+}
+
 // The settings that act on validation do nothing without a validation text: said, not ignored.
 void warn_without_validation(const train_config& cfg, bool has_valid, const train_callbacks& cb) {
     if (has_valid || !cb.on_warning) return;
@@ -130,6 +156,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                                                           communicator* world) {
     CHARLM_TRY(given.validate());
     for (const std::string* f : {&given.out, &given.metrics}) CHARLM_TRY(check_output_dir(*f));  // before any work
+    CHARLM_TRY(check_distinct_files(given));
     const auto ranks = static_cast<uint32_t>(world->size());
     if (given.batch % ranks != 0)
         return make_error(errc::usage, fmt::format("--batch {} does not divide among {} processes (mpirun -np {}): "
@@ -225,7 +252,7 @@ void detail::training_run::set_up_optimizer(const model_config& mc) {
 status detail::training_run::open_files_and_start_clock(const train_position* resumed) {
     if (rank0()) {
         if (!cfg_.out.empty()) remove_stale_temporaries(cfg_.out);
-        CHARLM_TRY(metrics_.open(cfg_.metrics, resumed != nullptr));
+        CHARLM_TRY(metrics_.open(cfg_.metrics, resumed != nullptr, resumed ? resumed->step : 0));
         epoch_files_ = std::make_unique<epoch_checkpoints>(cfg_.out, cfg_.keep_last, run_id_, resumed != nullptr);
     }
     valid_streams_ = std::max<uint32_t>(1, std::min<uint64_t>(cfg_.batch, corpus_.valid.size() / 64 + 1));
@@ -266,14 +293,16 @@ result<std::vector<uint32_t>> default_cutoffs(const std::vector<uint64_t>& count
 std::vector<std::string> newer_than_checkpoint(const std::string& out, const checkpoint_info& ck) {
     std::vector<std::string> newer;
     if (out.empty()) return newer;
-    for (const std::string& f : {out, out + ".ckpt"}) {
-        if (!std::filesystem::exists(f)) continue;
-        auto s = read_model_summary(f);
-        if (!s)
-            newer.push_back(fmt::format("{} (not a charlm model file)", f));
-        else if (s->steps > ck.step)
-            newer.push_back(fmt::format("{} (step {})", f, s->steps));
-    }
+    // Only a checkpoint older than the run's latest (<out>.ckpt) is an older point of the run: from
+    // the latest, a later <out> (a kill between the two writes, an epoch --checkpoint-every skipped)
+    // is the work the resumed run does again.
+    const std::string latest = out + ".ckpt";
+    if (!std::filesystem::exists(latest)) return newer;
+    auto at = read_model_summary(latest);
+    if (at && at->steps <= ck.step) return newer;
+    newer.push_back(at ? fmt::format("{} (step {})", latest, at->steps) : fmt::format("{} (not a charlm model file)", latest));
+    if (auto model = read_model_summary(out); model && model->steps > ck.step)
+        newer.insert(newer.begin(), fmt::format("{} (step {})", out, model->steps));
     return newer;
 }
 
