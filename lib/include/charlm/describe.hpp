@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 #include "charlm/model.hpp"
+#include "charlm/model_file.hpp"
+#include "charlm/train.hpp"
 
 namespace charlm {
 
@@ -42,5 +45,10 @@ struct model_summary {
 };
 
 model_summary describe_model(const language_model& model);
+
+// What `charlm info --json` prints and the Python module's Model.info() returns: the configuration,
+// layers, tensors, text settings, training summary and, for a checkpoint (`ck` not null), where its
+// run continues.
+nlohmann::json describe_json(const loaded_model& loaded, const checkpoint_info* ck);
 
 }  // namespace charlm

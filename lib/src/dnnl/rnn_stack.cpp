@@ -819,6 +819,12 @@ void rnn_generator::reset_state() {
     if (c_[cur_]) std::memset(c_[cur_], 0, bytes);
 }
 
+void rnn_generator::set_state(const float* h, const float* c) {
+    const size_t count = static_cast<size_t>(w_.layers_) * batch_ * w_.hidden_;
+    std::memcpy(h_[cur_], h, sizeof(float) * count);
+    if (c_[cur_] && c) std::memcpy(c_[cur_], c, sizeof(float) * count);
+}
+
 const float* rnn_generator::final_h() const { return h_[cur_]; }
 const float* rnn_generator::final_c() const { return c_[cur_]; }
 

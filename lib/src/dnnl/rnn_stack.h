@@ -265,6 +265,8 @@ public:
     const float* final_h() const;  // (L, N, H) after the last step
     const float* final_c() const;
     void reset_state();  // back to zeros
+    // Replaces the state the next step starts from: h, c (L, N, H) ldnc; c null without a cell state.
+    void set_state(const float* h, const float* c);
 
 private:
     struct layer_group;

@@ -133,6 +133,18 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     return report_of(ids, nll, unknown);
 }
 
+result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
+                                   uint32_t streams, uint32_t steps) {
+    if (streams < 1 || steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
+    auto text = tokenize_bytes(bytes, model.text(), source_name);
+    if (!text) return text.err();
+    uint64_t unknown = 0;
+    const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);
+    if (ids.size() < 2)
+        return make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", source_name));
+    return evaluate_ids(model, ids, unknown, streams, steps);
+}
+
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
                          uint32_t streams, uint32_t steps) {
     CHARLM_ASSERT(ids.size() >= 2);
