@@ -217,12 +217,14 @@ public:
         if (ready_.empty()) {
             for (;;) {
                 bool done;
+                std::deque<std::string> taken;  // ready_ is touched only with the GIL held
                 {
                     py::gil_scoped_release release;
                     std::unique_lock lk(mu_);
                     done = cv_.wait_for(lk, std::chrono::milliseconds(50), [&] { return !queue_.empty() || finished_; });
-                    if (done) std::swap(ready_, queue_);
+                    if (done) std::swap(taken, queue_);
                 }
+                for (auto& p : taken) ready_.push_back(std::move(p));
                 if (done) break;
                 if (PyErr_CheckSignals() != 0) {
                     cancel_ = true;

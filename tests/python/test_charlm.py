@@ -51,6 +51,8 @@ def scratch(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def corpus(scratch):
+    if not (CORPORA / "tang300.txt").exists():
+        pytest.skip(f"no {CORPORA / 'tang300.txt'} (set CHARLM_SHARED_CORPORA)")
     lines, poems = [], 0
     with open(CORPORA / "tang300.txt", encoding="utf-8") as f:
         for line in f:
@@ -217,6 +219,24 @@ def test_ctrl_c_stops_training_with_a_checkpoint(scratch, corpus):
     info = json.loads(run("info", "--model", str(out) + ".ckpt", "--json").stdout)
     assert info["checkpoint"] is not None and info["checkpoint"]["step"] >= sent[0]
     assert info["checkpoint"]["epoch"] < 20  # stopped within the 50 ms the caller polls in, not after 100 epochs
+
+
+def test_ctrl_c_stops_generation(model):
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        model.generate("春", length=5_000_000, seed=1)  # minutes, were it not stopped
+    timer.join()
+    assert time.perf_counter() - t0 < 10
+    s = model.stream("春", length=5_000_000, seed=1)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in s:
+            pass
+    timer.join()
+    s.close()
 
 
 def test_an_exception_in_a_callback_stops_training(scratch, corpus):
