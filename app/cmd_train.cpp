@@ -137,11 +137,7 @@ int cmd_train(int argc, char** argv) {
     auto ck = prepare_train(req, rank0);
     if (!ck) return fail(ck.err());
     const int used_threads = apply_threads(threads_per_rank(threads));
-    if (*ck && (*ck)->threads != used_threads && rank0)
-        fmt::print(stderr,
-                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
-                   "correctly but will not match an uninterrupted run bit for bit\n",
-                   (*ck)->threads, used_threads);
+    if (rank0) warn_thread_change(*ck, used_threads);
 
     train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};
     cb.should_stop = stop_requested;

@@ -139,4 +139,12 @@ result<std::optional<checkpoint_info>> prepare_train(train_request& r, bool repo
     return ck;
 }
 
+void warn_thread_change(const std::optional<checkpoint_info>& ck, int used_threads) {
+    if (ck && ck->threads != used_threads)
+        fmt::print(stderr,
+                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
+                   "correctly but will not match an uninterrupted run bit for bit\n",
+                   ck->threads, used_threads);
+}
+
 }  // namespace charlm::cli

@@ -45,4 +45,8 @@ status parse_train(int argc, char** argv, train_request& r, bool* done);
 // and refuses outputs that would replace files the user has.
 result<std::optional<checkpoint_info>> prepare_train(train_request& r, bool reporting);
 
+// On stderr, when a resumed run uses other threads than its checkpoint's: it will not match an
+// uninterrupted run bit for bit.
+void warn_thread_change(const std::optional<checkpoint_info>& ck, int used_threads);
+
 }  // namespace charlm::cli

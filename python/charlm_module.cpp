@@ -429,18 +429,13 @@ py::dict train_run(const py::object& config, const py::object& on_report, const 
     cb.on_sample = [&](const std::string& prefix, const std::string& text) { call(on_sample, prefix, text); };
     cb.should_stop = [&] { return cancel.load(); };
     std::optional<result<train_outcome>> outcome;
-    int used_threads = 0;
-    {
-        run_released(
-            [&] {
-                used_threads = cli::apply_threads(req.threads);
-                outcome.emplace(train(req.cfg, cb));
-            },
-            cancel);
-    }
+    run_released(
+        [&] {
+            cli::warn_thread_change(ck, cli::apply_threads(req.threads));
+            outcome.emplace(train(req.cfg, cb));
+        },
+        cancel);
     if (callback_error) throw std::move(*callback_error);
-    (void)ck;
-    (void)used_threads;
     return outcome_dict(take(std::move(*outcome)));
 }
 
