@@ -12,7 +12,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -76,19 +78,32 @@ std::string option_text(const std::string& name, const py::handle& v) {
 }
 
 // Keyword arguments as `command`'s options: top_k=5 -> --top-k=5, True -> the bare switch,
-// False and None -> left out, a list -> the option repeated.
+// False and None -> left out, a list -> the option repeated. A name is letters, digits, '_' and '-'.
 void add_option_args(std::vector<std::string>& args, const py::dict& options, const std::set<std::string>& refused) {
     for (auto [key, value] : options) {
         std::string name = py::str(key).cast<std::string>();
-        if (refused.count(name)) throw py::value_error("'" + name + "' is not an option here");
+        const bool word = !name.empty() && std::isalpha(static_cast<unsigned char>(name[0])) &&
+                          std::all_of(name.begin(), name.end(), [](char c) {
+                              return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                          });
+        if (!word || refused.count(name)) throw py::value_error("'" + name + "' is not an option here");
         std::replace(name.begin(), name.end(), '_', '-');
         if (value.is_none() || (PyBool_Check(value.ptr()) && !value.cast<bool>())) continue;
+        // "--name=value" keeps a value that starts with '-' a value; an empty one needs its own word.
+        auto add = [&](const std::string& text) {
+            if (text.empty()) {
+                args.push_back("--" + name);
+                args.push_back(text);
+            } else {
+                args.push_back("--" + name + "=" + text);
+            }
+        };
         if (PyBool_Check(value.ptr())) {
             args.push_back("--" + name);
         } else if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value)) {
-            for (auto item : value) args.push_back("--" + name + "=" + option_text(name, item));
+            for (auto item : value) add(option_text(name, item));
         } else {
-            args.push_back("--" + name + "=" + option_text(name, value));
+            add(option_text(name, value));
         }
     }
 }
@@ -395,8 +410,10 @@ py::dict train_run(const py::object& config, const py::object& on_report, const 
     std::vector<std::string> args{"train"};
     if (py::isinstance<py::dict>(config)) {
         add_option_args(args, config.cast<py::dict>(), {"help"});
-    } else if (!config.is_none()) {
+    } else if (py::isinstance<py::str>(config) || py::hasattr(config, "__fspath__")) {
         args.push_back("--config=" + option_text("config", config));
+    } else if (!config.is_none()) {
+        throw py::type_error("config is a dict of options or the path of an .ini file");
     }
     add_option_args(args, options, {"help"});
     cli::train_request req;

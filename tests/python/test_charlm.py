@@ -267,6 +267,12 @@ def test_errors_map_to_python_exceptions(model, scratch, corpus):
         (ValueError, "num_samples must be 1", lambda: model.stream(num_samples=2)),
         (ValueError, "not an option here", lambda: model.generate(model="x")),
         (TypeError, "takes a str or a number", lambda: model.generate(seed={"a": 1})),
+        (ValueError, "--stop must not be empty", lambda: model.generate(stop=["。", ""])),  # as the CLI says
+        (ValueError, "'' is not an option", lambda: model.generate(**{"": 1})),
+        (ValueError, "'x y' is not an option", lambda: model.generate(**{"x y": 1})),
+        (TypeError, "config is a dict", lambda: charlm.train(42)),
+        (ValueError, "--corpus' cannot be specified more than once", lambda: charlm.train({"corpus": ["a", "b"]})),
+        (OSError, "is a directory", lambda: charlm.Model.load(scratch)),
         (ValueError, "not a token id", lambda: model.decode([len(model.vocab)])),
         (ValueError, "not a token id", lambda: model.logits([-1])),
         (ValueError, "state['h'] has 3 values", lambda: model.logits([1], state={"h": np.zeros(3)})),
@@ -332,8 +338,8 @@ def test_two_threads_generate_at_once(model):
         best = min(best or 9e9, together / sequential)
         if best < 0.8:
             break
-    # Faster together only when a second core is free: CI's machine, not a box shared by builds.
-    if os.getloadavg()[0] > (os.cpu_count() or 1) - 1:
+    # Faster together needs a second core free: on a machine busy with other work, not faster is no failure.
+    if best >= 0.8 and os.getloadavg()[0] > (os.cpu_count() or 1) - 1:
         pytest.skip(f"the machine is busy (load {os.getloadavg()[0]:.1f}): together/sequential was {best:.2f}")
     assert best < 0.8, f"two threads took {best:.2f} of the sequential time"
 
