@@ -452,12 +452,19 @@ py::dict train_run(const py::object& config, const py::object& on_report, const 
     cb.on_sample = [&](const std::string& prefix, const std::string& text) { call(on_sample, prefix, text); };
     cb.should_stop = [&] { return cancel.load(); };
     std::optional<result<train_outcome>> outcome;
-    run_released(
-        [&] {
-            cli::warn_thread_change(ck, cli::apply_threads(req.threads));
-            outcome.emplace(train(req.cfg, cb));
-        },
-        cancel);
+    try {
+        run_released(
+            [&] {
+                cli::warn_thread_change(ck, cli::apply_threads(req.threads));
+                outcome.emplace(train(req.cfg, cb));
+            },
+            cancel);
+    } catch (py::error_already_set& e) {  // Ctrl-C: say where the run can continue, as the CLI does
+        if (outcome && outcome->ok() && !(*outcome)->checkpoint.empty() && py::hasattr(e.value(), "add_note"))
+            e.value().attr("add_note")("charlm: the run so far is in " + (*outcome)->checkpoint +
+                                       "; continue with charlm.train({'resume': '" + (*outcome)->checkpoint + "'})");
+        throw;
+    }
     if (callback_error) throw std::move(*callback_error);
     return outcome_dict(take(std::move(*outcome)));
 }

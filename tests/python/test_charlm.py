@@ -213,9 +213,10 @@ def test_ctrl_c_stops_training_with_a_checkpoint(scratch, corpus):
             sent.append(r["step"])
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as e:
         charlm.train(dict(TRAIN, corpus=str(corpus), out=str(out), epochs=100, report_every=3, force=True),
                      on_report=on_report)
+    assert f"continue with charlm.train({{'resume': '{out}.ckpt'}})" in e.value.__notes__[0]
     info = json.loads(run("info", "--model", str(out) + ".ckpt", "--json").stdout)
     assert info["checkpoint"] is not None and info["checkpoint"]["step"] >= sent[0]
     assert info["checkpoint"]["epoch"] < 20  # stopped within the 50 ms the caller polls in, not after 100 epochs
