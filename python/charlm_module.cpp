@@ -412,7 +412,7 @@ py::dict outcome_dict(const train_outcome& o) {
 }
 
 py::dict train_run(const py::object& config, const py::object& on_report, const py::object& on_sample,
-                   const py::dict& options) {
+                   const py::object& on_info, const py::dict& options) {
     std::vector<std::string> args{"train"};
     if (py::isinstance<py::dict>(config)) {
         add_option_args(args, config.cast<py::dict>(), {"help"});
@@ -450,6 +450,10 @@ py::dict train_run(const py::object& config, const py::object& on_report, const 
         call(on_report, d);
     };
     cb.on_sample = [&](const std::string& prefix, const std::string& text) { call(on_sample, prefix, text); };
+    cb.on_info = [&](const std::string& line) { call(on_info, line); };
+    // What the CLI prints as "charlm: warning: ..." is a Python warning (shown once per place by default).
+    const py::object warn = py::module_::import("warnings").attr("warn");
+    cb.on_warning = [&](const std::string& line) { call(warn, "charlm: " + line); };
     cb.should_stop = [&] { return cancel.load(); };
     std::optional<result<train_outcome>> outcome;
     try {
@@ -553,9 +557,13 @@ PYBIND11_MODULE(_charlm, mod) {
     mod.def(
         "train",
         [](const py::object& config, const py::object& on_report, const py::object& on_sample,
-           const py::kwargs& options) { return train_run(config, on_report, on_sample, options); },
+           const py::object& on_info, const py::kwargs& options) {
+            return train_run(config, on_report, on_sample, on_info, options);
+        },
         py::arg("config") = py::none(), py::arg("on_report") = py::none(), py::arg("on_sample") = py::none(),
+        py::arg("on_info") = py::none(),
         "Trains as `charlm train` does, from a dict of its options ('-' written '_') or an .ini path, plus "
-        "keyword options. on_report(dict) gets each report (the --metrics fields); Ctrl-C stops with a "
-        "checkpoint, then raises KeyboardInterrupt. Returns the outcome as a dict.");
+        "keyword options. on_report(dict) gets each report (the --metrics fields), on_sample(prefix, text) "
+        "each sample, on_info(line) the facts the CLI prints first; the CLI's warnings are Python warnings. "
+        "Ctrl-C stops with a checkpoint, then raises KeyboardInterrupt. Returns the outcome as a dict.");
 }

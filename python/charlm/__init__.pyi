@@ -38,5 +38,6 @@ def train(
     config: Mapping[str, _Option] | str | os.PathLike[str] | None = None,
     on_report: Callable[[dict[str, Any]], object] | None = None,
     on_sample: Callable[[str, str], object] | None = None,
+    on_info: Callable[[str], object] | None = None,
     **options: _Option,
 ) -> dict[str, Any]: ...

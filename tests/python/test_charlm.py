@@ -204,6 +204,16 @@ def test_training_from_an_ini_file_with_overrides(scratch, corpus):
     assert charlm.Model.load(out).info()["training"]["epochs"] == 1
 
 
+def test_training_facts_samples_and_warnings(scratch, corpus):
+    facts, samples = [], []
+    with pytest.warns(UserWarning, match="charlm: --patience has no effect: there is no validation text"):
+        charlm.train(dict(TRAIN, corpus=str(corpus), epochs=1, valid_fraction=0, patience=2, prefix=["春", "月"],
+                          sample_length=10),
+                     on_info=facts.append, on_sample=lambda p, t: samples.append((p, t)))
+    assert any(f.startswith(f"corpus {corpus}:") for f in facts), facts
+    assert [p for p, _ in samples] == ["春", "月"] and all(t.startswith(p) for p, t in samples)
+
+
 def test_ctrl_c_stops_training_with_a_checkpoint(scratch, corpus):
     out = scratch / "interrupted.safetensors"
     sent = []
