@@ -307,8 +307,17 @@ def test_errors_map_to_python_exceptions(model, scratch, corpus):
 
 # ---- the GIL
 
-def test_generation_releases_the_gil(model):
-    # A Python thread counts while another generates: with the GIL held it could not run at all.
+@pytest.mark.parametrize("work", ["generate", "evaluate", "logits", "train"])
+def test_work_releases_the_gil(model, corpus, work):
+    # A Python thread counts while this one works. With the GIL held for the call it would get one
+    # switch interval (5 ms) of it at most; released, a good share of the call's time.
+    text = corpus.read_text(encoding="utf-8")
+    calls = {
+        "generate": lambda: model.generate("春", length=6000, seed=1, threads=1),
+        "evaluate": lambda: [model.evaluate(text, threads=1) for _ in range(3)],
+        "logits": lambda: model.logits(model.encode(text[:3000]), threads=1),
+        "train": lambda: charlm.train(dict(TRAIN, corpus=str(corpus), epochs=3)),
+    }
     count, done = [0], threading.Event()
 
     def counter():
@@ -318,14 +327,19 @@ def test_generation_releases_the_gil(model):
     t = threading.Thread(target=counter)
     t.start()
     try:
-        time.sleep(0.01)
-        before = count[0]
-        model.generate("春", length=4000, seed=1, threads=1)
-        during = count[0] - before
+        time.sleep(0.1)
+        c0, t0 = count[0], time.perf_counter()
+        time.sleep(0.1)
+        rate = (count[0] - c0) / (time.perf_counter() - t0)  # counts per second with this thread asleep
+        c0, t0 = count[0], time.perf_counter()
+        calls[work]()
+        seconds = time.perf_counter() - t0
+        during = (count[0] - c0) / seconds
     finally:
         done.set()
         t.join()
-    assert during > 1000, during
+    assert seconds > 0.05, f"{work} took {seconds:.3f} s: too short to tell"
+    assert during > 0.1 * rate, f"{work}: the counter ran at {during:.0f}/s during the call, {rate:.0f}/s before"
 
 
 def test_two_threads_generate_at_once(model):
