@@ -230,6 +230,7 @@ def test_ctrl_c_stops_training_with_a_checkpoint(scratch, corpus):
     info = json.loads(run("info", "--model", str(out) + ".ckpt", "--json").stdout)
     assert info["checkpoint"] is not None and info["checkpoint"]["step"] >= sent[0]
     assert info["checkpoint"]["epoch"] < 20  # stopped within the 50 ms the caller polls in, not after 100 epochs
+    assert charlm.Model.load(str(out) + ".ckpt").info() == info  # a checkpoint's info says where it continues
     # Resumed through Python, it ends where an uninterrupted run of the binary ends, bit for bit.
     epochs = info["checkpoint"]["epoch"] + 1
     outcome = charlm.train({"resume": str(out) + ".ckpt", "epochs": epochs, "threads": 1})
