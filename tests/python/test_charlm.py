@@ -297,6 +297,8 @@ def test_errors_map_to_python_exceptions(model, scratch, corpus):
         (ValueError, "--corpus", lambda: charlm.train({"epochs": 1})),
         (ValueError, "--hidden", lambda: charlm.train({"corpus": str(corpus), "hidden": 0})),
         (ValueError, "--threads", lambda: charlm.train({"corpus": str(corpus), "threads": -1})),
+        (ArithmeticError, "training diverged at step",
+         lambda: charlm.train(dict(TRAIN, corpus=str(corpus), epochs=3, lr=1000, clip=0))),
     ]
     for kind, words, call in cases:
         with pytest.raises(kind) as e:
