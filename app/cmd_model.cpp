@@ -15,6 +15,7 @@
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "requests.hpp"
 
 namespace charlm::cli {
 
@@ -100,50 +101,19 @@ int print_in_reader_script(const language_model& model, const std::string& prefi
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
-    std::string model_path, prefix;
-    sample_config cfg;
-    int threads = 0;
-    bool greedy = false;
-    poem_config poem;
-    std::string novelty;
-    option_groups groups;
-    groups["charlm generate options"].add_options()
-        ("model", po::value(&model_path), "model file (required)")
-        ("prefix", po::value(&prefix)->default_value(prefix), "text to start from (empty: start of a line)");
-    add_options(groups, sample_options(), cfg);
-    groups["Sampling"].add_options()
-        ("greedy", po::bool_switch(&greedy), "always take the most likely token (temperature 0)")
-        ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
-    add_options(groups, poem_options(), poem);
-    groups[poem_options().front().info.group].add_options()
-        ("novelty", po::value(&novelty), "report on stderr the share of the poems' lines found verbatim in this corpus");
-    auto bind = [&](const po::variables_map& vm) -> status {
-        CHARLM_TRY(take_options(sample_options(), vm, cfg));
-        return take_options(poem_options(), vm, poem);
-    };
-    po::options_description desc = groups.all();
-    po::variables_map vm;
+    generate_request req;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm generate --model FILE [options]", desc, nullptr, vm, &done, bind);
-        !s.ok())
-        return report_error(s.err());
+    if (auto s = parse_generate(argc, argv, req, true, &done); !s.ok()) return report_error(s.err());
     if (done) return exit_ok;
-    if (model_path.empty()) return report_error(make_error(errc::usage, "generate: --model FILE is required"));
-    if (greedy) cfg.temperature = 0;
-    if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
-    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
-    if (auto s = poem.validate(); !s.ok()) return report_error(s.err());
-    if (!novelty.empty() && !poem.active())
-        return report_error(make_error(errc::usage, "--novelty counts the lines of poems: it needs --form or --acrostic"));
-    if (poem.active() && !poem.form.empty())
-        if (auto f = parse_poem_form(poem.form); !f) return report_error(f.err());
-    apply_threads(threads);
-    auto loaded = load_model(model_path);
+    std::string& prefix = req.prefix;
+    sample_config& cfg = req.sample;
+    apply_threads(req.threads);
+    auto loaded = load_model(req.model_path);
     if (!loaded) return report_error(loaded.err());
-    auto converted = convert_inputs(loaded->model, prefix, cfg, poem.active() ? &poem : nullptr);
+    auto converted = convert_inputs(loaded->model, prefix, cfg, req.poem.active() ? &req.poem : nullptr);
     if (!converted) return report_error(converted.err());
     for (const auto& c : *converted) fmt::print(stderr, "charlm: {}\n", c.describe());
-    if (poem.active()) return print_poems(loaded->model, prefix, cfg, poem, novelty);
+    if (req.poem.active()) return print_poems(loaded->model, prefix, cfg, req.poem, req.novelty);
     if (reader_conversion(loaded->model, cfg) != script_conversion::none)
         return print_in_reader_script(loaded->model, prefix, cfg);
     // One sample streams token by token; several are printed when the batch is done. To a terminal
@@ -260,33 +230,7 @@ int cmd_info(int argc, char** argv) {
     const model_summary d = describe_model(m);
     auto ck = read_checkpoint(model_path);  // also a checkpoint? (a plain model file is not)
     if (json) {
-        nlohmann::json layers = nlohmann::json::array(), tensors = nlohmann::json::array();
-        for (const auto& l : d.layers) {
-            layers.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"stored", l.stored},
-                              {"trainable", l.trainable}});
-            for (const auto& t : l.tensors)
-                tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"stored", t.stored}, {"trainable", t.trainable}});
-        }
-        nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", layers},   {"hidden", c.hidden},
-                            {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", d.trainable},
-                            {"parameters_trainable", d.trainable}, {"parameters_stored", d.stored},
-                            {"softmax", to_string(c.softmax)},
-                            {"tensors", tensors},
-                            {"text", describe_text(m.text())},
-                            {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
-                                          {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
-        j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
-        j["training"]["corpus_checksum"] = s.corpus_checksum;
-        if (c.softmax == softmax_type::adaptive) {
-            j["cutoffs"] = c.cutoffs;
-            j["div_value"] = c.div_value;
-        }
-        // The 1-based epoch the run continues in, and the batches of it already done.
-        j["checkpoint"] = ck ? nlohmann::json{{"epoch", ck->epoch + 1},
-                                              {"batch", ck->batch},
-                                              {"step", ck->step},
-                                              {"threads", ck->threads}}
-                             : nlohmann::json(nullptr);
+        const nlohmann::json j = describe_json(*loaded, ck ? &*ck : nullptr);
         fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return exit_ok;
     }

@@ -11,6 +11,7 @@
 #include "charlm/train.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
+#include "requests.hpp"
 #include "stop_signal.hpp"
 
 namespace charlm::cli {
@@ -114,82 +115,16 @@ int report_outcome(const train_config& cfg, const train_outcome& outcome) {
     return exit_ok;
 }
 
-// --resume: the run continues with the checkpoint's settings, replaced by those given here (the
-// library refuses those that would change the run). Without --resume: none.
-result<std::optional<checkpoint_info>> merge_checkpoint(train_config& cfg, const std::set<std::string>& given) {
-    if (cfg.resume.empty()) return std::optional<checkpoint_info>{};
-    auto r = read_checkpoint(cfg.resume);
-    if (!r) return r.err();
-    train_config run = r->config;
-    copy_given(train_options(), given, cfg, run);
-    cfg = std::move(run);
-    return std::optional<checkpoint_info>{std::move(*r)};
-}
-
-// Refused before an epoch is spent (the writer refuses too): a resumed run owns the files its
-// checkpoint names (`ck`, same --out, same --metrics) unless they hold later steps than the
-// checkpoint; anything else the user has needs --force to be replaced.
-status check_outputs(const train_config& cfg, bool force, const checkpoint_info* ck) {
-    const bool same_out = ck && cfg.out == ck->config.out;
-    const bool same_metrics = ck && cfg.metrics == ck->config.metrics;
-    const std::string best = cfg.out.empty() ? "" : cfg.out + ".best";
-    const std::string ckpt = cfg.out.empty() ? "" : cfg.out + ".ckpt";
-    const std::pair<const std::string*, bool> outputs[] = {
-        {&cfg.out, same_out}, {&best, same_out}, {&ckpt, same_out}, {&cfg.metrics, same_metrics}};
-    std::string replaced;
-    for (const auto& [f, ours] : outputs) {
-        CHARLM_TRY(check_output_path(*f, force || ours));
-        if (!f->empty() && !ours && std::filesystem::exists(*f))
-            replaced += fmt::format("{}{}", replaced.empty() ? "" : ", ", *f);
-    }
-    if (same_out && !force) {
-        const std::vector<std::string> newer = newer_than_checkpoint(cfg.out, *ck);
-        std::string list;
-        for (const auto& n : newer) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
-        if (!newer.empty())
-            return make_error(errc::io, fmt::format("--resume {} continues from step {}, but {} hold{} later steps of "
-                                                    "the run: resuming would replace {}; pass --force to replace "
-                                                    "{} ({}.best is replaced only by a better model), or give "
-                                                    "another --out",
-                                                    cfg.resume, ck->step, list, newer.size() == 1 ? "s" : "",
-                                                    newer.size() == 1 ? "it" : "them",
-                                                    newer.size() == 1 ? "it" : "them", cfg.out));
-    }
-    if (!replaced.empty())
-        fmt::print("--force: replacing {} (epoch checkpoints of other runs are left as they are)\n", replaced);
-    return {};
-}
-
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
-    train_config cfg;
-    int threads = 0;
-    double mpi_timeout = 300;
-    bool force = false;
-    option_groups groups;
-    add_options(groups, train_options(), cfg);
-    groups["Training"].add_options()("threads", po::value(&threads)->default_value(threads),
-                                     "threads (0: the cores available; under mpirun, shared among the processes "
-                                     "on each machine)")(
-        "mpi-timeout", po::value(&mpi_timeout)->default_value(mpi_timeout),
-        "under mpirun: seconds a process waits for the others before the run ends with an error");
-    groups["Output"].add_options()("force", po::bool_switch(&force),
-                                   "overwrite --out, its .best/.ckpt and --metrics if they exist");
-    std::set<std::string> given;  // the settings named on the command line or in --config
-    auto bind = [&](const po::variables_map& vm) -> status {
-        CHARLM_TRY(take_options(train_options(), vm, cfg, &given));
-        return apply_implied(cfg, given);
-    };
-    po::options_description all = groups.all();
-    po::variables_map vm;
+    train_request req;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm train --corpus FILE [options]", all, nullptr, vm, &done, bind);
-        !s.ok())
-        return report_error(s.err());
+    if (auto s = parse_train(argc, argv, req, &done); !s.ok()) return report_error(s.err());
     if (done) return exit_ok;
-    if (threads < 0) return report_error(make_error(errc::usage, "--threads must be >= 0"));
-    if (!(mpi_timeout > 0)) return report_error(make_error(errc::usage, "--mpi-timeout must be > 0 seconds"));
+    const train_config& cfg = req.cfg;
+    const int threads = req.threads;
+    const double mpi_timeout = req.mpi_timeout;
 
     // Under mpirun: one rank of a data-parallel run. Rank 0 prints and writes; the others print
     // only their errors, and an error on any rank ends them all (MPI_Abort) rather than leaving
@@ -207,19 +142,10 @@ int cmd_train(int argc, char** argv) {
         return code;
     };
 
-    auto ck = merge_checkpoint(cfg, given);
+    auto ck = prepare_train(req, rank0);
     if (!ck) return fail(ck.err());
-    if (auto s = cfg.validate(); !s.ok()) return fail(s.err());
-    if (rank0) {
-        for (const auto& w : cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);
-        if (auto s = check_outputs(cfg, force, *ck ? &**ck : nullptr); !s.ok()) return fail(s.err());
-    }
     const int used_threads = apply_threads(threads_per_rank(threads));
-    if (*ck && (*ck)->threads != used_threads && rank0)
-        fmt::print(stderr,
-                   "charlm: warning: the checkpoint was trained with {} threads, this run uses {}: it continues "
-                   "correctly but will not match an uninterrupted run bit for bit\n",
-                   (*ck)->threads, used_threads);
+    if (rank0) warn_thread_change(*ck, used_threads);
 
     train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};
     cb.should_stop = stop_requested;

@@ -11,11 +11,14 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "charlm/model.hpp"
+#include "charlm/model_file.hpp"
+#include "charlm/train.hpp"
 
 namespace charlm {
 
@@ -55,5 +58,10 @@ std::vector<std::pair<std::string, std::string>> describe_build();
 nlohmann::json describe_text(const text_config& text);
 // The same in words, for `charlm info`: "encoding utf-8, normalize nfc, ..., script traditional".
 std::string describe_text_line(const text_config& text);
+
+// What `charlm info --json` prints and the Python module's Model.info() returns: the configuration,
+// layers, tensors, text settings, training summary and, for a checkpoint (`ck` not null), where its
+// run continues.
+nlohmann::json describe_json(const loaded_model& loaded, const checkpoint_info* ck);
 
 }  // namespace charlm

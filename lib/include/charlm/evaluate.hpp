@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "charlm/model.hpp"
@@ -58,6 +59,12 @@ struct eval_report {
 // it. Errors: the text's (decoding, I/O), errc::input for fewer than 2 tokens, errc::usage for
 // logits with several streams, and the logits file's (check_output_path, write failures).
 result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts);
+
+// The same over text already in memory (bytes in the model's encoding), named `source_name` in
+// messages, without a logits file: what the Python module's Model.evaluate runs. Errors: the
+// text's (decoding), errc::usage for streams or steps of 0, errc::input for fewer than 2 tokens.
+result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
+                                   uint32_t streams, uint32_t steps, convert_policy convert = convert_policy::automatic);
 
 // The same for a text already read and mapped to the vocabulary (`unknown_tokens` of its tokens
 // were not in it), without a logits file: what the server's /api/eval runs. Needs ids.size() >= 2.

@@ -24,6 +24,11 @@ struct loss_sum {
     double perplexity() const;
 };
 
+// The recurrent state of a session, (L, N, H) ldnc each; c only for LSTM (empty otherwise).
+struct recurrent_state {
+    std::vector<float> h, c;
+};
+
 // Receives the logits (V) that predict ids[position]; valid only during the call.
 using logits_sink = std::function<void(uint64_t position, const float* logits)>;
 
@@ -97,9 +102,7 @@ public:
     std::vector<param_view> params();
 
     // The initial state of the next step, (L, N, H) ldnc each (c only for LSTM), for checkpoints.
-    struct recurrent_state {
-        std::vector<float> h, c;
-    };
+    using recurrent_state = charlm::recurrent_state;
     recurrent_state state();
     void set_state(const recurrent_state& s);
     // Training forwards run so far: the dropout masks' counter (checkpoints restore it).
@@ -167,6 +170,12 @@ public:
     };
     saved_state save() const;
     void restore(const saved_state& s);
+
+    // The state after the last step (the next step's initial state), and one to continue from
+    // instead (a caller that feeds a text in pieces). set_state: errc::usage when a size is not
+    // (L, N, H), or c is given or missing against the cell.
+    recurrent_state state() const;
+    status set_state(const recurrent_state& s);
 
     struct impl;
 

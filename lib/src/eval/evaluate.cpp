@@ -108,10 +108,36 @@ eval_report report_of(const token_stream& ids, const std::vector<float>& nll, ui
 
 }  // namespace
 
-// The text through the model's preprocessing; with `convert` automatic and tokens the model never
-// saw, read again converted to the model's script when that leaves fewer unknown (`converted` says so).
+// The text through the model's preprocessing (`load` reads it with given text settings); with
+// `convert` automatic and tokens the model never saw, read again converted to the model's script when
+// that leaves fewer unknown (`converted` says so).
+template <class Load>
+static result<tokenized_text> in_model_script(const language_model& model, convert_policy convert, const Load& load,
+                                              script_conversion& converted) {
+    auto text = load(model.text());
+    if (!text || convert == convert_policy::off) return text;
+    const text_script other =
+        model.text().script == text_script::traditional ? text_script::simplified : text_script::traditional;
+    const script_conversion c = conversion_between(other, model.text().script);
+    auto unknown_in = [&](const tokenized_text& t) {
+        uint64_t n = 0;
+        for (size_t k = 0; k < t.tokens.size(); ++k)
+            if (!model.vocab().contains(t.tokens[k])) n += t.counts[k];
+        return n;
+    };
+    const uint64_t unknown = unknown_in(*text);
+    if (c == script_conversion::none || unknown == 0) return text;
+    text_config tc = model.text();
+    tc.convert = c;
+    auto again = load(tc);
+    if (!again) return again.err();
+    if (unknown_in(*again) >= unknown) return text;
+    converted = c;
+    return again;
+}
+
 static result<tokenized_text> load_in_model_script(const language_model& model, const std::string& path,
-                                            convert_policy convert, script_conversion& converted) {
+                                                   convert_policy convert, script_conversion& converted) {
     // Standard input cannot be read twice: kept in memory when it may be read again converted.
     std::string stdin_bytes;
     const bool from_stdin = path == "-" && convert == convert_policy::automatic;
@@ -119,25 +145,7 @@ static result<tokenized_text> load_in_model_script(const language_model& model, 
     auto load = [&](const text_config& tc) {
         return from_stdin ? tokenize_bytes(stdin_bytes, tc, "standard input") : load_text(path, tc);
     };
-    auto text = load(model.text());
-    if (!text || convert == convert_policy::off) return text;
-    const text_script other =
-        model.text().script == text_script::traditional ? text_script::simplified : text_script::traditional;
-    const script_conversion c = conversion_between(other, model.text().script);
-    uint64_t unknown = 0;
-    for (size_t k = 0; k < text->tokens.size(); ++k)
-        if (!model.vocab().contains(text->tokens[k])) unknown += text->counts[k];
-    if (c == script_conversion::none || unknown == 0) return text;
-    text_config tc = model.text();
-    tc.convert = c;
-    auto again = load(tc);
-    if (!again) return again.err();
-    uint64_t unknown_after = 0;
-    for (size_t k = 0; k < again->tokens.size(); ++k)
-        if (!model.vocab().contains(again->tokens[k])) unknown_after += again->counts[k];
-    if (unknown_after >= unknown) return text;
-    converted = c;
-    return again;
+    return in_model_script(model, convert, load, converted);
 }
 
 result<eval_report> evaluate_file(const language_model& model, const std::string& text_path, const eval_options& opts) {
@@ -166,6 +174,22 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     if (!opts.logits_path.empty()) CHARLM_TRY(out.close());
     CHARLM_ASSERT(nll.size() == l.tokens && l.tokens == ids.size() - 1);
     eval_report rep = report_of(ids, nll, unknown);
+    rep.converted = converted;
+    return rep;
+}
+
+result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
+                                   uint32_t streams, uint32_t steps, convert_policy convert) {
+    if (streams < 1 || steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
+    script_conversion converted = script_conversion::none;
+    auto text = in_model_script(
+        model, convert, [&](const text_config& tc) { return tokenize_bytes(bytes, tc, source_name); }, converted);
+    if (!text) return text.err();
+    uint64_t unknown = 0;
+    const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);
+    if (ids.size() < 2)
+        return make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", source_name));
+    eval_report rep = evaluate_ids(model, ids, unknown, streams, steps);
     rep.converted = converted;
     return rep;
 }

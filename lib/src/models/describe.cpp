@@ -1,6 +1,7 @@
 // describe_model (describe.hpp): the layer table from the configuration, each layer naming the
 // tensors it owns; shapes and stored counts come from the tensors the model exports, so the table
-// shows what the file holds. Not here: printing.
+// shows what the file holds; describe_json, the same with the file's settings as one JSON object.
+// Not here: printing.
 #include "charlm/describe.hpp"
 
 #include "charlm/distributed.hpp"
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 namespace charlm {
 
@@ -136,6 +138,39 @@ std::vector<std::pair<std::string, std::string>> describe_build() {
                             has(__builtin_cpu_supports("avx512bf16")))},
         {"kernels", nn::simd::active() ? "AVX2+FMA (output layer, softmax, sampler)" : "scalar (no AVX2+FMA)"},
     };
+}
+
+nlohmann::json describe_json(const loaded_model& loaded, const checkpoint_info* ck) {
+    const language_model& m = loaded.model;
+    const model_config& c = m.config();
+    const training_summary& s = loaded.summary;
+    const model_summary d = describe_model(m);
+    nlohmann::json layers = nlohmann::json::array(), tensors = nlohmann::json::array();
+    for (const auto& l : d.layers) {
+        layers.push_back({{"name", l.name}, {"type", l.kind}, {"shape", l.shape}, {"stored", l.stored},
+                          {"trainable", l.trainable}});
+        for (const auto& t : l.tensors)
+            tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"stored", t.stored}, {"trainable", t.trainable}});
+    }
+    nlohmann::json j = {{"cell", to_string(c.cell)}, {"layers", layers},   {"hidden", c.hidden},
+                        {"embed", c.embed},          {"vocab", c.vocab},   {"parameters", d.trainable},
+                        {"parameters_trainable", d.trainable}, {"parameters_stored", d.stored},
+                        {"softmax", to_string(c.softmax)},
+                        {"tensors", tensors},
+                        {"text", describe_text(m.text())},
+                        {"training", {{"corpus", s.corpus}, {"epochs", s.epochs}, {"steps", s.steps},
+                                      {"train_ppl", s.train_ppl}, {"date", s.date}, {"charlm_version", s.version}}}};
+    j["training"]["valid_ppl"] = s.valid_ppl ? nlohmann::json(*s.valid_ppl) : nlohmann::json(nullptr);
+    j["training"]["corpus_checksum"] = s.corpus_checksum;
+    if (c.softmax == softmax_type::adaptive) {
+        j["cutoffs"] = c.cutoffs;
+        j["div_value"] = c.div_value;
+    }
+    // The 1-based epoch the run continues in, and the batches of it already done.
+    j["checkpoint"] = ck ? nlohmann::json{{"epoch", ck->epoch + 1}, {"batch", ck->batch}, {"step", ck->step},
+                                          {"threads", ck->threads}}
+                         : nlohmann::json(nullptr);
+    return j;
 }
 
 }  // namespace charlm

@@ -593,4 +593,29 @@ void generator::restore(const saved_state& s) {
     p_->rnn.set_state(s.h.data(), s.c.empty() ? nullptr : s.c.data());
 }
 
+recurrent_state generator::state() const {
+    const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
+    recurrent_state st;
+    st.h.assign(p_->rnn.final_h(), p_->rnn.final_h() + n);
+    if (p_->m.cfg.cell == cell_type::lstm) st.c.assign(p_->rnn.final_c(), p_->rnn.final_c() + n);
+    return st;
+}
+
+status generator::set_state(const recurrent_state& st) {
+    const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
+    const bool lstm = p_->m.cfg.cell == cell_type::lstm;
+    if (st.h.size() != n)
+        return make_error(errc::usage, fmt::format("the state's h has {} values; this model and batch take {} "
+                                                   "(layers {} x batch {} x hidden {})",
+                                                   st.h.size(), n, p_->m.cfg.layers, p_->N, p_->m.H));
+    if (lstm && st.c.size() != n)
+        return make_error(errc::usage, fmt::format("the state's c has {} values; an LSTM of this size takes {}",
+                                                   st.c.size(), n));
+    if (!lstm && !st.c.empty())
+        return make_error(errc::usage, fmt::format("the state has a c, but a {} has no cell state",
+                                                   to_string(p_->m.cfg.cell)));
+    p_->rnn.set_state(st.h.data(), lstm ? st.c.data() : nullptr);
+    return {};
+}
+
 }  // namespace charlm
