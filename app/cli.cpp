@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <typeinfo>
@@ -137,7 +138,7 @@ status parse_command(int argc, char** argv, const std::string& usage_line, po::o
         if (vm.count("config")) {
             config_file = vm["config"].as<std::string>();
             std::ifstream in(config_file);
-            if (!in) {
+            if (!in || std::filesystem::is_directory(config_file)) {
                 return make_error(errc::io, fmt::format("cannot read config file '{}': check the path", config_file));
             }
             // Command-line values win: a setting given there is dropped from the file's. (store()

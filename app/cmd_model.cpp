@@ -157,7 +157,8 @@ int cmd_eval(int argc, char** argv) {
          "also write the logits of every predicted token to this file: raw little-endian float32, "
          "(tokens - 1) x V row-major in text order (implies --streams 1)")
         ("force", po::bool_switch(&opts.overwrite), "overwrite the --logits file if it exists")
-        ("convert", po::value(&convert)->default_value("auto"), find_option(sample_options(), "convert")->info.help.c_str())
+        ("convert", po::value(&convert)->default_value("auto"), "a text in the other Chinese script than the model's: read converted to the model's (auto, said on "
+         "stderr) or as it is (off)")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
     po::variables_map vm;
     bool done = false;

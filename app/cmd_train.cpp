@@ -123,7 +123,6 @@ int cmd_train(int argc, char** argv) {
     if (auto s = parse_train(argc, argv, req, &done); !s.ok()) return report_error(s.err());
     if (done) return exit_ok;
     const train_config& cfg = req.cfg;
-    const int threads = req.threads;
     const double mpi_timeout = req.mpi_timeout;
 
     // Under mpirun: one rank of a data-parallel run. Rank 0 prints and writes; the others print
@@ -144,7 +143,7 @@ int cmd_train(int argc, char** argv) {
 
     auto ck = prepare_train(req, rank0);
     if (!ck) return fail(ck.err());
-    const int used_threads = apply_threads(threads_per_rank(threads));
+    const int used_threads = apply_threads(threads_per_rank(req.threads));  // a resumed run's: its checkpoint's
     if (rank0) warn_thread_change(*ck, used_threads);
 
     train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "charlm/distributed.hpp"
 #include "charlm/files.hpp"
 #include "cli.hpp"
 
@@ -125,12 +126,16 @@ status parse_train(int argc, char** argv, train_request& r, bool* done) {
     if (*done) return {};
     if (threads < 0) return make_error(errc::usage, "--threads must be >= 0");
     if (!(mpi_timeout > 0)) return make_error(errc::usage, "--mpi-timeout must be > 0 seconds");
+    r.threads_given = !vm["threads"].defaulted();
     return {};
 }
 
 result<std::optional<checkpoint_info>> prepare_train(train_request& r, bool reporting) {
     auto ck = merge_checkpoint(r.cfg, r.given);
     if (!ck) return ck.err();
+    // A resumed run takes the checkpoint's threads unless told otherwise: the command a stopped run
+    // prints (charlm train --resume FILE) then continues it bit for bit.
+    if (*ck && !r.threads_given && (*ck)->threads > 0 && !launched_by_mpi()) r.threads = (*ck)->threads;
     CHARLM_TRY(r.cfg.validate());
     if (reporting) {
         for (const auto& w : r.cfg.model.warnings()) fmt::print(stderr, "charlm: warning: {}\n", w);

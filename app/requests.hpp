@@ -33,6 +33,7 @@ struct train_request {
     train_config cfg;
     std::set<std::string> given;  // the settings named on the command line or in --config
     int threads = 0;
+    bool threads_given = false;  // --threads named (else a resumed run takes its checkpoint's)
     double mpi_timeout = 300;
     bool force = false;
 };

@@ -478,6 +478,9 @@ std::vector<row> table() {
         {"generate_zero_samples", {"generate", "--model", "@model", "--num-samples", "0"}, "--num-samples"},
         {"generate_non_numeric_temperature", {"generate", "--model", "@model", "--temperature", "warm"}, "'--temperature' is invalid"},
         {"generate_unknown_policy", {"generate", "--model", "@model", "--unknown", "guess"}, "--unknown"},
+        {"generate_prefix_not_utf8", {"generate", "--model", "@model", "--prefix", "\xff"}, "give the text in UTF-8"},
+        {"generate_bogus_script", {"generate", "--model", "@model", "--script", "klingon"}, "unknown output script"},
+        {"generate_bogus_convert", {"generate", "--model", "@model", "--convert", "maybe"}, "unknown conversion policy"},
         // A prefix the model cannot read is a bad option value, exit 2 as with --form (issue 24).
         {"generate_prefix_the_model_never_saw", {"generate", "--model", "@model", "--prefix", "\u2603"}, "U+2603"},
         {"generate_negative_threads", {"generate", "--model", "@model", "--threads", "-2"}, "--threads"},

@@ -152,6 +152,11 @@ TEST(cli_script, eval_reads_a_simplified_text_on_a_traditional_model) {
     const double pa = json::parse(a.out)["perplexity"], pb = json::parse(b.out)["perplexity"];
     EXPECT_NEAR(pb, pa, 0.05 * pa);
     EXPECT_EQ(json::parse(b.out)["converted"], "s2t");
+    // Standard input too (it is read once and kept for the second reading).
+    auto piped = run_charlm({"eval", "--model", traditional_model(), "--text", "-", "--json"}, slurp(simp_file));
+    ASSERT_EQ(piped.status, 0) << piped.err;
+    EXPECT_EQ(json::parse(piped.out)["converted"], "s2t");
+    EXPECT_NEAR(json::parse(piped.out)["perplexity"].get<double>(), pb, 1e-9);
     auto off = run_charlm({"eval", "--model", traditional_model(), "--text", simp_file, "--json", "--convert", "off"});
     ASSERT_EQ(off.status, 0) << off.err;
     EXPECT_GT(json::parse(off.out)["unknown_tokens"].get<uint64_t>(), 100u);

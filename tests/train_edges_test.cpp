@@ -7,12 +7,14 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "charlm/model_file.hpp"
+#include "charlm/sample.hpp"
 #include "charlm/train.hpp"
 #include "cli_support.h"
 
@@ -395,6 +397,127 @@ TEST(train_edges, a_model_far_larger_than_its_text_warns) {
     auto fits = run_charlm(tiny(corpus, {"--epochs", "1", "--hidden", "16"}));
     ASSERT_EQ(fits.status, 0) << fits.err;
     EXPECT_EQ(fits.err.find("warning"), std::string::npos) << fits.err;
+}
+
+// --- found by trying to break the above
+
+// Runs charlm in `dir` (for a bare --out); the exit status.
+int run_in(const std::string& dir, const std::vector<std::string>& args) {
+    std::string cmd = "cd ";
+    cmd.append(shell_quote(dir)).append(" && ").append(shell_quote(CHARLM_BINARY));
+    for (const auto& a : args) cmd.append(" ").append(shell_quote(a));
+    cmd.append(" >/dev/null 2>&1");
+    const int raw = std::system(cmd.c_str());
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128;
+}
+
+// --keep-last with a bare --out (in the current directory) counted a rewritten epoch twice and
+// pruned one file too many: the resumed checkpoint among them.
+TEST(train_edges, keep_last_with_a_bare_out_keeps_the_resumed_checkpoint) {
+    const std::string corpus = write_file("edges_bare.txt", toy_text());
+    const std::string dir = fresh_dir("edges_bare");
+    ASSERT_EQ(run_in(dir, tiny(corpus, {"--epochs", "2", "--out", "m.st", "--keep-last", "2"})), 0);
+    ASSERT_EQ(run_in(dir, {"train", "--threads", "1", "--resume", "m.st.epoch1.ckpt", "--epochs", "2", "--force"}), 0);
+    EXPECT_TRUE(fs::exists(dir + "/m.st.epoch1.ckpt"));
+    EXPECT_TRUE(fs::exists(dir + "/m.st.epoch2.ckpt"));
+}
+
+// Two outputs on one file: refused before training (--metrics on .best destroyed one or the other).
+TEST(train_edges, outputs_and_inputs_must_be_different_files) {
+    const std::string corpus = write_file("edges_same.txt", toy_text());
+    const std::string dir = fresh_dir("edges_same");
+    for (const std::string& metrics : {dir + "/x.best", dir + "/x", dir + "/x.ckpt", corpus}) {
+        auto r = run_charlm(tiny(corpus, {"--epochs", "1", "--out", dir + "/x", "--metrics", metrics, "--force"}));
+        EXPECT_EQ(r.status, 2) << metrics;
+        EXPECT_NE(r.err.find("are the same file"), std::string::npos) << r.err;
+    }
+    auto r = run_charlm(tiny(corpus, {"--epochs", "1", "--out", corpus, "--force"}));
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(slurp(corpus), toy_text()) << "the corpus was overwritten";
+}
+
+// Resuming an older checkpoint (with --force) cuts the metrics records after it: one per step, in order.
+TEST(train_edges, resuming_an_older_checkpoint_cuts_the_later_metrics) {
+    const std::string corpus = write_file("edges_cut.txt", toy_text());
+    const std::string dir = fresh_dir("edges_cut");
+    const std::string m = dir + "/m";
+    ASSERT_EQ(run_charlm(tiny(corpus, {"--epochs", "3", "--keep-last", "3", "--out", m, "--metrics", m + ".jsonl"})).status, 0);
+    auto r = run_charlm({"train", "--threads", "1", "--resume", m + ".epoch1.ckpt", "--epochs", "2", "--force"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto records = metrics_records(m + ".jsonl");
+    expect_one_record_per_step(records);
+    for (size_t i = 1; i < records.size(); ++i) EXPECT_LT(records[i - 1]["step"], records[i]["step"]) << i;
+}
+
+// A run that trains nothing leaves no metrics file (an empty one blocked the next run without --force).
+TEST(train_edges, a_run_that_trains_nothing_leaves_no_metrics_file) {
+    const std::string corpus = write_file("edges_nometrics.txt", toy_text());
+    const std::string dir = fresh_dir("edges_nometrics");
+    auto r = run_charlm(tiny(corpus, {"--time-budget", "0.000001s", "--metrics", dir + "/m.jsonl"}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/m.jsonl"));
+}
+
+// A signal during the end-of-run samples stops them at once.
+TEST(train_edges, a_signal_stops_the_samples) {
+    const std::string corpus = write_file("edges_sigsample.txt", toy_text());
+    const std::string dir = fresh_dir("edges_sigsample");
+    train_config one = lib_config(corpus, "");
+    one.metrics = "";
+    one.epochs = 1;
+    auto plain = train(one, {});
+    ASSERT_TRUE(plain.ok()) << plain.err().message;
+    train_config c = lib_config(corpus, dir + "/m");
+    c.epochs = 1;
+    c.prefixes = {"spring"};
+    c.sample_length = sample_config::max_length;  // minutes of sampling, unless the signal ends it
+    int polls = 0, samples = 0;
+    train_callbacks cb;
+    cb.should_stop = [&] { return ++polls > static_cast<int>(plain->steps) + 20; };
+    cb.on_sample = [&](const std::string&, const std::string&) { ++samples; };
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = train(c, cb);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+    EXPECT_EQ(r->stop, stop_reason::epochs) << "the run ended on its epochs; the signal came after";
+    EXPECT_EQ(samples, 0) << "a sample cut short is not printed";
+}
+
+// A run stopped by its budget, resumed with neither a larger budget nor other epochs, is refused
+// (it trained every remaining epoch without a limit), and so is a --time-budget already spent.
+TEST(train_edges, a_spent_budget_resumed_without_a_new_horizon_is_refused) {
+    std::string text;
+    for (int i = 0; i < 12; ++i) text += toy_text();
+    const std::string corpus = write_file("edges_spent.txt", text);
+    const std::string dir = fresh_dir("edges_spent");
+    ASSERT_EQ(run_charlm(tiny(corpus, {"--epochs", "2", "--time-budget", "0.2s", "--batch", "1", "--out",
+                                       dir + "/b"})).status, 0);
+    auto again = run_charlm({"train", "--threads", "1", "--resume", dir + "/b.ckpt"});
+    EXPECT_EQ(again.status, 2) << again.out;
+    EXPECT_NE(again.err.find("already spent its time budget"), std::string::npos) << again.err;
+    auto tiny_budget = run_charlm({"train", "--threads", "1", "--resume", dir + "/b.ckpt", "--epochs", "3",
+                                   "--time-budget", "0.01s"});
+    EXPECT_EQ(tiny_budget.status, 2) << tiny_budget.out;
+    EXPECT_NE(tiny_budget.err.find("is already spent"), std::string::npos) << tiny_budget.err;
+}
+
+// A finished cosine run resumed for more epochs goes on from its rate (it jumped 5x back up).
+TEST(train_edges, a_finished_cosine_run_resumed_for_more_epochs_keeps_its_rate) {
+    const std::string corpus = write_file("edges_cos_epochs.txt", toy_text());
+    const std::string dir = fresh_dir("edges_cos_epochs");
+    const std::string m = dir + "/m";
+    ASSERT_EQ(run_charlm(tiny(corpus, {"--epochs", "2", "--lr-schedule", "cosine", "--lr-final", "0.1", "--out", m,
+                                       "--metrics", m + ".jsonl", "--report-every", "5"})).status, 0);
+    const auto before = metrics_records(m + ".jsonl");
+    const double last_lr = before.back()["lr"].get<double>();
+    auto r = run_charlm({"train", "--resume", m + ".ckpt", "--epochs", "4"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("the cosine schedule goes on"), std::string::npos) << r.out;
+    const auto after = metrics_records(m + ".jsonl");
+    for (size_t i = before.size(); i < after.size(); ++i)
+        EXPECT_LE(after[i]["lr"].get<double>(), last_lr * 1.0001) << after[i];
+    // The command a stopped run prints continues with the checkpoint's threads: no warning.
+    EXPECT_EQ(r.err.find("this run uses"), std::string::npos) << r.err;
 }
 
 // Item 10 and the step count of --valid-every: out of range at once, before any training.

@@ -43,10 +43,12 @@ option<train_config> valid_every_option(const std::string& group) {
             c.valid_every_s = 0;
             return {};
         }
-        auto d = parse_duration(t);
-        if (!d)
+        auto d = t.find_first_not_of("0123456789.") == std::string::npos ? decltype(parse_duration(t))(
+                                                                                 make_error(errc::usage, ""))
+                                                                           : parse_duration(t);
+        if (!d)  // "1.5" is neither: a step count is whole, a duration has its unit
             return make_error(errc::usage, fmt::format("--valid-every: '{}' is neither a step count (e.g. 500) nor "
-                                                       "a duration (e.g. 30s, 2m)", t));
+                                                       "a duration with its unit (e.g. 30s, 2m)", t));
         c.valid_every_steps = 0;
         c.valid_every_s = *d;
         return {};

@@ -221,7 +221,11 @@ result<std::vector<std::string>> segment_utf8(std::string_view utf8, const text_
     auto dec = text_detail::decoder::open("UTF-8", invalid_policy::error, "the prompt");
     if (!dec) return dec.err();
     text_detail::u16_buffer text;
-    CHARLM_TRY((*dec)->feed(utf8.data(), utf8.size(), true, text));
+    // A prompt is an option's value, not a file: a usage error, without the advice for files.
+    if (status s = (*dec)->feed(utf8.data(), utf8.size(), true, text); !s.ok()) {
+        const std::string& m = s.err().message;
+        return make_error(errc::usage, m.substr(0, m.find("; re-encode")) + "; give the text in UTF-8");
+    }
     if (cfg.convert != script_conversion::none)
         if (auto t = text_detail::script_table::get(cfg.convert); !t) return t.err();
     text_detail::tokenizer tok(cfg);

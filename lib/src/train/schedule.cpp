@@ -110,6 +110,7 @@ std::string schedule::describe(stop_reason why, uint64_t epoch, uint64_t batch, 
 }
 
 std::string format_duration(double seconds) {
+    if (seconds < 0.001) return fmt::format("{:g}s", seconds);  // 1e-06s, not 0s
     if (seconds < 60) return fmt::format("{:g}s", std::round(seconds * 1000) / 1000);
     const auto s = static_cast<uint64_t>(std::llround(seconds));
     std::string out;
