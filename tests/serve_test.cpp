@@ -316,6 +316,17 @@ TEST(serve, poems_match_library_stream_and_cli) {
         cli_expected += (i ? "\n" : "") + text + "\n";  // a blank line between poems
     }
     EXPECT_EQ(r["samples"][0]["text"].get<std::string>().substr(0, 3), "春");
+    // Each generated character with its probability under the model: together they are the poem.
+    for (uint32_t i = 0; i < 2; ++i) {
+        std::string joined = r["samples"][i]["prefix"];
+        ASSERT_EQ(r["samples"][i]["token_p"].size(), (*poems)[i].pieces.size());
+        for (const auto& t : r["samples"][i]["token_p"]) {
+            joined += t["text"].get<std::string>();
+            EXPECT_GT(t["p"].get<double>(), 0.0);
+            EXPECT_LE(t["p"].get<double>(), 1.0);
+        }
+        EXPECT_EQ(joined, r["samples"][i]["text"]);
+    }
 
     json streamed = body;
     streamed["stream"] = true;

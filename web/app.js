@@ -243,8 +243,20 @@ function addToken(box, event) {
 }
 
 // A poem arrives whole (the generator may back up over any part of an unfinished one).
+// Each generated character carries its probability under the unconstrained model (forced ones
+// included), marked as the free text's are; the prefix stays plain.
 function showPoem(box, event) {
-  box.querySelector('pre').replaceChildren(document.createTextNode(event.text));
+  const pre = box.querySelector('pre');
+  pre.replaceChildren();
+  if (!event.token_p) {
+    pre.append(document.createTextNode(event.text));
+  } else {
+    const prefix = document.createElement('span');
+    prefix.className = 'prefix';
+    prefix.textContent = event.prefix || '';
+    pre.append(prefix);
+    for (const t of event.token_p) addToken(box, t);
+  }
   box.classList.add('poem');
 }
 

@@ -81,6 +81,8 @@ try {
     '--seed', '7', '--num-samples', '2', '--temperature', '0.9'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
   check(poems.join('\n\n') === cliPoems.replace(/\n$/, ''), 'the page\'s 五绝 acrostics equal charlm generate --form 五绝 --acrostic\'s bytes');
   check(poemsShown.join('\n\n') === poems.join('\n\n'), 'the poems shown are the final poems');
+  const poemMarks = await page.$$eval('.sample pre .tok', (spans) => spans.length);
+  check(poemMarks >= 40, `a poem's characters carry their probabilities (${poemMarks} marked spans)`);
   const shape = /^春[\p{Script=Han}]{4}，眠[\p{Script=Han}]{4}。\n不[\p{Script=Han}]{4}，觉[\p{Script=Han}]{4}。$/u;
   check(poems.length === 2 && poems.every((p) => shape.test(p)), `both poems are 五绝 with the heads 春眠不觉: ${JSON.stringify(poems)}`);
   await page.screenshot({ path: `${outDir}/poem.png`, fullPage: true });

@@ -233,6 +233,10 @@ struct poem_result {
     std::string text;  // the prefix (start of the first line) and the rest of the poem
     size_t prefix_bytes = 0;  // text's first bytes that are the prefix as the model read it
     poem_stats stats;
+    // The tokens after the prefix (text.substr(prefix_bytes) in pieces) and the probability the
+    // unconstrained model gave each: how surprising each character was, forced ones included.
+    std::vector<std::string> pieces;
+    std::vector<double> p;
 };
 
 // Sees each poem once it is complete (a backup may undo any part of an unfinished one); false

@@ -221,6 +221,8 @@ private:
         for (double x : nll_) stats_.nll += x;
         stats_.tokens = fed_.size() - prefix_size;
         r.stats = stats_;
+        for (size_t i = prefix_size; i < fed_.size(); ++i) r.pieces.push_back(model_.vocab().token(fed_[i]));
+        for (double x : nll_) r.p.push_back(std::exp(-x));
         return r;
     }
 

@@ -282,7 +282,12 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
     bool client_gone = false;
     auto describe = [&](const poem_result& p) {
         const poem_stats& s = p.stats;
+        json tokens = json::array();  // each generated character and its probability, for the page's marks
+        for (size_t i = 0; i < p.pieces.size() && i < p.p.size(); ++i)
+            tokens.push_back({{"text", reader_text(m.model.model, rq.cfg, p.pieces[i])}, {"p", p.p[i]}});
         return json{{"text", reader_text(m.model.model, rq.cfg, p.text)},
+                    {"prefix", reader_text(m.model.model, rq.cfg, p.text.substr(0, p.prefix_bytes))},
+                    {"token_p", tokens},
                     {"tokens", s.tokens},
                     {"perplexity", s.tokens ? json(std::exp(s.nll / static_cast<double>(s.tokens))) : json(nullptr)},
                     {"backups", s.backups()}};
