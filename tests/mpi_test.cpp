@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -141,6 +142,15 @@ size_t count(const std::string& text, const std::string& what) {
     return n;
 }
 
+// `err` without the lines that are warnings ("charlm: warning: ...").
+std::string without_warnings(const std::string& err) {
+    std::istringstream in(err);
+    std::string out;
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("charlm: warning:", 0) != 0) out += line + "\n";
+    return out;
+}
+
 uint64_t steps_of(const run_result& r) {
     const auto at = r.out.find("epochs, ");
     return at == std::string::npos ? 0 : std::stoull(r.out.substr(at + 8));
@@ -165,7 +175,9 @@ TEST(mpi, n_ranks_compute_what_one_process_computes) {
                 ASSERT_EQ(r.status, 0) << r.out << r.err;
                 EXPECT_EQ(steps_of(r), 5u) << r.out;
                 EXPECT_EQ(count(r.out, "\ndone: "), 1u) << "rank 0 alone reports\n" << r.out;
-                EXPECT_EQ(r.err.find("charlm"), std::string::npos) << "no rank complains\n" << r.err;
+                // No rank complains; a warning (the tiny model is large for its text) comes from rank 0 alone.
+                EXPECT_EQ(without_warnings(r.err).find("charlm"), std::string::npos) << "no rank complains\n" << r.err;
+                EXPECT_LE(count(r.err, "charlm: warning: the model has"), 1u) << r.err;
                 const difference d = compare(out, ref);
                 EXPECT_LE(d.relative, 1e-6);
                 EXPECT_FALSE(n > 1 && d.identical) << "different reduction orders should differ in the last bits";

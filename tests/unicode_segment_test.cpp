@@ -416,7 +416,8 @@ TEST(prompts, segment_utf8_and_describe_code_points) {
     EXPECT_TRUE(empty->empty());
     auto bad = segment_utf8("ab\xC3(", config());
     ASSERT_FALSE(bad.ok()) << "invalid UTF-8 in a prompt is an error";
-    EXPECT_EQ(bad.err().code, errc::input);
+    EXPECT_EQ(bad.err().code, errc::usage) << "a prompt is an option's value: exit 2";
+    EXPECT_EQ(bad.err().message.find("--encoding"), std::string::npos) << "no advice for files";
     EXPECT_NE(bad.err().message.find("byte offset 2"), std::string::npos) << bad.err().message;
     EXPECT_NE(bad.err().message.find("C3"), std::string::npos) << bad.err().message;
 
