@@ -175,6 +175,7 @@ status training_run::end_epoch() {
     if (why == stop_reason::none && sched_.out_of_patience()) why = stop_reason::patience;
     const bool last = why != stop_reason::none;
     if (last) {
+        restamp(r);
         r.stop = why;
         r.stop_detail = sched_.describe(why, done, 0, it_.batches_in_epoch());
     }
@@ -214,6 +215,7 @@ status training_run::stop_in_epoch(stop_reason why, const train_report* validate
     const uint64_t shown_epoch = batch == 0 ? epoch_ : epoch_ + 1;  // "after epoch N" / "in epoch N"
     if (validated || step_ != reported_step_) {
         train_report r = validated ? *validated : report(false);
+        if (validated) restamp(r);  // the rate and clock where the run stops, after its validation
         if (!validated && why == stop_reason::budget) {
             CHARLM_TRY(validate(r));
             if (r.best) CHARLM_TRY(save_files(false, true));
@@ -290,6 +292,13 @@ train_report training_run::report(bool end_of_epoch) const {
 // A report to the callback at once; to the metrics file when the run goes on past it (at the next
 // step) or ends with it, so that a stop found right after it is carried by its record rather than
 // by a second record of the same step.
+// A report made before a validation, given the rate and the clock of the moment the run stops (a
+// budget spent during the validation: the rate has reached --lr-final, the clock the budget).
+void training_run::restamp(train_report& r) const {
+    r.lr = current_lr();
+    r.elapsed_s = elapsed();
+}
+
 void training_run::emit(train_report& r) {
     if (r.stop != stop_reason::none) stop_detail_ = r.stop_detail;
     reported_step_ = step_;
