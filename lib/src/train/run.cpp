@@ -175,7 +175,7 @@ status training_run::end_epoch() {
     if (why == stop_reason::none && sched_.out_of_patience()) why = stop_reason::patience;
     const bool last = why != stop_reason::none;
     if (last) {
-        restamp(r);
+        restamp(r, why);
         r.stop = why;
         r.stop_detail = sched_.describe(why, done, 0, it_.batches_in_epoch());
     }
@@ -215,7 +215,7 @@ status training_run::stop_in_epoch(stop_reason why, const train_report* validate
     const uint64_t shown_epoch = batch == 0 ? epoch_ : epoch_ + 1;  // "after epoch N" / "in epoch N"
     if (validated || step_ != reported_step_) {
         train_report r = validated ? *validated : report(false);
-        if (validated) restamp(r);  // the rate and clock where the run stops, after its validation
+        if (validated) restamp(r, why);  // the clock (and a spent budget's rate) where the run stops
         if (!validated && why == stop_reason::budget) {
             CHARLM_TRY(validate(r));
             if (r.best) CHARLM_TRY(save_files(false, true));
@@ -292,11 +292,12 @@ train_report training_run::report(bool end_of_epoch) const {
 // A report to the callback at once; to the metrics file when the run goes on past it (at the next
 // step) or ends with it, so that a stop found right after it is carried by its record rather than
 // by a second record of the same step.
-// A report made before a validation, given the rate and the clock of the moment the run stops (a
-// budget spent during the validation: the rate has reached --lr-final, the clock the budget).
-void training_run::restamp(train_report& r) const {
-    r.lr = current_lr();
+// A report made before a validation that ends the run, given the clock of the moment the run stops
+// and, when the budget ended it, the rate there (the cosine has reached --lr-final). Otherwise the
+// rate stays the one its steps ran at (a plateau cut of the validation applies after it).
+void training_run::restamp(train_report& r, stop_reason why) const {
     r.elapsed_s = elapsed();
+    if (why == stop_reason::budget) r.lr = current_lr();
 }
 
 void training_run::emit(train_report& r) {

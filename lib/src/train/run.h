@@ -74,7 +74,7 @@ private:
     status gather_state(training_session::recurrent_state& whole);
     train_report report(bool end_of_epoch) const;
     void emit(train_report& r);
-    void restamp(train_report& r) const;
+    void restamp(train_report& r, stop_reason why) const;
     void write_pending_record();
     status validate(train_report& r);
     train_position position(uint64_t epoch, uint64_t batch, double lr, const loss_sum& epoch_so_far);
