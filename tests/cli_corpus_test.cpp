@@ -2,6 +2,8 @@
 // (0 ok, 2 usage, 1 other), one-line messages that say what and where, and the JSON output.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_support.h"
@@ -24,6 +26,20 @@ TEST(cli, version_and_help) {
     EXPECT_EQ(ch.status, 0);
     EXPECT_NE(ch.out.find("--encoding"), std::string::npos);
     EXPECT_NE(ch.out.find("(=utf-8)"), std::string::npos) << "defaults are shown";
+}
+
+// The commit is read at build time, not when CMake configured the tree: a build after a new commit
+// named the old one.
+TEST(cli, version_names_the_commit_built) {
+    std::string head;
+    if (FILE* git = popen("git -C " CHARLM_SOURCE_DIR " rev-parse --short=12 HEAD 2>/dev/null", "r")) {
+        char buf[64] = {};
+        if (fgets(buf, sizeof buf, git)) head = buf;
+        pclose(git);
+    }
+    if (head.size() < 12) GTEST_SKIP() << "the source is not a git checkout";
+    auto v = run_charlm({"--version"});
+    EXPECT_NE(v.out.find("(commit " + head.substr(0, 12)), std::string::npos) << v.out;
 }
 
 TEST(cli, usage_errors_exit_2) {

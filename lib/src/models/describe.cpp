@@ -5,6 +5,7 @@
 #include "charlm/describe.hpp"
 
 #include "charlm/distributed.hpp"
+#include "charlm/commit.hpp"
 #include "charlm/version.hpp"
 #include "layers/simd.h"
 
