@@ -57,7 +57,7 @@ next_steps() {  # next_steps MODEL METRICS: what a newcomer can do with the mode
                                                 (then open http://127.0.0.1:8080/)
   write a poem form:                            ./build/charlm generate --model $1 --form 七律 --acrostic 春夏秋冬 --rhyme --tones loose
   train it longer (another 10 minutes):         ./build/charlm train --resume ${1%.best}.ckpt --time-budget 13m
-  everything else:                              README.md and ./build/charlm --help
+  everything else:                              README.md, the manual in docs/README.md, ./build/charlm --help
 EOF2
 }
 

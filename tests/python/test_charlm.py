@@ -374,10 +374,10 @@ def test_two_threads_generate_at_once(model):
     assert best < 0.8, f"two threads took {best:.2f} of the sequential time"
 
 
-# ---- the README's examples, run as written but for paths and sizes
+# ---- docs/python.md's examples, run as written but for paths and sizes
 
-def readme_block(marker):
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def docs_block(marker):
+    text = (Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text(encoding="utf-8")
     start = text.index("```python\n", text.index(marker)) + len("```python\n")
     return text[start:text.index("```", start)]
 
@@ -389,20 +389,20 @@ def substituted(code, replacements):
     return code
 
 
-def test_readme_notebook_example(scratch, corpus, capsys):
-    out = scratch / "readme.safetensors"
-    code = substituted(readme_block("<!-- notebook example"), {
+def test_docs_notebook_example(scratch, corpus, capsys):
+    out = scratch / "docs-example.safetensors"
+    code = substituted(docs_block("<!-- notebook example"), {
         "corpora/out/tang300.txt": str(corpus),
         '"tang.safetensors"': repr(str(out)),
         '"hidden": 256, "embed": 128, "time_budget": "1m", "epochs": 0':
             '"hidden": 48, "embed": 24, "epochs": 1, "force": True, "threads": 1',
     })
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "epoch 1 step" in printed and "明月" in printed
 
 
-def test_readme_torch_example(model_path):
+def test_docs_torch_example(model_path):
     pytest.importorskip("torch")
-    code = substituted(readme_block("<!-- torch example"), {'"tang.safetensors"': repr(str(model_path))})
-    exec(compile(code, "README.md", "exec"), {})
+    code = substituted(docs_block("<!-- torch example"), {'"tang.safetensors"': repr(str(model_path))})
+    exec(compile(code, "docs/python.md", "exec"), {})
