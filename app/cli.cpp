@@ -2,6 +2,8 @@
 // Boost.Program_options, config files, errors to exit codes, threads.
 #include "cli.hpp"
 
+#include "charlm/distributed.hpp"
+
 #include <fmt/core.h>
 #include <omp.h>
 #include <unistd.h>
@@ -181,5 +183,22 @@ int apply_threads(int requested) {
 }
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0; }
+
+read_progress reading_progress(const std::string& path) {
+    constexpr uint64_t shown_from = uint64_t{100} << 20;  // smaller files read in a second or two
+    if (isatty(STDERR_FILENO) == 0 || launched_by_mpi()) return {};
+    return [path, shown = -1](uint64_t done, uint64_t total) mutable {
+        if (total < shown_from) return;
+        const int percent = static_cast<int>(100 * std::min(done, total) / total);
+        if (percent == shown) return;
+        shown = percent;
+        if (done >= total) {
+            fmt::print(stderr, "\r\033[K");
+        } else {
+            fmt::print(stderr, "\rreading {}: {}% ({} of {} MiB)\033[K", path, percent, done >> 20, total >> 20);
+        }
+        std::fflush(stderr);
+    };
+}
 
 }  // namespace charlm::cli

@@ -13,6 +13,7 @@
 
 #include "charlm/options.hpp"
 #include "charlm/status.hpp"
+#include "charlm/text.hpp"
 
 namespace charlm::cli {
 
@@ -59,5 +60,8 @@ int report_error(const error& e);
 int apply_threads(int requested);
 
 bool stdout_is_terminal();
+// Where a file of 100 MB or more is read, on a terminal: "reading FILE: 45% (435 of 965 MiB)" on
+// stderr, cleared when done. Nothing elsewhere (an empty function).
+read_progress reading_progress(const std::string& path);
 
 }  // namespace charlm::cli

@@ -43,7 +43,7 @@ int cmd_corpus(int argc, char** argv) {
     if (file.empty()) return report_error(make_error(errc::usage, "corpus: a FILE is required; see 'charlm corpus --help'"));
     if (auto s = cfg.validate(); !s.ok()) return report_error(s.err());
 
-    auto loaded = load_text(file, cfg);
+    auto loaded = load_text(file, cfg, reading_progress(file));
     if (!loaded) return report_error(loaded.err());
     const tokenized_text& t = *loaded;
     auto script = measure_script(t.tokens, t.counts);

@@ -176,6 +176,7 @@ int cmd_eval(int argc, char** argv) {
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
+    opts.progress = reading_progress(text_path);
     auto r = evaluate_file(loaded->model, text_path, opts);
     if (!r) return report_error(r.err());
     if (r->converted != script_conversion::none)

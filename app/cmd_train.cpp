@@ -46,6 +46,11 @@ train_callbacks reporting_callbacks() {
     const bool tty = stdout_is_terminal() && !launched_by_mpi();
     train_callbacks cb;
     cb.on_info = [](const std::string& s) { fmt::print("{}\n", s); };
+    cb.on_reading = [last = std::string(), show = read_progress()](const std::string& path, uint64_t read,
+                                                                     uint64_t total) mutable {
+        if (path != last) show = reading_progress(last = path);
+        if (show) show(read, total);
+    };
     cb.on_warning = [](const std::string& s) { fmt::print(stderr, "charlm: warning: {}\n", s); };
     if (tty) {
         cb.on_progress = [](const train_progress& p) {
@@ -148,7 +153,11 @@ int cmd_train(int argc, char** argv) {
 
     train_callbacks cb = rank0 ? reporting_callbacks() : train_callbacks{};
     cb.should_stop = stop_requested;
-    arm_stop();
+    arm_stop([rank0] {  // a validation of a large text takes a while: say that the signal was heard
+        if (rank0)
+            fmt::print(stderr, "\ncharlm: stopping after this step (a validation under way finishes first), then "
+                               "saving a checkpoint; a second Ctrl-C quits at once without saving\n");
+    });
     auto outcome = train(cfg, cb, world.get());
     if (!outcome) return fail(outcome.err());
     if (!rank0) return outcome->interrupted || outcome->stop == stop_reason::signal ? 128 + std::max(1, stop_signal())

@@ -424,6 +424,26 @@ TEST(text_decode, enum_names_round_trip_and_bad_values_list_the_choices) {
     EXPECT_NE(u.err().message.find("grapheme or codepoint"), std::string::npos) << u.err().message;
 }
 
+// Issue 28: a large corpus reports its reading (the CLI draws it on a terminal): a call per MiB
+// read, rising, the last at the file's size, and the text the same as without a listener.
+TEST(text_decode, reading_progress_rises_to_the_file_size) {
+    temp_dir dir;
+    std::string text;
+    while (text.size() < (size_t{5} << 20) / 2) text += "春眠不覺曉，處處聞啼鳥。\nspring sleep knows no dawn\n";
+    const std::string path = dir.file("big.txt", text);
+    std::vector<std::pair<uint64_t, uint64_t>> calls;
+    auto t = load_text(path, text_config{}, [&](uint64_t read, uint64_t total) { calls.emplace_back(read, total); });
+    ASSERT_TRUE(t.ok()) << t.err().message;
+    ASSERT_GE(calls.size(), 3u);
+    for (size_t k = 1; k < calls.size(); ++k) EXPECT_GE(calls[k].first, calls[k - 1].first);
+    EXPECT_EQ(calls.back().first, text.size());
+    for (const auto& c : calls) EXPECT_EQ(c.second, text.size());
+    auto plain = load_text(path, text_config{});
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ(plain->ids.size(), t->ids.size());
+    EXPECT_EQ(plain->tokens, t->tokens);
+}
+
 TEST(text_decode, files_missing_directories_and_empty_files) {
     temp_dir dir;
     auto missing = load_text(dir.path() + "/nope.txt", text_config{});

@@ -12,6 +12,7 @@
 #include "charlm/model.hpp"
 #include "charlm/script.hpp"
 #include "charlm/status.hpp"
+#include "charlm/text.hpp"
 
 namespace charlm {
 
@@ -24,6 +25,7 @@ struct eval_options {
     bool overwrite = false;  // replace an existing logits file (--force)
     // A text in the other Chinese script than the model's is read converted to the model's (auto).
     convert_policy convert = convert_policy::automatic;
+    read_progress progress;  // hears the reading of a file (load_text's)
 };
 
 // A perplexity and its standard error. The error comes from the spread of the mean NLL of

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,7 +62,10 @@ struct tokenized_text {
 // Reads a whole file ("-" for standard input), streaming it in chunks so that memory
 // stays near the size of the id stream. Errors name the file, byte offset, line and
 // column (1-based) of an ill-formed sequence and show its bytes.
-result<tokenized_text> load_text(const std::string& path, const text_config& cfg);
+// `progress`, when given, hears the bytes read so far and the file's size (0 when not known: a
+// pipe) after each chunk (1 MiB).
+using read_progress = std::function<void(uint64_t bytes_read, uint64_t bytes_total)>;
+result<tokenized_text> load_text(const std::string& path, const text_config& cfg, const read_progress& progress = {});
 
 // The same pipeline over bytes already in memory; `source_name` is used in messages.
 result<tokenized_text> tokenize_bytes(std::string_view bytes, const text_config& cfg,

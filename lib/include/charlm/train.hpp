@@ -32,6 +32,7 @@ struct train_config {
     std::string corpus;           // training text
     std::string valid;            // separate validation text, or empty
     double valid_fraction = 0.1;  // last part of `corpus` when `valid` is empty; 0 = none
+    uint64_t valid_tokens = 1000000;  // validations read at most the first this many tokens of it; 0 = all
     uint64_t min_count = 1;       // rarer tokens fold into <unk>
     text_config text;
     model_config model;
@@ -107,6 +108,7 @@ struct train_progress {
 
 struct train_callbacks {
     std::function<void(const std::string& what)> on_info;         // one-line facts at start
+    std::function<void(const std::string& path, uint64_t read, uint64_t total)> on_reading;  // the texts, per MiB
     std::function<void(const std::string& what)> on_warning;      // settings that will not do what they say
     std::function<void(const train_progress&)> on_progress;  // after each step
     std::function<void(const train_report&)> on_report;

@@ -161,6 +161,9 @@ option_table<train_config> train_data_options() {
         field<C>({.name = "valid-fraction", .group = data, .help = "use the last fraction of the corpus for validation "
                   "when --valid is not given (0: none)", .resume = fixed, .part = valid,
                   .range = from_up_to_excluding(0, 1)}, MEMBER(valid_fraction)),
+        field<C>({.name = "valid-tokens", .group = data, .help = "validate on at most the first N tokens of the "
+                  "validation text (0: all of it): each validation of a large corpus's held-out part would take "
+                  "minutes", .resume = fixed, .part = valid, .since_v1 = false}, MEMBER(valid_tokens)),
         field<C>({.name = "min-count", .group = data, .help = "tokens seen fewer times fold into <unk>",
                   .resume = fixed, .range = at_least(1)}, MEMBER(min_count)),
     };

@@ -137,13 +137,14 @@ static result<tokenized_text> in_model_script(const language_model& model, conve
 }
 
 static result<tokenized_text> load_in_model_script(const language_model& model, const std::string& path,
-                                                   convert_policy convert, script_conversion& converted) {
+                                                   convert_policy convert, const read_progress& progress,
+                                                   script_conversion& converted) {
     // Standard input cannot be read twice: kept in memory when it may be read again converted.
     std::string stdin_bytes;
     const bool from_stdin = path == "-" && convert == convert_policy::automatic;
     if (from_stdin) stdin_bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     auto load = [&](const text_config& tc) {
-        return from_stdin ? tokenize_bytes(stdin_bytes, tc, "standard input") : load_text(path, tc);
+        return from_stdin ? tokenize_bytes(stdin_bytes, tc, "standard input") : load_text(path, tc, progress);
     };
     return in_model_script(model, convert, load, converted);
 }
@@ -154,7 +155,7 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     if (!opts.logits_path.empty() && opts.streams > 1)
         return make_error(errc::usage, "--logits writes rows in text order and needs --streams 1");
     script_conversion converted = script_conversion::none;
-    auto text = load_in_model_script(model, text_path, opts.convert, converted);
+    auto text = load_in_model_script(model, text_path, opts.convert, opts.progress, converted);
     if (!text) return text.err();
     uint64_t unknown = 0;
     const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);

@@ -168,7 +168,7 @@ result<tokenized_text> tokenize_bytes_chunked(std::string_view bytes, const text
 
 }  // namespace text_detail
 
-result<tokenized_text> load_text(const std::string& path, const text_config& cfg) {
+result<tokenized_text> load_text(const std::string& path, const text_config& cfg, const read_progress& progress) {
     const bool use_stdin = path == "-";
     const std::string name = use_stdin ? "standard input" : path;
     int fd = STDIN_FILENO;
@@ -191,6 +191,7 @@ result<tokenized_text> load_text(const std::string& path, const text_config& cfg
     }
     // Fills the buffer unless the input ends first, so that chunks are full on pipes too.
     bool first = true;
+    uint64_t read_so_far = 0;
     auto read = [&](char* out, size_t n) -> result<size_t> {
         size_t got = 0;
         while (got < n) {
@@ -206,6 +207,8 @@ result<tokenized_text> load_text(const std::string& path, const text_config& cfg
             first = false;
             CHARLM_TRY(text_detail::refuse_binary(out, got, cfg, name));
         }
+        read_so_far += got;
+        if (progress) progress(read_so_far, size_hint);
         return got;
     };
     auto r = text_detail::run_pipeline(read, cfg, name, text_detail::default_chunk_bytes, size_hint);

@@ -21,7 +21,11 @@ namespace {
 
 // Loads training and validation text into one vocabulary; `script` gets the training text's.
 result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbacks& cb, text_script& script) {
-    auto text = load_text(cfg.corpus, cfg.text);
+    auto progress = [&cb](const std::string& path) -> read_progress {
+        if (!cb.on_reading) return {};
+        return [&cb, path](uint64_t read, uint64_t total) { cb.on_reading(path, read, total); };
+    };
+    auto text = load_text(cfg.corpus, cfg.text, progress(cfg.corpus));
     if (!text) return text.err();
     auto measured = measure_script(text->tokens, text->counts);
     if (!measured) return measured.err();
@@ -36,7 +40,7 @@ result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbac
     }
     std::optional<tokenized_text> valid;
     if (!cfg.valid.empty()) {
-        auto v = load_text(cfg.valid, cfg.text);
+        auto v = load_text(cfg.valid, cfg.text, progress(cfg.valid));
         if (!v) return v.err();
         valid = std::move(*v);
     }
@@ -189,9 +193,17 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                           fmt::format("the training text of '{}' has {} tokens, fewer than the {} that one batch of "
                                       "--batch {} x --steps {} needs: use more text or a smaller --batch/--steps",
                                       given.corpus, corpus->train.size(), need, given.batch, given.steps));
+    const uint64_t held_out = corpus->valid.size();
+    if (given.valid_tokens > 0 && held_out > given.valid_tokens) {  // each validation reads what is kept
+        corpus->valid.truncate(given.valid_tokens);
+        corpus->valid.shrink_to_fit();
+    }
     if (cb.on_info)
-        cb.on_info(fmt::format("vocabulary {} tokens ({} folded into <unk>); train {} tokens, valid {} tokens{}",
+        cb.on_info(fmt::format("vocabulary {} tokens ({} folded into <unk>); train {} tokens, valid {} tokens{}{}",
                                corpus->vocab.size(), corpus->train_unk, corpus->train.size(), corpus->valid.size(),
+                               corpus->valid.size() < held_out
+                                   ? fmt::format(" (the first of {} held out: --valid-tokens)", held_out)
+                                   : "",
                                corpus->valid_unk ? fmt::format(" ({} unknown)", corpus->valid_unk) : ""));
     CHARLM_TRY(check_prefixes(given, corpus->vocab));
     if (rank0) warn_without_validation(given, corpus->valid.size() >= 2, cb);
