@@ -162,6 +162,34 @@ TEST(cli_script, eval_reads_a_simplified_text_on_a_traditional_model) {
     EXPECT_GT(json::parse(off.out)["unknown_tokens"].get<uint64_t>(), 100u);
 }
 
+// A --valid text in the other script than the corpus is read in the corpus's, as eval reads one:
+// it was read as typed, nearly every character unknown, and the validation figure meant nothing.
+TEST(cli_script, train_reads_a_simplified_valid_text_in_the_traditional_corpus_script) {
+    const std::string text = traditional_text();
+    const size_t cut = text.find('\n', 150000) + 1;
+    const std::string corpus = write_file("script_train_corpus.txt", text.substr(0, cut));
+    const std::string valid_trad = write_file("script_train_valid_trad.txt", text.substr(cut));
+    const std::string valid_simp = write_file("script_train_valid_simp.txt", convert(slurp(valid_trad), script_conversion::t2s));
+    auto train_on = [&](const std::string& valid, const std::string& name) {
+        return run_charlm({"train", "--corpus", corpus, "--valid", valid, "--cell", "gru", "--hidden", "16", "--embed",
+                           "8", "--batch", "8", "--steps", "16", "--epochs", "1", "--threads", "1", "--out",
+                           scratch_dir() + "/" + name + ".safetensors", "--force"});
+    };
+    auto trad = train_on(valid_trad, "script_train_trad");
+    ASSERT_EQ(trad.status, 0) << trad.err;
+    auto simp = train_on(valid_simp, "script_train_simp");
+    ASSERT_EQ(simp.status, 0) << simp.err;
+    EXPECT_NE(simp.out.find("is in simplified characters: read as traditional, the corpus's (s2t)"), std::string::npos)
+        << simp.out;
+    EXPECT_EQ(trad.out.find("read as"), std::string::npos) << trad.out;
+    auto valid_ppl = [](const std::string& out) {
+        const size_t at = out.rfind("valid ppl ");
+        return at == std::string::npos ? 0.0 : std::stod(out.substr(at + 10));
+    };
+    EXPECT_GT(valid_ppl(trad.out), 1.0) << trad.out;
+    EXPECT_NEAR(valid_ppl(simp.out), valid_ppl(trad.out), 0.05 * valid_ppl(trad.out)) << simp.out;
+}
+
 // A standalone character takes, of its variants, those in the vocabulary, and of those the most
 // frequent (the lowest id): 发 -> 發 (not 髮), 后 -> 後 (not 后), 干 -> 乾 (not 幹).
 TEST(cli_script, standalone_heads_take_the_most_frequent_variant_the_model_knows) {

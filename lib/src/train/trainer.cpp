@@ -19,6 +19,25 @@ namespace charlm {
 
 namespace {
 
+// The --valid text as the model reads it: in the other Chinese script than the corpus's, converted
+// to the corpus's (as eval reads a text), or nearly every character would be unknown and the
+// validation figure meaningless.
+result<tokenized_text> load_valid(const train_config& cfg, text_script corpus_script, const train_callbacks& cb,
+                                  const read_progress& progress) {
+    auto v = load_text(cfg.valid, cfg.text, progress);
+    if (!v || cfg.text.convert != script_conversion::none) return v;
+    auto measured = measure_script(v->tokens, v->counts);
+    if (!measured) return measured.err();
+    const script_conversion c = conversion_between(measured->script, corpus_script);
+    if (c == script_conversion::none) return v;
+    text_config tc = cfg.text;
+    tc.convert = c;
+    if (cb.on_info)
+        cb.on_info(fmt::format("validation text {} is in {} characters: read as {}, the corpus's ({})", cfg.valid,
+                               to_string(measured->script), to_string(corpus_script), to_string(c)));
+    return load_text(cfg.valid, tc, progress);
+}
+
 // Loads training and validation text into one vocabulary; `script` gets the training text's.
 result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbacks& cb, text_script& script) {
     auto progress = [&cb](const std::string& path) -> read_progress {
@@ -40,7 +59,7 @@ result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbac
     }
     std::optional<tokenized_text> valid;
     if (!cfg.valid.empty()) {
-        auto v = load_text(cfg.valid, cfg.text, progress(cfg.valid));
+        auto v = load_valid(cfg, script, cb, progress(cfg.valid));
         if (!v) return v.err();
         valid = std::move(*v);
     }
