@@ -402,6 +402,19 @@ TEST(train_edges, a_model_far_larger_than_its_text_warns) {
     EXPECT_EQ(fits.err.find("warning"), std::string::npos) << fits.err;
 }
 
+// ... and the main job does not: its recipe on all Tang poems (the text corpora/prepare.sh tang
+// makes) starts without a warning. A budget spent before the first step trains nothing.
+TEST(train_edges, the_main_job_starts_without_a_warning) {
+    const std::string corpus = std::string(CHARLM_SHARED_CORPORA) + "/tang_poems_all.txt";
+    if (!fs::exists(corpus)) GTEST_SKIP() << corpus << " is not there";
+    const std::string dir = fresh_dir("edges_main_job");
+    auto r = run_charlm({"train", "--config", std::string(CHARLM_SOURCE_DIR) + "/models/tang-lstm.ini", "--corpus",
+                         corpus, "--out", dir + "/m.safetensors", "--time-budget", "0.001s", "--threads", "1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("model 1 x 512 lstm"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
 // --- found by trying to break the above
 
 // Runs charlm in `dir` (for a bare --out); the exit status.
