@@ -240,11 +240,14 @@ double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const 
     return total;
 }
 
-void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M) const {
+// The full distribution from the products `lin(which, y, ldy, in, M)`: which 0 the head (with its
+// bias), 1 + 2k cluster k's bottleneck, 2 + 2k its output; f32 or int8 weights alike.
+template <class Linear>
+void adaptive_softmax::log_prob_with(scratch& sc, float* out, const float* x, size_t M, Linear&& lin) const {
     CHARLM_ASSERT(M <= sc.rows_);
-    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
+    const size_t S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
     const size_t c0 = bounds_[0];
-    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    lin(0, sc.head_.data(), S, x, M);
     const auto rows = static_cast<ptrdiff_t>(M);
 #pragma omp parallel for schedule(static) if (M * S >= k_parallel_min)
     for (ptrdiff_t r = 0; r < rows; ++r) {
@@ -254,8 +257,8 @@ void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t 
     }
     for (int k = 0; k < K_; ++k) {
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k], ck = bounds_[k];
-        sgemm('N', 'T', M, P, H, x, H, proj_w_[k].data(), H, 0.f, sc.pk_.data(), P);
-        sgemm('N', 'T', M, O, P, sc.pk_.data(), P, out_w_[k].data(), P, 0.f, out + ck, V);  // into the slice
+        lin(1 + 2 * k, sc.pk_.data(), P, x, M);
+        lin(2 + 2 * k, out + ck, V, sc.pk_.data(), M);  // into the slice
 #pragma omp parallel for schedule(static) if (M * O >= k_parallel_min)
         for (ptrdiff_t r = 0; r < rows; ++r) {
             float* o = out + static_cast<size_t>(r) * V + ck;
@@ -264,6 +267,42 @@ void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t 
             for (size_t i = 0; i < O; ++i) o[i] += lp;
         }
     }
+}
+
+void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M) const {
+    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
+    log_prob_with(sc, out, x, M, [&](int which, float* y, size_t ldy, const float* in, size_t m) {
+        if (which == 0) {
+            CHARLM_ASSERT(ldy == S);
+            head_logits(y, in, head_w_.data(), head_b_.data(), m, S, H);
+            return;
+        }
+        const int k = (which - 1) / 2;
+        const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+        if (which % 2 == 1) {
+            sgemm('N', 'T', m, P, H, in, H, proj_w_[k].data(), H, 0.f, y, ldy);
+        } else {
+            sgemm('N', 'T', m, O, P, in, P, out_w_[k].data(), P, 0.f, y, ldy);
+        }
+    });
+}
+
+adaptive_softmax::quantized adaptive_softmax::quantize() const {
+    quantized q;
+    q.linear.push_back(quantize_linear(head_w_.data(), head_b_.data(), S_, H_));
+    for (int k = 0; k < K_; ++k) {
+        const int O = static_cast<int>(bounds_[k + 1] - bounds_[k]);
+        q.linear.push_back(quantize_linear(proj_w_[k].data(), nullptr, P_[k], H_));
+        q.linear.push_back(quantize_linear(out_w_[k].data(), nullptr, O, P_[k]));
+    }
+    return q;
+}
+
+void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q,
+                                qscratch& qs) const {
+    log_prob_with(sc, out, x, M, [&](int which, float* y, size_t ldy, const float* in, size_t m) {
+        qlinear_forward(y, ldy, in, m, q.linear[static_cast<size_t>(which)], qs);
+    });
 }
 
 }  // namespace charlm::nn

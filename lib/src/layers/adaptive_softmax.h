@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "charlm/tensor.hpp"
+#include "layers/qgemm.h"
 
 namespace charlm::nn {
 
@@ -65,6 +66,13 @@ public:
     // The full distribution: out (M, V) = log p(v | x) for every v (normalized: logsumexp = 0).
     void log_prob(scratch& sc, float* out, const float* x, size_t M) const;
     void log_prob(float* out, const float* x, size_t M) { log_prob(own_, out, x, M); }
+    // The same on int8 copies of every weight (qgemm.h), made once from the f32 values by
+    // quantize(): linear[0] the head, then per cluster k its bottleneck (1 + 2k) and output (2 + 2k).
+    struct quantized {
+        std::vector<qlinear> linear;
+    };
+    quantized quantize() const;
+    void log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q, qscratch& qs) const;
 
     // Values and gradients each live in one region of region_floats() floats, tensors() in order,
     // each on a 64-byte line. Own regions until place_values() / place_grads() move them (contents
@@ -91,6 +99,8 @@ public:
     static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);
 
 private:
+    template <class Linear>
+    void log_prob_with(scratch& sc, float* out, const float* x, size_t M, Linear&& lin) const;
     void cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk) const;
 
     int H_, V_, S_, K_;
