@@ -24,6 +24,7 @@ struct eval_options {
     bool overwrite = false;  // replace an existing logits file (--force)
     // A text in the other Chinese script than the model's is read converted to the model's (auto).
     convert_policy convert = convert_policy::automatic;
+    charlm::precision precision = charlm::precision::f32;  // f32 or int8 (model_config.hpp)
 };
 
 // A perplexity and its standard error. The error comes from the spread of the mean NLL of
