@@ -35,7 +35,7 @@ std::vector<float> random_vector(size_t n, float scale, uint32_t seed) {
 // O and K off the block sizes (16 outputs, 64 inputs) so the padding is exercised.
 TEST(int8_kernels, every_path_gives_the_scalar_sums_and_stays_within_the_rounding_bound_of_f32) {
     const int O = 37, K = 100;
-    const size_t M = 3;
+    const size_t M = 7;  // a group of 4 rows and one of 3
     const auto w = random_vector(size_t{O} * K, 0.1f, 1), b = random_vector(O, 0.5f, 2), x = random_vector(M * K, 1.f, 3);
     const nn::qlinear q = nn::quantize_linear(w.data(), b.data(), O, K);
     nn::qscratch s;

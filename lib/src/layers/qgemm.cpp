@@ -23,20 +23,44 @@ constexpr size_t k_parallel_min = size_t{1} << 19;  // multiply-adds below which
 
 int padded(int k) { return (k + 63) / 64 * 64; }
 
-// acc (16) = sums over Kp inputs of block `wb` (Kp / 4, 16, 4) times x (Kp) u8.
-void dot16_scalar(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) {
-    for (int j = 0; j < k_block; ++j) acc[j] = 0;
-    for (int g = 0; g < groups; ++g) {
-        const int8_t* w = wb + static_cast<size_t>(g) * k_block * k_group;
-        const uint8_t* xg = x + static_cast<size_t>(g) * k_group;
-        for (int j = 0; j < k_block; ++j)
-            for (int t = 0; t < k_group; ++t) acc[j] += int32_t{xg[t]} * int32_t{w[j * k_group + t]};
+// acc (R, 16) = sums over Kp inputs of block `wb` (Kp / 4, 16, 4) times R rows of x (R, Kp) u8,
+// R <= k_rows: the VNNI kernel loads each 64 bytes of weights once for all R rows.
+constexpr int k_rows = 4;
+
+void dot16_scalar(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    for (int r = 0; r < R; ++r) {
+        int32_t* a = acc + r * k_block;
+        const uint8_t* xr = x + r * Kp;
+        for (int j = 0; j < k_block; ++j) a[j] = 0;
+        for (int g = 0; g < groups; ++g) {
+            const int8_t* w = wb + static_cast<size_t>(g) * k_block * k_group;
+            const uint8_t* xg = xr + static_cast<size_t>(g) * k_group;
+            for (int j = 0; j < k_block; ++j)
+                for (int t = 0; t < k_group; ++t) a[j] += int32_t{xg[t]} * int32_t{w[j * k_group + t]};
+        }
     }
 }
 
-[[gnu::target("avx512f,avx512bw,avx512vnni")]] void dot16_vnni(int32_t* acc, const uint8_t* x, const int8_t* wb,
-                                                               int groups) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();  // two chains: groups is even
+template <int R>
+[[gnu::target("avx512f,avx512bw,avx512vnni")]] void dot16_vnni_rows(int32_t* acc, const uint8_t* x, size_t Kp,
+                                                                    const int8_t* wb, int groups) {
+    __m512i a[R];
+    for (int r = 0; r < R; ++r) a[r] = _mm512_setzero_si512();
+    for (int g = 0; g < groups; ++g) {
+        const __m512i w = _mm512_loadu_si512(wb + static_cast<size_t>(g) * k_block * k_group);
+        for (int r = 0; r < R; ++r) {
+            int32_t xv;
+            std::memcpy(&xv, x + r * Kp + static_cast<size_t>(g) * k_group, 4);
+            a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(xv), w);
+        }
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_si512(acc + r * k_block, a[r]);
+}
+
+// One row: two chains over alternate groups (groups is even), for the adds' latency.
+[[gnu::target("avx512f,avx512bw,avx512vnni")]] void dot16_vnni_one(int32_t* acc, const uint8_t* x, const int8_t* wb,
+                                                                   int groups) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
     for (int g = 0; g < groups; g += 2) {
         int32_t x0, x1;
         std::memcpy(&x0, x + static_cast<size_t>(g) * k_group, 4);
@@ -48,9 +72,18 @@ void dot16_scalar(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) 
     _mm512_storeu_si512(acc, _mm512_add_epi32(a0, a1));
 }
 
+void dot16_vnni(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    switch (R) {
+        case 1: return dot16_vnni_one(acc, x, wb, groups);
+        case 2: return dot16_vnni_rows<2>(acc, x, Kp, wb, groups);
+        case 3: return dot16_vnni_rows<3>(acc, x, Kp, wb, groups);
+        default: return dot16_vnni_rows<4>(acc, x, Kp, wb, groups);
+    }
+}
+
 // 4 outputs x 2 pairs of inputs per register (vpmaddwd on s16: u8 x s8 pairs cannot saturate),
 // the pairs added at the end.
-[[gnu::target("avx2")]] void dot16_avx2(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) {
+[[gnu::target("avx2")]] void dot16_avx2_one(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) {
     __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int g = 0; g < groups; ++g) {
         int32_t xv;
@@ -69,7 +102,11 @@ void dot16_scalar(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) 
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8), hi);
 }
 
-using dot16_fn = void (*)(int32_t*, const uint8_t*, const int8_t*, int);
+void dot16_avx2(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    for (int r = 0; r < R; ++r) dot16_avx2_one(acc + r * k_block, x + r * Kp, wb, groups);
+}
+
+using dot16_fn = void (*)(int32_t*, const uint8_t*, size_t, int, const int8_t*, int);
 
 dot16_fn kernel_of(qkernel k) {
     switch (k) {
@@ -180,14 +217,19 @@ void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qline
     for (int b = 0; b < blocks; ++b) {
         const int8_t* wb = q.w.data() + static_cast<size_t>(b) * k_block * Kp;
         const int o0 = b * k_block, n = std::min(k_block, q.out - o0);
-        alignas(64) int32_t acc[k_block];
-        for (size_t m = 0; m < M; ++m) {
-            dot(acc, xq + m * Kp, wb, groups);
-            float* ym = y + m * ldy + o0;
-            for (int j = 0; j < n; ++j) {
-                const int o = o0 + j;
-                const float v = static_cast<float>(acc[j] - k_zero * q.row_sum[o]) * (q.scale[o] * xs[m]);
-                ym[j] = q.bias.empty() ? v : v + q.bias[o];
+        const int32_t* zero = q.row_sum.data() + o0;  // times 128: the zero point's term
+        const float* ws = q.scale.data() + o0;
+        alignas(64) int32_t acc[k_rows * k_block];
+        for (size_t m0 = 0; m0 < M; m0 += k_rows) {
+            const int R = static_cast<int>(std::min<size_t>(k_rows, M - m0));
+            dot(acc, xq + m0 * Kp, static_cast<size_t>(Kp), R, wb, groups);
+            for (int r = 0; r < R; ++r) {
+                const int32_t* a = acc + r * k_block;
+                const float sx = xs[m0 + r];
+                float* ym = y + (m0 + r) * ldy + o0;
+                for (int j = 0; j < n; ++j) ym[j] = static_cast<float>(a[j] - k_zero * zero[j]) * (ws[j] * sx);
+                if (!q.bias.empty())
+                    for (int j = 0; j < n; ++j) ym[j] += q.bias[o0 + j];
             }
         }
     }
