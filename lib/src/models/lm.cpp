@@ -352,7 +352,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     head.prepare(rows);
     if (x.size() < rows * m.I) x.resize(rows * m.I);
     if (row_nll.size() < rows) row_nll.resize(rows);
-    const bool need_logits = !m.adaptive || on_logits || head.q;  // int8: the full distribution
+    const bool need_logits = !m.adaptive || on_logits;
     std::vector<int32_t> in(rows), tg(rows);
     std::vector<std::vector<float>> stream_nll;
     if (per_token) stream_nll.resize(C);
@@ -372,7 +372,9 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
             }
         }
         const float* h = recur(in.data(), rows);
-        if (!need_logits) {  // only each row's own cluster: as cheap as training's forward
+        if (!need_logits && head.q) {  // only each row's own cluster: as cheap as training's forward
+            m.adaptive->nll(head.scratch, row_nll.data(), h, tg.data(), rows, head.q->adaptive, head.qs);
+        } else if (!need_logits) {
             m.adaptive->nll(head.scratch, row_nll.data(), h, tg.data(), rows);
         } else {
             const float* logits = head.logits_of(h, rows);
