@@ -5,8 +5,8 @@
 // Usage: bench_int8 MODEL.safetensors [EVAL_TEXT] [windows, default 5]
 //        bench_int8 --random LAYERS HIDDEN EMBED VOCAB [windows]
 // One line per configuration: key=value pairs; chars/s = rows x tokens / second, best window
-// (the machine is shared: the best window is the least disturbed; "others" = the CPU the rest of
-// the machine used during all windows, in cores).
+// (the machine is shared: the best window is the least disturbed; f32 and int8 windows alternate;
+// "others" = the CPU the rest of the machine used during all windows, in cores).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -66,31 +66,37 @@ charlm::language_model random_model(uint32_t layers, uint32_t hidden, uint32_t e
     return charlm::language_model(c, charlm::text_config{}, std::move(*vocab), 1);
 }
 
+// f32 and int8 windows alternate, so that both see the same share of a busy machine.
 void bench_generation(const charlm::language_model& m, int windows) {
-    for (uint32_t rows : {1u, 16u})
-        for (charlm::precision p : {charlm::precision::f32, charlm::precision::int8}) {
-            charlm::sample_config cfg;
-            cfg.precision = p;
-            cfg.num_samples = rows;
-            cfg.length = rows == 1 ? 2000 : 400;
-            auto t0 = clock_type::now();
-            (void)charlm::generate(m, "", [&] { auto c = cfg; c.length = 1; return c; }());  // quantizes, warms
-            const double first = seconds_since(t0);
-            double best = 0, busy0 = machine_busy_s(), self0 = self_busy_s();
-            t0 = clock_type::now();
-            for (int w = 0; w < windows; ++w) {
-                cfg.seed = static_cast<uint64_t>(w + 1);
-                const auto tw = clock_type::now();
-                auto r = charlm::generate(m, "", cfg);
-                if (!r) std::abort();
-                best = std::max(best, rows * cfg.length / seconds_since(tw));
-            }
-            const double wall = seconds_since(t0);
-            const double others = (machine_busy_s() - busy0 - (self_busy_s() - self0)) / wall;
-            std::printf("generate precision=%s rows=%u chars/s=%.0f first_call_s=%.3f others=%.2f\n",
-                        charlm::to_string(p).c_str(), rows, best, first, others);
-            std::fflush(stdout);
+    const charlm::precision kinds[2] = {charlm::precision::f32, charlm::precision::int8};
+    for (uint32_t rows : {1u, 16u}) {
+        charlm::sample_config cfg[2];
+        double first[2] = {0, 0}, best[2] = {0, 0};
+        for (int k = 0; k < 2; ++k) {
+            cfg[k].precision = kinds[k];
+            cfg[k].num_samples = rows;
+            cfg[k].length = 1;
+            const auto t0 = clock_type::now();
+            (void)charlm::generate(m, "", cfg[k]);  // quantizes (int8), builds, warms
+            first[k] = seconds_since(t0);
+            cfg[k].length = rows == 1 ? 2000 : 400;
         }
+        const double busy0 = machine_busy_s(), self0 = self_busy_s();
+        const auto t0 = clock_type::now();
+        for (int w = 0; w < windows; ++w)
+            for (int k = 0; k < 2; ++k) {
+                cfg[k].seed = static_cast<uint64_t>(w + 1);
+                const auto tw = clock_type::now();
+                if (!charlm::generate(m, "", cfg[k])) std::abort();
+                best[k] = std::max(best[k], rows * cfg[k].length / seconds_since(tw));
+            }
+        const double others = (machine_busy_s() - busy0 - (self_busy_s() - self0)) / seconds_since(t0);
+        for (int k = 0; k < 2; ++k)
+            std::printf("generate precision=%s rows=%u chars/s=%.0f first_call_s=%.3f others=%.2f\n",
+                        charlm::to_string(kinds[k]).c_str(), rows, best[k], first[k], others);
+        std::printf("generate rows=%u int8/f32=%.2f\n", rows, best[1] / best[0]);
+        std::fflush(stdout);
+    }
 }
 
 void bench_eval(const charlm::language_model& m, const std::string& text) {
@@ -127,6 +133,6 @@ int main(int argc, char** argv) {
         return 1;
     }
     bench_generation(loaded->model, argc > 3 ? std::atoi(argv[3]) : 5);
-    if (argc > 2) bench_eval(loaded->model, argv[2]);
+    if (argc > 2 && argv[2][0] != 0) bench_eval(loaded->model, argv[2]);
     return 0;
 }
