@@ -78,8 +78,8 @@ option<train_config> valid_every_option(const std::string& group) {
 template <class C>
 option<C> precision_option(const std::string& group) {
     return field<C>({.name = "precision", .group = group, .help = "arithmetic of generation or evaluation: f32, or "
-                     "int8 (weights quantized from the f32 file as it loads: the LSTM or GRU recurrence on oneDNN's "
-                     "int8 primitives, the output layer in charlm's int8 kernels; docs/int8.md)",
+                     "int8 (weights quantized from the f32 file as it loads: an LSTM's recurrence on oneDNN's int8 "
+                     "primitive, other cells' in f32; the output layer in charlm's int8 kernels; docs/int8.md)",
                      .resume = on_resume::none, .stored = false}, MEMBER(precision));
 }
 

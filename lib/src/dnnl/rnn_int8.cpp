@@ -138,8 +138,8 @@ struct rnn_int8::layer_run {
     std::unordered_map<int, memory> args;
 };
 
-rnn_int8::rnn_int8(const rnn_int8_weights& w, int steps, int batch)
-    : w_(w), eng_(dnnl::engine::kind::cpu, 0), strm_(eng_), steps_(steps), batch_(batch) {
+rnn_int8::rnn_int8(const rnn_int8_weights& w, const dnnl::engine& eng, int steps, int batch)
+    : w_(w), eng_(eng), strm_(eng_), steps_(steps), batch_(batch) {
     CHARLM_ASSERT(steps >= 1 && batch >= 1);
     const int L = w.layers(), H = w.hidden_, T = steps, N = batch;
     const size_t tnh = static_cast<size_t>(T) * N * H, state = static_cast<size_t>(L) * N * H;

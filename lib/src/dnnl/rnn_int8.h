@@ -76,7 +76,7 @@ private:
 // at zero and carries from call to call.
 class rnn_int8 {
 public:
-    rnn_int8(const rnn_int8_weights& w, int steps, int batch);
+    rnn_int8(const rnn_int8_weights& w, const dnnl::engine& eng, int steps, int batch);
     ~rnn_int8();
     rnn_int8(const rnn_int8&) = delete;
     rnn_int8& operator=(const rnn_int8&) = delete;

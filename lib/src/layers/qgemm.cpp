@@ -117,6 +117,13 @@ dot16_fn kernel_of(qkernel k) {
     return dot16_scalar;
 }
 
+// Round to nearest, ties to even, for |v| < 2^22, inline: adding and subtracting 1.5 x 2^23 leaves
+// no fraction bits (std::nearbyint is a library call here, and was most of a one-row product).
+inline int round_half_even(float v) {
+    constexpr float magic = 12582912.f;
+    return static_cast<int>((v + magic) - magic);
+}
+
 // x (M, K) -> u8 (M, Kp) around 128 and the row scales.
 void quantize_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
     if (s.x.size() < M * Kp) s.x.resize(M * Kp);
@@ -127,8 +134,7 @@ void quantize_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
         for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(r[k]));
         const float sc = mx > 0.f ? mx / 127.f : 1.f, inv = 1.f / sc;
         uint8_t* u = s.x.data() + m * Kp;
-        for (int k = 0; k < K; ++k)
-            u[k] = static_cast<uint8_t>(k_zero + std::clamp(static_cast<int>(std::nearbyint(r[k] * inv)), -127, 127));
+        for (int k = 0; k < K; ++k) u[k] = static_cast<uint8_t>(k_zero + std::clamp(round_half_even(r[k] * inv), -127, 127));
         std::memset(u + K, k_zero, static_cast<size_t>(Kp - K));
         s.xs[m] = sc;
     }

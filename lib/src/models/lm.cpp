@@ -343,7 +343,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     const size_t rows = static_cast<size_t>(steps) * C;
     if (head.q && head.q->rnn) {
         if (!rnn8 || rnn8->steps() != static_cast<int>(steps) || rnn8->batch() != static_cast<int>(C))
-            rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, static_cast<int>(steps), static_cast<int>(C));
+            rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, m.eng, static_cast<int>(steps), static_cast<int>(C));
         rnn8->reset_state();
     } else {
         rnn.prepare(static_cast<int>(steps), static_cast<int>(C));
@@ -405,7 +405,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
 generator::impl::impl(const language_model::impl& model, uint32_t batch, precision p)
     : m(model), strm(model.eng), N(batch), head(model, strm, p) {
     if (head.q && head.q->rnn) {
-        rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, 1, static_cast<int>(batch));
+        rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, model.eng, 1, static_cast<int>(batch));
     } else {
         rnn.emplace(model.rnn, static_cast<int>(batch), model.E > 0 ? model.emb_w.data() : nullptr,
                     static_cast<int>(model.V));
