@@ -113,6 +113,7 @@ int cmd_generate(int argc, char** argv) {
     auto converted = convert_inputs(loaded->model, prefix, cfg, req.poem.active() ? &req.poem : nullptr);
     if (!converted) return report_error(converted.err());
     for (const auto& c : *converted) fmt::print(stderr, "charlm: {}\n", c.describe());
+    if (auto note = loaded->model.precision_notice(cfg.precision); !note.empty()) fmt::print(stderr, "charlm: {}\n", note);
     if (req.poem.active()) return print_poems(loaded->model, prefix, cfg, req.poem, req.novelty);
     if (reader_conversion(loaded->model, cfg) != script_conversion::none)
         return print_in_reader_script(loaded->model, prefix, cfg);
@@ -146,8 +147,8 @@ int cmd_eval(int argc, char** argv) {
     int threads = 0;
     bool json = false;
     std::string convert;
-    po::options_description desc("charlm eval options");
-    desc.add_options()
+    option_groups groups;
+    groups["charlm eval options"].add_options()
         ("model", po::value(&model_path), "model file (required)")
         ("text", po::value(&text_path), "text to evaluate (required; '-' for standard input)")
         ("streams", po::value(&opts.streams)->default_value(opts.streams), "parallel streams the text is cut into")
@@ -160,9 +161,13 @@ int cmd_eval(int argc, char** argv) {
         ("convert", po::value(&convert)->default_value("auto"), "a text in the other Chinese script than the model's: read converted to the model's (auto, said on "
          "stderr) or as it is (off)")
         ("threads", po::value(&threads)->default_value(threads), "threads (0: the cores available)");
+    add_options(groups, eval_option_table(), opts);
+    po::options_description desc = groups.all();
     po::variables_map vm;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm eval --model FILE --text FILE [options]", desc, nullptr, vm, &done);
+    auto bind = [&](const po::variables_map& v) { return take_options(eval_option_table(), v, opts); };
+    if (auto s = parse_command(argc, argv, "charlm eval --model FILE --text FILE [options]", desc, nullptr, vm, &done,
+                               bind);
         !s.ok())
         return report_error(s.err());
     if (done) return exit_ok;
@@ -176,6 +181,7 @@ int cmd_eval(int argc, char** argv) {
     apply_threads(threads);
     auto loaded = load_model(model_path);
     if (!loaded) return report_error(loaded.err());
+    if (auto note = loaded->model.precision_notice(opts.precision); !note.empty()) fmt::print(stderr, "charlm: {}\n", note);
     opts.progress = reading_progress(text_path);
     auto r = evaluate_file(loaded->model, text_path, opts);
     if (!r) return report_error(r.err());

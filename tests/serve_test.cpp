@@ -287,6 +287,30 @@ TEST(serve, plain_generate_matches_library_and_cli) {
     EXPECT_EQ(cli.out, expected + "\n");
 }
 
+// --precision per request: int8 gives the library's and the CLI's int8 text; bf16 is a 400 naming
+// the choices.
+TEST(serve, precision_per_request_matches_library_and_cli) {
+    running_server s(test_config());
+    int status = 0;
+    json r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"length", 60}, {"seed", 4}, {"precision", "int8"}},
+                       &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    sample_config c;
+    c.length = 60;
+    c.seed = 4;
+    c.temperature = 1.5f;  // test_config()'s default
+    c.precision = precision::int8;
+    const std::string expected = library_text("春眠", c);
+    EXPECT_EQ(r["samples"][0]["text"], expected);
+    auto cli = run_charlm({"generate", "--model", model_file(), "--prefix", "春眠", "--length", "60", "--seed", "4",
+                           "--temperature", "1.5", "--precision", "int8"});
+    ASSERT_EQ(cli.status, 0) << cli.err;
+    EXPECT_EQ(cli.out, expected + "\n");
+    r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"precision", "bf16"}}, &status);
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("f32 or int8"), std::string::npos) << r.dump();
+}
+
 // Poems: whole poems from the library's generate_poems, the same bytes from the API (plain and
 // streamed, one event per poem) and from the CLI.
 TEST(serve, poems_match_library_stream_and_cli) {

@@ -25,6 +25,7 @@ struct eval_options {
     bool overwrite = false;  // replace an existing logits file (--force)
     // A text in the other Chinese script than the model's is read converted to the model's (auto).
     convert_policy convert = convert_policy::automatic;
+    charlm::precision precision = charlm::precision::f32;  // f32 or int8 (model_config.hpp)
     read_progress progress;  // hears the reading of a file (load_text's)
 };
 

@@ -56,6 +56,11 @@ public:
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps,
                       std::vector<float>* per_token = nullptr, const logits_sink& on_logits = {}) const;
 
+    // What of this model runs in f32 although `p` was asked for, as one line for the user (the
+    // CLI prints it on stderr); empty when everything runs in `p`. int8: vanilla RNN and LBR-GRU
+    // keep an f32 recurrence (oneDNN 2.6 has no int8 primitive for them).
+    std::string precision_notice(precision p) const;
+
     // --- files
     std::vector<named_tensor> export_tensors() const;
     status import_tensors(const std::vector<named_tensor>& tensors, const std::string& source);
@@ -119,7 +124,7 @@ private:
 // Evaluation: perplexity of a text with the state carried, its own buffers and primitives.
 class evaluation_session {
 public:
-    explicit evaluation_session(const language_model& model);
+    explicit evaluation_session(const language_model& model, precision p = precision::f32);
     ~evaluation_session();
     evaluation_session(evaluation_session&&) noexcept;
     evaluation_session& operator=(evaluation_session&&) noexcept;
@@ -149,7 +154,8 @@ private:
 // and a small vocabulary, layer 0's input term per token), frozen when the generator is made.
 class generator {
 public:
-    generator(const language_model& model, uint32_t batch);
+    // `p`: the arithmetic (model_config.hpp); int8 weights are made from the model's on first use.
+    generator(const language_model& model, uint32_t batch, precision p = precision::f32);
     ~generator();
     generator(generator&&) noexcept;
     generator& operator=(generator&&) noexcept;

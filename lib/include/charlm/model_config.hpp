@@ -39,6 +39,14 @@ enum class softmax_type { full, adaptive };
 std::string to_string(softmax_type s);
 result<softmax_type> parse_softmax_type(std::string_view s);
 
+// The arithmetic of generation and evaluation (never of training): f32, or int8 weights and
+// activations where oneDNN 2.6 has them (LSTM and GRU recurrence; every output layer), quantized
+// from the f32 weights when a session first needs them (docs/int8.md).
+enum class precision { f32, int8 };
+
+std::string to_string(precision p);
+result<precision> parse_precision(std::string_view s);
+
 // Width of adaptive-softmax cluster k's projection (k from 0), as PyTorch computes it:
 // floor(hidden / div^(k+1)).
 inline uint32_t adaptive_tail_width(uint32_t hidden, float div_value, size_t k) {

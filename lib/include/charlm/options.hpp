@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "charlm/evaluate.hpp"
 #include "charlm/model_config.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
@@ -83,6 +84,7 @@ const option_table<model_config>& model_options();
 const option_table<train_config>& train_options();
 const option_table<sample_config>& sample_options();
 const option_table<poem_config>& poem_options();
+const option_table<eval_options>& eval_option_table();  // `charlm eval`'s shared settings (--precision)
 
 // Explicitly instantiated for the five configuration structs.
 template <class C>

@@ -32,6 +32,7 @@ struct sample_config {
     unknown_policy unknown = unknown_policy::error;
     convert_policy convert = convert_policy::automatic;  // inputs in the other Chinese script (script.hpp)
     output_script script = output_script::model;         // the script of the text the reader gets
+    charlm::precision precision = charlm::precision::f32;  // f32 or int8 (model_config.hpp)
 
     static constexpr uint32_t max_length = 10'000'000;
     static constexpr uint32_t max_samples = 4096;

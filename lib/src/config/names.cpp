@@ -129,6 +129,12 @@ const enum_table<script_conversion>& enum_names() {
 }
 
 template <>
+const enum_table<precision>& enum_names() {
+    static const enum_table<precision> t{"precision", {{precision::f32, "f32"}, {precision::int8, "int8"}}};
+    return t;
+}
+
+template <>
 const enum_table<convert_policy>& enum_names() {
     static const enum_table<convert_policy> t{
         "conversion policy", {{convert_policy::automatic, "auto"}, {convert_policy::off, "off"}}};
@@ -166,6 +172,8 @@ std::string to_string(rhyme_rule v) { return enum_to_string(v); }
 std::string to_string(text_script v) { return enum_to_string(v); }
 std::string to_string(script_conversion v) { return enum_to_string(v); }
 std::string to_string(convert_policy v) { return enum_to_string(v); }
+std::string to_string(precision v) { return enum_to_string(v); }
+result<precision> parse_precision(std::string_view s) { return enum_parse<precision>(s); }
 std::string to_string(output_script v) { return enum_to_string(v); }
 result<text_script> parse_text_script(std::string_view s) { return enum_parse<text_script>(s); }
 result<script_conversion> parse_script_conversion(std::string_view s) { return enum_parse<script_conversion>(s); }

@@ -74,6 +74,15 @@ option<train_config> valid_every_option(const std::string& group) {
     return o;
 }
 
+// --precision: declared here once for `generate` (sample_config) and `eval` (eval_options).
+template <class C>
+option<C> precision_option(const std::string& group) {
+    return field<C>({.name = "precision", .group = group, .help = "arithmetic of generation or evaluation: f32, or "
+                     "int8 (weights quantized from the f32 file as it loads: an LSTM's recurrence on oneDNN's int8 "
+                     "primitive, other cells' in f32; the output layer in charlm's int8 kernels; docs/int8.md)",
+                     .resume = on_resume::none, .stored = false}, MEMBER(precision));
+}
+
 // A setting added after format version 1, stored only when it differs from its default, so that
 // the files of runs that do not use it read and write back byte for byte as before.
 template <class C, class IsDefault>
@@ -296,8 +305,13 @@ option_table<sample_config> make_sample_options() {
         field<C>({.name = "script", .group = g, .help = "the script of the text printed: the model's own, or "
                   "converted to simplified or traditional characters (OpenCC's phrases) once it is written",
                   .resume = none, .stored = false}, MEMBER(script)),
+        precision_option<C>(g),
     };
 }
+
+// The settings of `charlm eval` that are shared with other commands (its own, such as --streams,
+// are the command's).
+option_table<eval_options> make_eval_options() { return {precision_option<eval_options>("Evaluation")}; }
 
 option_table<poem_config> make_poem_options() {
     using C = poem_config;
@@ -342,6 +356,11 @@ const option_table<train_config>& train_options() {
 
 const option_table<sample_config>& sample_options() {
     static const option_table<sample_config> t = make_sample_options();
+    return t;
+}
+
+const option_table<eval_options>& eval_option_table() {
+    static const option_table<eval_options> t = make_eval_options();
     return t;
 }
 

@@ -170,7 +170,7 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
         sink = [&out, V](uint64_t, const float* logits) { out.write(logits, V); };
     }
     std::vector<float> nll;  // (tokens - 1) per predicted token, text order
-    evaluation_session session(model);
+    evaluation_session session(model, opts.precision);
     const loss_sum l = session.evaluate(ids, opts.streams, opts.steps, &nll, sink);
     if (!opts.logits_path.empty()) CHARLM_TRY(out.close());
     CHARLM_ASSERT(nll.size() == l.tokens && l.tokens == ids.size() - 1);

@@ -177,13 +177,32 @@ void head_logits(float* head, const float* x, const float* w, const float* b, si
 
 }  // namespace
 
+// The f32 product `which` (see log_prob_with) of m rows `in` into y (row stride ldy).
+void adaptive_softmax::f32_product(int which, float* y, size_t ldy, const float* in, size_t m) const {
+    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
+    if (which == 0) {
+        CHARLM_ASSERT(ldy == S);
+        head_logits(y, in, head_w_.data(), head_b_.data(), m, S, H);
+        return;
+    }
+    const int k = (which - 1) / 2;
+    const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
+    if (which % 2 == 1) {
+        sgemm('N', 'T', m, P, H, in, H, proj_w_[k].data(), H, 0.f, y, ldy);  // p = x W_p^T
+    } else {
+        sgemm('N', 'T', m, O, P, in, P, out_w_[k].data(), P, 0.f, y, ldy);  // l = p W_o^T
+    }
+}
+
 // Cluster k's logits lk_ (Mk, O_k) for the rows `rows` of x, gathered into xk_ through pk_ (Mk, P_k).
-void adaptive_softmax::cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk) const {
+template <class Linear>
+void adaptive_softmax::cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk,
+                                      Linear&& lin) const {
     const size_t H = static_cast<size_t>(H_), P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
     for (size_t i = 0; i < Mk; ++i)
         std::memcpy(sc.xk_.data() + i * H, x + static_cast<size_t>(rows[i]) * H, H * sizeof(float));
-    sgemm('N', 'T', Mk, P, H, sc.xk_.data(), H, proj_w_[k].data(), H, 0.f, sc.pk_.data(), P);  // p = x W_p^T
-    sgemm('N', 'T', Mk, O, P, sc.pk_.data(), P, out_w_[k].data(), P, 0.f, sc.lk_.data(), O);   // l = p W_o^T
+    lin(1 + 2 * k, sc.pk_.data(), P, sc.xk_.data(), Mk);
+    lin(2 + 2 * k, sc.lk_.data(), O, sc.pk_.data(), Mk);
 }
 
 double adaptive_softmax::forward_backward(float* dx, const float* x, const int32_t* targets, size_t M, float scale,
@@ -205,7 +224,7 @@ double adaptive_softmax::forward_backward(float* dx, const float* x, const int32
         if (Mk == 0) continue;
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k];
         const int32_t* rows = sc.order_.data() + first;
-        cluster_logits(sc, k, x, rows, Mk);
+        cluster_logits(sc, k, x, rows, Mk, f32());
         total += softmax_xent_forward_backward(sc.lk_.data(), sc.local_.data() + first, Mk, O, scale);
         sgemm('T', 'N', O, P, Mk, sc.lk_.data(), O, sc.pk_.data(), P, 1.f, out_g_[k].data(), P);   // dW_o += dl^T p
         sgemm('N', 'N', Mk, P, O, sc.lk_.data(), O, out_w_[k].data(), P, 0.f, sc.dpk_.data(), P);  // dp = dl W_o
@@ -220,31 +239,45 @@ double adaptive_softmax::forward_backward(float* dx, const float* x, const int32
     return total;
 }
 
-double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
-                             uint64_t* counted) const {
+template <class Linear>
+double adaptive_softmax::nll_with(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
+                                  uint64_t* counted, Linear&& lin) const {
     CHARLM_ASSERT(M <= sc.rows_);
-    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_);
+    const size_t S = static_cast<size_t>(S_);
     size_t offsets[k_max_clusters + 1];
     group_rows(bounds_, K_, targets, M, sc.head_target_.data(), sc.order_.data(), sc.local_.data(), offsets);
-    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    lin(0, sc.head_.data(), S, x, M);
     double total = softmax_xent_nll(row_nll, sc.head_.data(), sc.head_target_.data(), M, S, counted);
     for (int k = 0; k < K_; ++k) {
         const size_t first = offsets[k], Mk = offsets[k + 1] - first;
         if (Mk == 0) continue;
         const size_t O = bounds_[k + 1] - bounds_[k];
         const int32_t* rows = sc.order_.data() + first;
-        cluster_logits(sc, k, x, rows, Mk);
+        cluster_logits(sc, k, x, rows, Mk, lin);
         total += softmax_xent_nll(sc.row_tmp_.data(), sc.lk_.data(), sc.local_.data() + first, Mk, O);
         for (size_t i = 0; i < Mk; ++i) row_nll[rows[i]] += sc.row_tmp_[i];
     }
     return total;
 }
 
-void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M) const {
+double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
+                             uint64_t* counted) const {
+    return nll_with(sc, row_nll, x, targets, M, counted, f32());
+}
+
+double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
+                             const quantized& q, qscratch& qs) const {
+    return nll_with(sc, row_nll, x, targets, M, nullptr, int8(q, qs));
+}
+
+// The full distribution from the products `lin(which, y, ldy, in, M)`: which 0 the head (with its
+// bias), 1 + 2k cluster k's bottleneck, 2 + 2k its output; f32 or int8 weights alike.
+template <class Linear>
+void adaptive_softmax::log_prob_with(scratch& sc, float* out, const float* x, size_t M, Linear&& lin) const {
     CHARLM_ASSERT(M <= sc.rows_);
-    const size_t H = static_cast<size_t>(H_), S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
+    const size_t S = static_cast<size_t>(S_), V = static_cast<size_t>(V_);
     const size_t c0 = bounds_[0];
-    head_logits(sc.head_.data(), x, head_w_.data(), head_b_.data(), M, S, H);
+    lin(0, sc.head_.data(), S, x, M);
     const auto rows = static_cast<ptrdiff_t>(M);
 #pragma omp parallel for schedule(static) if (M * S >= k_parallel_min)
     for (ptrdiff_t r = 0; r < rows; ++r) {
@@ -254,8 +287,8 @@ void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t 
     }
     for (int k = 0; k < K_; ++k) {
         const size_t P = static_cast<size_t>(P_[k]), O = bounds_[k + 1] - bounds_[k], ck = bounds_[k];
-        sgemm('N', 'T', M, P, H, x, H, proj_w_[k].data(), H, 0.f, sc.pk_.data(), P);
-        sgemm('N', 'T', M, O, P, sc.pk_.data(), P, out_w_[k].data(), P, 0.f, out + ck, V);  // into the slice
+        lin(1 + 2 * k, sc.pk_.data(), P, x, M);
+        lin(2 + 2 * k, out + ck, V, sc.pk_.data(), M);  // into the slice
 #pragma omp parallel for schedule(static) if (M * O >= k_parallel_min)
         for (ptrdiff_t r = 0; r < rows; ++r) {
             float* o = out + static_cast<size_t>(r) * V + ck;
@@ -264,6 +297,26 @@ void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t 
             for (size_t i = 0; i < O; ++i) o[i] += lp;
         }
     }
+}
+
+void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M) const {
+    log_prob_with(sc, out, x, M, f32());
+}
+
+adaptive_softmax::quantized adaptive_softmax::quantize() const {
+    quantized q;
+    q.linear.push_back(quantize_linear(head_w_.data(), head_b_.data(), S_, H_));
+    for (int k = 0; k < K_; ++k) {
+        const int O = static_cast<int>(bounds_[k + 1] - bounds_[k]);
+        q.linear.push_back(quantize_linear(proj_w_[k].data(), nullptr, P_[k], H_));
+        q.linear.push_back(quantize_linear(out_w_[k].data(), nullptr, O, P_[k]));
+    }
+    return q;
+}
+
+void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q,
+                                qscratch& qs) const {
+    log_prob_with(sc, out, x, M, int8(q, qs));
 }
 
 }  // namespace charlm::nn

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "charlm/tensor.hpp"
+#include "layers/qgemm.h"
 
 namespace charlm::nn {
 
@@ -65,6 +66,15 @@ public:
     // The full distribution: out (M, V) = log p(v | x) for every v (normalized: logsumexp = 0).
     void log_prob(scratch& sc, float* out, const float* x, size_t M) const;
     void log_prob(float* out, const float* x, size_t M) { log_prob(own_, out, x, M); }
+    // The same on int8 copies of every weight (qgemm.h), made once from the f32 values by
+    // quantize(): linear[0] the head, then per cluster k its bottleneck (1 + 2k) and output (2 + 2k).
+    struct quantized {
+        std::vector<qlinear> linear;
+    };
+    quantized quantize() const;
+    void log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q, qscratch& qs) const;
+    double nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M, const quantized& q,
+               qscratch& qs) const;
 
     // Values and gradients each live in one region of region_floats() floats, tensors() in order,
     // each on a 64-byte line. Own regions until place_values() / place_grads() move them (contents
@@ -91,7 +101,24 @@ public:
     static std::vector<int> tail_widths(int hidden, size_t clusters, float div_value);
 
 private:
-    void cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk) const;
+    // The products of the head (which 0) and of cluster k's bottleneck (1 + 2k) and output (2 + 2k),
+    // lin(which, y, ldy, in, m), in f32 or int8: every routine below is written once for both.
+    void f32_product(int which, float* y, size_t ldy, const float* in, size_t m) const;
+    auto f32() const {
+        return [this](int which, float* y, size_t ldy, const float* in, size_t m) { f32_product(which, y, ldy, in, m); };
+    }
+    static auto int8(const quantized& q, qscratch& qs) {
+        return [&q, &qs](int which, float* y, size_t ldy, const float* in, size_t m) {
+            qlinear_forward(y, ldy, in, m, q.linear[static_cast<size_t>(which)], qs);
+        };
+    }
+    template <class Linear>
+    void log_prob_with(scratch& sc, float* out, const float* x, size_t M, Linear&& lin) const;
+    template <class Linear>
+    double nll_with(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M, uint64_t* counted,
+                    Linear&& lin) const;
+    template <class Linear>
+    void cluster_logits(scratch& sc, int k, const float* x, const int32_t* rows, size_t Mk, Linear&& lin) const;
 
     int H_, V_, S_, K_;
     std::vector<uint32_t> bounds_;  // K + 1 entries: c_0, ..., c_{K-1}, V

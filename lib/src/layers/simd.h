@@ -1,4 +1,4 @@
-// Run-time choice of the hand-vectorized (AVX2+FMA) kernels of layers/: the product is built for
+// Run-time choice of the hand-vectorized (AVX2+FMA, AVX-512 VNNI) kernels of layers/: the product is built for
 // generic x86-64, so kernels written with intrinsics are compiled with gnu::target and called
 // only when the CPU has them. Loops left to the compiler use target_clones instead.
 // Not here: the kernels themselves.
@@ -10,6 +10,17 @@ inline bool cpu_has_avx2_fma() {
     static const bool yes = [] {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    return yes;
+}
+
+// AVX-512 with VNNI (vpdpbusd: u8 x s8 dot products of 4 into s32), for the int8 kernels of
+// layers/qgemm.h.
+inline bool cpu_has_avx512_vnni() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
     }();
     return yes;
 }

@@ -132,8 +132,10 @@ void language_model::impl::embed(float* x, const int32_t* ids, size_t m) const {
 
 // --- output layer of inference sessions
 
-output_head::output_head(const language_model::impl& model, dnnl::stream& strm)
-    : m(model), proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {}
+output_head::output_head(const language_model::impl& model, dnnl::stream& strm, precision p)
+    : m(model),
+      proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)),
+      q(p == precision::int8 ? model.int8() : nullptr) {}
 
 void output_head::prepare(size_t rows) {
     // Grow-only buffers: a shape seen before allocates nothing.
@@ -146,12 +148,48 @@ void output_head::prepare(size_t rows) {
 }
 
 const float* output_head::logits_of(const float* h, size_t rows) {
-    if (m.adaptive) {
+    if (q && m.adaptive) {
+        m.adaptive->log_prob(scratch, logits.data(), h, rows, q->adaptive, qs);
+    } else if (q) {
+        nn::qlinear_forward(logits.data(), m.V, h, rows, q->decoder, qs);
+    } else if (m.adaptive) {
         m.adaptive->log_prob(scratch, logits.data(), h, rows);
     } else {
         proj.forward(logits.data(), h, m.dec_w.data(), m.dec_b.data());
     }
     return logits.data();
+}
+
+// --- int8 copies of the weights
+
+std::shared_ptr<const int8_weights> language_model::impl::int8() const {
+    std::lock_guard<std::mutex> lock(int8_mutex);
+    if (int8_cache) return int8_cache;
+    auto q = std::make_shared<int8_weights>();
+    if (nn::rnn_int8_weights::supports(cfg.cell))
+        q->rnn = std::make_unique<nn::rnn_int8_weights>(rnn, E > 0 ? emb_w.data() : nullptr, static_cast<int>(V));
+    if (adaptive) {
+        q->adaptive = adaptive->quantize();
+    } else {
+        q->decoder = nn::quantize_linear(dec_w.data(), dec_b.data(), static_cast<int>(V), static_cast<int>(H));
+    }
+    int8_cache = std::move(q);
+    return int8_cache;
+}
+
+void language_model::impl::drop_int8() const {
+    std::lock_guard<std::mutex> lock(int8_mutex);
+    int8_cache.reset();
+}
+
+std::string language_model::precision_notice(precision p) const {
+    const cell_type cell = p_->cfg.cell;
+    if (p != precision::int8 || nn::rnn_int8_weights::supports(cell)) return {};
+    if (cell == cell_type::gru)
+        return "--precision int8: oneDNN 2.6's int8 GRU moved perplexity by 2-4% in charlm's tests (more than int8's "
+               "1% budget), so the recurrent layers run in f32 (the output layer in int8)";
+    return fmt::format("--precision int8: oneDNN 2.6 has no int8 {} primitive, so the recurrent layers run in f32 "
+                       "(the output layer in int8)", to_string(cell));
 }
 
 // --- training
@@ -204,6 +242,7 @@ loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t
     // The optimizer step that follows changes the weights: generators made after it must not
     // reuse a cache of the old ones.
     m.rnn.weights_changed();
+    m.drop_int8();
     zero_grad();
     // forward, then backward: gradients of the mean NLL
     m.embed(x.data(), inputs, rows);
@@ -248,8 +287,16 @@ void training_session::impl::zero_grad() {
 
 // --- evaluation
 
-evaluation_session::impl::impl(const language_model::impl& model)
-    : m(model), strm(model.eng), rnn(model.rnn, 0.f, 0, false), head(model, strm) {}
+evaluation_session::impl::impl(const language_model::impl& model, precision p)
+    : m(model), strm(model.eng), rnn(model.rnn, 0.f, 0, false), head(model, strm, p) {}
+
+const float* evaluation_session::impl::recur(const int32_t* in, size_t rows) {
+    if (rnn8) return rnn8->forward(in);
+    m.embed(x.data(), in, rows);
+    const float* h = rnn.forward_inference(x.data());
+    rnn.carry_state();
+    return h;
+}
 
 namespace {
 
@@ -294,8 +341,14 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     steps = static_cast<uint32_t>(std::min<uint64_t>(std::max<uint32_t>(steps, 1), longest));
     while (steps > 1 && uint64_t{steps} * C * m.V * sizeof(float) > (uint64_t{256} << 20)) steps = (steps + 1) / 2;
     const size_t rows = static_cast<size_t>(steps) * C;
-    rnn.prepare(static_cast<int>(steps), static_cast<int>(C));
-    rnn.reset_state();
+    if (head.q && head.q->rnn) {
+        if (!rnn8 || rnn8->steps() != static_cast<int>(steps) || rnn8->batch() != static_cast<int>(C))
+            rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, m.eng, static_cast<int>(steps), static_cast<int>(C));
+        rnn8->reset_state();
+    } else {
+        rnn.prepare(static_cast<int>(steps), static_cast<int>(C));
+        rnn.reset_state();
+    }
     head.prepare(rows);
     if (x.size() < rows * m.I) x.resize(rows * m.I);
     if (row_nll.size() < rows) row_nll.resize(rows);
@@ -318,10 +371,10 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
                 }
             }
         }
-        m.embed(x.data(), in.data(), rows);
-        const float* h = rnn.forward_inference(x.data());
-        rnn.carry_state();
-        if (!need_logits) {  // only each row's own cluster: as cheap as training's forward
+        const float* h = recur(in.data(), rows);
+        if (!need_logits && head.q) {  // only each row's own cluster: as cheap as training's forward
+            m.adaptive->nll(head.scratch, row_nll.data(), h, tg.data(), rows, head.q->adaptive, head.qs);
+        } else if (!need_logits) {
             m.adaptive->nll(head.scratch, row_nll.data(), h, tg.data(), rows);
         } else {
             const float* logits = head.logits_of(h, rows);
@@ -349,12 +402,14 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
 
 // --- generation
 
-generator::impl::impl(const language_model::impl& model, uint32_t batch)
-    : m(model),
-      strm(model.eng),
-      N(batch),
-      rnn(model.rnn, static_cast<int>(batch), model.E > 0 ? model.emb_w.data() : nullptr, static_cast<int>(model.V)),
-      head(model, strm) {
+generator::impl::impl(const language_model::impl& model, uint32_t batch, precision p)
+    : m(model), strm(model.eng), N(batch), head(model, strm, p) {
+    if (head.q && head.q->rnn) {
+        rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, model.eng, 1, static_cast<int>(batch));
+    } else {
+        rnn.emplace(model.rnn, static_cast<int>(batch), model.E > 0 ? model.emb_w.data() : nullptr,
+                    static_cast<int>(model.V));
+    }
     head.prepare(batch);
 }
 
@@ -473,7 +528,10 @@ status language_model::impl::import_into(float* base, const std::vector<named_te
     }
     for (const auto& t : tensors)
         if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
-    if (base == params.data) rnn.weights_changed();
+    if (base == params.data) {
+        rnn.weights_changed();
+        drop_int8();
+    }
     if (used != tensors.size())
         return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
                                                     tensors.size() - used, to_string(cfg.cell)));
@@ -528,6 +586,7 @@ std::vector<param_view> training_session::params() {
     impl& s = *p_;
     language_model::impl& m = s.m;
     m.rnn.weights_changed();  // the caller may write the values
+    m.drop_int8();
     return {param_view{"parameters", m.params.data, s.grads.data, m.params.floats}};
 }
 
@@ -557,7 +616,8 @@ void training_session::set_stream_slice(uint32_t first, uint32_t global) {
 }
 void training_session::set_dropout_calls(uint64_t n) { p_->rnn.set_dropout_calls(n); }
 
-evaluation_session::evaluation_session(const language_model& model) : p_(std::make_unique<impl>(*model.p_)) {}
+evaluation_session::evaluation_session(const language_model& model, precision p)
+    : p_(std::make_unique<impl>(*model.p_, p)) {}
 evaluation_session::~evaluation_session() = default;
 evaluation_session::evaluation_session(evaluation_session&&) noexcept = default;
 evaluation_session& evaluation_session::operator=(evaluation_session&&) noexcept = default;
@@ -571,33 +631,34 @@ loss_sum evaluation_session::evaluate_part(const token_stream& ids, uint32_t str
     return p_->evaluate(ids, streams, steps, nullptr, {}, first, count);
 }
 
-generator::generator(const language_model& model, uint32_t batch) : p_(std::make_unique<impl>(*model.p_, batch)) {}
+generator::generator(const language_model& model, uint32_t batch, precision p)
+    : p_(std::make_unique<impl>(*model.p_, batch, p)) {}
 generator::~generator() = default;
 generator::generator(generator&&) noexcept = default;
 generator& generator::operator=(generator&&) noexcept = default;
 uint32_t generator::batch() const { return p_->N; }
-void generator::copy_state_to_rows(const generator& one_row) { p_->rnn.broadcast_state(one_row.p_->rnn); }
+void generator::copy_state_to_rows(const generator& one_row) { p_->broadcast_state(*one_row.p_); }
 const float* generator::step(const int32_t* ids) {
     // (N, H) on the weights frozen when the generator was made
-    return p_->head.logits_of(p_->rnn.step(ids), p_->N);
+    return p_->head.logits_of(p_->step(ids), p_->N);
 }
 generator::saved_state generator::save() const {
     const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
     saved_state s;
-    s.h.assign(p_->rnn.final_h(), p_->rnn.final_h() + n);
-    if (p_->rnn.final_c()) s.c.assign(p_->rnn.final_c(), p_->rnn.final_c() + n);
+    s.h.assign(p_->final_h(), p_->final_h() + n);
+    if (p_->final_c()) s.c.assign(p_->final_c(), p_->final_c() + n);
     return s;
 }
 void generator::restore(const saved_state& s) {
     CHARLM_ASSERT(s.h.size() == static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H);
-    p_->rnn.set_state(s.h.data(), s.c.empty() ? nullptr : s.c.data());
+    p_->set_state(s.h.data(), s.c.empty() ? nullptr : s.c.data());
 }
 
 recurrent_state generator::state() const {
     const size_t n = static_cast<size_t>(p_->m.cfg.layers) * p_->N * p_->m.H;
     recurrent_state st;
-    st.h.assign(p_->rnn.final_h(), p_->rnn.final_h() + n);
-    if (p_->m.cfg.cell == cell_type::lstm) st.c.assign(p_->rnn.final_c(), p_->rnn.final_c() + n);
+    st.h.assign(p_->final_h(), p_->final_h() + n);
+    if (p_->m.cfg.cell == cell_type::lstm) st.c.assign(p_->final_c(), p_->final_c() + n);
     return st;
 }
 
@@ -614,7 +675,7 @@ status generator::set_state(const recurrent_state& st) {
     if (!lstm && !st.c.empty())
         return make_error(errc::usage, fmt::format("the state has a c, but a {} has no cell state",
                                                    to_string(p_->m.cfg.cell)));
-    p_->rnn.set_state(st.h.data(), lstm ? st.c.data() : nullptr);
+    p_->set_state(st.h.data(), lstm ? st.c.data() : nullptr);
     return {};
 }
 

@@ -5,13 +5,17 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "charlm/model.hpp"
+#include "dnnl/rnn_int8.h"
 #include "dnnl/rnn_stack.h"
 #include "layers/adaptive_softmax.h"
 #include "layers/embedding.h"
 #include "layers/projection.h"
+#include "layers/qgemm.h"
 #include "layers/softmax_xent.h"
 
 namespace charlm {
@@ -36,6 +40,14 @@ struct arena {
     void allocate(size_t n);  // once
     float* data = nullptr;
     size_t floats = 0;
+};
+
+// int8 copies of the weights for --precision int8: the recurrence (LSTM and GRU only) and the
+// output layer (the decoder, or the adaptive softmax's every matrix).
+struct int8_weights {
+    std::unique_ptr<nn::rnn_int8_weights> rnn;  // null: the recurrence stays f32
+    nn::qlinear decoder;                        // full softmax
+    nn::adaptive_softmax::quantized adaptive;   // adaptive softmax
 };
 
 // The weights: written at construction, by import_tensors() and by the optimizer through a
@@ -73,6 +85,12 @@ struct language_model::impl {
     fspan emb_w;  // (V, E)
     fspan dec_w;  // (V, H) as PyTorch's nn.Linear; empty with the adaptive softmax
     fspan dec_b;  // (V)
+    // The int8 copies, made on the first int8 session and shared by all; dropped whenever the
+    // weights may change (sessions keep theirs through the shared_ptr).
+    std::shared_ptr<const int8_weights> int8() const;
+    void drop_int8() const;
+    mutable std::mutex int8_mutex;
+    mutable std::shared_ptr<const int8_weights> int8_cache;
     // The adaptive softmax's gradients (in the training session's arena) and its own scratch
     // belong to training (one training session at a time); other sessions pass their own scratch.
 };
@@ -80,13 +98,15 @@ struct language_model::impl {
 // The output layer of an inference session: logits (m, V) of hidden rows (m, H), in the
 // session's own buffers (log-probabilities with the adaptive softmax).
 struct output_head {
-    output_head(const language_model::impl& m, dnnl::stream& strm);
+    output_head(const language_model::impl& m, dnnl::stream& strm, precision p = precision::f32);
     void prepare(size_t rows);
     const float* logits_of(const float* h, size_t rows);
 
     const language_model::impl& m;
     nn::projection proj;
     nn::adaptive_softmax::scratch scratch;
+    std::shared_ptr<const int8_weights> q;  // null: f32
+    nn::qscratch qs;
     std::vector<float> logits;  // (M, V)
 };
 
@@ -113,7 +133,9 @@ struct training_session::impl {
 };
 
 struct evaluation_session::impl {
-    explicit impl(const language_model::impl& m);
+    impl(const language_model::impl& m, precision p);
+    // The top layer's output (T, N, H) for inputs `in` (T, N), the state carried.
+    const float* recur(const int32_t* in, size_t rows);
     loss_sum evaluate(const token_stream& ids, uint32_t streams, uint32_t steps, std::vector<float>* per_token,
                       const logits_sink& on_logits, uint32_t first, uint32_t count,
                       const std::function<bool()>& keep_going = {});
@@ -122,18 +144,29 @@ struct evaluation_session::impl {
     dnnl::stream strm;
     nn::rnn_stack rnn;  // inference only
     output_head head;
+    std::unique_ptr<nn::rnn_int8> rnn8;  // the int8 recurrence at the current (T, N), when int8
     std::vector<float> x;        // (T, N, I)
     std::vector<float> row_nll;  // (M)
 };
 
 struct generator::impl {
-    impl(const language_model::impl& m, uint32_t batch);
+    impl(const language_model::impl& m, uint32_t batch, precision p);
+    // One recurrence, f32 or int8: the step and the state.
+    const float* step(const int32_t* ids) { return rnn8 ? rnn8->forward(ids) : rnn->step(ids); }
+    const float* final_h() const { return rnn8 ? rnn8->state_h() : rnn->final_h(); }
+    const float* final_c() const { return rnn8 ? rnn8->state_c() : rnn->final_c(); }
+    void set_state(const float* h, const float* c) { rnn8 ? rnn8->set_state(h, c) : rnn->set_state(h, c); }
+    void broadcast_state(const impl& one_row) {
+        CHARLM_ASSERT(!rnn8 == !one_row.rnn8);
+        rnn8 ? rnn8->broadcast_state(*one_row.rnn8) : rnn->broadcast_state(*one_row.rnn);
+    }
 
     const language_model::impl& m;
     dnnl::stream strm;
     uint32_t N;
-    nn::rnn_generator rnn;
-    output_head head;
+    output_head head;  // first: it holds the int8 weights the recurrence below may use
+    std::optional<nn::rnn_generator> rnn;  // f32
+    std::unique_ptr<nn::rnn_int8> rnn8;    // int8 (LSTM, GRU)
 };
 
 // For the trainer, checkpoints and tests: the insides behind the public types.

@@ -244,10 +244,10 @@ bool one_thread_is_faster(const model_config& mc, uint32_t rows) {
 // then take: a 64 KB prefix for 8 samples is one read, not eight. The last token goes through the
 // batch, which gives every row its logits.
 const float* read_prefix(const language_model& model, generator& gen, const std::vector<int32_t>& prefix_ids,
-                         uint32_t rows, std::vector<int32_t>& ids, const keep_going_fn& keep_going) {
+                         uint32_t rows, std::vector<int32_t>& ids, const keep_going_fn& keep_going, precision p) {
     const size_t shared = rows > 1 ? prefix_ids.size() - 1 : 0;
     if (shared > 0) {
-        generator reader(model, 1);
+        generator reader(model, 1, p);
         for (size_t i = 0; i < shared; ++i) {
             if (keep_going && i % prefix_check_every == 0 && i > 0 && !keep_going()) return nullptr;
             reader.step(&prefix_ids[i]);
@@ -284,9 +284,9 @@ result<std::vector<std::string>> generate(const language_model& model, const std
     } restore_threads;
     if (one_thread_is_faster(model.config(), rows)) omp_set_num_threads(1);
 
-    generator gen(model, rows);
+    generator gen(model, rows, cfg.precision);
     std::vector<int32_t> ids(rows);  // (N) the token fed to each row
-    const float* logits = read_prefix(model, gen, p->ids, rows, ids, keep_going);  // (N, V)
+    const float* logits = read_prefix(model, gen, p->ids, rows, ids, keep_going, cfg.precision);  // (N, V)
     if (!logits) return out;
 
     std::vector<uint64_t> rng(rows);

@@ -104,7 +104,7 @@ class poem_writer {
 public:
     poem_writer(const language_model& model, const poem_constraint& c, const std::vector<uint32_t>& context,
                 const sample_config& cfg, double min_mass)
-        : model_(model), c_(c), gen_(model, 1), sampler_(sampler_of(cfg)), min_mass_(min_mass),
+        : model_(model), c_(c), gen_(model, 1, cfg.precision), sampler_(sampler_of(cfg)), min_mass_(min_mass),
           v_(model.vocab().size()) {
         for (uint32_t id : context) logits_ = step(id);
     }

@@ -235,6 +235,13 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 return false;
             }
             out.cfg.unknown = *p;
+        } else if (key == "precision") {
+            std::string name;
+            if (!get_string(v, "precision", name, err)) return false;
+            if (const status s = parse_into(parse_precision(name), out.cfg.precision); !s.ok()) {
+                err = bad("'precision': " + s.err().message);
+                return false;
+            }
         } else if (key == "convert" || key == "script") {
             std::string name;
             if (!get_string(v, key.c_str(), name, err)) return false;
@@ -247,7 +254,7 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
                                   "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, "
-                                  "tones, convert, script",
+                                  "tones, convert, script, precision",
                                   key));
             return false;
         }
@@ -345,6 +352,7 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"convert", to_string(d.convert)},
               {"script", to_string(d.script)},
               {"unknown", to_string(d.unknown)},
+              {"precision", to_string(d.precision)},
               {"form", cfg.poem_defaults.form},
               {"acrostic", cfg.poem_defaults.acrostic},
               {"mood", cfg.poem_defaults.mood},

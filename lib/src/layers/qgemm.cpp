@@ -1,0 +1,244 @@
+// int8 linear layers (see qgemm.h): quantization of weights and input rows, the three dot-product
+// kernels over one block of 16 outputs, and the rescaling they share. The kernels compute the same
+// exact s32 sums, so every path gives the same bits; tests/int8_test.cpp checks it.
+#include "layers/qgemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "charlm/status.hpp"
+#include "layers/simd.h"
+
+namespace charlm::nn {
+
+namespace {
+
+constexpr int k_block = 16;     // outputs per block
+constexpr int k_group = 4;      // inputs per vpdpbusd group
+constexpr int k_zero = 128;     // the u8 input's zero point
+constexpr size_t k_parallel_min = size_t{1} << 19;  // multiply-adds below which one thread runs
+
+int padded(int k) { return (k + 63) / 64 * 64; }
+
+// acc (R, 16) = sums over Kp inputs of block `wb` (Kp / 4, 16, 4) times R rows of x (R, Kp) u8,
+// R <= k_rows: the VNNI kernel loads each 64 bytes of weights once for all R rows.
+constexpr int k_rows = 4;
+
+void dot16_scalar(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    for (int r = 0; r < R; ++r) {
+        int32_t* a = acc + r * k_block;
+        const uint8_t* xr = x + r * Kp;
+        for (int j = 0; j < k_block; ++j) a[j] = 0;
+        for (int g = 0; g < groups; ++g) {
+            const int8_t* w = wb + static_cast<size_t>(g) * k_block * k_group;
+            const uint8_t* xg = xr + static_cast<size_t>(g) * k_group;
+            for (int j = 0; j < k_block; ++j)
+                for (int t = 0; t < k_group; ++t) a[j] += int32_t{xg[t]} * int32_t{w[j * k_group + t]};
+        }
+    }
+}
+
+template <int R>
+[[gnu::target("avx512f,avx512bw,avx512vnni")]] void dot16_vnni_rows(int32_t* acc, const uint8_t* x, size_t Kp,
+                                                                    const int8_t* wb, int groups) {
+    __m512i a[R];
+    for (int r = 0; r < R; ++r) a[r] = _mm512_setzero_si512();
+    for (int g = 0; g < groups; ++g) {
+        const __m512i w = _mm512_loadu_si512(wb + static_cast<size_t>(g) * k_block * k_group);
+        for (int r = 0; r < R; ++r) {
+            int32_t xv;
+            std::memcpy(&xv, x + r * Kp + static_cast<size_t>(g) * k_group, 4);
+            a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(xv), w);
+        }
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_si512(acc + r * k_block, a[r]);
+}
+
+// One row: two chains over alternate groups (groups is even), for the adds' latency.
+[[gnu::target("avx512f,avx512bw,avx512vnni")]] void dot16_vnni_one(int32_t* acc, const uint8_t* x, const int8_t* wb,
+                                                                   int groups) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+    for (int g = 0; g < groups; g += 2) {
+        int32_t x0, x1;
+        std::memcpy(&x0, x + static_cast<size_t>(g) * k_group, 4);
+        std::memcpy(&x1, x + static_cast<size_t>(g + 1) * k_group, 4);
+        const int8_t* w = wb + static_cast<size_t>(g) * k_block * k_group;
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(x0), _mm512_loadu_si512(w));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(x1), _mm512_loadu_si512(w + 64));
+    }
+    _mm512_storeu_si512(acc, _mm512_add_epi32(a0, a1));
+}
+
+void dot16_vnni(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    switch (R) {
+        case 1: return dot16_vnni_one(acc, x, wb, groups);
+        case 2: return dot16_vnni_rows<2>(acc, x, Kp, wb, groups);
+        case 3: return dot16_vnni_rows<3>(acc, x, Kp, wb, groups);
+        default: return dot16_vnni_rows<4>(acc, x, Kp, wb, groups);
+    }
+}
+
+// 4 outputs x 2 pairs of inputs per register (vpmaddwd on s16: u8 x s8 pairs cannot saturate),
+// the pairs added at the end.
+[[gnu::target("avx2")]] void dot16_avx2_one(int32_t* acc, const uint8_t* x, const int8_t* wb, int groups) {
+    __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int g = 0; g < groups; ++g) {
+        int32_t xv;
+        std::memcpy(&xv, x + static_cast<size_t>(g) * k_group, 4);
+        const __m256i xs = _mm256_cvtepu8_epi16(_mm_set1_epi32(xv));  // x0..x3 four times
+        const int8_t* w = wb + static_cast<size_t>(g) * k_block * k_group;
+        for (int q = 0; q < 4; ++q) {
+            const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * q)));
+            a[q] = _mm256_add_epi32(a[q], _mm256_madd_epi16(xs, w16));
+        }
+    }
+    // hadd gives (o0 o1 o4 o5 | o2 o3 o6 o7); 0xD8 puts the 64-bit pairs in order.
+    const __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[0], a[1]), 0xD8);
+    const __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[2], a[3]), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8), hi);
+}
+
+void dot16_avx2(int32_t* acc, const uint8_t* x, size_t Kp, int R, const int8_t* wb, int groups) {
+    for (int r = 0; r < R; ++r) dot16_avx2_one(acc + r * k_block, x + r * Kp, wb, groups);
+}
+
+using dot16_fn = void (*)(int32_t*, const uint8_t*, size_t, int, const int8_t*, int);
+
+dot16_fn kernel_of(qkernel k) {
+    switch (k) {
+        case qkernel::avx512_vnni: return dot16_vnni;
+        case qkernel::avx2: return dot16_avx2;
+        case qkernel::scalar: return dot16_scalar;
+    }
+    return dot16_scalar;
+}
+
+// Round to nearest, ties to even, for |v| < 2^22, inline: adding and subtracting 1.5 x 2^23 leaves
+// no fraction bits (std::nearbyint is a library call here, and was most of a one-row product).
+inline int round_half_even(float v) {
+    constexpr float magic = 12582912.f;
+    return static_cast<int>((v + magic) - magic);
+}
+
+// x (M, K) -> u8 (M, Kp) around 128 and the row scales.
+void quantize_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
+    if (s.x.size() < M * Kp) s.x.resize(M * Kp);
+    if (s.xs.size() < M) s.xs.resize(M);
+    for (size_t m = 0; m < M; ++m) {
+        const float* r = x + m * K;
+        float mx = 0.f;
+        for (int k = 0; k < K; ++k) mx = std::max(mx, std::fabs(r[k]));
+        const float sc = mx > 0.f ? mx / 127.f : 1.f, inv = 1.f / sc;
+        uint8_t* u = s.x.data() + m * Kp;
+        for (int k = 0; k < K; ++k) u[k] = static_cast<uint8_t>(k_zero + std::clamp(round_half_even(r[k] * inv), -127, 127));
+        std::memset(u + K, k_zero, static_cast<size_t>(Kp - K));
+        s.xs[m] = sc;
+    }
+}
+
+}  // namespace
+
+bool cpu_runs(qkernel k) {
+    switch (k) {
+        case qkernel::avx512_vnni: return simd::cpu_has_avx512_vnni();
+        case qkernel::avx2: return simd::cpu_has_avx2_fma();
+        case qkernel::scalar: return true;
+    }
+    return false;
+}
+
+qkernel best_qkernel() {
+    if (simd::force_scalar) return qkernel::scalar;
+    if (cpu_runs(qkernel::avx512_vnni)) return qkernel::avx512_vnni;
+    if (cpu_runs(qkernel::avx2)) return qkernel::avx2;
+    return qkernel::scalar;
+}
+
+const char* to_string(qkernel k) {
+    switch (k) {
+        case qkernel::avx512_vnni: return "avx512-vnni";
+        case qkernel::avx2: return "avx2";
+        case qkernel::scalar: return "scalar";
+    }
+    return "?";
+}
+
+qlinear quantize_linear(const float* w, const float* bias, int out, int in) {
+    CHARLM_ASSERT(out >= 1 && in >= 1);
+    qlinear q;
+    q.out = out;
+    q.in = in;
+    q.in_padded = padded(in);
+    const int blocks = (out + k_block - 1) / k_block, groups = q.in_padded / k_group;
+    q.w.assign(static_cast<size_t>(blocks) * k_block * q.in_padded, 0);
+    q.scale.assign(static_cast<size_t>(blocks) * k_block, 0.f);
+    q.row_sum.assign(q.scale.size(), 0);
+    for (int o = 0; o < out; ++o) {
+        const float* r = w + static_cast<size_t>(o) * in;
+        float mx = 0.f;
+        for (int k = 0; k < in; ++k) mx = std::max(mx, std::fabs(r[k]));
+        const float sc = mx > 0.f ? mx / 127.f : 1.f;
+        q.scale[o] = sc;
+        const int b = o / k_block, j = o % k_block;
+        for (int k = 0; k < in; ++k) {
+            const auto v = static_cast<int8_t>(std::clamp(static_cast<int>(std::nearbyint(r[k] / sc)), -127, 127));
+            const int g = k / k_group, t = k % k_group;
+            q.w[((static_cast<size_t>(b) * groups + g) * k_block + j) * k_group + t] = v;
+            q.row_sum[o] += v;
+        }
+    }
+    if (bias) q.bias.assign(bias, bias + out);
+    return q;
+}
+
+std::vector<float> dequantize(const qlinear& q) {
+    std::vector<float> w(static_cast<size_t>(q.out) * q.in);
+    const int groups = q.in_padded / k_group;
+    for (int o = 0; o < q.out; ++o)
+        for (int k = 0; k < q.in; ++k) {
+            const size_t at = ((static_cast<size_t>(o / k_block) * groups + k / k_group) * k_block + o % k_block) *
+                                  k_group + k % k_group;
+            w[static_cast<size_t>(o) * q.in + k] = q.w[at] * q.scale[o];
+        }
+    return w;
+}
+
+void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s) {
+    qlinear_forward(y, ldy, x, M, q, s, best_qkernel());
+}
+
+void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k) {
+    CHARLM_ASSERT(cpu_runs(k));
+    const int Kp = q.in_padded, groups = Kp / k_group, blocks = (q.out + k_block - 1) / k_block;
+    quantize_rows(s, x, M, q.in, Kp);
+    const dot16_fn dot = kernel_of(k);
+    const uint8_t* xq = s.x.data();
+    const float* xs = s.xs.data();
+    const bool parallel = M * static_cast<size_t>(q.out) * Kp >= k_parallel_min;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int b = 0; b < blocks; ++b) {
+        const int8_t* wb = q.w.data() + static_cast<size_t>(b) * k_block * Kp;
+        const int o0 = b * k_block, n = std::min(k_block, q.out - o0);
+        const int32_t* zero = q.row_sum.data() + o0;  // times 128: the zero point's term
+        const float* ws = q.scale.data() + o0;
+        alignas(64) int32_t acc[k_rows * k_block];
+        for (size_t m0 = 0; m0 < M; m0 += k_rows) {
+            const int R = static_cast<int>(std::min<size_t>(k_rows, M - m0));
+            dot(acc, xq + m0 * Kp, static_cast<size_t>(Kp), R, wb, groups);
+            for (int r = 0; r < R; ++r) {
+                const int32_t* a = acc + r * k_block;
+                const float sx = xs[m0 + r];
+                float* ym = y + (m0 + r) * ldy + o0;
+                for (int j = 0; j < n; ++j) ym[j] = static_cast<float>(a[j] - k_zero * zero[j]) * (ws[j] * sx);
+                if (!q.bias.empty())
+                    for (int j = 0; j < n; ++j) ym[j] += q.bias[o0 + j];
+            }
+        }
+    }
+}
+
+}  // namespace charlm::nn

@@ -1,0 +1,47 @@
+// int8 linear layers for generation and evaluation (--precision int8): y = x W^T + b with W
+// quantized once to s8 per output row (scale max|row| / 127) and each input row quantized on the
+// fly to u8 around 128 (scale max|x| / 127), accumulated exactly in s32 and rescaled to f32.
+// Three kernels of the same s32 sums, chosen at run time (simd.h): AVX-512 VNNI (vpdpbusd),
+// AVX2 (widened to s16, vpmaddwd: exact, no saturation) and scalar, the reference of the others.
+// Not here: the softmax (softmax_xent.h), the recurrent layers' int8 (dnnl/rnn_int8.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace charlm::nn {
+
+enum class qkernel { scalar, avx2, avx512_vnni };
+// The fastest kernel this CPU runs (scalar when simd::force_scalar is set).
+qkernel best_qkernel();
+const char* to_string(qkernel k);
+bool cpu_runs(qkernel k);
+
+// Letters: O outputs, K inputs, Kp = K rounded up to 64, M rows.
+// Weights in blocks of 16 outputs x 4 inputs, (ceil(O / 16), Kp / 4, 16, 4) s8, so one vpdpbusd
+// of a broadcast group of 4 inputs adds into 16 outputs; padding is zero.
+struct qlinear {
+    int out = 0, in = 0, in_padded = 0;
+    std::vector<int8_t> w;         // (O16 / 16, Kp / 4, 16, 4)
+    std::vector<float> scale;      // (O16) per output row: w_f32 ~ w_s8 * scale
+    std::vector<int32_t> row_sum;  // (O16) sum of the row's s8 weights (the zero point's term)
+    std::vector<float> bias;       // (O) or empty
+    size_t bytes() const { return w.size() + 8 * scale.size() + 4 * bias.size(); }
+};
+// w (O, K) row-major as nn.Linear, bias (O) or null.
+qlinear quantize_linear(const float* w, const float* bias, int out, int in);
+// The f32 weights the quantized ones stand for (O, K): tests bound the error with them.
+std::vector<float> dequantize(const qlinear& q);
+
+// Work space of qlinear_forward for up to `rows` rows of up to `in_padded` inputs.
+struct qscratch {
+    std::vector<uint8_t> x;   // (M, Kp): u8 = round(x / s) + 128, padding 128
+    std::vector<float> xs;    // (M): s
+};
+
+// y (M, O) with row stride ldy = x (M, K) W^T + b.
+void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s);
+void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k);
+
+}  // namespace charlm::nn
