@@ -7,6 +7,7 @@
 #include "charlm/distributed.hpp"
 #include "charlm/commit.hpp"
 #include "charlm/version.hpp"
+#include "layers/qgemm.h"
 #include "layers/simd.h"
 
 #include <fmt/core.h>
@@ -137,7 +138,9 @@ std::vector<std::pair<std::string, std::string>> describe_build() {
         {"CPU", fmt::format("avx2+fma {}, avx512f {}, avx512_vnni {}, avx512_bf16 {}", has(nn::simd::cpu_has_avx2_fma()),
                             has(__builtin_cpu_supports("avx512f")), has(__builtin_cpu_supports("avx512vnni")),
                             has(__builtin_cpu_supports("avx512bf16")))},
-        {"kernels", nn::simd::active() ? "AVX2+FMA (output layer, softmax, sampler)" : "scalar (no AVX2+FMA)"},
+        {"kernels", fmt::format("{}; int8 output layer: {}",
+                                nn::simd::active() ? "AVX2+FMA (output layer, softmax, sampler)" : "scalar (no AVX2+FMA)",
+                                nn::to_string(nn::best_qkernel()))},
     };
 }
 
