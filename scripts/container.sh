@@ -19,7 +19,10 @@
 #   --no-smoke      stop after `charlm --version`
 # Environment: CHARLM_MIRROR overrides the Debian mirror (default: the first bookworm main entry
 #   of the host's apt sources); CHARLM_CONTAINER_DIR the cache folder (default build/container);
-#   PODMAN_OPTS extra global podman options (e.g. "--storage-driver vfs" where overlay mounts fail).
+#   CHARLM_SHARED_CORPORA the corpora the test suite reads (default ../shared/corpora beside the
+#   sources, as for a build by hand); CHARLM_CONTAINER_CA a CA file the build's npm trusts (default
+#   NODE_EXTRA_CA_CERTS when set, for a TLS-intercepting proxy; "none": none); PODMAN_OPTS extra
+#   global podman options (e.g. "--storage-driver vfs" where overlay mounts fail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -42,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null \
     || die "needs root (debootstrap, podman's image store): run it as root, or install sudo"
   say "not root: running again under sudo"
-  exec sudo --preserve-env=CHARLM_MIRROR,CHARLM_CONTAINER_DIR,PODMAN_OPTS bash "$0" "$@"
+  exec sudo --preserve-env=CHARLM_MIRROR,CHARLM_CONTAINER_DIR,CHARLM_SHARED_CORPORA,CHARLM_CONTAINER_CA,NODE_EXTRA_CA_CERTS,PODMAN_OPTS bash "$0" "$@"
 fi
 
 cache=${CHARLM_CONTAINER_DIR:-$src/build/container}
@@ -65,6 +68,7 @@ end() {
   say "$step: done in $secs s"
 }
 trap 'rc=$?; echo "container.sh: FAILED in step \"$step\" (exit $rc) at line $LINENO: $BASH_COMMAND" >&2;
+      [ "${FUNCNAME[0]:-}" = pm ] && echo "container.sh: (the command is the last line starting with + podman above)" >&2
       echo "container.sh: the whole log is in $log" >&2' ERR
 set -o errtrace
 
@@ -86,7 +90,10 @@ if [ ${#popts[@]} -eq 0 ] && ! podman info >/dev/null 2>&1; then
   say "podman info fails with the default storage; using --storage-driver vfs"
   popts=(--storage-driver vfs)
 fi
-pm() { podman "${popts[@]}" "$@"; }
+pm() {  # podman with the options chosen here; a failure's message then shows the command in full
+  [ "$1 $2" = "image exists" ] || echo "+ $(printf '%q ' podman "${popts[@]}" "$@")" >&2
+  podman "${popts[@]}" "$@"
+}
 pm info --format 'podman {{.Version.Version}}: storage {{.Store.GraphDriverName}} in {{.Store.GraphRoot}}, cgroups {{.Host.CgroupsVersion}} ({{.Host.CgroupManager}}), runtime {{.Host.OCIRuntime.Name}}'
 end
 
@@ -122,10 +129,8 @@ wget -q -T 20 -t 2 -O /dev/null "$mirror/dists/$suite/Release" \
 end
 
 # --- base image: debootstrap, then import ---------------------------------------------------------
-if [ $rebuild_base = 1 ]; then
-  rm -rf "$rootfs"
-  pm rmi -f "$base" >/dev/null 2>&1 || true
-fi
+if [ $rebuild_base = 1 ]; then rm -rf "$rootfs"; fi
+fresh=0  # whether the rootfs is new, so that the image is imported again under the same name
 if [ -f "$rootfs/etc/debian_version" ]; then
   say "base rootfs: reusing $rootfs (Debian $(cat "$rootfs/etc/debian_version"); --rebuild-base to redo)"
 else
@@ -143,10 +148,10 @@ else
   rm -rf "$rootfs.tmp"/var/lib/apt/lists/* "$rootfs.tmp"/var/cache/apt/*.bin "$rootfs.tmp/etc/hostname"
   : >"$rootfs.tmp/etc/resolv.conf"
   mv "$rootfs.tmp" "$rootfs"
+  fresh=1
   end
-  pm rmi -f "$base" >/dev/null 2>&1 || true  # an image from an older rootfs
 fi
-if pm image exists "$base"; then
+if [ $fresh = 0 ] && pm image exists "$base"; then
   say "base image: reusing $base"
 else
   begin "import $rootfs as $base"
@@ -157,11 +162,59 @@ else
 fi
 pm images "$base"
 
+# --- can a container run here, and with which options? -------------------------------------------
+# Tries `podman run ... true` on the base and fixes what a sandbox is known to refuse, one error at a
+# time: crun refuses a host whose cgroup v1 hierarchy has a cgroup v2 one beside it with controllers
+# ("hybrid mode"), which runc accepts; a host without CAP_SYS_RESOURCE cannot raise the rlimits
+# podman asks for by default (nofile 1048576), so they are set to this shell's hard limits.
+# Anything else stops the script here with the command and its error.
+begin "probe: run a container from $base"
+ropts=()  # options for every container, `podman build`'s RUN steps included
+hard() { local v; v=$(ulimit -H "$1"); [ "$v" = unlimited ] && v=$2; [ "$v" -gt "$2" ] && v=$2; echo "$v"; }
+fixed=""
+while ! pm run --rm --network host "${ropts[@]}" "$base" true 2>"$cache/probe.err"; do
+  cat "$cache/probe.err"
+  if grep -q 'cgroups in hybrid mode' "$cache/probe.err" && [[ $fixed != *runc* ]]; then
+    if ! command -v runc >/dev/null; then
+      say "installing runc with apt (crun cannot run on this host's cgroups)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runc
+    fi
+    popts+=(--runtime runc); fixed+=" runc"
+  elif grep -qi 'rlimit' "$cache/probe.err" && [[ $fixed != *ulimit* ]]; then
+    nofile=$(hard -n 1048576) nproc=$(hard -u 32768)
+    ropts+=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"); fixed+=" ulimit"
+  else
+    die "no container runs on this machine: the command above fails with: $(tail -n1 "$cache/probe.err")"
+  fi
+  say "retrying with: ${popts[*]} ${ropts[*]}"
+done
+say "containers run here with: podman ${popts[*]:-(defaults)} run ${ropts[*]:-(defaults)}"
+end
+
 # --- the image ----------------------------------------------------------------------------------
+# The build stage runs the test suite, which reads the shared corpora from ../shared/corpora beside
+# the sources (tests/CMakeLists.txt): /shared/corpora in the image, mounted read-only for the build
+# (a mount, not a COPY: outside the build context, and kept out of the image).
+shared=${CHARLM_SHARED_CORPORA:-$src/../shared/corpora}
+[ -f "$shared/tang300.txt" ] \
+  || die "the test suite in the image's build stage needs the shared corpora: $shared/tang300.txt is missing (set CHARLM_SHARED_CORPORA=DIR)"
+shared=$(cd "$shared" && pwd -P)
+build_mounts=(-v "$shared:/shared/corpora:ro")
+# The suite's browser test runs `npm ci` against npm's registry. A host behind a TLS-intercepting
+# proxy trusts the proxy's CA through NODE_EXTRA_CA_CERTS, which the image's fresh CA store lacks:
+# the build's npm then gets the host's CA file, read-only, through root's npmrc (build-time mounts
+# only; nothing of it is left in the image). CHARLM_CONTAINER_CA=FILE names another file, =none none.
+ca=${CHARLM_CONTAINER_CA:-${NODE_EXTRA_CA_CERTS:-none}}
+if [ "$ca" != none ]; then
+  [ -r "$ca" ] || die "CA file $ca (CHARLM_CONTAINER_CA or NODE_EXTRA_CA_CERTS) is not readable"
+  echo "cafile=/run/host-ca.crt" >"$cache/npmrc"
+  build_mounts+=(-v "$(readlink -f "$ca"):/run/host-ca.crt:ro" -v "$cache/npmrc:/root/.npmrc:ro")
+  say "the build's npm trusts the host's CA file $ca (NODE_EXTRA_CA_CERTS)"
+fi
 # --network host: the build's apt-get reaches the same mirror the host does, with no bridge to set up.
-# --pull never: the base is local; never ask a registry.
+# --pull=never: the base is local; never ask a registry.
 begin "podman build (Dockerfile, FROM $base; compiles charlm and runs its test suite)"
-pm build --pull never --network host --layers \
+pm build --pull=never --network host "${ropts[@]}" "${build_mounts[@]}" \
   --build-arg BASE="$base" --build-arg RUNTIME_BASE="$base" \
   -f "$src/Dockerfile" -t "$image" "$src"
 end
@@ -169,7 +222,7 @@ pm images "$image"
 
 # --- run it --------------------------------------------------------------------------------------
 begin "run: charlm --version"
-version=$(pm run --rm --network none "$image" --version)
+version=$(pm run --rm --network none "${ropts[@]}" "$image" --version)
 echo "$version"
 end
 
@@ -179,11 +232,11 @@ if [ $smoke = 1 ]; then
   # The corpus recipe downloads Debian's fortunes-zh with apt-get, which only root may update the
   # lists for: root in the container, writing to a host folder; the rest runs as the image's user.
   begin "run: corpora/prepare.sh tang300 (as root in the container, apt over the host's network)"
-  pm run --rm --network host --user root -v "$smoke_dir:/smoke" --entrypoint bash "$image" \
+  pm run --rm --network host "${ropts[@]}" --user root -v "$smoke_dir:/smoke" --entrypoint bash "$image" \
     -c 'bash /opt/charlm/corpora/prepare.sh tang300 --out /smoke'
   end
   begin "run: train models/tang300-lstm.ini and generate (as user charlm, no network)"
-  pm run --rm --network none -v "$smoke_dir:/smoke:ro" --entrypoint bash "$image" -c '
+  pm run --rm --network none "${ropts[@]}" -v "$smoke_dir:/smoke:ro" --entrypoint bash "$image" -c '
     set -e
     cd /home/charlm
     charlm train --config /opt/charlm/models/tang300-lstm.ini --corpus /smoke/tang300.txt \
