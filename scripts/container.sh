@@ -14,8 +14,9 @@
 # dependencies and are not in scripts/packages.txt. Needs root (or sudo): debootstrap and podman's
 # image store are root's here. Slow (a full build with the test suite): not part of the test suite.
 #
-# Usage: scripts/container.sh [--rebuild-base] [--no-smoke]
+# Usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke]
 #   --rebuild-base  debootstrap and import the base again even if build/container/rootfs exists
+#   --no-cache      build every layer again (podman build --no-cache), e.g. to time a first build
 #   --no-smoke      stop after `charlm --version`
 # Environment: CHARLM_MIRROR overrides the Debian mirror (default: the first bookworm main entry
 #   of the host's apt sources); CHARLM_CONTAINER_DIR the cache folder (default build/container);
@@ -27,13 +28,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 
-rebuild_base=0 smoke=1
+rebuild_base=0 smoke=1 cache_opt=()
 for arg in "$@"; do
   case "$arg" in
     --rebuild-base) rebuild_base=1 ;;
+    --no-cache) cache_opt=(--no-cache) ;;
     --no-smoke) smoke=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: scripts/container.sh [--rebuild-base] [--no-smoke]" >&2; exit 2 ;;
+    *) echo "usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke]" >&2; exit 2 ;;
   esac
 done
 
@@ -214,7 +216,7 @@ fi
 # --network host: the build's apt-get reaches the same mirror the host does, with no bridge to set up.
 # --pull=never: the base is local; never ask a registry.
 begin "podman build (Dockerfile, FROM $base; compiles charlm and runs its test suite)"
-pm build --pull=never --network host "${ropts[@]}" "${build_mounts[@]}" \
+pm build --pull=never --network host "${cache_opt[@]}" "${ropts[@]}" "${build_mounts[@]}" \
   --build-arg BASE="$base" --build-arg RUNTIME_BASE="$base" \
   -f "$src/Dockerfile" -t "$image" "$src"
 end
