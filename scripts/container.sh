@@ -249,7 +249,7 @@ if [ $smoke = 1 ]; then
 fi
 
 # --- summary --------------------------------------------------------------------------------------
-say "summary: the image $image ran ($version)"
+say "summary: the image $image ran: $(head -n1 <<<"$version" | tr -s ' ')"
 for i in "${!step_names[@]}"; do
   printf '   %8s s  %s\n' "${step_secs[$i]}" "${step_names[$i]}"
 done
