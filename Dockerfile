@@ -2,8 +2,12 @@
 # image with the binary and the corpus and model recipes. Packages come from scripts/packages.txt,
 # the same list scripts/setup.sh installs (tests/packaging_test.sh checks that this stays so).
 # Generic x86-64 code (no -march=native), so the image runs on any x86-64 CPU.
+# The base images are build arguments so that a machine with no image registry can build FROM a local
+# Debian image (scripts/container.sh makes one with debootstrap); a plain `docker build .` is unchanged.
+ARG BASE=debian:bookworm
+ARG RUNTIME_BASE=debian:bookworm-slim
 
-FROM debian:bookworm AS build
+FROM ${BASE} AS build
 COPY scripts/packages.txt /tmp/packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' -e 's/[[:space:]]//g' -e 's/\[test\]$//' /tmp/packages.txt | grep -v '^$' \
@@ -15,7 +19,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHARLM_WERROR=ON \
  && cmake --build build -j"$(nproc)" \
  && (cd build && ctest --output-on-failure -j"$(nproc)")
 
-FROM debian:bookworm-slim AS runtime
+FROM ${RUNTIME_BASE} AS runtime
 # Runtime libraries only: the shared objects the binary links, plus what the corpus recipes use.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
