@@ -26,8 +26,18 @@ README_MAX_LINES = 170
 MIN_COMMANDS = 20  # commands in code blocks: no more means the parser missed them
 MIN_LINKS = 20
 SHELL_LANGS = {"", "sh", "bash", "shell", "console", "text"}
-# Options of other tools that the pages quote alone in inline code (mpirun's, pip's).
-OTHER_TOOLS_OPTIONS = {"--allow-run-as-root", "--oversubscribe", "--hostfile", "--break-system-packages"}
+# Options of other tools that the pages quote alone in inline code (mpirun's, pip's, podman's).
+OTHER_TOOLS_OPTIONS = {"--allow-run-as-root", "--oversubscribe", "--hostfile", "--break-system-packages",
+                       "--ulimit", "--runtime", "--storage-driver", "--network"}
+
+
+def script_options(root):
+    """The options the project's own scripts take: the `--name)` patterns of their case blocks."""
+    found = set()
+    for script in sorted((root / "scripts").glob("*.sh")):
+        for pattern in re.findall(r"^\s*((?:--[a-z][a-z0-9-]*\|?)+)\)", script.read_text(encoding="utf-8"), re.M):
+            found.update(p for p in pattern.split("|") if p)
+    return found
 OPTION_RE = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
 
 
@@ -228,7 +238,7 @@ class Checker:
             return
         word = span.split()[0] if span.split() else ""
         name = word.split("=")[0]
-        if OPTION_RE.match(name) and name not in OTHER_TOOLS_OPTIONS:
+        if OPTION_RE.match(name) and name not in OTHER_TOOLS_OPTIONS and name not in script_options(self.root):
             if name not in self.cli.all_options():
                 self.fail(path, number, f"'{span}': no charlm command has the option {name}")
 
