@@ -8,6 +8,9 @@ ARG BASE=debian:bookworm
 ARG RUNTIME_BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
+# The context has no .git (.dockerignore): `charlm --version` names the commit given here
+# (scripts/container.sh passes it: --build-arg CHARLM_COMMIT=$(git rev-parse --short=12 HEAD)).
+ARG CHARLM_COMMIT=unknown
 COPY scripts/packages.txt /tmp/packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' -e 's/[[:space:]]//g' -e 's/\[test\]$//' /tmp/packages.txt | grep -v '^$' \

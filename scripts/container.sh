@@ -218,6 +218,7 @@ fi
 begin "podman build (Dockerfile, FROM $base; compiles charlm and runs its test suite)"
 pm build --pull=never --network host "${cache_opt[@]}" "${ropts[@]}" "${build_mounts[@]}" \
   --build-arg BASE="$base" --build-arg RUNTIME_BASE="$base" \
+  --build-arg CHARLM_COMMIT="$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
   -f "$src/Dockerfile" -t "$image" "$src"
 end
 pm images "$image"
