@@ -14,10 +14,13 @@
 # dependencies and are not in scripts/packages.txt. Needs root (or sudo): debootstrap and podman's
 # image store are root's here. Slow (a full build with the test suite): not part of the test suite.
 #
-# Usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke]
+# Usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke] [--fresh-run]
 #   --rebuild-base  debootstrap and import the base again even if build/container/rootfs exists
 #   --no-cache      build every layer again (podman build --no-cache), e.g. to time a first build
 #   --no-smoke      stop after `charlm --version`
+#   --fresh-run     instead of the image: the README's first command, `bash scripts/setup.sh run`, on
+#                   a clone of this repository's HEAD in the bare debootstrapped base (a fresh Debian 12
+#                   machine: installs, build, corpus, training, poems), timed
 # Environment: CHARLM_MIRROR overrides the Debian mirror (default: the first bookworm main entry
 #   of the host's apt sources); CHARLM_CONTAINER_DIR the cache folder (default build/container);
 #   CHARLM_SHARED_CORPORA the corpora the test suite reads (default ../shared/corpora beside the
@@ -28,14 +31,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 
-rebuild_base=0 smoke=1 cache_opt=()
+rebuild_base=0 smoke=1 fresh=0 cache_opt=()
 for arg in "$@"; do
   case "$arg" in
     --rebuild-base) rebuild_base=1 ;;
     --no-cache) cache_opt=(--no-cache) ;;
     --no-smoke) smoke=0 ;;
+    --fresh-run) fresh=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke]" >&2; exit 2 ;;
+    *) echo "usage: scripts/container.sh [--rebuild-base] [--no-cache] [--no-smoke] [--fresh-run]" >&2; exit 2 ;;
   esac
 done
 
@@ -207,11 +211,28 @@ build_mounts=(-v "$shared:/shared/corpora:ro")
 # the build's npm then gets the host's CA file, read-only, through root's npmrc (build-time mounts
 # only; nothing of it is left in the image). CHARLM_CONTAINER_CA=FILE names another file, =none none.
 ca=${CHARLM_CONTAINER_CA:-${NODE_EXTRA_CA_CERTS:-none}}
+ca_mounts=()
 if [ "$ca" != none ]; then
   [ -r "$ca" ] || die "CA file $ca (CHARLM_CONTAINER_CA or NODE_EXTRA_CA_CERTS) is not readable"
   echo "cafile=/run/host-ca.crt" >"$cache/npmrc"
-  build_mounts+=(-v "$(readlink -f "$ca"):/run/host-ca.crt:ro" -v "$cache/npmrc:/root/.npmrc:ro")
+  ca_mounts=(-v "$(readlink -f "$ca"):/run/host-ca.crt:ro" -v "$cache/npmrc:/root/.npmrc:ro")
+  build_mounts+=("${ca_mounts[@]}")
   say "the build's npm trusts the host's CA file $ca (NODE_EXTRA_CA_CERTS)"
+fi
+
+# --- or: a fresh machine ----------------------------------------------------------------------------
+# The README's first command as a newcomer runs it: a clone of HEAD in the bare base (no package of
+# charlm's installed), as root, over the host's network; nothing of the host's but the CA file.
+if [ $fresh = 1 ]; then
+  fresh_dir=$cache/fresh
+  rm -rf "$fresh_dir"; mkdir -p "$fresh_dir"
+  git clone -q "$src" "$fresh_dir/charlm"
+  begin "fresh machine: bash scripts/setup.sh run in $base"
+  pm run --rm --network host "${ropts[@]}" "${ca_mounts[@]}" -v "$fresh_dir/charlm:/charlm" -w /charlm "$base" \
+    bash scripts/setup.sh run
+  end
+  say "summary: setup.sh run on a fresh Debian 12 took ${step_secs[-1]} s; its model is in $fresh_dir/charlm/models"
+  exit 0
 fi
 # --network host: the build's apt-get reaches the same mirror the host does, with no bridge to set up.
 # --pull=never: the base is local; never ask a registry.
