@@ -559,7 +559,8 @@ TEST(train_edges, numbers_out_of_range_are_refused_before_training) {
 // Issue 28: 2% of a 1 GB corpus is 7 million tokens, and each validation read them all (12 minutes
 // on 2 cores, while the run had a 60 s budget): validations read the first --valid-tokens of it.
 TEST(train_edges, validations_read_at_most_valid_tokens) {
-    const std::string corpus = write_file("edges_valid_tokens.txt", toy_text());
+    // Digits only at the very end: unknown to the vocabulary, and past the first 500 held out.
+    const std::string corpus = write_file("edges_valid_tokens.txt", toy_text() + "0123456789\n");
     const std::string dir = fresh_dir("edges_valid_tokens");
     train_config c = lib_config(corpus, dir + "/m");
     c.epochs = 1;
@@ -571,6 +572,7 @@ TEST(train_edges, validations_read_at_most_valid_tokens) {
     auto r = train(c, cb);
     ASSERT_TRUE(r.ok()) << r.err().message;
     EXPECT_NE(infos.find("valid 500 tokens (the first of "), std::string::npos) << infos;
+    EXPECT_EQ(infos.find("unknown)"), std::string::npos) << "the unknown digits are not among the tokens kept";
     // The figure is that of the first 500 held-out tokens: the same as eval on that text.
     const std::string all = slurp(corpus);
     const size_t cut = static_cast<size_t>(static_cast<double>(all.size()) * 0.75);  // one byte per token here
@@ -586,6 +588,7 @@ TEST(train_edges, validations_read_at_most_valid_tokens) {
     c.metrics = c.out + ".jsonl";
     ASSERT_TRUE(train(c, cb).ok());
     EXPECT_EQ(infos.find("the first of"), std::string::npos) << infos;
+    EXPECT_NE(infos.find("(10 unknown)"), std::string::npos) << infos;
 }
 
 TEST(train_edges, a_model_too_large_for_memory_is_an_error) {

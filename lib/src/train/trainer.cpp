@@ -216,6 +216,8 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
     if (given.valid_tokens > 0 && held_out > given.valid_tokens) {  // each validation reads what is kept
         corpus->valid.truncate(given.valid_tokens);
         corpus->valid.shrink_to_fit();
+        corpus->valid_unk = 0;  // of the tokens kept
+        for (size_t k = 0; k < corpus->valid.size(); ++k) corpus->valid_unk += corpus->valid[k] == vocabulary::unk_id;
     }
     if (cb.on_info)
         cb.on_info(fmt::format("vocabulary {} tokens ({} folded into <unk>); train {} tokens, valid {} tokens{}{}",
