@@ -410,14 +410,17 @@ py::tuple logits_of(const model_handle& m, const std::vector<int64_t>& ids, std:
     return py::make_tuple(owned_array(std::move(logits), {static_cast<py::ssize_t>(ids.size()), V}), out_state);
 }
 
-py::object evaluate_text(const model_handle& m, const std::string& text, uint32_t streams, uint32_t steps, int threads) {
+py::object evaluate_text(const model_handle& m, const std::string& text, uint32_t streams, uint32_t steps, int threads,
+                         const std::string& precision_name) {
     if (threads < 0) raise(make_error(errc::usage, "--threads must be >= 0"));
+    auto p = parse_precision(precision_name);
+    if (!p) raise(make_error(errc::usage, "precision: " + p.err().message));
     std::optional<result<eval_report>> r;
     std::atomic<bool> cancel{false};
     run_released(
         [&] {
             cli::apply_threads(threads);
-            r.emplace(evaluate_bytes(m.model(), text, "the text", streams, steps));
+            r.emplace(evaluate_bytes(m.model(), text, "the text", streams, steps, convert_policy::automatic, *p));
         },
         cancel);
     return from_json(to_json(take(std::move(*r))));
@@ -572,8 +575,8 @@ PYBIND11_MODULE(_charlm, mod) {
             "An iterator over the pieces of one sample as they are sampled (the prefix first), or over whole poems "
             "with form/acrostic. The options of generate().")
         .def("evaluate", &evaluate_text, py::arg("text"), py::arg("streams") = eval_options{}.streams,
-             py::arg("steps") = eval_options{}.steps, py::arg("threads") = 0,
-             "The report of `charlm eval --json` on a text.")
+             py::arg("steps") = eval_options{}.steps, py::arg("threads") = 0, py::arg("precision") = "f32",
+             "The report of `charlm eval --json` on a text; precision 'f32' or 'int8' as its --precision.")
         .def("logits", &logits_of, py::arg("ids"), py::arg("state") = py::none(), py::arg("threads") = 0,
              "(logits, state): float32 logits (len(ids), V), row t after reading ids[t] (log-probabilities with "
              "the adaptive softmax), and the recurrent state after the last id, {'h': (L, 1, H), 'c': (L, 1, H) for "

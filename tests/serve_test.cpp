@@ -616,6 +616,30 @@ TEST(serve, eval_matches_cli) {
     EXPECT_EQ(r["unknown_tokens"], 1);
 }
 
+// /api/eval takes a precision as /api/generate does (issue 30): the CLI's `eval --precision int8`
+// figure, and the name of a precision the server does not run is a 400.
+TEST(serve, eval_precision_matches_cli) {
+    running_server s(test_config());
+    const std::string text = "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n";
+    int status = 0;
+    json r = post_json(s, "/api/eval", {{"text", text}, {"precision", "int8"}}, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    EXPECT_EQ(r["precision"], "int8");
+    const std::string path = charlm::test::write_file("eval_int8.txt", text);
+    auto cli = run_charlm({"eval", "--model", model_file(), "--text", path, "--json", "--streams", "1", "--precision",
+                           "int8"});
+    ASSERT_EQ(cli.status, 0) << cli.err;
+    EXPECT_NEAR(r["perplexity"].get<double>(), json::parse(cli.out)["perplexity"].get<double>(), 1e-9);
+    json f = post_json(s, "/api/eval", {{"text", text}}, &status);
+    ASSERT_EQ(status, 200) << f.dump();
+    EXPECT_EQ(f["precision"], "f32");
+    EXPECT_NE(f["perplexity"].get<double>(), r["perplexity"].get<double>()) << "int8 is not f32 to the last bit";
+    EXPECT_NEAR(f["perplexity"].get<double>(), r["perplexity"].get<double>(), 0.02 * f["perplexity"].get<double>());
+    r = post_json(s, "/api/eval", {{"text", text}, {"precision", "bf16"}}, &status);
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("'precision'"), std::string::npos) << r.dump();
+}
+
 TEST(serve, metrics_are_reread_as_the_file_grows) {
     const std::string path = scratch_dir() + "/run1.jsonl";
     std::ofstream(path) << "{\"step\": 10, \"train_ppl\": 9.5, \"valid_ppl\": null, \"elapsed_s\": 1.0}\n";

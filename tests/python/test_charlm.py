@@ -145,6 +145,10 @@ def test_evaluate_equals_cli_eval_json(model, model_path, corpus, scratch):
     cli = json.loads(run("eval", "--model", model_path, "--text", path, "--json", "--streams", 3,
                          "--steps", 17).stdout)
     assert model.evaluate(text, streams=3, steps=17) == cli
+    cli = json.loads(run("eval", "--model", model_path, "--text", path, "--json", "--precision", "int8").stdout)
+    assert model.evaluate(text, precision="int8") == cli
+    with pytest.raises(ValueError, match="f32 or int8"):
+        model.evaluate(text, precision="bf16")
 
 
 def test_logits_equal_cli_eval_logits_and_carry_state(model, model_path, scratch):

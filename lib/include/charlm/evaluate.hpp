@@ -67,14 +67,16 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
 // messages, without a logits file: what the Python module's Model.evaluate runs. Errors: the
 // text's (decoding), errc::usage for streams or steps of 0, errc::input for fewer than 2 tokens.
 result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
-                                   uint32_t streams, uint32_t steps, convert_policy convert = convert_policy::automatic);
+                                   uint32_t streams, uint32_t steps, convert_policy convert = convert_policy::automatic,
+                                   precision p = precision::f32);
 
 // The same for a text already read and mapped to the vocabulary (`unknown_tokens` of its tokens
 // were not in it), without a logits file: what the server's /api/eval runs. Needs ids.size() >= 2.
 // `keep_going`, asked before each chunk of `steps` tokens, may end it early: the report is then of
 // the tokens read so far (empty when none were).
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
-                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going = {});
+                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going = {},
+                         precision p = precision::f32);
 
 // The report as one JSON object, as `charlm eval --json` prints it and /api/eval answers; an error
 // that cannot be estimated (a text too short for two blocks) is null.

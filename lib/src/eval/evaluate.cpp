@@ -180,7 +180,7 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
 }
 
 result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
-                                   uint32_t streams, uint32_t steps, convert_policy convert) {
+                                   uint32_t streams, uint32_t steps, convert_policy convert, precision p) {
     if (streams < 1 || steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
     script_conversion converted = script_conversion::none;
     auto text = in_model_script(
@@ -190,16 +190,17 @@ result<eval_report> evaluate_bytes(const language_model& model, std::string_view
     const token_stream ids = map_to_vocab(*text, model.vocab(), &unknown);
     if (ids.size() < 2)
         return make_error(errc::input, fmt::format("'{}' has fewer than 2 tokens: nothing to predict", source_name));
-    eval_report rep = evaluate_ids(model, ids, unknown, streams, steps);
+    eval_report rep = evaluate_ids(model, ids, unknown, streams, steps, {}, p);
     rep.converted = converted;
     return rep;
 }
 
 eval_report evaluate_ids(const language_model& model, const token_stream& ids, uint64_t unknown_tokens,
-                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going) {
+                         uint32_t streams, uint32_t steps, const std::function<bool()>& keep_going,
+                         precision p) {
     CHARLM_ASSERT(ids.size() >= 2);
     std::vector<float> nll;  // (tokens - 1) per predicted token, text order
-    evaluation_session session(model);
+    evaluation_session session(model, p);
     session.evaluate(ids, streams, steps, &nll, {}, keep_going);
     if (nll.empty()) return eval_report{};
     return report_of(ids, nll, unknown_tokens);

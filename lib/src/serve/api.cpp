@@ -269,8 +269,9 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
     return true;
 }
 
-bool parse_eval(const json& body, eval_request& out, http_error& err) {
+bool parse_eval(const json& body, precision default_precision, eval_request& out, http_error& err) {
     out = eval_request{};
+    out.precision = default_precision;
     bool has_text = false;
     for (const auto& [key, v] : body.items()) {
         if (key == "model") {
@@ -285,8 +286,15 @@ bool parse_eval(const json& body, eval_request& out, http_error& err) {
                 err = bad("'convert': " + s.err().message);
                 return false;
             }
+        } else if (key == "precision") {
+            std::string name;
+            if (!get_string(v, "precision", name, err)) return false;
+            if (const status s = parse_into(parse_precision(name), out.precision); !s.ok()) {
+                err = bad("'precision': " + s.err().message);
+                return false;
+            }
         } else {
-            err = bad(fmt::format("unknown field '{}'; the fields are model, text and convert", key));
+            err = bad(fmt::format("unknown field '{}'; the fields are model, text, convert and precision", key));
             return false;
         }
     }
@@ -410,7 +418,7 @@ bool evaluate_text(const language_model& model, const eval_request& rq, json& ou
         err = bad(fmt::format("'text' has {} token(s): at least 2 are needed (the first is only read)", ids.size()));
         return false;
     }
-    const eval_report report = evaluate_ids(model, ids, unk, 1, 64, keep_going);
+    const eval_report report = evaluate_ids(model, ids, unk, 1, 64, keep_going, rq.precision);
     if (keep_going && !keep_going()) {
         err = {503, "the evaluation was stopped: the server is shutting down (or the client left)"};
         return false;
@@ -418,6 +426,7 @@ bool evaluate_text(const language_model& model, const eval_request& rq, json& ou
     eval_report r = report;
     r.converted = in.converted;
     out = to_json(r);
+    out["precision"] = to_string(rq.precision);
     return true;
 }
 

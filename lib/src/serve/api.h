@@ -39,6 +39,7 @@ struct eval_request {
     std::string model;
     std::string text;
     convert_policy convert = convert_policy::automatic;  // a text in the other Chinese script
+    charlm::precision precision = charlm::precision::f32;  // the server's --precision unless the body says
 };
 
 // A body as JSON: 400 for malformed JSON or a value that is not an object.
@@ -55,7 +56,7 @@ json query_to_json(const std::multimap<std::string, std::string>& params);
 // Fields checked one by one: an unknown field, a wrong type or a value out of range is a 400 that
 // names the field; the limits come from the server's configuration.
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err);
-bool parse_eval(const json& body, eval_request& out, http_error& err);
+bool parse_eval(const json& body, precision default_precision, eval_request& out, http_error& err);
 
 // A library message with the CLI's option names (--top-p) turned into the API's fields ('top_p').
 std::string api_names(std::string message);

@@ -584,7 +584,8 @@ void server::impl::routes() {
         json body, out;
         http_error err;
         serve_api::eval_request rq;
-        if (!serve_api::parse_body(req.body, body, err) || !serve_api::parse_eval(body, rq, err)) return fail(res, err);
+        if (!serve_api::parse_body(req.body, body, err) || !serve_api::parse_eval(body, cfg.defaults.precision, rq, err))
+            return fail(res, err);
         const served_model* m = find_model(rq.model, err);
         if (!m) return fail(res, err);
         if (stopping) return fail(res, {503, "the server is shutting down"});
