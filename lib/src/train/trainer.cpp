@@ -38,6 +38,16 @@ result<tokenized_text> load_valid(const train_config& cfg, text_script corpus_sc
     return load_text(cfg.valid, tc, progress);
 }
 
+// --valid-tokens: validations read the first `limit` tokens of the validation text (0: all); the
+// unknown count is of those kept.
+void keep_valid_tokens(prepared_corpus& corpus, uint64_t limit) {
+    if (limit == 0 || corpus.valid.size() <= limit) return;
+    corpus.valid.truncate(limit);
+    corpus.valid.shrink_to_fit();
+    corpus.valid_unk = 0;
+    for (size_t k = 0; k < corpus.valid.size(); ++k) corpus.valid_unk += corpus.valid[k] == vocabulary::unk_id;
+}
+
 // Loads training and validation text into one vocabulary; `script` gets the training text's.
 result<prepared_corpus> load_corpus(const train_config& cfg, const train_callbacks& cb, text_script& script) {
     auto progress = [&cb](const std::string& path) -> read_progress {
@@ -213,12 +223,7 @@ result<std::unique_ptr<detail::training_run>> detail::training_run::start(const 
                                       "--batch {} x --steps {} needs: use more text or a smaller --batch/--steps",
                                       given.corpus, corpus->train.size(), need, given.batch, given.steps));
     const uint64_t held_out = corpus->valid.size();
-    if (given.valid_tokens > 0 && held_out > given.valid_tokens) {  // each validation reads what is kept
-        corpus->valid.truncate(given.valid_tokens);
-        corpus->valid.shrink_to_fit();
-        corpus->valid_unk = 0;  // of the tokens kept
-        for (size_t k = 0; k < corpus->valid.size(); ++k) corpus->valid_unk += corpus->valid[k] == vocabulary::unk_id;
-    }
+    keep_valid_tokens(*corpus, given.valid_tokens);
     if (cb.on_info)
         cb.on_info(fmt::format("vocabulary {} tokens ({} folded into <unk>); train {} tokens, valid {} tokens{}{}",
                                corpus->vocab.size(), corpus->train_unk, corpus->train.size(), corpus->valid.size(),
