@@ -2,7 +2,9 @@
 // oneDNN 2.6's int8 matmul (u8 source with zero point 128, s8 weights in the layout oneDNN
 // chooses, per-output scales, f32 result) on the shapes of generation: M = 1 and 16 rows, K = 512,
 // O = 66 (Shakespeare), 733 (the Tang head) and 9602 (a full softmax over the Tang vocabulary).
-// Both times include quantizing the f32 input rows. Not a test: figures in bench/RESULTS.md.
+// Both times include quantizing the f32 input rows. Where the CPU has avx512_bf16, the same for
+// bf16: charlm's vdpbf16ps kernel against oneDNN's bf16 matmul (bf16 source and weights, f32
+// result), both timing the rounding of the input rows. Not a test: figures in bench/RESULTS.md.
 // Usage: bench_qgemm [repeats, default 2000]
 #include <algorithm>
 #include <chrono>
@@ -80,11 +82,47 @@ void run(int M, int K, int O, int repeats) {
     std::fflush(stdout);
 }
 
+void run_bf16(int M, int K, int O, int repeats) {
+    std::mt19937 g(1);
+    std::normal_distribution<float> d(0.f, 0.1f);
+    std::vector<float> w(size_t(O) * K), x(size_t(M) * K), y(size_t(M) * O);
+    for (auto& v : w) v = d(g);
+    for (auto& v : x) v = std::tanh(10 * d(g));
+    const charlm::nn::qlinear q = charlm::nn::bf16_linear(w.data(), nullptr, O, K);
+    charlm::nn::qscratch s;
+    const double ours = best_us(repeats, [&] { charlm::nn::qlinear_forward(y.data(), O, x.data(), M, q, s); });
+
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream strm(eng);
+    dnnl::memory::desc src_md({M, K}, dt::bf16, tag::ab), wei_any({K, O}, dt::bf16, tag::any),
+        dst_md({M, O}, dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd({src_md, wei_any, dst_md}, eng);
+    std::vector<float> wt(size_t(K) * O);
+    for (int o = 0; o < O; ++o)
+        for (int k = 0; k < K; ++k) wt[size_t(k) * O + o] = w[size_t(o) * K + k];
+    dnnl::memory wt_user({{K, O}, dt::f32, tag::ab}, eng, wt.data()), wei(pd.weights_desc(), eng);
+    dnnl::reorder(wt_user, wei).execute(strm, wt_user, wei);
+    std::vector<uint16_t> xb(size_t(M) * K);
+    dnnl::memory src(src_md, eng, xb.data()), dst(dst_md, eng, y.data());
+    dnnl::matmul mm(pd);
+    const double theirs = best_us(repeats, [&] {
+        for (size_t i = 0; i < xb.size(); ++i) xb[i] = charlm::nn::to_bf16(x[i]);
+        mm.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+        strm.wait();
+    });
+    std::printf("bf16 M=%d K=%d O=%d charlm(%s)=%.1fus onednn_matmul(%s)=%.1fus ratio=%.2f\n", M, K, O,
+                charlm::nn::to_string(charlm::nn::best_bkernel()), ours, pd.impl_info_str(), theirs, theirs / ours);
+    std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const int repeats = argc > 1 ? std::atoi(argv[1]) : 2000;
     for (int M : {1, 16})
         for (int O : {66, 733, 9602}) run(M, 512, O, O > 1000 ? repeats / 10 : repeats);
+    if (charlm::nn::cpu_runs(charlm::nn::qkernel::avx512_bf16))
+        for (int M : {1, 16})
+            for (int O : {66, 733, 9602}) run_bf16(M, 512, O, O > 1000 ? repeats / 10 : repeats);
     return 0;
 }

@@ -576,7 +576,7 @@ PYBIND11_MODULE(_charlm, mod) {
             "with form/acrostic. The options of generate().")
         .def("evaluate", &evaluate_text, py::arg("text"), py::arg("streams") = eval_options{}.streams,
              py::arg("steps") = eval_options{}.steps, py::arg("threads") = 0, py::arg("precision") = "f32",
-             "The report of `charlm eval --json` on a text; precision 'f32' or 'int8' as its --precision.")
+             "The report of `charlm eval --json` on a text; precision 'f32', 'int8' or 'bf16' as its --precision.")
         .def("logits", &logits_of, py::arg("ids"), py::arg("state") = py::none(), py::arg("threads") = 0,
              "(logits, state): float32 logits (len(ids), V), row t after reading ids[t] (log-probabilities with "
              "the adaptive softmax), and the recurrent state after the last id, {'h': (L, 1, H), 'c': (L, 1, H) for "

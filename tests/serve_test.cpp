@@ -24,6 +24,7 @@
 #include "charlm/poem.hpp"
 #include "charlm/serve.hpp"
 #include "cli_support.h"
+#include "layers/simd.h"
 
 using namespace charlm;
 using json = nlohmann::json;
@@ -287,8 +288,9 @@ TEST(serve, plain_generate_matches_library_and_cli) {
     EXPECT_EQ(cli.out, expected + "\n");
 }
 
-// --precision per request: int8 gives the library's and the CLI's int8 text; bf16 is a 400 naming
-// the choices.
+// --precision per request: int8 gives the library's and the CLI's int8 text; bf16 the library's
+// bf16 text, or where the CPU lacks avx512_bf16 (hidden here by force_scalar) a 400 naming it; an
+// unknown name a 400 naming the choices.
 TEST(serve, precision_per_request_matches_library_and_cli) {
     running_server s(test_config());
     int status = 0;
@@ -306,9 +308,21 @@ TEST(serve, precision_per_request_matches_library_and_cli) {
                            "--temperature", "1.5", "--precision", "int8"});
     ASSERT_EQ(cli.status, 0) << cli.err;
     EXPECT_EQ(cli.out, expected + "\n");
-    r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"precision", "bf16"}}, &status);
+    r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"precision", "fp16"}}, &status);
     EXPECT_EQ(status, 400) << r.dump();
-    EXPECT_NE(r["error"]["message"].get<std::string>().find("f32 or int8"), std::string::npos) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("f32, int8 or bf16"), std::string::npos) << r.dump();
+    if (precision_unavailable(precision::bf16).empty()) {
+        r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"length", 60}, {"seed", 4}, {"precision", "bf16"}},
+                      &status);
+        ASSERT_EQ(status, 200) << r.dump();
+        c.precision = precision::bf16;
+        EXPECT_EQ(r["samples"][0]["text"], library_text("春眠", c));
+    }
+    nn::simd::force_scalar = true;
+    r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"precision", "bf16"}}, &status);
+    nn::simd::force_scalar = false;
+    EXPECT_EQ(status, 400) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("avx512_bf16"), std::string::npos) << r.dump();
 }
 
 // Poems: whole poems from the library's generate_poems, the same bytes from the API (plain and
@@ -617,7 +631,7 @@ TEST(serve, eval_matches_cli) {
 }
 
 // /api/eval takes a precision as /api/generate does (issue 30): the CLI's `eval --precision int8`
-// figure, and the name of a precision the server does not run is a 400.
+// figure, and a precision the server does not run (bf16 without avx512_bf16) is a 400.
 TEST(serve, eval_precision_matches_cli) {
     running_server s(test_config());
     const std::string text = "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n";
@@ -635,9 +649,12 @@ TEST(serve, eval_precision_matches_cli) {
     EXPECT_EQ(f["precision"], "f32");
     EXPECT_NE(f["perplexity"].get<double>(), r["perplexity"].get<double>()) << "int8 is not f32 to the last bit";
     EXPECT_NEAR(f["perplexity"].get<double>(), r["perplexity"].get<double>(), 0.02 * f["perplexity"].get<double>());
+    nn::simd::force_scalar = true;
     r = post_json(s, "/api/eval", {{"text", text}, {"precision", "bf16"}}, &status);
+    nn::simd::force_scalar = false;
     EXPECT_EQ(status, 400) << r.dump();
     EXPECT_NE(r["error"]["message"].get<std::string>().find("'precision'"), std::string::npos) << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("avx512_bf16"), std::string::npos) << r.dump();
 }
 
 TEST(serve, metrics_are_reread_as_the_file_grows) {

@@ -147,8 +147,27 @@ def test_evaluate_equals_cli_eval_json(model, model_path, corpus, scratch):
     assert model.evaluate(text, streams=3, steps=17) == cli
     cli = json.loads(run("eval", "--model", model_path, "--text", path, "--json", "--precision", "int8").stdout)
     assert model.evaluate(text, precision="int8") == cli
-    with pytest.raises(ValueError, match="f32 or int8"):
-        model.evaluate(text, precision="bf16")
+    with pytest.raises(ValueError, match="f32, int8 or bf16"):
+        model.evaluate(text, precision="fp16")
+
+
+# bf16 on a CPU without avx512_bf16 (CHARLM_FORCE_SCALAR=1 hides it): a ValueError naming the
+# feature, from generate's options and from evaluate.
+def test_bf16_without_avx512_bf16_is_a_value_error(model_path):
+    code = f'''
+import charlm
+m = charlm.Model.load({str(model_path)!r})
+for call in (lambda: m.evaluate("春眠不觉晓", precision="bf16"), lambda: m.generate("春", precision="bf16")):
+    try:
+        call()
+    except ValueError as e:
+        assert "avx512_bf16" in str(e), e
+    else:
+        raise SystemExit("bf16 was not refused")
+'''
+    env = dict(os.environ, CHARLM_FORCE_SCALAR="1")
+    r = subprocess.run(["python3", "-c", code], capture_output=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr.decode()
 
 
 def test_logits_equal_cli_eval_logits_and_carry_state(model, model_path, scratch):

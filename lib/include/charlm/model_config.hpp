@@ -39,13 +39,18 @@ enum class softmax_type { full, adaptive };
 std::string to_string(softmax_type s);
 result<softmax_type> parse_softmax_type(std::string_view s);
 
-// The arithmetic of generation and evaluation (never of training): f32, or int8 weights and
-// activations where oneDNN 2.6 has them (LSTM and GRU recurrence; every output layer), quantized
-// from the f32 weights when a session first needs them (docs/int8.md).
-enum class precision { f32, int8 };
+// The arithmetic of generation and evaluation (never of training): f32; int8 weights and
+// activations where oneDNN 2.6 has them (the LSTM recurrence; every output layer; docs/int8.md);
+// or bf16 weights and activations with f32 sums (every cell; every output layer; docs/bf16.md),
+// converted from the f32 weights when a session first needs them.
+enum class precision { f32, int8, bf16 };
 
 std::string to_string(precision p);
+// A name, and only a precision this CPU runs: bf16 needs avx512_bf16 (an errc::usage error naming
+// it otherwise).
 result<precision> parse_precision(std::string_view s);
+// Empty when this CPU runs `p`; else why not (what parse_precision says).
+std::string precision_unavailable(precision p);
 
 // Width of adaptive-softmax cluster k's projection (k from 0), as PyTorch computes it:
 // floor(hidden / div^(k+1)).

@@ -134,7 +134,10 @@ template <> struct codec<rhyme_rule> : enum_codec<rhyme_rule> {};
 template <> struct codec<text_script> : enum_codec<text_script> {};
 template <> struct codec<script_conversion> : enum_codec<script_conversion> {};
 template <> struct codec<convert_policy> : enum_codec<convert_policy> {};
-template <> struct codec<precision> : enum_codec<precision> {};
+template <> struct codec<precision> : enum_codec<precision> {  // the name, then whether this CPU runs it
+    static result<precision> parse(std::string_view s) { return parse_precision(s); }
+    static result<precision> from_json(const json& j) { return parse_precision(j.get<std::string>()); }
+};
 template <> struct codec<output_script> : enum_codec<output_script> {};
 
 // Seconds, written as a duration on the command line ("1h30m") and as a number in files.

@@ -1,6 +1,7 @@
 // The one list of names per enum setting (see names.h) and the public to_string()/parse_*()
 // functions the headers declare, all defined from those lists.
 #include "config/names.h"
+#include "layers/simd.h"
 
 #include "charlm/batches.hpp"
 #include "charlm/model_config.hpp"
@@ -130,7 +131,7 @@ const enum_table<script_conversion>& enum_names() {
 
 template <>
 const enum_table<precision>& enum_names() {
-    static const enum_table<precision> t{"precision", {{precision::f32, "f32"}, {precision::int8, "int8"}}};
+    static const enum_table<precision> t{"precision", {{precision::f32, "f32"}, {precision::int8, "int8"}, {precision::bf16, "bf16"}}};
     return t;
 }
 
@@ -173,7 +174,19 @@ std::string to_string(text_script v) { return enum_to_string(v); }
 std::string to_string(script_conversion v) { return enum_to_string(v); }
 std::string to_string(convert_policy v) { return enum_to_string(v); }
 std::string to_string(precision v) { return enum_to_string(v); }
-result<precision> parse_precision(std::string_view s) { return enum_parse<precision>(s); }
+result<precision> parse_precision(std::string_view s) {
+    auto p = enum_parse<precision>(s);
+    if (!p) return p;
+    if (std::string why = precision_unavailable(*p); !why.empty()) return make_error(errc::usage, why);
+    return p;
+}
+std::string precision_unavailable(precision p) {
+    if (p != precision::bf16 || nn::simd::cpu_has_avx512_bf16()) return {};
+    return nn::simd::force_scalar ? "bf16 needs a CPU with avx512_bf16, hidden here by CHARLM_FORCE_SCALAR (tests); "
+                                    "use f32 or int8"
+                                  : "bf16 needs a CPU with avx512_bf16, which this one lacks (lscpu's flags); use "
+                                    "f32 or int8";
+}
 std::string to_string(output_script v) { return enum_to_string(v); }
 result<text_script> parse_text_script(std::string_view s) { return enum_parse<text_script>(s); }
 result<script_conversion> parse_script_conversion(std::string_view s) { return enum_parse<script_conversion>(s); }

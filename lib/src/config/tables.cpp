@@ -77,9 +77,11 @@ option<train_config> valid_every_option(const std::string& group) {
 // --precision: declared here once for `generate` (sample_config) and `eval` (eval_options).
 template <class C>
 option<C> precision_option(const std::string& group) {
-    return field<C>({.name = "precision", .group = group, .help = "arithmetic of generation or evaluation: f32, or "
-                     "int8 (weights quantized from the f32 file as it loads: an LSTM's recurrence on oneDNN's int8 "
-                     "primitive, other cells' in f32; the output layer in charlm's int8 kernels; docs/int8.md)",
+    return field<C>({.name = "precision", .group = group, .help = "arithmetic of generation or evaluation, the "
+                     "weights converted from the f32 file as it loads: f32; int8 (an LSTM's recurrence on oneDNN's int8 primitive, other "
+                     "cells' in f32, the output layer in charlm's int8 kernels; docs/int8.md); or bf16 (CPUs with "
+                     "avx512_bf16 only: every cell on oneDNN's bf16 primitives, the output layer in charlm's bf16 "
+                     "kernel; docs/bf16.md)",
                      .resume = on_resume::none, .stored = false}, MEMBER(precision));
 }
 

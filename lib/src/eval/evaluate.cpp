@@ -154,6 +154,7 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
     // Rows reach the file in text order only when the text is read as one stream.
     if (!opts.logits_path.empty() && opts.streams > 1)
         return make_error(errc::usage, "--logits writes rows in text order and needs --streams 1");
+    if (std::string why = precision_unavailable(opts.precision); !why.empty()) return make_error(errc::usage, why);
     script_conversion converted = script_conversion::none;
     auto text = load_in_model_script(model, text_path, opts.convert, opts.progress, converted);
     if (!text) return text.err();
@@ -182,6 +183,7 @@ result<eval_report> evaluate_file(const language_model& model, const std::string
 result<eval_report> evaluate_bytes(const language_model& model, std::string_view bytes, const std::string& source_name,
                                    uint32_t streams, uint32_t steps, convert_policy convert, precision p) {
     if (streams < 1 || steps < 1) return make_error(errc::usage, "--streams and --steps must be >= 1");
+    if (std::string why = precision_unavailable(p); !why.empty()) return make_error(errc::usage, why);
     script_conversion converted = script_conversion::none;
     auto text = in_model_script(
         model, convert, [&](const text_config& tc) { return tokenize_bytes(bytes, tc, source_name); }, converted);

@@ -267,7 +267,7 @@ double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const 
 
 double adaptive_softmax::nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M,
                              const quantized& q, qscratch& qs) const {
-    return nll_with(sc, row_nll, x, targets, M, nullptr, int8(q, qs));
+    return nll_with(sc, row_nll, x, targets, M, nullptr, reduced(q, qs));
 }
 
 // The full distribution from the products `lin(which, y, ldy, in, M)`: which 0 the head (with its
@@ -303,20 +303,21 @@ void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t 
     log_prob_with(sc, out, x, M, f32());
 }
 
-adaptive_softmax::quantized adaptive_softmax::quantize() const {
+adaptive_softmax::quantized adaptive_softmax::quantize(bool bf16) const {
+    const auto make = bf16 ? bf16_linear : quantize_linear;
     quantized q;
-    q.linear.push_back(quantize_linear(head_w_.data(), head_b_.data(), S_, H_));
+    q.linear.push_back(make(head_w_.data(), head_b_.data(), S_, H_));
     for (int k = 0; k < K_; ++k) {
         const int O = static_cast<int>(bounds_[k + 1] - bounds_[k]);
-        q.linear.push_back(quantize_linear(proj_w_[k].data(), nullptr, P_[k], H_));
-        q.linear.push_back(quantize_linear(out_w_[k].data(), nullptr, O, P_[k]));
+        q.linear.push_back(make(proj_w_[k].data(), nullptr, P_[k], H_));
+        q.linear.push_back(make(out_w_[k].data(), nullptr, O, P_[k]));
     }
     return q;
 }
 
 void adaptive_softmax::log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q,
                                 qscratch& qs) const {
-    log_prob_with(sc, out, x, M, int8(q, qs));
+    log_prob_with(sc, out, x, M, reduced(q, qs));
 }
 
 }  // namespace charlm::nn

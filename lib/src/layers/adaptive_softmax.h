@@ -66,12 +66,12 @@ public:
     // The full distribution: out (M, V) = log p(v | x) for every v (normalized: logsumexp = 0).
     void log_prob(scratch& sc, float* out, const float* x, size_t M) const;
     void log_prob(float* out, const float* x, size_t M) { log_prob(own_, out, x, M); }
-    // The same on int8 copies of every weight (qgemm.h), made once from the f32 values by
+    // The same on int8 or bf16 copies of every weight (qgemm.h), made once from the f32 values by
     // quantize(): linear[0] the head, then per cluster k its bottleneck (1 + 2k) and output (2 + 2k).
     struct quantized {
         std::vector<qlinear> linear;
     };
-    quantized quantize() const;
+    quantized quantize(bool bf16) const;
     void log_prob(scratch& sc, float* out, const float* x, size_t M, const quantized& q, qscratch& qs) const;
     double nll(scratch& sc, float* row_nll, const float* x, const int32_t* targets, size_t M, const quantized& q,
                qscratch& qs) const;
@@ -102,12 +102,12 @@ public:
 
 private:
     // The products of the head (which 0) and of cluster k's bottleneck (1 + 2k) and output (2 + 2k),
-    // lin(which, y, ldy, in, m), in f32 or int8: every routine below is written once for both.
+    // lin(which, y, ldy, in, m), in f32, int8 or bf16: every routine below is written once for all.
     void f32_product(int which, float* y, size_t ldy, const float* in, size_t m) const;
     auto f32() const {
         return [this](int which, float* y, size_t ldy, const float* in, size_t m) { f32_product(which, y, ldy, in, m); };
     }
-    static auto int8(const quantized& q, qscratch& qs) {
+    static auto reduced(const quantized& q, qscratch& qs) {
         return [&q, &qs](int which, float* y, size_t ldy, const float* in, size_t m) {
             qlinear_forward(y, ldy, in, m, q.linear[static_cast<size_t>(which)], qs);
         };

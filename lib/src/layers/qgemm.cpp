@@ -1,5 +1,5 @@
-// int8 linear layers (see qgemm.h): quantization of weights and input rows, the three dot-product
-// kernels over one block of 16 outputs, and the rescaling they share. The kernels compute the same
+// int8 and bf16 linear layers (see qgemm.h): quantization of weights and input rows, the three int8
+// dot-product kernels over one block of 16 outputs and the rescaling they share; the two bf16 ones. The kernels compute the same
 // exact s32 sums, so every path gives the same bits; tests/int8_test.cpp checks it.
 #include "layers/qgemm.h"
 
@@ -112,7 +112,8 @@ dot16_fn kernel_of(qkernel k) {
     switch (k) {
         case qkernel::avx512_vnni: return dot16_vnni;
         case qkernel::avx2: return dot16_avx2;
-        case qkernel::scalar: return dot16_scalar;
+        case qkernel::scalar:
+        case qkernel::avx512_bf16: break;
     }
     return dot16_scalar;
 }
@@ -140,11 +141,162 @@ void quantize_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
     }
 }
 
+
+// --- bf16: blocks of 16 outputs x 2 inputs (one vdpbf16ps per pair and block)
+
+constexpr int k_pair = 2;
+constexpr int k_bblocks = 4;  // blocks per pass: independent sums for the adds' latency
+
+// acc (R, B, 16) = sums over Kp / 2 pairs of blocks wb .. wb + B - 1 times R rows of x (R, Kp)
+// bf16. Each sum adds the odd input's product, then the even one's, pair by pair (vdpbf16ps's
+// order; a bf16 x bf16 product is exact in f32, so only the adds round).
+inline float bits_to_float(uint32_t u) {
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
+}
+
+void bdot_scalar(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t block_stride, int B) {
+    const size_t pairs = Kp / k_pair;
+    for (int r = 0; r < R; ++r)
+        for (int b = 0; b < B; ++b) {
+            float* a = acc + (static_cast<size_t>(r) * k_bblocks + b) * k_block;
+            const uint16_t* xr = x + r * Kp;
+            std::fill(a, a + k_block, 0.f);
+            for (size_t g = 0; g < pairs; ++g) {
+                const float odd = from_bf16(xr[2 * g + 1]), even = from_bf16(xr[2 * g]);
+                const uint16_t* w = wb + b * block_stride + g * k_block * k_pair;
+                for (int j = 0; j < k_block; ++j) {  // the pair as one 32-bit word, as vdpbf16ps reads it
+                    uint32_t pair;
+                    std::memcpy(&pair, w + j * k_pair, 4);
+                    a[j] += odd * bits_to_float(pair & 0xffff0000u);
+                    a[j] += even * bits_to_float(pair << 16);
+                }
+            }
+        }
+}
+
+template <int R, int B>
+[[gnu::target("avx512f,avx512bf16")]] void bdot_avx512_rb(float* acc, const uint16_t* x, size_t Kp,
+                                                           const uint16_t* wb, size_t block_stride) {
+    __m512 a[R][B];
+    for (int r = 0; r < R; ++r)
+        for (int b = 0; b < B; ++b) a[r][b] = _mm512_setzero_ps();
+    const size_t pairs = Kp / k_pair;
+    for (size_t g = 0; g < pairs; ++g) {
+        __m512i xv[R];
+        for (int r = 0; r < R; ++r) {
+            int32_t v;
+            std::memcpy(&v, x + r * Kp + g * k_pair, 4);
+            xv[r] = _mm512_set1_epi32(v);
+        }
+        for (int b = 0; b < B; ++b) {
+            const __m512i w = _mm512_loadu_si512(wb + b * block_stride + g * k_block * k_pair);
+            for (int r = 0; r < R; ++r) a[r][b] = _mm512_dpbf16_ps(a[r][b], (__m512bh)xv[r], (__m512bh)w);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int b = 0; b < B; ++b) _mm512_storeu_ps(acc + (static_cast<size_t>(r) * k_bblocks + b) * k_block, a[r][b]);
+}
+
+template <int R>
+void bdot_avx512_r(float* acc, const uint16_t* x, size_t Kp, const uint16_t* wb, size_t stride, int B) {
+    switch (B) {
+        case 1: return bdot_avx512_rb<R, 1>(acc, x, Kp, wb, stride);
+        case 2: return bdot_avx512_rb<R, 2>(acc, x, Kp, wb, stride);
+        case 3: return bdot_avx512_rb<R, 3>(acc, x, Kp, wb, stride);
+        default: return bdot_avx512_rb<R, 4>(acc, x, Kp, wb, stride);
+    }
+}
+
+void bdot_avx512(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t stride, int B) {
+    switch (R) {
+        case 1: return bdot_avx512_r<1>(acc, x, Kp, wb, stride, B);
+        case 2: return bdot_avx512_r<2>(acc, x, Kp, wb, stride, B);
+        case 3: return bdot_avx512_r<3>(acc, x, Kp, wb, stride, B);
+        default: return bdot_avx512_r<4>(acc, x, Kp, wb, stride, B);
+    }
+}
+
+// x (M, K) -> bf16 (M, Kp), padding 0.
+void bf16_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
+    if (s.xb.size() < M * Kp) s.xb.resize(M * Kp);
+    for (size_t m = 0; m < M; ++m) {
+        uint16_t* u = s.xb.data() + m * Kp;
+        for (int k = 0; k < K; ++k) u[k] = to_bf16(x[m * K + k]);
+        for (int k = K; k < Kp; ++k) u[k] = 0;
+    }
+}
+
+void bf16_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k) {
+    const int Kp = q.in_padded, blocks = (q.out + k_block - 1) / k_block;
+    const size_t stride = static_cast<size_t>(k_block) * Kp;  // one block's bf16 values
+    bf16_rows(s, x, M, q.in, Kp);
+    const auto dot = k == qkernel::avx512_bf16 ? bdot_avx512 : bdot_scalar;
+    const uint16_t* xb = s.xb.data();
+    const int passes = (blocks + k_bblocks - 1) / k_bblocks;
+    const bool parallel = M * static_cast<size_t>(q.out) * Kp >= k_parallel_min;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int p = 0; p < passes; ++p) {
+        const int b0 = p * k_bblocks, B = std::min(k_bblocks, blocks - b0);
+        alignas(64) float acc[k_rows * k_bblocks * k_block];
+        for (size_t m0 = 0; m0 < M; m0 += k_rows) {
+            const int R = static_cast<int>(std::min<size_t>(k_rows, M - m0));
+            dot(acc, xb + m0 * Kp, static_cast<size_t>(Kp), R, q.wb.data() + b0 * stride, stride, B);
+            for (int r = 0; r < R; ++r)
+                for (int b = 0; b < B; ++b) {
+                    const int o0 = (b0 + b) * k_block, n = std::min(k_block, q.out - o0);
+                    const float* a = acc + (static_cast<size_t>(r) * k_bblocks + b) * k_block;
+                    float* ym = y + (m0 + r) * ldy + o0;
+                    for (int j = 0; j < n; ++j) ym[j] = a[j] + (q.bias.empty() ? 0.f : q.bias[o0 + j]);
+                }
+        }
+    }
+}
+
 }  // namespace
+
+uint16_t to_bf16(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return static_cast<uint16_t>(u >> 16);
+}
+
+float from_bf16(uint16_t b) {
+    const uint32_t u = uint32_t{b} << 16;
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
+}
+
+qkernel best_bkernel() { return cpu_runs(qkernel::avx512_bf16) ? qkernel::avx512_bf16 : qkernel::scalar; }
+
+qlinear bf16_linear(const float* w, const float* bias, int out, int in) {
+    CHARLM_ASSERT(out >= 1 && in >= 1);
+    qlinear q;
+    q.out = out;
+    q.in = in;
+    q.bf16 = true;
+    q.in_padded = (in + k_pair - 1) / k_pair * k_pair;
+    const int blocks = (out + k_block - 1) / k_block;
+    const size_t Kp = static_cast<size_t>(q.in_padded);
+    q.wb.assign(static_cast<size_t>(blocks) * k_block * Kp, 0);
+    for (int o = 0; o < out; ++o)
+        for (int k = 0; k < in; ++k) {
+            const size_t b = static_cast<size_t>(o / k_block), j = static_cast<size_t>(o % k_block);
+            q.wb[b * k_block * Kp + ((k / k_pair) * k_block + j) * k_pair + k % k_pair] =
+                to_bf16(w[static_cast<size_t>(o) * in + k]);
+        }
+    if (bias) q.bias.assign(bias, bias + out);
+    return q;
+}
 
 bool cpu_runs(qkernel k) {
     switch (k) {
         case qkernel::avx512_vnni: return simd::cpu_has_avx512_vnni();
+        case qkernel::avx512_bf16: return simd::cpu_has_avx512_bf16();
         case qkernel::avx2: return simd::cpu_has_avx2_fma();
         case qkernel::scalar: return true;
     }
@@ -161,6 +313,7 @@ qkernel best_qkernel() {
 const char* to_string(qkernel k) {
     switch (k) {
         case qkernel::avx512_vnni: return "avx512-vnni";
+        case qkernel::avx512_bf16: return "avx512-bf16";
         case qkernel::avx2: return "avx2";
         case qkernel::scalar: return "scalar";
     }
@@ -197,6 +350,15 @@ qlinear quantize_linear(const float* w, const float* bias, int out, int in) {
 
 std::vector<float> dequantize(const qlinear& q) {
     std::vector<float> w(static_cast<size_t>(q.out) * q.in);
+    if (q.bf16) {
+        const size_t Kp = static_cast<size_t>(q.in_padded);
+        for (int o = 0; o < q.out; ++o)
+            for (int k = 0; k < q.in; ++k)
+                w[static_cast<size_t>(o) * q.in + k] =
+                    from_bf16(q.wb[(o / k_block) * k_block * Kp + ((k / k_pair) * k_block + o % k_block) * k_pair +
+                                   k % k_pair]);
+        return w;
+    }
     const int groups = q.in_padded / k_group;
     for (int o = 0; o < q.out; ++o)
         for (int k = 0; k < q.in; ++k) {
@@ -208,11 +370,12 @@ std::vector<float> dequantize(const qlinear& q) {
 }
 
 void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s) {
-    qlinear_forward(y, ldy, x, M, q, s, best_qkernel());
+    qlinear_forward(y, ldy, x, M, q, s, q.bf16 ? best_bkernel() : best_qkernel());
 }
 
 void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k) {
-    CHARLM_ASSERT(cpu_runs(k));
+    CHARLM_ASSERT(cpu_runs(k) && (q.bf16 ? k == qkernel::scalar || k == qkernel::avx512_bf16 : k != qkernel::avx512_bf16));
+    if (q.bf16) return bf16_forward(y, ldy, x, M, q, s, k);
     const int Kp = q.in_padded, groups = Kp / k_group, blocks = (q.out + k_block - 1) / k_block;
     quantize_rows(s, x, M, q.in, Kp);
     const dot16_fn dot = kernel_of(k);

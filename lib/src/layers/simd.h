@@ -4,6 +4,8 @@
 // Not here: the kernels themselves.
 #pragma once
 
+#include <cstdlib>
+
 namespace charlm::nn::simd {
 
 inline bool cpu_has_avx2_fma() {
@@ -25,9 +27,24 @@ inline bool cpu_has_avx512_vnni() {
     return yes;
 }
 
-// Tests only: force the scalar kernels on an AVX2 machine. Not synchronized: set it while no
-// kernel runs.
-inline bool force_scalar = false;
+// Tests only: force the scalar kernels on an AVX2 machine, and behave as a CPU without
+// avx512_bf16 (--precision bf16 refused). Not synchronized: set it while no kernel runs. A process
+// started with CHARLM_FORCE_SCALAR=1 in its environment starts with it set (the CLI's and Python's
+// tests of the refusal).
+inline bool force_scalar = [] {
+    const char* v = std::getenv("CHARLM_FORCE_SCALAR");
+    return v != nullptr && v[0] == '1';
+}();
+
+// AVX-512 BF16 (vdpbf16ps: pairs of bf16 products summed into f32), for --precision bf16: the
+// output layer's kernel (layers/qgemm.h) and oneDNN's bf16 RNN primitives. False under force_scalar.
+inline bool cpu_has_avx512_bf16() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    }();
+    return yes && !force_scalar;
+}
 
 inline bool active() { return cpu_has_avx2_fma() && !force_scalar; }
 

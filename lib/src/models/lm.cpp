@@ -135,7 +135,7 @@ void language_model::impl::embed(float* x, const int32_t* ids, size_t m) const {
 output_head::output_head(const language_model::impl& model, dnnl::stream& strm, precision p)
     : m(model),
       proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)),
-      q(p == precision::int8 ? model.int8() : nullptr) {}
+      q(p == precision::f32 ? nullptr : model.reduced(p)) {}
 
 void output_head::prepare(size_t rows) {
     // Grow-only buffers: a shape seen before allocates nothing.
@@ -160,31 +160,37 @@ const float* output_head::logits_of(const float* h, size_t rows) {
     return logits.data();
 }
 
-// --- int8 copies of the weights
+// --- int8 and bf16 copies of the weights
 
-std::shared_ptr<const int8_weights> language_model::impl::int8() const {
-    std::lock_guard<std::mutex> lock(int8_mutex);
-    if (int8_cache) return int8_cache;
-    auto q = std::make_shared<int8_weights>();
-    if (nn::rnn_int8_weights::supports(cfg.cell))
-        q->rnn = std::make_unique<nn::rnn_int8_weights>(rnn, E > 0 ? emb_w.data() : nullptr, static_cast<int>(V));
+std::shared_ptr<const reduced_weights> language_model::impl::reduced(precision p) const {
+    CHARLM_ASSERT(p != precision::f32 && precision_unavailable(p).empty());
+    std::lock_guard<std::mutex> lock(reduced_mutex);
+    auto& cache = p == precision::bf16 ? bf16_cache : int8_cache;
+    if (cache) return cache;
+    const bool bf16 = p == precision::bf16;
+    auto q = std::make_shared<reduced_weights>();
+    if (nn::rnn_reduced_weights::supports(cfg.cell, p))
+        q->rnn = std::make_unique<nn::rnn_reduced_weights>(rnn, E > 0 ? emb_w.data() : nullptr, static_cast<int>(V), p);
     if (adaptive) {
-        q->adaptive = adaptive->quantize();
+        q->adaptive = adaptive->quantize(bf16);
     } else {
-        q->decoder = nn::quantize_linear(dec_w.data(), dec_b.data(), static_cast<int>(V), static_cast<int>(H));
+        q->decoder = (bf16 ? nn::bf16_linear : nn::quantize_linear)(dec_w.data(), dec_b.data(), static_cast<int>(V),
+                                                                   static_cast<int>(H));
     }
-    int8_cache = std::move(q);
-    return int8_cache;
+    cache = std::move(q);
+    return cache;
 }
 
-void language_model::impl::drop_int8() const {
-    std::lock_guard<std::mutex> lock(int8_mutex);
+void language_model::impl::drop_reduced() const {
+    std::lock_guard<std::mutex> lock(reduced_mutex);
     int8_cache.reset();
+    bf16_cache.reset();
 }
 
+// bf16 runs every cell (nothing to say); int8 only the LSTM's recurrence.
 std::string language_model::precision_notice(precision p) const {
     const cell_type cell = p_->cfg.cell;
-    if (p != precision::int8 || nn::rnn_int8_weights::supports(cell)) return {};
+    if (p == precision::f32 || nn::rnn_reduced_weights::supports(cell, p)) return {};
     if (cell == cell_type::gru)
         return "--precision int8: oneDNN 2.6's int8 GRU moved perplexity by 2-4% in charlm's tests (more than int8's "
                "1% budget), so the recurrent layers run in f32 (the output layer in int8)";
@@ -242,7 +248,7 @@ loss_sum training_session::impl::train_step(const int32_t* inputs, const int32_t
     // The optimizer step that follows changes the weights: generators made after it must not
     // reuse a cache of the old ones.
     m.rnn.weights_changed();
-    m.drop_int8();
+    m.drop_reduced();
     zero_grad();
     // forward, then backward: gradients of the mean NLL
     m.embed(x.data(), inputs, rows);
@@ -343,7 +349,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
     const size_t rows = static_cast<size_t>(steps) * C;
     if (head.q && head.q->rnn) {
         if (!rnn8 || rnn8->steps() != static_cast<int>(steps) || rnn8->batch() != static_cast<int>(C))
-            rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, m.eng, static_cast<int>(steps), static_cast<int>(C));
+            rnn8 = std::make_unique<nn::rnn_reduced>(*head.q->rnn, m.eng, static_cast<int>(steps), static_cast<int>(C));
         rnn8->reset_state();
     } else {
         rnn.prepare(static_cast<int>(steps), static_cast<int>(C));
@@ -405,7 +411,7 @@ loss_sum evaluation_session::impl::evaluate(const token_stream& ids, uint32_t st
 generator::impl::impl(const language_model::impl& model, uint32_t batch, precision p)
     : m(model), strm(model.eng), N(batch), head(model, strm, p) {
     if (head.q && head.q->rnn) {
-        rnn8 = std::make_unique<nn::rnn_int8>(*head.q->rnn, model.eng, 1, static_cast<int>(batch));
+        rnn8 = std::make_unique<nn::rnn_reduced>(*head.q->rnn, model.eng, 1, static_cast<int>(batch));
     } else {
         rnn.emplace(model.rnn, static_cast<int>(batch), model.E > 0 ? model.emb_w.data() : nullptr,
                     static_cast<int>(model.V));
@@ -530,7 +536,7 @@ status language_model::impl::import_into(float* base, const std::vector<named_te
         if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("training.", 0) == 0) ++used;  // checkpoints
     if (base == params.data) {
         rnn.weights_changed();
-        drop_int8();
+        drop_reduced();
     }
     if (used != tensors.size())
         return make_error(errc::format, fmt::format("'{}' has {} tensors that this {} model does not use", source,
@@ -586,7 +592,7 @@ std::vector<param_view> training_session::params() {
     impl& s = *p_;
     language_model::impl& m = s.m;
     m.rnn.weights_changed();  // the caller may write the values
-    m.drop_int8();
+    m.drop_reduced();
     return {param_view{"parameters", m.params.data, s.grads.data, m.params.floats}};
 }
 

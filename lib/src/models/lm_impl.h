@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "charlm/model.hpp"
-#include "dnnl/rnn_int8.h"
+#include "dnnl/rnn_reduced.h"
 #include "dnnl/rnn_stack.h"
 #include "layers/adaptive_softmax.h"
 #include "layers/embedding.h"
@@ -42,12 +42,13 @@ struct arena {
     size_t floats = 0;
 };
 
-// int8 copies of the weights for --precision int8: the recurrence (LSTM and GRU only) and the
-// output layer (the decoder, or the adaptive softmax's every matrix).
-struct int8_weights {
-    std::unique_ptr<nn::rnn_int8_weights> rnn;  // null: the recurrence stays f32
-    nn::qlinear decoder;                        // full softmax
-    nn::adaptive_softmax::quantized adaptive;   // adaptive softmax
+// int8 or bf16 copies of the weights for --precision int8 | bf16: the recurrence (where
+// rnn_reduced_weights::supports the cell) and the output layer (the decoder, or the adaptive
+// softmax's every matrix).
+struct reduced_weights {
+    std::unique_ptr<nn::rnn_reduced_weights> rnn;  // null: the recurrence stays f32
+    nn::qlinear decoder;                           // full softmax
+    nn::adaptive_softmax::quantized adaptive;      // adaptive softmax
 };
 
 // The weights: written at construction, by import_tensors() and by the optimizer through a
@@ -85,12 +86,12 @@ struct language_model::impl {
     fspan emb_w;  // (V, E)
     fspan dec_w;  // (V, H) as PyTorch's nn.Linear; empty with the adaptive softmax
     fspan dec_b;  // (V)
-    // The int8 copies, made on the first int8 session and shared by all; dropped whenever the
-    // weights may change (sessions keep theirs through the shared_ptr).
-    std::shared_ptr<const int8_weights> int8() const;
-    void drop_int8() const;
-    mutable std::mutex int8_mutex;
-    mutable std::shared_ptr<const int8_weights> int8_cache;
+    // The int8 and bf16 copies, each made on the first session of its precision and shared by all;
+    // dropped whenever the weights may change (sessions keep theirs through the shared_ptr).
+    std::shared_ptr<const reduced_weights> reduced(precision p) const;  // p: int8 or bf16
+    void drop_reduced() const;
+    mutable std::mutex reduced_mutex;
+    mutable std::shared_ptr<const reduced_weights> int8_cache, bf16_cache;
     // The adaptive softmax's gradients (in the training session's arena) and its own scratch
     // belong to training (one training session at a time); other sessions pass their own scratch.
 };
@@ -105,7 +106,7 @@ struct output_head {
     const language_model::impl& m;
     nn::projection proj;
     nn::adaptive_softmax::scratch scratch;
-    std::shared_ptr<const int8_weights> q;  // null: f32
+    std::shared_ptr<const reduced_weights> q;  // null: f32
     nn::qscratch qs;
     std::vector<float> logits;  // (M, V)
 };
@@ -144,14 +145,14 @@ struct evaluation_session::impl {
     dnnl::stream strm;
     nn::rnn_stack rnn;  // inference only
     output_head head;
-    std::unique_ptr<nn::rnn_int8> rnn8;  // the int8 recurrence at the current (T, N), when int8
+    std::unique_ptr<nn::rnn_reduced> rnn8;  // the int8 or bf16 recurrence at the current (T, N)
     std::vector<float> x;        // (T, N, I)
     std::vector<float> row_nll;  // (M)
 };
 
 struct generator::impl {
     impl(const language_model::impl& m, uint32_t batch, precision p);
-    // One recurrence, f32 or int8: the step and the state.
+    // One recurrence, f32 or reduced (int8, bf16): the step and the state.
     const float* step(const int32_t* ids) { return rnn8 ? rnn8->forward(ids) : rnn->step(ids); }
     const float* final_h() const { return rnn8 ? rnn8->state_h() : rnn->final_h(); }
     const float* final_c() const { return rnn8 ? rnn8->state_c() : rnn->final_c(); }
@@ -164,9 +165,9 @@ struct generator::impl {
     const language_model::impl& m;
     dnnl::stream strm;
     uint32_t N;
-    output_head head;  // first: it holds the int8 weights the recurrence below may use
+    output_head head;  // first: it holds the int8 or bf16 weights the recurrence below may use
     std::optional<nn::rnn_generator> rnn;  // f32
-    std::unique_ptr<nn::rnn_int8> rnn8;    // int8 (LSTM, GRU)
+    std::unique_ptr<nn::rnn_reduced> rnn8;    // int8 (LSTM) or bf16 (every cell)
 };
 
 // For the trainer, checkpoints and tests: the insides behind the public types.

@@ -107,6 +107,7 @@ status sample_config::validate() const {
     CHARLM_TRY(check_ranges(sample_options(), *this));
     for (const auto& s : stop)
         if (s.empty()) return make_error(errc::usage, "--stop must not be empty (it would end every sample at once)");
+    if (std::string why = precision_unavailable(precision); !why.empty()) return make_error(errc::usage, why);
     return status::success();
 }
 
