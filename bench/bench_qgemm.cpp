@@ -4,7 +4,9 @@
 // O = 66 (Shakespeare), 733 (the Tang head) and 9602 (a full softmax over the Tang vocabulary).
 // Both times include quantizing the f32 input rows. Where the CPU has avx512_bf16, the same for
 // bf16: charlm's vdpbf16ps kernel against oneDNN's bf16 matmul (bf16 source and weights, f32
-// result), both timing the rounding of the input rows. Not a test: figures in bench/RESULTS.md.
+// result) with the weights in the layout oneDNN picks for that M, in the plain (O, K) layout, and
+// in the layout it picks for 16 rows (what qgemm_onednn.cpp keeps); and what --precision bf16
+// runs; all timing the rounding of the input rows. Not a test: figures in bench/RESULTS.md.
 // Usage: bench_qgemm [repeats, default 2000]
 #include <algorithm>
 #include <chrono>
@@ -90,7 +92,11 @@ void run_bf16(int M, int K, int O, int repeats) {
     for (auto& v : x) v = std::tanh(10 * d(g));
     const charlm::nn::qlinear q = charlm::nn::bf16_linear(w.data(), nullptr, O, K);
     charlm::nn::qscratch s;
-    const double ours = best_us(repeats, [&] { charlm::nn::qlinear_forward(y.data(), O, x.data(), M, q, s); });
+    const double ours = best_us(repeats, [&] {
+        charlm::nn::qlinear_forward(y.data(), O, x.data(), M, q, s, charlm::nn::qkernel::avx512_bf16);
+    });
+    // What --precision bf16 runs (qgemm.h's choice), rounding of the rows included.
+    const double used = best_us(repeats, [&] { charlm::nn::qlinear_forward(y.data(), O, x.data(), M, q, s); });
 
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     dnnl::stream strm(eng);
@@ -110,8 +116,33 @@ void run_bf16(int M, int K, int O, int repeats) {
         mm.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
         strm.wait();
     });
-    std::printf("bf16 M=%d K=%d O=%d charlm(%s)=%.1fus onednn_matmul(%s)=%.1fus ratio=%.2f\n", M, K, O,
-                charlm::nn::to_string(charlm::nn::best_bkernel()), ours, pd.impl_info_str(), theirs, theirs / ours);
+    // The same with the weights in their plain (O, K) layout, as W^T (K, O) tag ba: one copy for every M.
+    dnnl::matmul::primitive_desc plain_pd({src_md, {{K, O}, dt::bf16, tag::ba}, dst_md}, eng);
+    std::vector<uint16_t> wp(size_t(O) * K);
+    for (size_t i = 0; i < wp.size(); ++i) wp[i] = charlm::nn::to_bf16(w[i]);
+    dnnl::memory wplain({{K, O}, dt::bf16, tag::ba}, eng, wp.data());
+    dnnl::matmul mp(plain_pd);
+    const double plain = best_us(repeats, [&] {
+        for (size_t i = 0; i < xb.size(); ++i) xb[i] = charlm::nn::to_bf16(x[i]);
+        mp.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wplain}, {DNNL_ARG_DST, dst}});
+        strm.wait();
+    });
+    // And with the weights in the layout oneDNN picks for 16 rows, whatever M: one copy for every M.
+    const auto w16 = dnnl::matmul::primitive_desc({{{16, K}, dt::bf16, tag::ab}, wei_any, {{16, O}, dt::f32, tag::ab}}, eng)
+                         .weights_desc();
+    dnnl::matmul::primitive_desc fixed_pd({src_md, w16, dst_md}, eng);
+    dnnl::memory wfixed(w16, eng);
+    dnnl::reorder(wt_user, wfixed).execute(strm, wt_user, wfixed);
+    dnnl::matmul mf(fixed_pd);
+    const double fixed = best_us(repeats, [&] {
+        for (size_t i = 0; i < xb.size(); ++i) xb[i] = charlm::nn::to_bf16(x[i]);
+        mf.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wfixed}, {DNNL_ARG_DST, dst}});
+        strm.wait();
+    });
+    std::printf("bf16 M=%d K=%d O=%d charlm(avx512-bf16)=%.1fus onednn_matmul(%s)=%.1fus ratio=%.2f "
+                "plain_weights(%s)=%.1fus m16_layout(%s)=%.1fus used(%s)=%.1fus\n",
+                M, K, O, ours, pd.impl_info_str(), theirs, theirs / ours, plain_pd.impl_info_str(), plain,
+                fixed_pd.impl_info_str(), fixed, charlm::nn::to_string(charlm::nn::best_bkernel()), used);
     std::fflush(stdout);
 }
 

@@ -86,6 +86,30 @@ TEST(bf16_kernels, avx512_bf16_gives_the_scalar_bits) {
         }
 }
 
+// oneDNN's matmul (the kernel used) adds the same exact products in another order: within
+// 2 K 2^-24 sum |w x| of the scalar sums, at the row counts of generation and evaluation.
+TEST(bf16_kernels, onednn_matmul_stays_within_summation_rounding_of_the_scalar_sums) {
+    SKIP_WITHOUT_BF16();
+    EXPECT_EQ(nn::best_bkernel(), nn::qkernel::onednn_bf16);
+    const int O = 70, K = 130;
+    for (size_t M : {1, 5, 16, 64}) {
+        const auto w = random_vector(size_t(O) * K, 0.1f, 6), b = random_vector(O, 0.5f, 7), x = random_vector(M * K, 1.f, 8);
+        const nn::qlinear q = nn::bf16_linear(w.data(), b.data(), O, K);
+        nn::qscratch s;
+        std::vector<float> ref(M * (O + 3)), y(M * (O + 3));  // a row stride past O, as the adaptive softmax's
+        nn::qlinear_forward(ref.data(), O + 3, x.data(), M, q, s, nn::qkernel::scalar);
+        nn::qlinear_forward(y.data(), O + 3, x.data(), M, q, s, nn::qkernel::onednn_bf16);
+        const auto wq = nn::dequantize(q);
+        for (size_t m = 0; m < M; ++m)
+            for (int o = 0; o < O; ++o) {
+                double mag = std::fabs(b[o]);
+                for (int k = 0; k < K; ++k) mag += std::fabs(wq[size_t(o) * K + k] * nn::from_bf16(nn::to_bf16(x[m * K + k])));
+                const size_t i = m * (O + 3) + o;
+                ASSERT_LE(std::fabs(y[i] - ref[i]), 2 * K * std::ldexp(1.0, -24) * mag) << "M " << M << " row " << m << " output " << o;
+            }
+    }
+}
+
 // ---- refusal where the CPU lacks avx512_bf16 (CHARLM_FORCE_SCALAR hides it here)
 
 TEST(bf16_refused, without_avx512_bf16_the_library_refuses_bf16_by_the_missing_feature) {

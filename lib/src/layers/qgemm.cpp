@@ -113,7 +113,8 @@ dot16_fn kernel_of(qkernel k) {
         case qkernel::avx512_vnni: return dot16_vnni;
         case qkernel::avx2: return dot16_avx2;
         case qkernel::scalar:
-        case qkernel::avx512_bf16: break;
+        case qkernel::avx512_bf16:
+        case qkernel::onednn_bf16: break;
     }
     return dot16_scalar;
 }
@@ -145,10 +146,19 @@ void quantize_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
 // --- bf16: blocks of 16 outputs x 2 inputs (one vdpbf16ps per pair and block)
 
 constexpr int k_pair = 2;
-constexpr int k_bblocks = 4;  // blocks per pass: independent sums for the adds' latency
+constexpr int k_bblocks = 8;  // blocks per pass: independent sums for the adds' latency
 
-// acc (R, B, 16) = sums over Kp / 2 pairs of blocks wb .. wb + B - 1 times R rows of x (R, Kp)
-// bf16. Each sum adds the odd input's product, then the even one's, pair by pair (vdpbf16ps's
+// The weights of a pass of up to 8 blocks lie together, pair by pair: (Kp / 2, B, 16, 2), so that a
+// pass reads one stream (eight streams 16 KiB apart alias in the L1 cache). Block b's 32 values of
+// pair g are at w + g * gstride + b * bstride.
+size_t bf16_index(int o, int k, int Kp, int blocks) {
+    const int b = o / k_block, b0 = b / k_bblocks * k_bblocks, B = std::min(k_bblocks, blocks - b0);
+    return static_cast<size_t>(b0) * k_block * Kp +
+           ((static_cast<size_t>(k / k_pair) * B + (b - b0)) * k_block + o % k_block) * k_pair + k % k_pair;
+}
+
+// acc (R, B, 16) with row stride k_bblocks = sums over Kp / 2 pairs of B blocks times R rows of x
+// (R, Kp) bf16. Each sum adds the odd input's product, then the even one's, pair by pair (vdpbf16ps's
 // order; a bf16 x bf16 product is exact in f32, so only the adds round).
 inline float bits_to_float(uint32_t u) {
     float v;
@@ -156,7 +166,8 @@ inline float bits_to_float(uint32_t u) {
     return v;
 }
 
-void bdot_scalar(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t block_stride, int B) {
+void bdot_scalar(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t bstride, size_t gstride,
+                 int B) {
     const size_t pairs = Kp / k_pair;
     for (int r = 0; r < R; ++r)
         for (int b = 0; b < B; ++b) {
@@ -165,7 +176,7 @@ void bdot_scalar(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t
             std::fill(a, a + k_block, 0.f);
             for (size_t g = 0; g < pairs; ++g) {
                 const float odd = from_bf16(xr[2 * g + 1]), even = from_bf16(xr[2 * g]);
-                const uint16_t* w = wb + b * block_stride + g * k_block * k_pair;
+                const uint16_t* w = wb + g * gstride + b * bstride;
                 for (int j = 0; j < k_block; ++j) {  // the pair as one 32-bit word, as vdpbf16ps reads it
                     uint32_t pair;
                     std::memcpy(&pair, w + j * k_pair, 4);
@@ -178,7 +189,7 @@ void bdot_scalar(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t
 
 template <int R, int B>
 [[gnu::target("avx512f,avx512bf16")]] void bdot_avx512_rb(float* acc, const uint16_t* x, size_t Kp,
-                                                           const uint16_t* wb, size_t block_stride) {
+                                                           const uint16_t* wb, size_t bstride, size_t gstride) {
     __m512 a[R][B];
     for (int r = 0; r < R; ++r)
         for (int b = 0; b < B; ++b) a[r][b] = _mm512_setzero_ps();
@@ -191,7 +202,7 @@ template <int R, int B>
             xv[r] = _mm512_set1_epi32(v);
         }
         for (int b = 0; b < B; ++b) {
-            const __m512i w = _mm512_loadu_si512(wb + b * block_stride + g * k_block * k_pair);
+            const __m512i w = _mm512_loadu_si512(wb + g * gstride + b * bstride);
             for (int r = 0; r < R; ++r) a[r][b] = _mm512_dpbf16_ps(a[r][b], (__m512bh)xv[r], (__m512bh)w);
         }
     }
@@ -199,22 +210,34 @@ template <int R, int B>
         for (int b = 0; b < B; ++b) _mm512_storeu_ps(acc + (static_cast<size_t>(r) * k_bblocks + b) * k_block, a[r][b]);
 }
 
+// Up to 16 sums in registers: B blocks of R rows, R x B <= 16.
 template <int R>
-void bdot_avx512_r(float* acc, const uint16_t* x, size_t Kp, const uint16_t* wb, size_t stride, int B) {
+void bdot_avx512_r(float* acc, const uint16_t* x, size_t Kp, const uint16_t* wb, size_t bs, size_t gs, int B) {
     switch (B) {
-        case 1: return bdot_avx512_rb<R, 1>(acc, x, Kp, wb, stride);
-        case 2: return bdot_avx512_rb<R, 2>(acc, x, Kp, wb, stride);
-        case 3: return bdot_avx512_rb<R, 3>(acc, x, Kp, wb, stride);
-        default: return bdot_avx512_rb<R, 4>(acc, x, Kp, wb, stride);
+        case 1: return bdot_avx512_rb<R, 1>(acc, x, Kp, wb, bs, gs);
+        case 2: return bdot_avx512_rb<R, 2>(acc, x, Kp, wb, bs, gs);
+        case 3: return bdot_avx512_rb<R, 3>(acc, x, Kp, wb, bs, gs);
+        case 4: return bdot_avx512_rb<R, 4>(acc, x, Kp, wb, bs, gs);
+    }
+    if constexpr (R <= 2) {
+        switch (B) {
+            case 5: return bdot_avx512_rb<R, 5>(acc, x, Kp, wb, bs, gs);
+            case 6: return bdot_avx512_rb<R, 6>(acc, x, Kp, wb, bs, gs);
+            case 7: return bdot_avx512_rb<R, 7>(acc, x, Kp, wb, bs, gs);
+            default: return bdot_avx512_rb<R, 8>(acc, x, Kp, wb, bs, gs);
+        }
+    } else {  // two passes of at most 4 blocks (acc's row stride stays k_bblocks)
+        bdot_avx512_rb<R, 4>(acc, x, Kp, wb, bs, gs);
+        bdot_avx512_r<R>(acc + 4 * k_block, x, Kp, wb + 4 * bs, bs, gs, B - 4);
     }
 }
 
-void bdot_avx512(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t stride, int B) {
+void bdot_avx512(float* acc, const uint16_t* x, size_t Kp, int R, const uint16_t* wb, size_t bs, size_t gs, int B) {
     switch (R) {
-        case 1: return bdot_avx512_r<1>(acc, x, Kp, wb, stride, B);
-        case 2: return bdot_avx512_r<2>(acc, x, Kp, wb, stride, B);
-        case 3: return bdot_avx512_r<3>(acc, x, Kp, wb, stride, B);
-        default: return bdot_avx512_r<4>(acc, x, Kp, wb, stride, B);
+        case 1: return bdot_avx512_r<1>(acc, x, Kp, wb, bs, gs, B);
+        case 2: return bdot_avx512_r<2>(acc, x, Kp, wb, bs, gs, B);
+        case 3: return bdot_avx512_r<3>(acc, x, Kp, wb, bs, gs, B);
+        default: return bdot_avx512_r<4>(acc, x, Kp, wb, bs, gs, B);
     }
 }
 
@@ -228,10 +251,29 @@ void bf16_rows(qscratch& s, const float* x, size_t M, int K, int Kp) {
     }
 }
 
+// Whether kernel k computes q's arithmetic (scalar computes both).
+bool kernel_fits(const qlinear& q, qkernel k) {
+    switch (k) {
+        case qkernel::scalar: return true;
+        case qkernel::avx2:
+        case qkernel::avx512_vnni: return !q.bf16;
+        case qkernel::avx512_bf16: return q.bf16;
+        case qkernel::onednn_bf16: return q.bf16 && q.mm != nullptr;
+    }
+    return false;
+}
+
 void bf16_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k) {
     const int Kp = q.in_padded, blocks = (q.out + k_block - 1) / k_block;
-    const size_t stride = static_cast<size_t>(k_block) * Kp;  // one block's bf16 values
+    const size_t block = static_cast<size_t>(k_block) * Kp, bs = k_block * k_pair;  // one block's values
     bf16_rows(s, x, M, q.in, Kp);
+    if (k == qkernel::onednn_bf16) {
+        bf16_matmul_forward(*q.mm, y, ldy, s.xb.data(), static_cast<size_t>(Kp), M);
+        if (!q.bias.empty())
+            for (size_t m = 0; m < M; ++m)
+                for (int o = 0; o < q.out; ++o) y[m * ldy + o] += q.bias[o];
+        return;
+    }
     const auto dot = k == qkernel::avx512_bf16 ? bdot_avx512 : bdot_scalar;
     const uint16_t* xb = s.xb.data();
     const int passes = (blocks + k_bblocks - 1) / k_bblocks;
@@ -242,7 +284,7 @@ void bf16_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear&
         alignas(64) float acc[k_rows * k_bblocks * k_block];
         for (size_t m0 = 0; m0 < M; m0 += k_rows) {
             const int R = static_cast<int>(std::min<size_t>(k_rows, M - m0));
-            dot(acc, xb + m0 * Kp, static_cast<size_t>(Kp), R, q.wb.data() + b0 * stride, stride, B);
+            dot(acc, xb + m0 * Kp, static_cast<size_t>(Kp), R, q.wb.data() + b0 * block, bs, B * bs, B);
             for (int r = 0; r < R; ++r)
                 for (int b = 0; b < B; ++b) {
                     const int o0 = (b0 + b) * k_block, n = std::min(k_block, q.out - o0);
@@ -271,7 +313,7 @@ float from_bf16(uint16_t b) {
     return v;
 }
 
-qkernel best_bkernel() { return cpu_runs(qkernel::avx512_bf16) ? qkernel::avx512_bf16 : qkernel::scalar; }
+qkernel best_bkernel() { return cpu_runs(qkernel::onednn_bf16) ? qkernel::onednn_bf16 : qkernel::scalar; }
 
 qlinear bf16_linear(const float* w, const float* bias, int out, int in) {
     CHARLM_ASSERT(out >= 1 && in >= 1);
@@ -284,19 +326,18 @@ qlinear bf16_linear(const float* w, const float* bias, int out, int in) {
     const size_t Kp = static_cast<size_t>(q.in_padded);
     q.wb.assign(static_cast<size_t>(blocks) * k_block * Kp, 0);
     for (int o = 0; o < out; ++o)
-        for (int k = 0; k < in; ++k) {
-            const size_t b = static_cast<size_t>(o / k_block), j = static_cast<size_t>(o % k_block);
-            q.wb[b * k_block * Kp + ((k / k_pair) * k_block + j) * k_pair + k % k_pair] =
-                to_bf16(w[static_cast<size_t>(o) * in + k]);
-        }
+        for (int k = 0; k < in; ++k)
+            q.wb[bf16_index(o, k, q.in_padded, blocks)] = to_bf16(w[static_cast<size_t>(o) * in + k]);
     if (bias) q.bias.assign(bias, bias + out);
+    if (simd::cpu_has_avx512_bf16()) q.mm = make_bf16_matmul(w, out, in);
     return q;
 }
 
 bool cpu_runs(qkernel k) {
     switch (k) {
         case qkernel::avx512_vnni: return simd::cpu_has_avx512_vnni();
-        case qkernel::avx512_bf16: return simd::cpu_has_avx512_bf16();
+        case qkernel::avx512_bf16:
+        case qkernel::onednn_bf16: return simd::cpu_has_avx512_bf16();
         case qkernel::avx2: return simd::cpu_has_avx2_fma();
         case qkernel::scalar: return true;
     }
@@ -314,6 +355,7 @@ const char* to_string(qkernel k) {
     switch (k) {
         case qkernel::avx512_vnni: return "avx512-vnni";
         case qkernel::avx512_bf16: return "avx512-bf16";
+        case qkernel::onednn_bf16: return "onednn-bf16-matmul";
         case qkernel::avx2: return "avx2";
         case qkernel::scalar: return "scalar";
     }
@@ -351,12 +393,10 @@ qlinear quantize_linear(const float* w, const float* bias, int out, int in) {
 std::vector<float> dequantize(const qlinear& q) {
     std::vector<float> w(static_cast<size_t>(q.out) * q.in);
     if (q.bf16) {
-        const size_t Kp = static_cast<size_t>(q.in_padded);
+        const int blocks = (q.out + k_block - 1) / k_block;
         for (int o = 0; o < q.out; ++o)
             for (int k = 0; k < q.in; ++k)
-                w[static_cast<size_t>(o) * q.in + k] =
-                    from_bf16(q.wb[(o / k_block) * k_block * Kp + ((k / k_pair) * k_block + o % k_block) * k_pair +
-                                   k % k_pair]);
+                w[static_cast<size_t>(o) * q.in + k] = from_bf16(q.wb[bf16_index(o, k, q.in_padded, blocks)]);
         return w;
     }
     const int groups = q.in_padded / k_group;
@@ -374,7 +414,7 @@ void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qline
 }
 
 void qlinear_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear& q, qscratch& s, qkernel k) {
-    CHARLM_ASSERT(cpu_runs(k) && (q.bf16 ? k == qkernel::scalar || k == qkernel::avx512_bf16 : k != qkernel::avx512_bf16));
+    CHARLM_ASSERT(cpu_runs(k) && kernel_fits(q, k));
     if (q.bf16) return bf16_forward(y, ldy, x, M, q, s, k);
     const int Kp = q.in_padded, groups = Kp / k_group, blocks = (q.out + k_block - 1) / k_block;
     quantize_rows(s, x, M, q.in, Kp);

@@ -138,9 +138,11 @@ std::vector<std::pair<std::string, std::string>> describe_build() {
         {"CPU", fmt::format("avx2+fma {}, avx512f {}, avx512_vnni {}, avx512_bf16 {}", has(nn::simd::cpu_has_avx2_fma()),
                             has(__builtin_cpu_supports("avx512f")), has(__builtin_cpu_supports("avx512vnni")),
                             has(__builtin_cpu_supports("avx512bf16")))},
-        {"kernels", fmt::format("{}; int8 output layer: {}",
+        {"kernels", fmt::format("{}; int8 output layer: {}; bf16 output layer: {}",
                                 nn::simd::active() ? "AVX2+FMA (output layer, softmax, sampler)" : "scalar (no AVX2+FMA)",
-                                nn::to_string(nn::best_qkernel()))},
+                                nn::to_string(nn::best_qkernel()),
+                                precision_unavailable(precision::bf16).empty() ? nn::to_string(nn::best_bkernel())
+                                                                               : "none (--precision bf16 refused)")},
     };
 }
 
