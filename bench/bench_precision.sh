@@ -32,7 +32,7 @@ tail_of "$tang_text" 2 "$scratch/tang_tail.txt"
 tail_of "$corpora/tinyshakespeare.txt" 10 "$scratch/shakespeare_tail.txt"
 
 export OMP_NUM_THREADS=$threads
-echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; flags: $(grep -o -w 'avx512_vnni\|avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc --all) CPUs; flags: $(grep -o -w 'avx512_vnni\|avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "# OMP_NUM_THREADS=$threads, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## read bandwidth"
 "$bin/bench_bandwidth" 2 8 64

@@ -152,8 +152,10 @@ int main(int argc, char** argv) {
     const int repeats = argc > 1 ? std::atoi(argv[1]) : 2000;
     for (int M : {1, 16})
         for (int O : {66, 733, 9602}) run(M, 512, O, O > 1000 ? repeats / 10 : repeats);
+    // bf16: also the Tang model's adaptive-softmax clusters (512 -> 128 -> 2352, 512 -> 32 -> 6519).
+    const int shapes[][2] = {{512, 66}, {512, 733}, {512, 9602}, {128, 2352}, {32, 6519}};
     if (charlm::nn::cpu_runs(charlm::nn::qkernel::avx512_bf16))
         for (int M : {1, 16})
-            for (int O : {66, 733, 9602}) run_bf16(M, 512, O, O > 1000 ? repeats / 10 : repeats);
+            for (const auto& ko : shapes) run_bf16(M, ko[0], ko[1], ko[1] > 1000 ? repeats / 10 : repeats);
     return 0;
 }

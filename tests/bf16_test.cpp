@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "charlm/evaluate.hpp"
 #include "charlm/model_file.hpp"
@@ -225,6 +226,31 @@ TEST(bf16_model, state_save_restore_and_broadcast_work_in_bf16) {
         for (uint32_t row = 0; row < 3; ++row)
             for (uint32_t i = 0; i < V; ++i) ASSERT_NEAR(r[row * V + i], s[i], 1e-5f) << row << " " << i;
     }
+}
+
+// Sessions on several threads share the bf16 weights and the output layer's primitive cache (as
+// serve's requests do): each thread's logits are those of the same walk on one thread.
+TEST(bf16_model, sessions_on_several_threads_give_one_thread_s_logits) {
+    SKIP_WITHOUT_BF16();
+    const language_model m = fixed_model(cell_type::lstm, 2, 16, true);
+    const uint32_t V = m.vocab().size();
+    auto walk = [&](uint32_t rows) {
+        generator g(m, rows, precision::bf16);
+        std::vector<int32_t> ids(rows);
+        std::vector<float> out;
+        for (int t = 0; t < 30; ++t) {
+            for (uint32_t r = 0; r < rows; ++r) ids[r] = static_cast<int32_t>((t * 5 + r) % V);
+            const float* l = g.step(ids.data());
+            out.assign(l, l + size_t{rows} * V);
+        }
+        return out;
+    };
+    const auto one = walk(1), three = walk(3);
+    std::vector<std::vector<float>> got(6);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = walk(i % 2 ? 3 : 1); });
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i % 2 ? three : one) << "thread " << i;
 }
 
 // ---- a small model trained here on Tang poems

@@ -268,10 +268,14 @@ void bf16_forward(float* y, size_t ldy, const float* x, size_t M, const qlinear&
     const size_t block = static_cast<size_t>(k_block) * Kp, bs = k_block * k_pair;  // one block's values
     bf16_rows(s, x, M, q.in, Kp);
     if (k == qkernel::onednn_bf16) {
-        bf16_matmul_forward(*q.mm, y, ldy, s.xb.data(), static_cast<size_t>(Kp), M);
-        if (!q.bias.empty())
-            for (size_t m = 0; m < M; ++m)
-                for (int o = 0; o < q.out; ++o) y[m * ldy + o] += q.bias[o];
+        // oneDNN's brgemm takes only a dense result (a row stride past O fell to its slow 'ref'):
+        // a slice of wider rows (the adaptive softmax's clusters) goes through s.y.
+        const size_t O = static_cast<size_t>(q.out);
+        if (ldy != O && s.y.size() < M * O) s.y.resize(M * O);
+        float* to = ldy == O ? y : s.y.data();
+        bf16_matmul_forward(*q.mm, to, O, s.xb.data(), static_cast<size_t>(Kp), M);
+        for (size_t m = 0; m < M; ++m)
+            for (size_t o = 0; o < O; ++o) y[m * ldy + o] = to[m * O + o] + (q.bias.empty() ? 0.f : q.bias[o]);
         return;
     }
     const auto dot = k == qkernel::avx512_bf16 ? bdot_avx512 : bdot_scalar;

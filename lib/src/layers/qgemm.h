@@ -60,11 +60,12 @@ struct qscratch {
     std::vector<uint8_t> x;   // (M, Kp): u8 = round(x / s) + 128, padding 128
     std::vector<float> xs;    // (M): s
     std::vector<uint16_t> xb; // bf16: (M, Kp), padding 0
+    std::vector<float> y;     // bf16 on oneDNN: (M, O), the product of a slice of wider rows
 };
 
 // oneDNN's bf16 matmul (qgemm_onednn.cpp): W (O, K) f32 copied once to bf16 in the layout oneDNN
 // picks for 16 rows (as fast as each M's own at 1 and 16 rows); its primitives per (M, ldy, ldx)
-// made on first use and kept, under a lock; y (M, O) = xb (M, K) bf16 W^T, no bias.
+// made on first use and kept (64 at most), under a lock; y (M, O) = xb (M, K) bf16 W^T, no bias.
 std::shared_ptr<const bf16_matmul> make_bf16_matmul(const float* w, int out, int in);
 void bf16_matmul_forward(const bf16_matmul& mm, float* y, size_t ldy, const uint16_t* xb, size_t ldx, size_t M);
 

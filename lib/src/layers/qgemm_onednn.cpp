@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <vector>
@@ -34,7 +35,10 @@ struct bf16_matmul {
     memory::desc w_desc;  // (K, O) in oneDNN's layout for 16 rows
     memory w;
     mutable std::mutex mutex;
-    mutable std::map<std::tuple<size_t, size_t, size_t>, dnnl::matmul> prims;  // (M, ldy, ldx)
+    // (M, ldy, ldx) -> primitive; at most k_kept (a server sees many row counts), held by the
+    // callers running them while the cache lets them go.
+    mutable std::map<std::tuple<size_t, size_t, size_t>, std::shared_ptr<const dnnl::matmul>> prims;
+    static constexpr size_t k_kept = 64;
 };
 
 std::shared_ptr<const bf16_matmul> make_bf16_matmul(const float* w, int out, int in) {
@@ -55,27 +59,29 @@ std::shared_ptr<const bf16_matmul> make_bf16_matmul(const float* w, int out, int
 
 namespace {
 
-const dnnl::matmul& primitive_for(const bf16_matmul& mm, size_t M, size_t ldy, size_t ldx) {
+std::shared_ptr<const dnnl::matmul> primitive_for(const bf16_matmul& mm, size_t M, size_t ldy, size_t ldx) {
     std::lock_guard<std::mutex> lock(mm.mutex);
     const auto key = std::make_tuple(M, ldy, ldx);
     if (auto it = mm.prims.find(key); it != mm.prims.end()) return it->second;
+    if (mm.prims.size() >= bf16_matmul::k_kept) mm.prims.clear();
     const auto m = static_cast<memory::dim>(M);
     const memory::desc src({m, mm.in}, dt::bf16, memory::dims{static_cast<memory::dim>(ldx), 1});
     const memory::desc dst({m, mm.out}, dt::f32, memory::dims{static_cast<memory::dim>(ldy), 1});
-    return mm.prims.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc({src, mm.w_desc, dst}, mm.eng)))
-        .first->second;
+    auto prim = std::make_shared<const dnnl::matmul>(dnnl::matmul::primitive_desc({src, mm.w_desc, dst}, mm.eng));
+    mm.prims.emplace(key, prim);
+    return prim;
 }
 
 }  // namespace
 
 void bf16_matmul_forward(const bf16_matmul& mm, float* y, size_t ldy, const uint16_t* xb, size_t ldx, size_t M) {
-    const dnnl::matmul& prim = primitive_for(mm, M, ldy, ldx);
+    const auto prim = primitive_for(mm, M, ldy, ldx);
     const auto m = static_cast<memory::dim>(M);
     thread_local dnnl::stream strm(cpu_engine());
     memory src({{m, mm.in}, dt::bf16, memory::dims{static_cast<memory::dim>(ldx), 1}}, mm.eng,
                const_cast<uint16_t*>(xb));
     memory dst({{m, mm.out}, dt::f32, memory::dims{static_cast<memory::dim>(ldy), 1}}, mm.eng, y);
-    prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, mm.w}, {DNNL_ARG_DST, dst}});
+    prim->execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, mm.w}, {DNNL_ARG_DST, dst}});
     strm.wait();
 }
 
