@@ -60,7 +60,7 @@ private:
         std::vector<float> w_x, w_h, bias;  // dense (I, G, H), (H, G, H), (Gb, H); w_x of layer 0 times a
         std::vector<float> scales;          // int8: (G * H): oneDNN's w_s8 = round(w * scale)
     };
-    // Layer l's weights (which 0: w_x, 1: w_h) quantized into layout `d`.
+    // Layer l's weights (which 0: w_x, 1: w_h) quantized to s8 or rounded to bf16, in layout `d`.
     std::shared_ptr<const void> quantized(const dnnl::engine& eng, int l, int which, const dnnl::memory::desc& d) const;
     dnnl::primitive_attr attr(int l) const;
     // int8: per (g, o) of `columns`, 127 / max |w| over that column of w_x and w_h (ldigo).
