@@ -114,6 +114,7 @@ TEST(bf16_kernels, onednn_matmul_stays_within_summation_rounding_of_the_scalar_s
 // ---- refusal where the CPU lacks avx512_bf16 (CHARLM_FORCE_SCALAR hides it here)
 
 TEST(bf16_refused, without_avx512_bf16_the_library_refuses_bf16_by_the_missing_feature) {
+    const bool was = nn::simd::force_scalar;  // set already under CHARLM_FORCE_SCALAR=1
     nn::simd::force_scalar = true;
     EXPECT_EQ(nn::best_bkernel(), nn::qkernel::scalar);
     auto p = parse_precision("bf16");
@@ -126,7 +127,7 @@ TEST(bf16_refused, without_avx512_bf16_the_library_refuses_bf16_by_the_missing_f
     const status s = cfg.validate();
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("avx512_bf16"), std::string::npos);
-    nn::simd::force_scalar = false;
+    nn::simd::force_scalar = was;
 }
 
 TEST(bf16_refused, the_cli_exits_2_naming_the_missing_feature) {

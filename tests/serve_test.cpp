@@ -318,9 +318,10 @@ TEST(serve, precision_per_request_matches_library_and_cli) {
         c.precision = precision::bf16;
         EXPECT_EQ(r["samples"][0]["text"], library_text("春眠", c));
     }
+    const bool was = nn::simd::force_scalar;
     nn::simd::force_scalar = true;
     r = post_json(s, "/api/generate", {{"prefix", "春眠"}, {"precision", "bf16"}}, &status);
-    nn::simd::force_scalar = false;
+    nn::simd::force_scalar = was;
     EXPECT_EQ(status, 400) << r.dump();
     EXPECT_NE(r["error"]["message"].get<std::string>().find("avx512_bf16"), std::string::npos) << r.dump();
 }
@@ -649,9 +650,10 @@ TEST(serve, eval_precision_matches_cli) {
     EXPECT_EQ(f["precision"], "f32");
     EXPECT_NE(f["perplexity"].get<double>(), r["perplexity"].get<double>()) << "int8 is not f32 to the last bit";
     EXPECT_NEAR(f["perplexity"].get<double>(), r["perplexity"].get<double>(), 0.02 * f["perplexity"].get<double>());
+    const bool was = nn::simd::force_scalar;
     nn::simd::force_scalar = true;
     r = post_json(s, "/api/eval", {{"text", text}, {"precision", "bf16"}}, &status);
-    nn::simd::force_scalar = false;
+    nn::simd::force_scalar = was;
     EXPECT_EQ(status, 400) << r.dump();
     EXPECT_NE(r["error"]["message"].get<std::string>().find("'precision'"), std::string::npos) << r.dump();
     EXPECT_NE(r["error"]["message"].get<std::string>().find("avx512_bf16"), std::string::npos) << r.dump();
