@@ -1,0 +1,173 @@
+// The per-step constraint of one part of a lyric (see lyric_impl.h). Word boundaries on a
+// character model: a word is a run of letters and apostrophes; it ends when a space, punctuation
+// or the newline is drawn, and only then are its syllables counted (a partial word is not
+// counted: a letter is allowed while the line has syllables left). Lines hold at most 64
+// syllables or characters and 400 tokens.
+// Not here: sampling and backing up (lyric_generate.cpp), the readings (lyric_rhyme.cpp).
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "sample/lyric_impl.h"
+#include "sample/poem_impl.h"
+
+namespace charlm::lyric {
+
+namespace {
+
+constexpr uint32_t max_line_tokens = 400, max_trailing = 2, max_word_letters = 24;
+
+constraint::kind kind_of(std::string_view t) {
+    if (t == "\n") return constraint::newline_token;
+    if (poem::is_han(t)) return constraint::han;
+    if (is_word_char(t)) return constraint::letter;
+    if (t == " ") return constraint::space;
+    static constexpr std::string_view marks[] = {",", ".", "!", "?", ";", ":", "-", "\"", "“", "”", "—", "…"};
+    return std::find(std::begin(marks), std::end(marks), t) != std::end(marks) ? constraint::punct : constraint::other;
+}
+
+}  // namespace
+
+result<constraint> constraint::make(const vocabulary& vocab, uint32_t newline, const lyric_shape& shape,
+                                    const rhyme_book& book) {
+    constraint c;
+    c.shape_ = shape;
+    c.book_ = &book;
+    c.english_ = is_english(shape.system);
+    c.lines_ = shape.lines;
+    c.newline_ = newline;
+    c.kind_.assign(vocab.size(), other);
+    c.token_.resize(vocab.size());
+    uint32_t usable = 0, spaces = 0;
+    for (uint32_t id = 1; id < vocab.size(); ++id) {
+        c.token_[id] = vocab.token(id);
+        c.kind_[id] = kind_of(c.token_[id]);
+        usable += c.kind_[id] == (c.english_ ? letter : han);
+        spaces += c.kind_[id] == space;
+    }
+    if (usable < 16 || (c.english_ && spaces == 0))
+        return make_error(errc::input, fmt::format("the model knows {} {}{}: train it on {} lyrics", usable,
+                                                   c.english_ ? "letters" : "Han characters",
+                                                   c.english_ && spaces == 0 ? " and no space" : "",
+                                                   c.english_ ? "English" : "Chinese"));
+    return c;
+}
+
+uint32_t constraint::target(const state& s) const {
+    if (!english_) return shape_.max_length ? shape_.max_length : lyric_shape::max_line_length;
+    const uint32_t t = shape_.syllables_at(s.line);
+    return t ? t : lyric_shape::max_line_length;
+}
+
+bool constraint::chinese_end_fits(const state& s, const std::vector<std::string>& chars) const {
+    if (!shape_.rhymed(s.line, lines_)) return true;
+    return fits_end(s.rhymes, shape_.letter(s.line), book_->han_end(chars)) == end_fit::ok;
+}
+
+void constraint::next_chinese(const state& s, std::vector<uint8_t>& allowed) const {
+    const uint32_t max = target(s), min = std::max<uint32_t>(shape_.min_length, 1);
+    if (s.length >= min && chinese_end_fits(s, s.tail)) allowed[newline_] = 1;
+    if (s.length >= max) return;
+    const bool last = s.length + 1 == max && shape_.rhymed(s.line, lines_);
+    std::vector<std::string> chars(s.tail.end() - std::min<size_t>(3, s.tail.size()), s.tail.end());
+    chars.emplace_back();
+    for (uint32_t id = 1; id < kind_.size(); ++id) {
+        if (kind_[id] != han) continue;
+        if (!last) {
+            allowed[id] = 1;
+            continue;
+        }
+        chars.back() = token_[id];
+        allowed[id] = chinese_end_fits(s, chars);
+    }
+}
+
+constraint::word_end constraint::finish_word(const state& s) const {
+    word_end e;
+    e.reading = book_->word(s.word);
+    const word_reading& r = e.reading;
+    const uint32_t len = s.length + r.syllables, want = shape_.syllables_at(s.line);
+    const bool metre = shape_.metre == meter::off || r.estimated || iambic_fits(r.stress, s.length + 1);
+    if (!metre || r.syllables == 0) return e;
+    e.mid = len < target(s);
+    const bool rhyme = !shape_.rhymed(s.line, lines_) ||
+                       (!r.estimated && fits_end(s.rhymes, shape_.letter(s.line), r.rhymes) == end_fit::ok);
+    e.close = (want == 0 || len == want) && rhyme;
+    return e;
+}
+
+void constraint::next_english(const state& s, std::vector<uint8_t>& allowed) const {
+    const auto allow = [&](kind k) {
+        for (uint32_t id = 1; id < kind_.size(); ++id)
+            if (kind_[id] == k) allowed[id] = 1;
+    };
+    if (s.closed) {
+        allowed[newline_] = 1;
+        if (s.after < max_trailing) allow(punct);
+        return;
+    }
+    if (!s.word.empty()) {
+        const word_end e = finish_word(s);
+        if (e.mid || e.close) {
+            allow(space);
+            allow(punct);
+        }
+        if (e.close) allowed[newline_] = 1;
+        if (s.word.size() < max_word_letters) allow(letter);
+        return;
+    }
+    allow(letter);
+    if (s.end_ok && shape_.syllables_at(s.line) == 0) allowed[newline_] = 1;
+    if (s.tokens > 0 && s.after < max_trailing + 1) allow(punct);
+    if (s.tokens > 0 && !s.last_space && s.after <= max_trailing) allow(space);  // one space at a time
+}
+
+int32_t constraint::next(const state& s, std::vector<uint8_t>& allowed) const {
+    CHARLM_ASSERT(!done(s));
+    allowed.assign(kind_.size(), 0);
+    if (s.tokens >= max_line_tokens) return -1;
+    if (english_) {
+        if (s.closed && s.after >= max_trailing) return static_cast<int32_t>(newline_);
+        next_english(s, allowed);
+    } else {
+        next_chinese(s, allowed);
+    }
+    return -1;
+}
+
+void constraint::advance(state& s, uint32_t token) const {
+    CHARLM_ASSERT(!done(s) && token < kind_.size());
+    const kind k = static_cast<kind>(kind_[token]);
+    ++s.tokens;
+    s.last_space = k == space;
+    if (k == letter && english_) {
+        s.word += token_[token];
+        s.after = 0;
+        return;
+    }
+    if (english_ && !s.word.empty()) {  // a word ends
+        const word_end e = finish_word(s);
+        s.length += e.reading.syllables;
+        s.end_ok = e.close;
+        s.end = e.reading.estimated ? rhyme_classes{} : e.reading.rhymes;
+        s.closed = e.close && shape_.syllables_at(s.line) != 0;
+        s.word.clear();
+    }
+    if (k == han) {
+        s.tail.push_back(token_[token]);
+        ++s.length;
+        return;
+    }
+    if (k != newline_token) {
+        ++s.after;
+        return;
+    }
+    if (shape_.rhymed(s.line, lines_))
+        add_end(s.rhymes, shape_.letter(s.line), english_ ? s.end : book_->han_end(s.tail));
+    state next_line;
+    next_line.line = s.line + 1;
+    next_line.rhymes = std::move(s.rhymes);
+    s = std::move(next_line);
+}
+
+}  // namespace charlm::lyric

@@ -1,0 +1,110 @@
+// Internals shared by the lyric checker and the lyric sampler: the one metre rule and the one
+// rule of which earlier rhymes a line's end must (or must not) share.
+// Not here: the readings (lyric_readings.cpp, lyric_rhyme.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "charlm/lyrics.hpp"
+
+namespace charlm::lyric {
+
+// Iambic: the stressed syllables of a word of two or more syllables stand on even positions of the
+// line (1-based); monosyllables and estimated words are free, as metrists count them.
+// `stress` is the word's ('1'/'0' per syllable), `first` the line position of its first syllable.
+inline bool iambic_fits(std::string_view stress, uint32_t first) {
+    if (stress.size() < 2) return true;
+    for (uint32_t i = 0; i < stress.size(); ++i)
+        if (stress[i] == '1' && (first + i) % 2 == 1) return false;
+    return true;
+}
+
+// The rhymes of a stanza so far: per letter, the classes all its lines share (empty vector and
+// started false before its first line).
+struct rhyme_state {
+    std::vector<rhyme_classes> common;
+    std::vector<uint8_t> started;
+};
+
+enum class end_fit { ok, no_reading, no_rhyme, same_as_other };
+
+// Whether a line of `letter` (a letter that recurs) may end in `classes`: a reading, one of the
+// classes its letter's earlier lines share, and (on the letter's first line) none that another
+// recurring letter already took. `other` receives the letter it clashes with.
+inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_classes& classes, uint32_t* other = nullptr) {
+    if (classes.empty()) return end_fit::no_reading;
+    if (letter < r.started.size() && r.started[letter]) return share_class(r.common[letter], classes) ? end_fit::ok : end_fit::no_rhyme;
+    for (uint32_t l = 0; l < r.started.size(); ++l)
+        if (r.started[l] && share_class(r.common[l], classes)) {
+            if (other) *other = l;
+            return end_fit::same_as_other;
+        }
+    return end_fit::ok;
+}
+
+inline void add_end(rhyme_state& r, uint32_t letter, const rhyme_classes& classes) {
+    if (letter >= r.started.size()) {
+        r.started.resize(letter + 1, 0);
+        r.common.resize(letter + 1);
+    }
+    r.common[letter] = r.started[letter] ? common_classes(r.common[letter], classes) : classes;
+    r.started[letter] = 1;
+}
+
+// Which tokens may come next in one part (stanza) of a lyric: Han characters inside a Chinese
+// line, the newline only where the line has its length and an end that rhymes as the scheme says
+// (a rhyming line's last position takes only characters that rhyme); English words of letters
+// and apostrophes between spaces and punctuation, a word's syllables (the dictionary's, or the
+// estimate) counted when a space, punctuation or the newline ends it, which is allowed only when
+// the word fits the syllables left, the metre, and (closing the line) the rhyme. The state is
+// small and copyable: the sampler keeps copies to back up to.
+class constraint {
+public:
+    enum kind : uint8_t { other, han, letter, space, punct, newline_token };
+    struct state {
+        uint32_t line = 0;
+        uint32_t length = 0;            // Han characters, or syllables of the line's finished words
+        uint32_t tokens = 0;            // tokens of the line so far
+        std::vector<std::string> tail;  // Chinese: the line's characters
+        std::string word;               // English: the word being written
+        uint32_t after = 0;             // English: tokens since the last letter
+        bool last_space = false;        // the last token was a space
+        bool closed = false;            // English: the syllables are complete; punctuation, then the newline
+        bool end_ok = false;            // English: the last finished word may end the line
+        rhyme_classes end;              // English: that word's rhymes
+        rhyme_state rhymes;
+    };
+
+    static result<constraint> make(const vocabulary& vocab, uint32_t newline, const lyric_shape& shape,
+                                   const rhyme_book& book);
+    state start() const { return {}; }
+    bool done(const state& s) const { return s.line >= lines_; }
+    // The token the shape fixes next, or -1 after setting allowed (V) to 1 for the tokens that keep it
+    // (none: a dead end, back up).
+    int32_t next(const state& s, std::vector<uint8_t>& allowed) const;
+    void advance(state& s, uint32_t token) const;
+    bool english() const { return english_; }
+    const lyric_shape& shape() const { return shape_; }
+
+private:
+    struct word_end {
+        bool mid = false, close = false;  // may go on in the line / may end it
+        word_reading reading;
+    };
+    word_end finish_word(const state& s) const;
+    bool chinese_end_fits(const state& s, const std::vector<std::string>& chars) const;
+    uint32_t target(const state& s) const;
+    void next_chinese(const state& s, std::vector<uint8_t>& allowed) const;
+    void next_english(const state& s, std::vector<uint8_t>& allowed) const;
+
+    lyric_shape shape_;
+    const rhyme_book* book_ = nullptr;
+    bool english_ = false;
+    uint32_t lines_ = 0, newline_ = 0;
+    std::vector<uint8_t> kind_;       // (V)
+    std::vector<std::string> token_;  // (V)
+};
+
+}  // namespace charlm::lyric
