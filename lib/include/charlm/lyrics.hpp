@@ -118,8 +118,18 @@ public:
     // English: a word's reading (letters and apostrophes; any case).
     word_reading word(std::string_view w) const;
     std::string class_name(uint32_t id) const;
+    // English: every dictionary word (lower case, letters and apostrophes only) with its reading,
+    // sorted by spelling, so that the words a prefix can still become are one range.
+    struct entry {
+        std::string word;
+        word_reading reading;
+    };
+    const std::vector<entry>& dictionary() const { return *dictionary_; }
 
 private:
+    status load_english(const std::string& path);
+    status load_chinese(const paths& p);
+
     rhyme_system system_ = rhyme_system::shisanzhe;
     text_script script_ = text_script::simplified;
     std::shared_ptr<const pinyin_table> pinyin_;
@@ -128,6 +138,7 @@ private:
     // English: each dictionary word's rhyme ids (with the eye rhyme's in loose mode) and their names.
     std::shared_ptr<const std::unordered_map<std::string, rhyme_classes>> word_rhymes_;
     std::shared_ptr<const std::vector<std::string>> key_names_;
+    std::shared_ptr<const std::vector<entry>> dictionary_;
 };
 
 // English words as lines are cut into them: runs of letters (any script's) and apostrophes.
@@ -197,6 +208,7 @@ struct lyric_config {
     std::string meter = "off";          // "off" | "iambic"
     std::string structure;              // "verse,chorus,verse,chorus,bridge,chorus"
     bool labels = false;                // print "[Verse]" etc. before each part (not read by the model)
+    bool checking = false;              // for `charlm verse`: no scheme or line count needed
     std::string pinyin_path = std::string(pinyin_table::default_path);
     std::string cmu_path = std::string(cmu_table::default_path);
 

@@ -104,7 +104,7 @@ void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const
         const uint32_t letter = shape.letter(i);
         uint32_t other = 0;
         const lyric_line& l = r.lines[i];
-        switch (lyric::fits_end(state, letter, ends[i], &other)) {
+        switch (lyric::fits_end(state, letter, ends[i], r.lines[i].end, &other)) {
             case lyric::end_fit::ok: break;
             case lyric::end_fit::no_reading:
                 r.faults.push_back({i + 1, "rhyme", fmt::format("'{}' has no reading and cannot rhyme", l.end)});
@@ -114,6 +114,10 @@ void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const
                                                                 r.lines[first_line[letter]].end,
                                                                 first_line[letter] + 1)});
                 continue;
+            case lyric::end_fit::repeated:
+                r.faults.push_back({i + 1, "rhyme", fmt::format("'{}' repeats the end of an earlier line of its "
+                                                                "letter; a rhyme needs another word", l.end)});
+                continue;
             case lyric::end_fit::same_as_other:
                 r.faults.push_back({i + 1, "rhyme", fmt::format("'{}' rhymes with '{}' (line {}), which the scheme "
                                                                 "gives another letter",
@@ -122,7 +126,7 @@ void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const
                 continue;
         }
         if (letter < first_line.size() && first_line[letter] == UINT32_MAX) first_line[letter] = i;
-        lyric::add_end(state, letter, ends[i]);
+        lyric::add_end(state, letter, ends[i], l.end);
     }
 }
 

@@ -38,10 +38,12 @@ result<constraint> constraint::make(const vocabulary& vocab, uint32_t newline, c
     c.newline_ = newline;
     c.kind_.assign(vocab.size(), other);
     c.token_.resize(vocab.size());
+    c.lower_.assign(1, std::string());
     uint32_t usable = 0, spaces = 0;
     for (uint32_t id = 1; id < vocab.size(); ++id) {
         c.token_[id] = vocab.token(id);
         c.kind_[id] = kind_of(c.token_[id]);
+        c.lower_.push_back(lower_end(c.token_[id]));
         usable += c.kind_[id] == (c.english_ ? letter : han);
         spaces += c.kind_[id] == space;
     }
@@ -61,7 +63,7 @@ uint32_t constraint::target(const state& s) const {
 
 bool constraint::chinese_end_fits(const state& s, const std::vector<std::string>& chars) const {
     if (!shape_.rhymed(s.line, lines_)) return true;
-    return fits_end(s.rhymes, shape_.letter(s.line), book_->han_end(chars)) == end_fit::ok;
+    return !chars.empty() && fits_end(s.rhymes, shape_.letter(s.line), book_->han_end(chars), chars.back()) == end_fit::ok;
 }
 
 void constraint::next_chinese(const state& s, std::vector<uint8_t>& allowed) const {
@@ -88,14 +90,16 @@ constraint::word_end constraint::finish_word(const state& s) const {
     const word_reading& r = e.reading;
     const uint32_t len = s.length + r.syllables, want = shape_.syllables_at(s.line);
     const bool metre = shape_.metre == meter::off || r.estimated || iambic_fits(r.stress, s.length + 1);
-    if (!metre || r.syllables == 0) return e;
+    if (!metre || r.syllables == 0 || (in_zone(s) && r.estimated)) return e;
     e.mid = len < target(s);
     const bool rhyme = !shape_.rhymed(s.line, lines_) ||
-                       (!r.estimated && fits_end(s.rhymes, shape_.letter(s.line), r.rhymes) == end_fit::ok);
+                       (!r.estimated && fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, s.word) == end_fit::ok);
     e.close = (want == 0 || len == want) && rhyme;
     return e;
 }
 
+// Inside a line: word, then one mark at most and a space, then the next word; the word that
+// completes the syllables is followed only by marks (at most 2) and the newline.
 void constraint::next_english(const state& s, std::vector<uint8_t>& allowed) const {
     const auto allow = [&](kind k) {
         for (uint32_t id = 1; id < kind_.size(); ++id)
@@ -108,18 +112,47 @@ void constraint::next_english(const state& s, std::vector<uint8_t>& allowed) con
     }
     if (!s.word.empty()) {
         const word_end e = finish_word(s);
-        if (e.mid || e.close) {
-            allow(space);
-            allow(punct);
-        }
+        if (e.mid) allow(space);
+        if (e.mid || e.close) allow(punct);
         if (e.close) allowed[newline_] = 1;
-        if (s.word.size() < max_word_letters) allow(letter);
+        if (in_zone(s)) allow_zone_letters(s, allowed);
+        else if (s.word.size() < max_word_letters) allow(letter);
         return;
     }
-    allow(letter);
+    if (s.last_space || s.tokens == 0) {
+        if (in_zone(s)) allow_zone_letters(s, allowed);
+        else allow(letter);
+        return;
+    }
+    allow(space);  // after a mark
     if (s.end_ok && shape_.syllables_at(s.line) == 0) allowed[newline_] = 1;
-    if (s.tokens > 0 && s.after < max_trailing + 1) allow(punct);
-    if (s.tokens > 0 && !s.last_space && s.after <= max_trailing) allow(space);  // one space at a time
+}
+
+bool constraint::in_zone(const state& s) const {
+    const uint32_t want = shape_.syllables_at(s.line);
+    return want != 0 && want - s.length <= zone_syllables;
+}
+
+bool constraint::fits_zone(const state& s, const word_reading& r, std::string_view word) const {
+    const uint32_t left = shape_.syllables_at(s.line) - s.length;
+    if (r.syllables > left || (shape_.metre == meter::iambic && !iambic_fits(r.stress, s.length + 1))) return false;
+    if (r.syllables < left || !shape_.rhymed(s.line, lines_)) return true;
+    return fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, word) == end_fit::ok;
+}
+
+// A letter is allowed when the word it makes is the start of a dictionary word that fits.
+void constraint::allow_zone_letters(const state& s, std::vector<uint8_t>& allowed) const {
+    const auto& dict = book_->dictionary();
+    const std::string prefix = lower_end(s.word);
+    auto it = std::lower_bound(dict.begin(), dict.end(), prefix,
+                               [](const rhyme_book::entry& e, const std::string& p) { return e.word < p; });
+    std::vector<uint8_t> next_letter(256, 0);  // by the byte after the prefix
+    for (; it != dict.end() && it->word.starts_with(prefix); ++it)
+        if (it->word.size() > prefix.size() && !next_letter[static_cast<unsigned char>(it->word[prefix.size()])] &&
+            fits_zone(s, it->reading, it->word))
+            next_letter[static_cast<unsigned char>(it->word[prefix.size()])] = 1;
+    for (uint32_t id = 1; id < kind_.size(); ++id)
+        if (kind_[id] == letter && lower_[id].size() == 1) allowed[id] = next_letter[static_cast<unsigned char>(lower_[id][0])];
 }
 
 int32_t constraint::next(const state& s, std::vector<uint8_t>& allowed) const {
@@ -150,6 +183,7 @@ void constraint::advance(state& s, uint32_t token) const {
         s.length += e.reading.syllables;
         s.end_ok = e.close;
         s.end = e.reading.estimated ? rhyme_classes{} : e.reading.rhymes;
+        s.end_word = s.word;
         s.closed = e.close && shape_.syllables_at(s.line) != 0;
         s.word.clear();
     }
@@ -163,7 +197,8 @@ void constraint::advance(state& s, uint32_t token) const {
         return;
     }
     if (shape_.rhymed(s.line, lines_))
-        add_end(s.rhymes, shape_.letter(s.line), english_ ? s.end : book_->han_end(s.tail));
+        add_end(s.rhymes, shape_.letter(s.line), english_ ? s.end : book_->han_end(s.tail),
+                english_ ? s.end_word : s.tail.back());
     state next_line;
     next_line.line = s.line + 1;
     next_line.rhymes = std::move(s.rhymes);

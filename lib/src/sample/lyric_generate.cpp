@@ -108,7 +108,7 @@ private:
                 line_ = here();
                 line_left = line_tries;
             }
-            if (c_.english() && s_.word.empty()) {
+            if (c_.english() && s_.word.empty() && fed_.size() != word_.fed) {  // a word begins here
                 word_ = here();
                 word_left = word_tries;
             }

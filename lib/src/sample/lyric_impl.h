@@ -3,7 +3,10 @@
 // Not here: the readings (lyric_readings.cpp, lyric_rhyme.cpp).
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,16 +29,29 @@ inline bool iambic_fits(std::string_view stress, uint32_t first) {
 struct rhyme_state {
     std::vector<rhyme_classes> common;
     std::vector<uint8_t> started;
+    std::vector<std::vector<std::string>> ends;  // per letter, its lines' end words (lower case)
 };
 
-enum class end_fit { ok, no_reading, no_rhyme, same_as_other };
+// A word is not its own rhyme: an end repeated within a letter (love / love) is refused.
+enum class end_fit { ok, no_reading, no_rhyme, same_as_other, repeated };
+
+inline std::string lower_end(std::string_view end) {
+    std::string out(end);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
 
 // Whether a line of `letter` (a letter that recurs) may end in `classes`: a reading, one of the
 // classes its letter's earlier lines share, and (on the letter's first line) none that another
 // recurring letter already took. `other` receives the letter it clashes with.
-inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_classes& classes, uint32_t* other = nullptr) {
+inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_classes& classes, std::string_view end,
+                        uint32_t* other = nullptr) {
     if (classes.empty()) return end_fit::no_reading;
-    if (letter < r.started.size() && r.started[letter]) return share_class(r.common[letter], classes) ? end_fit::ok : end_fit::no_rhyme;
+    if (letter < r.started.size() && r.started[letter]) {
+        const auto& ends = r.ends[letter];
+        if (std::find(ends.begin(), ends.end(), lower_end(end)) != ends.end()) return end_fit::repeated;
+        return share_class(r.common[letter], classes) ? end_fit::ok : end_fit::no_rhyme;
+    }
     for (uint32_t l = 0; l < r.started.size(); ++l)
         if (r.started[l] && share_class(r.common[l], classes)) {
             if (other) *other = l;
@@ -44,11 +60,13 @@ inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_class
     return end_fit::ok;
 }
 
-inline void add_end(rhyme_state& r, uint32_t letter, const rhyme_classes& classes) {
+inline void add_end(rhyme_state& r, uint32_t letter, const rhyme_classes& classes, std::string_view end) {
     if (letter >= r.started.size()) {
         r.started.resize(letter + 1, 0);
         r.common.resize(letter + 1);
+        r.ends.resize(letter + 1);
     }
+    r.ends[letter].push_back(lower_end(end));
     r.common[letter] = r.started[letter] ? common_classes(r.common[letter], classes) : classes;
     r.started[letter] = 1;
 }
@@ -74,6 +92,7 @@ public:
         bool closed = false;            // English: the syllables are complete; punctuation, then the newline
         bool end_ok = false;            // English: the last finished word may end the line
         rhyme_classes end;              // English: that word's rhymes
+        std::string end_word;           // English: that word
         rhyme_state rhymes;
     };
 
@@ -94,6 +113,13 @@ private:
         word_reading reading;
     };
     word_end finish_word(const state& s) const;
+    // The last syllables of a line (at most zone_syllables left when a word begins): only
+    // dictionary words, and of those only the ones that fit what is left (fewer syllables and the
+    // metre, or exactly the rest, the metre and the rhyme), so the line's end is looked ahead.
+    static constexpr uint32_t zone_syllables = 3;
+    bool in_zone(const state& s) const;
+    bool fits_zone(const state& s, const word_reading& r, std::string_view word) const;
+    void allow_zone_letters(const state& s, std::vector<uint8_t>& allowed) const;
     bool chinese_end_fits(const state& s, const std::vector<std::string>& chars) const;
     uint32_t target(const state& s) const;
     void next_chinese(const state& s, std::vector<uint8_t>& allowed) const;
@@ -105,6 +131,7 @@ private:
     uint32_t lines_ = 0, newline_ = 0;
     std::vector<uint8_t> kind_;       // (V)
     std::vector<std::string> token_;  // (V)
+    std::vector<std::string> lower_;  // (V) letters in lower case
 };
 
 }  // namespace charlm::lyric

@@ -47,10 +47,11 @@ std::string eye_key(std::string_view w) {
     return "~" + std::string(w.substr(i));
 }
 
+// The dictionary's spelling: lower case; an apostrophe stays (Festival's CMU has no contractions,
+// so "I'm" is not read as "im").
 std::string lower_word(std::string_view w) {
     std::string out;
-    for (char c : w)
-        if (c != '\'') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : w) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -74,28 +75,42 @@ void index_rhymes(const cmu_table& cmu, bool loose, std::unordered_map<std::stri
 
 }  // namespace
 
+status rhyme_book::load_english(const std::string& path) {
+    auto cmu = cmu_table::load(path);
+    if (!cmu) return cmu.err();
+    auto words = std::make_shared<std::unordered_map<std::string, rhyme_classes>>();
+    auto names = std::make_shared<std::vector<std::string>>();
+    index_rhymes(*cmu, system_ == rhyme_system::english_loose, *words, *names);
+    cmu_ = std::make_shared<const cmu_table>(std::move(*cmu));
+    word_rhymes_ = std::move(words);
+    key_names_ = std::move(names);
+    auto dictionary = std::make_shared<std::vector<entry>>();
+    for (const auto& [w, prons] : cmu_->words())
+        if (std::all_of(w.begin(), w.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '\''; }))
+            dictionary->push_back({w, word(w)});
+    std::sort(dictionary->begin(), dictionary->end(), [](const entry& a, const entry& b) { return a.word < b.word; });
+    dictionary_ = std::move(dictionary);
+    return status::success();
+}
+
+status rhyme_book::load_chinese(const paths& p) {
+    if (system_ == rhyme_system::pingshui) {
+        auto t = prosody_table::load(p.middle_chinese);
+        if (!t) return t.err();
+        middle_ = std::make_shared<const prosody_table>(std::move(*t));
+        return status::success();
+    }
+    auto t = pinyin_table::load(p.pinyin);
+    if (!t) return t.err();
+    pinyin_ = std::make_shared<const pinyin_table>(std::move(*t));
+    return status::success();
+}
+
 result<rhyme_book> rhyme_book::load(rhyme_system s, const paths& p, text_script script) {
     rhyme_book b;
     b.system_ = s;
     b.script_ = script;
-    if (is_english(s)) {
-        auto cmu = cmu_table::load(p.cmu);
-        if (!cmu) return cmu.err();
-        auto words = std::make_shared<std::unordered_map<std::string, rhyme_classes>>();
-        auto names = std::make_shared<std::vector<std::string>>();
-        index_rhymes(*cmu, s == rhyme_system::english_loose, *words, *names);
-        b.cmu_ = std::make_shared<const cmu_table>(std::move(*cmu));
-        b.word_rhymes_ = std::move(words);
-        b.key_names_ = std::move(names);
-    } else if (s == rhyme_system::pingshui) {
-        auto t = prosody_table::load(p.middle_chinese);
-        if (!t) return t.err();
-        b.middle_ = std::make_shared<const prosody_table>(std::move(*t));
-    } else {
-        auto t = pinyin_table::load(p.pinyin);
-        if (!t) return t.err();
-        b.pinyin_ = std::make_shared<const pinyin_table>(std::move(*t));
-    }
+    CHARLM_TRY(is_english(s) ? b.load_english(p.cmu) : b.load_chinese(p));
     return b;
 }
 
@@ -258,7 +273,7 @@ std::vector<std::string> lyric_config::parts() const {
 }
 
 status lyric_config::validate() const {
-    if (!active()) {
+    if (!active() && !checking) {
         if (!line_length.empty() || !syllables.empty() || meter != "off" || labels)
             return make_error(errc::usage, "--line-length, --syllables, --meter and --labels shape lyrics: they need "
                                            "--rhyme-scheme, --lines or --structure");
@@ -266,7 +281,7 @@ status lyric_config::validate() const {
     }
     if (lines > lyric_shape::max_lines)
         return make_error(errc::usage, fmt::format("--lines must be at most {}", lyric_shape::max_lines));
-    if (rhyme_scheme.empty() && lines == 0)
+    if (rhyme_scheme.empty() && lines == 0 && !checking)
         return make_error(errc::usage, "lyrics need --lines N or a --rhyme-scheme (whose letters count the lines)");
     if (rhyme_system != "auto")
         if (auto s = parse_rhyme_system(rhyme_system); !s) return s.err();
