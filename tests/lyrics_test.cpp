@@ -263,5 +263,198 @@ TEST(LyricReadings, MissingFilesNameThePackage) {
     EXPECT_NE(wrong.err().message.find("reinstall festlex-cmu"), std::string::npos);
 }
 
+// ---- generation with small models trained here (through the binary)
+
+std::string train_tiny(const std::string& name, const std::string& text) {
+    const std::string corpus = test::write_file(name + ".txt", text);
+    const std::string out = test::scratch_dir() + "/" + name + ".safetensors";
+    auto r = test::run_charlm({"train", "--corpus", corpus, "--out", out, "--cell", "lstm", "--hidden", "64",
+                               "--embed", "32", "--batch", "16", "--steps", "32", "--epochs", "3", "--optimizer",
+                               "adam", "--lr", "0.01", "--threads", "1", "--seed", "5"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return out;
+}
+
+std::string head_of(const std::string& file, size_t bytes) {
+    std::string text = test::slurp(std::string(CHARLM_SHARED_CORPORA) + "/" + file);
+    text.resize(std::min(text.size(), bytes));
+    return text.substr(0, text.rfind('\n') + 1);
+}
+
+language_model& english_model() {
+    static loaded_model m = [] {
+        auto r = load_model(train_tiny("songs", head_of("songs-poems.txt", 60000)));
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return std::move(*r);
+    }();
+    return m.model;
+}
+
+language_model& chinese_model() {
+    static loaded_model m = [] {
+        auto r = load_model(train_tiny("tang", head_of("tang300.txt", 30000)));
+        EXPECT_TRUE(r.ok()) << r.err().message;
+        return std::move(*r);
+    }();
+    return m.model;
+}
+
+// Songs over seeds and temperatures, each read back by the checker: no fault at all.
+void expect_faultless(language_model& model, const lyric_config& lc, rhyme_system system, uint32_t samples,
+                      uint32_t stanza_lines) {
+    const lyric_shape shape = shape_of(lc, is_english(system));
+    lyric_stats total;
+    uint32_t stanzas = 0;
+    for (float t : {0.8f, 1.0f, 1.3f}) {
+        sample_config cfg;
+        cfg.temperature = t;
+        cfg.num_samples = samples;
+        cfg.seed = 29 + static_cast<uint64_t>(t * 10);
+        auto songs = generate_lyrics(model, "", cfg, lc);
+        ASSERT_TRUE(songs.ok()) << songs.err().message;
+        ASSERT_EQ(songs->size(), samples);
+        for (const auto& song : *songs) {
+            total += song.stats;
+            for (const auto& r : check_lyrics(song.text, book(system), shape)) {
+                ++stanzas;
+                EXPECT_EQ(r.lines.size(), stanza_lines) << song.text;
+                for (const auto& f : r.faults) ADD_FAILURE() << "line " << f.line << " " << f.kind << ": " << f.detail << "\n" << song.text;
+            }
+        }
+    }
+    EXPECT_GT(stanzas, 0u);
+    EXPECT_GT(total.tokens, 0u);
+    fmt::print("{} stanzas, {} backups ({} word, {} line, {} part), NLL {:.3f}\n", stanzas, total.backups(),
+               total.word_backups, total.line_backups, total.part_backups, total.nll / static_cast<double>(total.tokens));
+}
+
+TEST(LyricGenerate, EnglishAbabEightSyllablesIambic) {
+    lyric_config lc;
+    lc.rhyme_scheme = "ABAB";
+    lc.syllables = "8";
+    lc.meter = "iambic";
+    expect_faultless(english_model(), lc, rhyme_system::english, 8, 4);
+}
+
+TEST(LyricGenerate, EnglishSonnetAndLooseRhymes) {
+    lyric_config lc;
+    lc.rhyme_scheme = "ABAB CDCD EFEF GG";
+    lc.syllables = "10";
+    lc.meter = "iambic";
+    expect_faultless(english_model(), lc, rhyme_system::english, 2, 14);
+    lc.rhyme_scheme = "AABB";
+    lc.syllables = "8,6";
+    lc.meter = "off";
+    lc.rhyme_system = "english-loose";
+    expect_faultless(english_model(), lc, rhyme_system::english_loose, 4, 4);
+}
+
+TEST(LyricGenerate, ChineseSchemesAndSystems) {
+    lyric_config lc;
+    lc.rhyme_scheme = "AABB";
+    lc.line_length = "6-10";
+    expect_faultless(chinese_model(), lc, rhyme_system::shisanzhe, 8, 4);
+    lc.rhyme_scheme = "ABAB";
+    lc.rhyme_system = "新韵";
+    expect_faultless(chinese_model(), lc, rhyme_system::xinyun, 4, 4);
+    lc.rhyme_scheme = "ABCB";
+    lc.rhyme_system = "pingshui";
+    lc.line_length = "7";
+    expect_faultless(chinese_model(), lc, rhyme_system::pingshui, 4, 4);
+}
+
+TEST(LyricGenerate, StructureRepeatsTheChorusVerbatim) {
+    lyric_config lc;
+    lc.rhyme_scheme = "AABB";
+    lc.lines = 4;
+    lc.line_length = "5-8";
+    lc.structure = "verse,chorus,verse,chorus,bridge,chorus";
+    lc.labels = true;
+    sample_config cfg;
+    cfg.seed = 3;
+    auto songs = generate_lyrics(chinese_model(), "", cfg, lc);
+    ASSERT_TRUE(songs.ok()) << songs.err().message;
+    const std::string& text = songs->front().text;
+    const auto reports = check_lyrics(text, book(rhyme_system::shisanzhe), shape_of(lc, false));
+    ASSERT_EQ(reports.size(), 6u) << text;
+    for (const auto& r : reports) EXPECT_TRUE(r.faults.empty()) << text;
+    const auto body = [&](size_t i) {
+        std::string out;
+        for (const auto& l : reports[i].lines) out += l.text + "\n";
+        return out;
+    };
+    EXPECT_EQ(body(1), body(3));
+    EXPECT_EQ(body(1), body(5));
+    EXPECT_NE(body(0), body(2));
+    EXPECT_EQ(text.rfind("[Verse]\n", 0), 0u) << text;
+    EXPECT_NE(text.find("\n\n[Chorus]\n"), std::string::npos);
+    EXPECT_NE(text.find("\n\n[Bridge]\n"), std::string::npos);
+    // The same seed writes the same song.
+    auto again = generate_lyrics(chinese_model(), "", cfg, lc);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->front().text, text);
+}
+
+TEST(LyricGenerate, PrefixStartsTheFirstLine) {
+    lyric_config lc;
+    lc.rhyme_scheme = "AA";
+    lc.syllables = "6";
+    sample_config cfg;
+    auto songs = generate_lyrics(english_model(), "The night", cfg, lc);
+    ASSERT_TRUE(songs.ok()) << songs.err().message;
+    EXPECT_EQ(songs->front().text.rfind("The night", 0), 0u);
+    auto bad = generate_lyrics(english_model(), "The\nnight", cfg, lc);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.err().code, errc::usage);
+    auto digits = generate_lyrics(english_model(), "1999", cfg, lc);
+    ASSERT_FALSE(digits.ok());
+    lc.syllables.clear();
+    lc.line_length = "7";
+    auto wrong_language = generate_lyrics(english_model(), "", cfg, lc);
+    ASSERT_FALSE(wrong_language.ok());
+    EXPECT_NE(wrong_language.err().message.find("--line-length"), std::string::npos);
+}
+
+// ---- the command line
+
+TEST(LyricCli, GenerateAndVerse) {
+    const std::string m = test::scratch_dir() + "/songs.safetensors";
+    english_model();  // trained
+    auto gen = test::run_charlm({"generate", "--model", m, "--rhyme-scheme", "ABAB", "--syllables", "8", "--num-samples",
+                                 "3", "--threads", "1"});
+    ASSERT_EQ(gen.status, 0) << gen.err;
+    EXPECT_NE(gen.err.find("3 lyric(s)"), std::string::npos) << gen.err;
+    const std::string file = test::write_file("gen.txt", gen.out);
+    auto ok = test::run_charlm({"verse", file, "--rhyme-scheme", "ABAB", "--syllables", "8"});
+    EXPECT_EQ(ok.status, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("3 stanza(s) by english: 3 without faults | rhyme 12/12 lines | syllables 12/12 lines"),
+              std::string::npos) << ok.out;
+    auto wrong = test::run_charlm({"verse", file, "--rhyme-scheme", "AAAA", "--syllables", "7"});
+    EXPECT_EQ(wrong.status, 1) << wrong.out;
+    auto detect = test::run_charlm({"verse", "--detect"}, "Twinkle twinkle little star\nhow I wonder what you are\n");
+    EXPECT_EQ(detect.status, 0) << detect.err;
+    EXPECT_NE(detect.out.find("scheme AA"), std::string::npos) << detect.out;
+    auto zh = test::run_charlm({"verse", "--detect"}, "天上的星星在闪光\n地上的花儿在飘香\n我的心里有一个梦\n");
+    EXPECT_NE(zh.out.find("scheme AAB"), std::string::npos) << zh.out;
+    const std::vector<std::vector<std::string>> usage = {
+        {"generate", "--model", m, "--rhyme-scheme", "ABAB", "--form", "wujue"},
+        {"generate", "--model", m, "--rhyme-scheme", "AB-B"},
+        {"generate", "--model", m, "--meter", "iambic"},
+        {"generate", "--model", m, "--lines", "4", "--meter", "trochaic", "--syllables", "8"},
+        {"generate", "--model", m, "--lines", "4", "--rhyme-system", "shisanzhe"},
+        {"verse", file, "--rhyme-scheme", "ABAB", "--form", "wujue"},
+        {"verse", file, "--rhyme-system", "klingon", "--detect"},
+        {"verse", file, "--syllables", "8,x"},
+    };
+    for (const auto& args : usage) {
+        auto r = test::run_charlm(args);
+        EXPECT_EQ(r.status, 2) << args[2] << " " << args.back() << ": " << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+    auto missing = test::run_charlm({"verse", file, "--detect", "--cmudict", "/nonexistent.out"});
+    EXPECT_NE(missing.status, 0);
+    EXPECT_NE(missing.err.find("festlex-cmu"), std::string::npos) << missing.err;
+}
+
 }  // namespace
 }  // namespace charlm
