@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "charlm/model.hpp"
@@ -61,9 +62,12 @@ public:
     std::vector<std::string> end_readings(const std::vector<std::string>& chars,
                                           text_script script = text_script::simplified) const;
     size_t size() const { return chars_.size(); }
+    // Whether a word may settle this character's reading (it ends a word of the table).
+    bool ends_a_word(const std::string& ch) const { return word_ends_.count(ch) > 0; }
 
 private:
     status add_simplified_forms();
+    std::unordered_set<std::string> word_ends_;
     std::unordered_map<std::string, std::vector<std::string>> chars_;
     std::unordered_map<std::string, std::vector<std::string>> simplified_chars_;  // read in simplified text
     std::unordered_map<std::string, std::vector<std::string>> words_;  // readings of the last character
@@ -113,10 +117,14 @@ public:
     static result<rhyme_book> load(rhyme_system s, const paths& p, text_script script = text_script::simplified);
 
     rhyme_system system() const { return system_; }
-    // Chinese: the classes of the last of `chars` (earlier ones may settle a polyphone).
+    // Chinese: the classes of the last of `chars` (earlier ones may settle a polyphone), and
+    // whether the characters before can change them (false: han_end({ch}) holds after anything).
     rhyme_classes han_end(const std::vector<std::string>& chars) const;
-    // English: a word's reading (letters and apostrophes; any case).
+    bool context_matters(const std::string& ch) const { return pinyin_ && pinyin_->ends_a_word(ch); }
+    // English: a word's reading (letters and apostrophes; any case), and its spelling as the
+    // dictionary is looked up by (lower case, ’ as ', apostrophes at either end dropped).
     word_reading word(std::string_view w) const;
+    static std::string spelling(std::string_view w);
     std::string class_name(uint32_t id) const;
     // English: every dictionary word (lower case, letters and apostrophes only) with its reading,
     // sorted by spelling, so that the words a prefix can still become are one range.

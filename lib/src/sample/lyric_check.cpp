@@ -94,7 +94,7 @@ std::string detect(const std::vector<rhyme_classes>& ends) {
     return out;
 }
 
-void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const lyric_shape& shape) {
+void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const lyric_shape& shape, rhyme_system system) {
     lyric::rhyme_state state;
     const auto n = static_cast<uint32_t>(ends.size());
     if (shape.scheme.empty()) return;
@@ -104,7 +104,8 @@ void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const
         const uint32_t letter = shape.letter(i);
         uint32_t other = 0;
         const lyric_line& l = r.lines[i];
-        switch (lyric::fits_end(state, letter, ends[i], r.lines[i].end, &other)) {
+        const std::string end = is_english(system) ? rhyme_book::spelling(l.end) : l.end;
+        switch (lyric::fits_end(state, letter, ends[i], end, &other)) {
             case lyric::end_fit::ok: break;
             case lyric::end_fit::no_reading:
                 r.faults.push_back({i + 1, "rhyme", fmt::format("'{}' has no reading and cannot rhyme", l.end)});
@@ -126,7 +127,7 @@ void check_rhymes(lyric_report& r, const std::vector<rhyme_classes>& ends, const
                 continue;
         }
         if (letter < first_line.size() && first_line[letter] == UINT32_MAX) first_line[letter] = i;
-        lyric::add_end(state, letter, ends[i], l.end);
+        lyric::add_end(state, letter, ends[i], end);
     }
 }
 
@@ -154,7 +155,7 @@ lyric_report check_stanza(const stanza& s, const rhyme_book& book, const lyric_s
     r.scheme = detect(ends);
     if (shape.lines && r.lines.size() != shape.lines)
         r.faults.push_back({0, "lines", fmt::format("{} lines, not {}", r.lines.size(), shape.lines)});
-    check_rhymes(r, ends, shape);
+    check_rhymes(r, ends, shape, book.system());
     std::stable_sort(r.faults.begin(), r.faults.end(),
                      [](const lyric_fault& a, const lyric_fault& b) { return a.line < b.line; });
     return r;

@@ -47,6 +47,15 @@ result<constraint> constraint::make(const vocabulary& vocab, uint32_t newline, c
         usable += c.kind_[id] == (c.english_ ? letter : han);
         spaces += c.kind_[id] == space;
     }
+    if (!c.english_) {
+        c.han_classes_.resize(vocab.size());
+        c.context_matters_.assign(vocab.size(), 0);
+        for (uint32_t id = 1; id < vocab.size(); ++id)
+            if (c.kind_[id] == han) {
+                c.han_classes_[id] = book.han_end({c.token_[id]});
+                c.context_matters_[id] = book.context_matters(c.token_[id]);
+            }
+    }
     if (usable < 16 || (c.english_ && spaces == 0))
         return make_error(errc::input, fmt::format("the model knows {} {}{}: train it on {} lyrics", usable,
                                                    c.english_ ? "letters" : "Han characters",
@@ -73,14 +82,16 @@ void constraint::next_chinese(const state& s, std::vector<uint8_t>& allowed) con
     const bool last = s.length + 1 == max && shape_.rhymed(s.line, lines_);
     std::vector<std::string> chars(s.tail.end() - std::min<size_t>(3, s.tail.size()), s.tail.end());
     chars.emplace_back();
+    const uint32_t letter = shape_.letter(s.line);
     for (uint32_t id = 1; id < kind_.size(); ++id) {
         if (kind_[id] != han) continue;
         if (!last) {
             allowed[id] = 1;
             continue;
         }
-        chars.back() = token_[id];
-        allowed[id] = chinese_end_fits(s, chars);
+        chars.back() = token_[id];  // a character no word settles is read the same after anything
+        allowed[id] = context_matters_[id] ? chinese_end_fits(s, chars)
+                                           : fits_end(s.rhymes, letter, han_classes_[id], token_[id]) == end_fit::ok;
     }
 }
 
@@ -93,7 +104,8 @@ constraint::word_end constraint::finish_word(const state& s) const {
     if (!metre || r.syllables == 0 || (in_zone(s) && r.estimated)) return e;
     e.mid = len < target(s);
     const bool rhyme = !shape_.rhymed(s.line, lines_) ||
-                       (!r.estimated && fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, s.word) == end_fit::ok);
+                       (!r.estimated &&
+                        fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, rhyme_book::spelling(s.word)) == end_fit::ok);
     e.close = (want == 0 || len == want) && rhyme;
     return e;
 }
@@ -183,7 +195,7 @@ void constraint::advance(state& s, uint32_t token) const {
         s.length += e.reading.syllables;
         s.end_ok = e.close;
         s.end = e.reading.estimated ? rhyme_classes{} : e.reading.rhymes;
-        s.end_word = s.word;
+        s.end_word = rhyme_book::spelling(s.word);
         s.closed = e.close && shape_.syllables_at(s.line) != 0;
         s.word.clear();
     }

@@ -132,6 +132,8 @@ private:
     std::vector<uint8_t> kind_;       // (V)
     std::vector<std::string> token_;  // (V)
     std::vector<std::string> lower_;  // (V) letters in lower case
+    std::vector<rhyme_classes> han_classes_;  // (V) Chinese: a character's classes whatever comes before
+    std::vector<uint8_t> context_matters_;    // (V) ... unless a word may settle them
 };
 
 }  // namespace charlm::lyric

@@ -234,6 +234,11 @@ status pinyin_table::add_simplified_forms() {
     for (size_t i = 0; i < words.size(); ++i)
         if ((*simple_words)[i] != words[i])
             for (const auto& r : std::vector<std::string>(words_[words[i]])) add_unique(words_[(*simple_words)[i]], r);
+    for (const auto& [w, r] : words_) {
+        size_t last = w.size() - 1;
+        while (last > 0 && (static_cast<unsigned char>(w[last]) & 0xC0) == 0x80) --last;
+        word_ends_.insert(w.substr(last));
+    }
     return status::success();
 }
 

@@ -47,12 +47,22 @@ std::string eye_key(std::string_view w) {
     return "~" + std::string(w.substr(i));
 }
 
-// The dictionary's spelling: lower case; an apostrophe stays (Festival's CMU has no contractions,
-// so "I'm" is not read as "im").
+// The dictionary's spelling: lower case, ’ as ', apostrophes at either end dropped (quotes, not
+// part of the word); one inside stays (Festival's CMU has no contractions, so "I'm" is not "im").
+// The one reading of a word's letters for the checker and the sampler alike.
 std::string lower_word(std::string_view w) {
     std::string out;
-    for (char c : w) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    for (size_t i = 0; i < w.size(); ++i) {
+        if (w.substr(i).starts_with("’")) {
+            out += '\'';
+            i += std::string_view("’").size() - 1;
+            continue;
+        }
+        out += static_cast<char>(std::tolower(static_cast<unsigned char>(w[i])));
+    }
+    const size_t first = out.find_first_not_of('\'');
+    if (first == std::string::npos) return {};
+    return out.substr(first, out.find_last_not_of('\'') - first + 1);
 }
 
 // Every dictionary word's rhyme ids (and eye rhyme ids when loose), and the ids' names.
@@ -113,6 +123,8 @@ result<rhyme_book> rhyme_book::load(rhyme_system s, const paths& p, text_script 
     CHARLM_TRY(is_english(s) ? b.load_english(p.cmu) : b.load_chinese(p));
     return b;
 }
+
+std::string rhyme_book::spelling(std::string_view w) { return lower_word(w); }
 
 rhyme_classes rhyme_book::han_end(const std::vector<std::string>& chars) const {
     rhyme_classes out;
