@@ -66,6 +66,35 @@ bool english_text(const std::string& utf8) {
     return 2 * letters > utf8.size();
 }
 
+// The summary's counts: designated lines (of a recurring letter) and those among them that answer
+// an earlier line of their letter (the ones a free text rhymes by chance or not), lines of the
+// wrong length or syllables, lines with a metre fault.
+struct stanza_counts {
+    uint64_t faulty = 0, lines = 0, rhyme_lines = 0, rhyme_faults = 0, answers = 0, answer_faults = 0;
+    uint64_t length_faults = 0, meter_lines = 0;
+    void add(const lyric_report& r, const lyric_shape& shape) {
+        const auto n = static_cast<uint32_t>(r.lines.size());
+        faulty += !r.faults.empty();
+        lines += n;
+        std::vector<uint8_t> rhyme_fault(n + 1, 0), meter_fault(n + 1, 0);
+        for (const auto& f : r.faults) {
+            if (f.kind == "rhyme") rhyme_fault[f.line] = 1;
+            if (f.kind == "meter") meter_fault[f.line] = 1;
+            length_faults += f.kind == "length" || f.kind == "syllables";
+        }
+        for (uint32_t i = 0; i < n; ++i) {
+            meter_lines += meter_fault[i + 1];
+            if (!shape.rhymed(i, n)) continue;
+            ++rhyme_lines;
+            rhyme_faults += rhyme_fault[i + 1];
+            bool answering = false;
+            for (uint32_t j = 0; j < i && !answering; ++j) answering = shape.letter(j) == shape.letter(i);
+            answers += answering;
+            answer_faults += answering && rhyme_fault[i + 1];
+        }
+    }
+};
+
 }  // namespace
 
 int verse_lyrics(const std::string& path, const lyric_config& given, bool detect, bool faults_only) {
@@ -97,24 +126,18 @@ int verse_lyrics(const std::string& path, const lyric_config& given, bool detect
     auto book = rhyme_book::load(shape->system, paths, *script);
     if (!book) return report_error(book.err());
     const auto reports = check_lyrics(utf8, *book, *shape);
-    uint64_t faulty = 0, rhyme_lines = 0, rhyme_faults = 0, lines = 0, length_faults = 0, meter_faults = 0;
+    stanza_counts total;
     for (const auto& r : reports) {
-        faulty += !r.faults.empty();
-        lines += r.lines.size();
-        for (uint32_t i = 0; i < r.lines.size(); ++i) rhyme_lines += shape->rhymed(i, static_cast<uint32_t>(r.lines.size()));
-        uint32_t last_meter_line = 0;
-        for (const auto& f : r.faults) {
-            rhyme_faults += f.kind == "rhyme";
-            length_faults += f.kind == "length" || f.kind == "syllables";
-            meter_faults += f.kind == "meter" && f.line != last_meter_line;  // faults come sorted by line
-            if (f.kind == "meter") last_meter_line = f.line;
-        }
+        total.add(r, *shape);
         if (!faults_only || !r.faults.empty()) print_stanza(r, english);
     }
-    fmt::print("{} stanza(s) by {}: {} without faults | rhyme {}/{} lines | {} {}/{} lines | meter {}/{} lines\n",
-               reports.size(), to_string(shape->system), reports.size() - faulty, rhyme_lines - rhyme_faults,
-               rhyme_lines, english ? "syllables" : "length", lines - length_faults, lines, lines - meter_faults,
-               lines);
+    fmt::print("{} stanza(s) by {}: {} without faults | rhyme {}/{} lines ({}/{} answering an earlier line) | {} {}/{} "
+               "lines | meter {}/{} lines\n",
+               reports.size(), to_string(shape->system), reports.size() - total.faulty,
+               total.rhyme_lines - total.rhyme_faults, total.rhyme_lines, total.answers - total.answer_faults,
+               total.answers, english ? "syllables" : "length", total.lines - total.length_faults, total.lines,
+               total.lines - total.meter_lines, total.lines);
+    const uint64_t faulty = total.faulty;
     return faulty ? exit_failure : exit_ok;
 }
 

@@ -437,7 +437,8 @@ TEST(LyricCli, GenerateAndVerse) {
     const std::string file = test::write_file("gen.txt", gen.out);
     auto ok = test::run_charlm({"verse", file, "--rhyme-scheme", "ABAB", "--syllables", "8"});
     EXPECT_EQ(ok.status, 0) << ok.out << ok.err;
-    EXPECT_NE(ok.out.find("3 stanza(s) by english: 3 without faults | rhyme 12/12 lines | syllables 12/12 lines"),
+    EXPECT_NE(ok.out.find("3 stanza(s) by english: 3 without faults | rhyme 12/12 lines (6/6 answering an earlier line) | "
+                            "syllables 12/12 lines"),
               std::string::npos) << ok.out;
     auto wrong = test::run_charlm({"verse", file, "--rhyme-scheme", "AAAA", "--syllables", "7"});
     EXPECT_EQ(wrong.status, 1) << wrong.out;

@@ -152,17 +152,34 @@ bool constraint::fits_zone(const state& s, const word_reading& r, std::string_vi
     return fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, word) == end_fit::ok;
 }
 
-// A letter is allowed when the word it makes is the start of a dictionary word that fits.
+// A letter is allowed when the word it makes is the start of a dictionary word that fits. The
+// words a prefix can become are one range of the sorted dictionary; once a next letter is known to
+// fit, the search jumps past the rest of its words.
 void constraint::allow_zone_letters(const state& s, std::vector<uint8_t>& allowed) const {
     const auto& dict = book_->dictionary();
     const std::string prefix = lower_end(s.word);
-    auto it = std::lower_bound(dict.begin(), dict.end(), prefix,
-                               [](const rhyme_book::entry& e, const std::string& p) { return e.word < p; });
+    const auto first_at_least = [&](auto from, const std::string& key) {
+        return std::lower_bound(from, dict.end(), key,
+                                [](const rhyme_book::entry& e, const std::string& k) { return e.word < k; });
+    };
     std::vector<uint8_t> next_letter(256, 0);  // by the byte after the prefix
-    for (; it != dict.end() && it->word.starts_with(prefix); ++it)
-        if (it->word.size() > prefix.size() && !next_letter[static_cast<unsigned char>(it->word[prefix.size()])] &&
-            fits_zone(s, it->reading, it->word))
-            next_letter[static_cast<unsigned char>(it->word[prefix.size()])] = 1;
+    auto it = first_at_least(dict.begin(), prefix);
+    while (it != dict.end() && it->word.starts_with(prefix)) {
+        if (it->word.size() == prefix.size()) {
+            ++it;
+            continue;
+        }
+        const auto c = static_cast<unsigned char>(it->word[prefix.size()]);
+        if (next_letter[c] || !fits_zone(s, it->reading, it->word)) {
+            if (!next_letter[c]) {
+                ++it;
+                continue;
+            }
+            it = c == 255 ? dict.end() : first_at_least(it, prefix + static_cast<char>(c + 1));
+            continue;
+        }
+        next_letter[c] = 1;
+    }
     for (uint32_t id = 1; id < kind_.size(); ++id)
         if (kind_[id] == letter && lower_[id].size() == 1) allowed[id] = next_letter[static_cast<unsigned char>(lower_[id][0])];
 }
