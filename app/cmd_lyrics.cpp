@@ -5,6 +5,8 @@
 // The work is the library's (generate_lyrics, check_lyrics); this file reads, loads and prints.
 #include <fmt/core.h>
 
+#include <set>
+
 #include "charlm/lyrics.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/text.hpp"
@@ -82,13 +84,13 @@ struct stanza_counts {
             if (f.kind == "meter") meter_fault[f.line] = 1;
             length_faults += f.kind == "length" || f.kind == "syllables";
         }
+        std::set<uint32_t> seen;  // letters
         for (uint32_t i = 0; i < n; ++i) {
             meter_lines += meter_fault[i + 1];
             if (!shape.rhymed(i, n)) continue;
             ++rhyme_lines;
             rhyme_faults += rhyme_fault[i + 1];
-            bool answering = false;
-            for (uint32_t j = 0; j < i && !answering; ++j) answering = shape.letter(j) == shape.letter(i);
+            const bool answering = !seen.insert(shape.letter(i)).second;
             answers += answering;
             answer_faults += answering && rhyme_fault[i + 1];
         }

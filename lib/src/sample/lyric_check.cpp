@@ -5,6 +5,8 @@
 #include <fmt/core.h>
 #include <unicode/utf8.h>
 
+#include <unordered_map>
+
 #include "sample/lyric_impl.h"
 #include "sample/poem_impl.h"
 
@@ -79,17 +81,19 @@ rhyme_classes read_line(lyric_line& l, const rhyme_book& book, const lyric_shape
     return end;
 }
 
-// Letters as poetry gives them: the first earlier line a line rhymes with lends it its letter.
+// Letters as poetry gives them: the first earlier line a line rhymes with lends it its letter
+// (the earliest line holding any of its classes).
 std::string detect(const std::vector<rhyme_classes>& ends) {
     std::string out;
+    std::unordered_map<uint32_t, size_t> first;  // class -> first line that holds it
     char next = 'A';
     for (size_t i = 0; i < ends.size(); ++i) {
-        char letter = 0;
-        for (size_t j = 0; j < i && !letter; ++j)
-            if (out[j] != 'X' && share_class(ends[j], ends[i])) letter = out[j];
-        if (ends[i].empty()) letter = 'X';
-        if (!letter) letter = next <= 'W' ? next++ : '?';
+        size_t earliest = i;
+        for (uint32_t c : ends[i])
+            if (const auto it = first.find(c); it != first.end()) earliest = std::min(earliest, it->second);
+        const char letter = ends[i].empty() ? 'X' : earliest < i ? out[earliest] : next <= 'W' ? next++ : '?';
         out += letter;
+        for (uint32_t c : ends[i]) first.emplace(c, i);
     }
     return out;
 }

@@ -56,6 +56,15 @@ result<constraint> constraint::make(const vocabulary& vocab, uint32_t newline, c
                 c.context_matters_[id] = book.context_matters(c.token_[id]);
             }
     }
+    // Letters of one repetition rhyme apart: a Chinese system has only so many classes.
+    std::string recurring;
+    for (uint32_t i = 0; i < std::min<uint32_t>(c.lines_, static_cast<uint32_t>(shape.scheme.size())); ++i)
+        if (shape.rhymed(i, c.lines_) && recurring.find(shape.scheme[i]) == std::string::npos) recurring += shape.scheme[i];
+    const size_t classes = shape.system == rhyme_system::pingshui ? 30 : modern_class_names(shape.system).size();
+    if (!c.english_ && recurring.size() > classes)
+        return make_error(errc::usage, fmt::format("--rhyme-scheme {} asks for {} different rhymes at once, and {} has "
+                                                   "{} classes; use fewer letters",
+                                                   shape.scheme, recurring.size(), to_string(shape.system), classes));
     if (usable < 16 || (c.english_ && spaces == 0))
         return make_error(errc::input, fmt::format("the model knows {} {}{}: train it on {} lyrics", usable,
                                                    c.english_ ? "letters" : "Han characters",

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "charlm/lyrics.hpp"
@@ -25,12 +26,19 @@ inline bool iambic_fits(std::string_view stress, uint32_t first) {
 }
 
 // The rhymes of a stanza so far: per letter, the classes all its lines share (empty vector and
-// started false before its first line).
+// started false before its first line) and its lines' end words; which letter of each repetition
+// of the scheme holds each class (letters of one repetition rhyme apart: a class is in at most one
+// of their sets, as a letter whose first end shares a class with another's is refused and sets
+// only narrow), so that a line is checked in the time of its own classes. Letter ids are
+// scheme letter + 26 x repetition (lyric_shape::letter).
 struct rhyme_state {
     std::vector<rhyme_classes> common;
     std::vector<uint8_t> started;
     std::vector<std::vector<std::string>> ends;  // per letter, its lines' end words (lower case)
+    std::unordered_map<uint64_t, uint32_t> owner;  // (repetition, class) -> the letter whose set holds it
 };
+
+inline uint64_t owner_key(uint32_t letter, uint32_t c) { return static_cast<uint64_t>(letter / 26) << 32 | c; }
 
 // A word is not its own rhyme: an end repeated within a letter (love / love) is refused.
 enum class end_fit { ok, no_reading, no_rhyme, same_as_other, repeated };
@@ -42,8 +50,8 @@ inline std::string lower_end(std::string_view end) {
 }
 
 // Whether a line of `letter` (a letter that recurs) may end in `classes`: a reading, one of the
-// classes its letter's earlier lines share, and (on the letter's first line) none that another
-// recurring letter already took. `other` receives the letter it clashes with.
+// classes its letter's earlier lines share, not a word they ended in, and (on the letter's first
+// line) no class that another letter holds. `other` receives the letter it clashes with.
 inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_classes& classes, std::string_view end,
                         uint32_t* other = nullptr) {
     if (classes.empty()) return end_fit::no_reading;
@@ -52,14 +60,15 @@ inline end_fit fits_end(const rhyme_state& r, uint32_t letter, const rhyme_class
         if (std::find(ends.begin(), ends.end(), lower_end(end)) != ends.end()) return end_fit::repeated;
         return share_class(r.common[letter], classes) ? end_fit::ok : end_fit::no_rhyme;
     }
-    for (uint32_t l = 0; l < r.started.size(); ++l)
-        if (r.started[l] && share_class(r.common[l], classes)) {
-            if (other) *other = l;
+    for (uint32_t c : classes)
+        if (const auto it = r.owner.find(owner_key(letter, c)); it != r.owner.end()) {
+            if (other) *other = it->second;
             return end_fit::same_as_other;
         }
     return end_fit::ok;
 }
 
+// Adds a line's end (one fits_end allowed) to its letter.
 inline void add_end(rhyme_state& r, uint32_t letter, const rhyme_classes& classes, std::string_view end) {
     if (letter >= r.started.size()) {
         r.started.resize(letter + 1, 0);
@@ -67,7 +76,11 @@ inline void add_end(rhyme_state& r, uint32_t letter, const rhyme_classes& classe
         r.ends.resize(letter + 1);
     }
     r.ends[letter].push_back(lower_end(end));
-    r.common[letter] = r.started[letter] ? common_classes(r.common[letter], classes) : classes;
+    const rhyme_classes now = r.started[letter] ? common_classes(r.common[letter], classes) : classes;
+    for (uint32_t c : r.common[letter])
+        if (!std::binary_search(now.begin(), now.end(), c)) r.owner.erase(owner_key(letter, c));
+    for (uint32_t c : now) r.owner[owner_key(letter, c)] = letter;
+    r.common[letter] = now;
     r.started[letter] = 1;
 }
 
