@@ -133,6 +133,8 @@ public:
         word_reading reading;
     };
     const std::vector<entry>& dictionary() const { return *dictionary_; }
+    // English: how many dictionary words rhyme in a class (an id of word().rhymes).
+    uint32_t class_words(uint32_t id) const { return id < class_words_->size() ? (*class_words_)[id] : 0; }
 
 private:
     status load_english(const std::string& path);
@@ -147,6 +149,7 @@ private:
     std::shared_ptr<const std::unordered_map<std::string, rhyme_classes>> word_rhymes_;
     std::shared_ptr<const std::vector<std::string>> key_names_;
     std::shared_ptr<const std::vector<entry>> dictionary_;
+    std::shared_ptr<const std::vector<uint32_t>> class_words_;
 };
 
 // English words as lines are cut into them: runs of letters (any script's) and apostrophes.

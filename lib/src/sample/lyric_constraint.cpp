@@ -112,9 +112,7 @@ constraint::word_end constraint::finish_word(const state& s) const {
     const bool metre = shape_.metre == meter::off || r.estimated || iambic_fits(r.stress, s.length + 1);
     if (!metre || r.syllables == 0 || (in_zone(s) && r.estimated)) return e;
     e.mid = len < target(s);
-    const bool rhyme = !shape_.rhymed(s.line, lines_) ||
-                       (!r.estimated &&
-                        fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, rhyme_book::spelling(s.word)) == end_fit::ok);
+    const bool rhyme = !shape_.rhymed(s.line, lines_) || english_end_fits(s, r, rhyme_book::spelling(s.word));
     e.close = (want == 0 || len == want) && rhyme;
     return e;
 }
@@ -158,7 +156,14 @@ bool constraint::fits_zone(const state& s, const word_reading& r, std::string_vi
     const uint32_t left = shape_.syllables_at(s.line) - s.length;
     if (r.syllables > left || (shape_.metre == meter::iambic && !iambic_fits(r.stress, s.length + 1))) return false;
     if (r.syllables < left || !shape_.rhymed(s.line, lines_)) return true;
-    return fits_end(s.rhymes, shape_.letter(s.line), r.rhymes, word) == end_fit::ok;
+    return english_end_fits(s, r, word);
+}
+
+bool constraint::english_end_fits(const state& s, const word_reading& r, std::string_view word) const {
+    const uint32_t letter = shape_.letter(s.line);
+    if (r.estimated || fits_end(s.rhymes, letter, r.rhymes, word) != end_fit::ok) return false;
+    if (letter < s.rhymes.started.size() && s.rhymes.started[letter]) return true;
+    return std::any_of(r.rhymes.begin(), r.rhymes.end(), [&](uint32_t c) { return book_->class_words(c) >= min_rhyme_words; });
 }
 
 // A letter is allowed when the word it makes is the start of a dictionary word that fits. The

@@ -87,9 +87,10 @@ private:
         logits_ = saved_logits_.data();
     }
 
-    // Feeds a token (through the constraint when writing a part), counting its NLL.
-    void take(uint32_t tok, constraint::state* s) {
-        probs_.compute(logits_, v_);
+    // Feeds a token (through the constraint when writing a part), counting its NLL (`computed`:
+    // probs_ already holds this step's probabilities).
+    void take(uint32_t tok, constraint::state* s, bool computed = false) {
+        if (!computed) probs_.compute(logits_, v_);
         nll_.push_back(probs_.nll(logits_, tok));
         if (s) c_.advance(*s, tok);
         fed_.push_back(tok);
@@ -118,7 +119,7 @@ private:
                 continue;
             }
             if (const auto tok = draw(rng)) {
-                take(*tok, &s_);
+                take(*tok, &s_, true);
                 continue;
             }
             if (stats_.backups() >= give_up_after)

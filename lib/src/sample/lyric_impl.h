@@ -131,6 +131,11 @@ private:
     // metre, or exactly the rest, the metre and the rhyme), so the line's end is looked ahead.
     static constexpr uint32_t zone_syllables = 3;
     bool in_zone(const state& s) const;
+    // English: the first line of a rhyming letter ends only in a word with a rhyme that at least
+    // this many dictionary words share, so that the lines answering it have words to choose from
+    // (a preference of the sampler, not a rule the checker holds lyrics to).
+    static constexpr uint32_t min_rhyme_words = 40;
+    bool english_end_fits(const state& s, const word_reading& r, std::string_view word) const;
     bool fits_zone(const state& s, const word_reading& r, std::string_view word) const;
     void allow_zone_letters(const state& s, std::vector<uint8_t>& allowed) const;
     bool chinese_end_fits(const state& s, const std::vector<std::string>& chars) const;
