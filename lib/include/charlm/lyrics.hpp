@@ -133,8 +133,12 @@ public:
         word_reading reading;
     };
     const std::vector<entry>& dictionary() const { return *dictionary_; }
-    // English: how many dictionary words rhyme in a class (an id of word().rhymes).
-    uint32_t class_words(uint32_t id) const { return id < class_words_->size() ? (*class_words_)[id] : 0; }
+    // English: the dictionary's words (indices, in spelling order) that rhyme in a class (an id of
+    // word().rhymes), and how many there are.
+    const std::vector<uint32_t>& class_members(uint32_t id) const { return (*class_members_)[id]; }
+    uint32_t class_words(uint32_t id) const {
+        return id < class_members_->size() ? static_cast<uint32_t>((*class_members_)[id].size()) : 0;
+    }
 
 private:
     status load_english(const std::string& path);
@@ -149,7 +153,7 @@ private:
     std::shared_ptr<const std::unordered_map<std::string, rhyme_classes>> word_rhymes_;
     std::shared_ptr<const std::vector<std::string>> key_names_;
     std::shared_ptr<const std::vector<entry>> dictionary_;
-    std::shared_ptr<const std::vector<uint32_t>> class_words_;
+    std::shared_ptr<const std::vector<std::vector<uint32_t>>> class_members_;
 };
 
 // English words as lines are cut into them: runs of letters (any script's) and apostrophes.

@@ -168,31 +168,47 @@ bool constraint::english_end_fits(const state& s, const word_reading& r, std::st
 
 // A letter is allowed when the word it makes is the start of a dictionary word that fits. The
 // words a prefix can become are one range of the sorted dictionary; once a next letter is known to
-// fit, the search jumps past the rest of its words.
+// fit, the search jumps past the rest of its words. A line answering an earlier rhyme looks for
+// its last word only among the words of that rhyme (the classes' own lists), and for the words
+// before it (fewer syllables than are left) without the rhyme.
 void constraint::allow_zone_letters(const state& s, std::vector<uint8_t>& allowed) const {
     const auto& dict = book_->dictionary();
     const std::string prefix = lower_end(s.word);
-    const auto first_at_least = [&](auto from, const std::string& key) {
-        return std::lower_bound(from, dict.end(), key,
-                                [](const rhyme_book::entry& e, const std::string& k) { return e.word < k; });
-    };
     std::vector<uint8_t> next_letter(256, 0);  // by the byte after the prefix
-    auto it = first_at_least(dict.begin(), prefix);
-    while (it != dict.end() && it->word.starts_with(prefix)) {
-        if (it->word.size() == prefix.size()) {
-            ++it;
-            continue;
-        }
-        const auto c = static_cast<unsigned char>(it->word[prefix.size()]);
-        if (next_letter[c] || !fits_zone(s, it->reading, it->word)) {
-            if (!next_letter[c]) {
+    const uint32_t rhyme_letter = shape_.letter(s.line), left = shape_.syllables_at(s.line) - s.length;
+    const bool answering = shape_.rhymed(s.line, lines_) && rhyme_letter < s.rhymes.started.size() &&
+                           s.rhymes.started[rhyme_letter];
+    const auto metre = [&](const word_reading& r) {
+        return shape_.metre == meter::off || iambic_fits(r.stress, s.length + 1);
+    };
+    // Words of `range` (indices into the dictionary, in spelling order) that `fits`.
+    const auto scan = [&](auto begin, auto end, auto word_of, auto fits) {
+        auto it = std::lower_bound(begin, end, prefix, [&](const auto& x, const std::string& p) { return word_of(x) < p; });
+        while (it != end && word_of(*it).starts_with(prefix)) {
+            const std::string& w = word_of(*it);
+            const auto c = w.size() > prefix.size() ? static_cast<unsigned char>(w[prefix.size()]) : 0;
+            if (c != 0 && !next_letter[c] && fits(*it)) next_letter[c] = 1;
+            if (c == 0 || !next_letter[c]) {
                 ++it;
                 continue;
             }
-            it = c == 255 ? dict.end() : first_at_least(it, prefix + static_cast<char>(c + 1));
-            continue;
+            const std::string after = prefix + static_cast<char>(c + 1);
+            it = std::lower_bound(it, end, after, [&](const auto& x, const std::string& p) { return word_of(x) < p; });
         }
-        next_letter[c] = 1;
+    };
+    const auto entry_word = [](const rhyme_book::entry& e) -> const std::string& { return e.word; };
+    if (!answering) {
+        scan(dict.begin(), dict.end(), entry_word, [&](const rhyme_book::entry& e) { return fits_zone(s, e.reading, e.word); });
+    } else {
+        if (left > 1)
+            scan(dict.begin(), dict.end(), entry_word,
+                 [&](const rhyme_book::entry& e) { return e.reading.syllables < left && metre(e.reading); });
+        const auto index_word = [&](uint32_t i) -> const std::string& { return dict[i].word; };
+        for (uint32_t c : s.rhymes.common[rhyme_letter]) {
+            const auto& members = book_->class_members(c);
+            scan(members.begin(), members.end(), index_word,
+                 [&](uint32_t i) { return dict[i].reading.syllables == left && fits_zone(s, dict[i].reading, dict[i].word); });
+        }
     }
     for (uint32_t id = 1; id < kind_.size(); ++id)
         if (kind_[id] == letter && lower_[id].size() == 1) allowed[id] = next_letter[static_cast<unsigned char>(lower_[id][0])];

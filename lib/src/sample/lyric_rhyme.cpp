@@ -99,11 +99,11 @@ status rhyme_book::load_english(const std::string& path) {
         if (std::all_of(w.begin(), w.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '\''; }))
             dictionary->push_back({w, word(w)});
     std::sort(dictionary->begin(), dictionary->end(), [](const entry& a, const entry& b) { return a.word < b.word; });
-    auto counts = std::make_shared<std::vector<uint32_t>>(key_names_->size(), 0);
-    for (const auto& e : *dictionary)
-        for (uint32_t c : e.reading.rhymes) ++(*counts)[c];
+    auto members = std::make_shared<std::vector<std::vector<uint32_t>>>(key_names_->size());
+    for (uint32_t i = 0; i < dictionary->size(); ++i)
+        for (uint32_t c : (*dictionary)[i].reading.rhymes) (*members)[c].push_back(i);
     dictionary_ = std::move(dictionary);
-    class_words_ = std::move(counts);
+    class_members_ = std::move(members);
     return status::success();
 }
 
