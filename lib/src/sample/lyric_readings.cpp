@@ -51,16 +51,16 @@ std::string final_of(std::string_view s) {
                                                      "g",  "k",  "h",  "j", "q", "x", "r", "z", "c", "s"};
     if (s.starts_with('y')) {
         const std::string_view rest = s.substr(1);
-        if (rest.starts_with('u') || rest.starts_with('v')) return "v" + std::string(rest.substr(1));
+        if (rest.starts_with('u') || rest.starts_with('v')) return std::string(1, 'v').append(rest.substr(1));
         if (rest.starts_with('i')) return std::string(rest);
-        return rest == "ou" ? "iou" : "i" + std::string(rest);
+        return rest == "ou" ? std::string("iou") : std::string(1, 'i').append(rest);
     }
     if (s.starts_with('w')) {
         const std::string_view rest = s.substr(1);
         if (rest == "u") return "u";
         if (rest == "ei") return "uei";
         if (rest == "en") return "uen";
-        return "u" + std::string(rest);
+        return std::string(1, 'u').append(rest);
     }
     std::string_view initial;
     for (auto i : initials)

@@ -44,7 +44,7 @@ std::string eye_key(std::string_view w) {
     size_t i = end;
     while (i > 0 && !vowel_letter(w, i - 1)) --i;
     while (i > 0 && vowel_letter(w, i - 1)) --i;
-    return "~" + std::string(w.substr(i));
+    return std::string(1, '~').append(w.substr(i));
 }
 
 // The dictionary's spelling: lower case, ’ as ', apostrophes at either end dropped (quotes, not
