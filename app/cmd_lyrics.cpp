@@ -125,6 +125,7 @@ int verse_lyrics(const std::string& path, const lyric_config& given, bool detect
     rhyme_book::paths paths;
     paths.pinyin = lc.pinyin_path;
     paths.cmu = lc.cmu_path;
+    paths.middle_chinese = lc.middle_chinese_path;
     auto book = rhyme_book::load(shape->system, paths, *script);
     if (!book) return report_error(book.err());
     const auto reports = check_lyrics(utf8, *book, *shape);

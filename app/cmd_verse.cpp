@@ -90,6 +90,7 @@ int cmd_verse(int argc, char** argv) {
         if (!form_spec.empty()) return report_error(make_error(errc::usage, "verse: --form checks regulated verse; "
                                                                             "lyrics are checked by --rhyme-scheme"));
         lyrics.checking = true;
+        lyrics.middle_chinese_path = readings;
         if (auto s = lyrics.validate(); !s.ok()) return report_error(s.err());
         return verse_lyrics(path, lyrics, detect, quiet);
     }

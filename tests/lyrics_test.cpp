@@ -500,6 +500,9 @@ TEST(LyricCli, GenerateAndVerse) {
         EXPECT_EQ(r.status, 2) << args[2] << " " << args.back() << ": " << r.err;
         EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     }
+    auto middle = test::run_charlm({"verse", file, "--detect", "--rhyme-system", "pingshui", "--readings", "/nonexistent.yaml"});
+    EXPECT_EQ(middle.status, 1);
+    EXPECT_NE(middle.err.find("rime-data-zyenpheng"), std::string::npos) << middle.err;
     auto missing = test::run_charlm({"verse", file, "--detect", "--cmudict", "/nonexistent.out"});
     EXPECT_NE(missing.status, 0);
     EXPECT_NE(missing.err.find("festlex-cmu"), std::string::npos) << missing.err;

@@ -226,6 +226,8 @@ struct lyric_config {
     bool checking = false;              // for `charlm verse`: no scheme or line count needed
     std::string pinyin_path = std::string(pinyin_table::default_path);
     std::string cmu_path = std::string(cmu_table::default_path);
+    // 平水韵's Middle Chinese readings: not an option of its own, the poems' --readings.
+    std::string middle_chinese_path = std::string(prosody_table::default_path);
 
     bool active() const { return !rhyme_scheme.empty() || lines > 0 || !structure.empty(); }
     status validate() const;

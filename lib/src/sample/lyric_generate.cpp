@@ -236,6 +236,7 @@ result<std::vector<lyric_result>> generate_lyrics(const language_model& model, c
     rhyme_book::paths paths;
     paths.pinyin = lc.pinyin_path;
     paths.cmu = lc.cmu_path;
+    paths.middle_chinese = lc.middle_chinese_path;
     auto book = rhyme_book::load(shape->system, paths, *script);
     if (!book) return book.err();
     auto c = constraint::make(vocab, vocab.id("\n"), *shape, *book);
