@@ -77,6 +77,7 @@ template void add_options(option_groups&, const option_table<text_config>&, cons
 template void add_options(option_groups&, const option_table<train_config>&, const train_config&);
 template void add_options(option_groups&, const option_table<sample_config>&, const sample_config&);
 template void add_options(option_groups&, const option_table<poem_config>&, const poem_config&);
+template void add_options(option_groups&, const option_table<lyric_config>&, const lyric_config&);
 template void add_options(option_groups&, const option_table<eval_options>&, const eval_options&);
 template status take_options(const option_table<text_config>&, const po::variables_map&, text_config&,
                              std::set<std::string>*);
@@ -85,6 +86,8 @@ template status take_options(const option_table<train_config>&, const po::variab
 template status take_options(const option_table<sample_config>&, const po::variables_map&, sample_config&,
                              std::set<std::string>*);
 template status take_options(const option_table<poem_config>&, const po::variables_map&, poem_config&,
+                             std::set<std::string>*);
+template status take_options(const option_table<lyric_config>&, const po::variables_map&, lyric_config&,
                              std::set<std::string>*);
 template status take_options(const option_table<eval_options>&, const po::variables_map&, eval_options&,
                              std::set<std::string>*);

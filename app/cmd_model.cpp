@@ -115,6 +115,10 @@ int cmd_generate(int argc, char** argv) {
     for (const auto& c : *converted) fmt::print(stderr, "charlm: {}\n", c.describe());
     if (auto note = loaded->model.precision_notice(cfg.precision); !note.empty()) fmt::print(stderr, "charlm: {}\n", note);
     if (req.poem.active()) return print_poems(loaded->model, prefix, cfg, req.poem, req.novelty);
+    if (req.lyrics.active()) {
+        req.lyrics.middle_chinese_path = req.poem.prosody_path;  // --readings, for 平水韵
+        return print_lyrics(loaded->model, prefix, cfg, req.lyrics);
+    }
     if (reader_conversion(loaded->model, cfg) != script_conversion::none)
         return print_in_reader_script(loaded->model, prefix, cfg);
     // One sample streams token by token; several are printed when the batch is done. To a terminal

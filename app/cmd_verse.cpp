@@ -1,7 +1,8 @@
 // `charlm verse [FILE]`: reads poems and prints, per poem, its form and the line and character of
 // each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵). The checking is the library's
 // check_verse(); this file reads the text, loads the tone table, decides the script (--script, or
-// guessed from the text) and prints.
+// guessed from the text) and prints. With lyric options (--rhyme-scheme, --detect, ...) the text is
+// checked as lyrics instead (cmd_lyrics.cpp).
 #include <fmt/core.h>
 
 #include <optional>
@@ -60,8 +61,10 @@ void print_reports(const std::vector<verse_report>& reports, bool faults_only) {
 
 int cmd_verse(int argc, char** argv) {
     std::string path = "-", form_spec, readings(prosody_table::default_path), script_name = "auto";
-    bool quiet = false;
-    po::options_description desc("charlm verse options");
+    bool quiet = false, detect = false;
+    lyric_config lyrics;
+    option_groups groups;
+    po::options_description& desc = groups["charlm verse options"];
     desc.add_options()
         ("text", po::value(&path)->default_value(path), "poems to check, blank lines between them ('-': standard input)")
         ("form", po::value(&form_spec), "hold every poem to this form (as generate --form); default: recognize it")
@@ -70,14 +73,27 @@ int cmd_verse(int argc, char** argv) {
          "traditional: a character the readings list keeps its own; simplified: it also takes those of the "
          "traditional characters that simplify to it; auto: guessed from the text's characters")
         ("readings", po::value(&readings)->default_value(readings),
-         "Middle Chinese readings (Debian package rime-data-zyenpheng)");
+         "Middle Chinese readings (Debian package rime-data-zyenpheng)")
+        ("detect", po::bool_switch(&detect), "lyrics: report the rhyme scheme each stanza follows (as generate's "
+         "lyric options, which check lyrics instead of regulated verse)");
+    add_options(groups, lyric_options(), lyrics);
+    po::options_description all = groups.all();
     po::positional_options_description pos;
     pos.add("text", 1);
     po::variables_map vm;
     bool done = false;
-    if (auto s = parse_command(argc, argv, "charlm verse [FILE] [options]", desc, &pos, vm, &done); !s.ok())
+    const auto bind = [&](const po::variables_map& v) { return take_options(lyric_options(), v, lyrics); };
+    if (auto s = parse_command(argc, argv, "charlm verse [FILE] [options]", all, &pos, vm, &done, bind); !s.ok())
         return report_error(s.err());
     if (done) return exit_ok;
+    if (detect || lyrics.active() || !lyrics.syllables.empty() || !lyrics.line_length.empty()) {
+        if (!form_spec.empty()) return report_error(make_error(errc::usage, "verse: --form checks regulated verse; "
+                                                                            "lyrics are checked by --rhyme-scheme"));
+        lyrics.checking = true;
+        lyrics.middle_chinese_path = readings;
+        if (auto s = lyrics.validate(); !s.ok()) return report_error(s.err());
+        return verse_lyrics(path, lyrics, detect, quiet);
+    }
     poem_form form;
     if (!form_spec.empty()) {
         auto f = parse_poem_form(form_spec);

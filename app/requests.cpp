@@ -81,8 +81,10 @@ status parse_generate(int argc, char** argv, generate_request& r, bool need_mode
     add_options(groups, poem_options(), poem);
     groups[poem_options().front().info.group].add_options()
         ("novelty", po::value(&novelty), "report on stderr the share of the poems' lines found verbatim in this corpus");
+    add_options(groups, lyric_options(), r.lyrics);
     auto bind = [&](const po::variables_map& vm) -> status {
         CHARLM_TRY(take_options(sample_options(), vm, cfg));
+        CHARLM_TRY(take_options(lyric_options(), vm, r.lyrics));
         return take_options(poem_options(), vm, poem);
     };
     po::options_description desc = groups.all();
@@ -98,6 +100,10 @@ status parse_generate(int argc, char** argv, generate_request& r, bool need_mode
         return make_error(errc::usage, "--novelty counts the lines of poems: it needs --form or --acrostic");
     if (poem.active() && !poem.form.empty())
         if (auto f = parse_poem_form(poem.form); !f) return f.err();
+    CHARLM_TRY(r.lyrics.validate());
+    if (r.lyrics.active() && (poem.active() || poem.needs_prosody() || !novelty.empty()))
+        return make_error(errc::usage, "lyrics (--rhyme-scheme, --lines, --structure) and poems (--form, --acrostic, "
+                                       "--rhyme, --tones, --novelty) are written apart: give one or the other");
     return {};
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "charlm/lyrics.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/status.hpp"
@@ -20,6 +21,7 @@ struct generate_request {
     std::string prefix;
     sample_config sample;
     poem_config poem;
+    lyric_config lyrics;
     int threads = 0;  // 0: the cores available
     std::string novelty;  // corpus whose verbatim lines are counted, or empty
 };

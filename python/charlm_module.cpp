@@ -28,6 +28,7 @@
 #include "charlm/describe.hpp"
 #include "charlm/evaluate.hpp"
 #include "charlm/model_file.hpp"
+#include "charlm/lyrics.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
 #include "charlm/train.hpp"
@@ -209,7 +210,17 @@ py::object generate_text(const model_handle& m, const std::string& prefix, const
     run_released(
         [&] {
             cli::apply_threads(req.threads);
-            if (req.poem.active()) {
+            if (req.lyrics.active()) {
+                auto songs = generate_lyrics(m.model(), req.prefix, req.sample, req.lyrics,
+                                             [&](uint32_t, const lyric_result&) { return !cancel; });
+                if (!songs) {
+                    rows.emplace(songs.err());
+                    return;
+                }
+                std::vector<std::string> texts;
+                for (const auto& l : *songs) texts.push_back(l.text);
+                rows.emplace(std::move(texts));
+            } else if (req.poem.active()) {
                 auto poems = generate_poems(m.model(), req.prefix, req.sample, req.poem, nullptr,
                                             [&](uint32_t, const poem_result&) { return !cancel; });
                 if (!poems) {
@@ -312,7 +323,14 @@ private:
         try {
             cli::apply_threads(req.threads);
             const language_model& model = keep_->model;
-            if (req.poem.active()) {
+            if (req.lyrics.active()) {
+                auto r = generate_lyrics(model, req.prefix, req.sample, req.lyrics,
+                                         [this](uint32_t, const lyric_result& l) {
+                                             push(l.text);
+                                             return !cancel_;
+                                         });
+                if (!r) err = r.err();
+            } else if (req.poem.active()) {
                 auto r = generate_poems(model, req.prefix, req.sample, req.poem, nullptr,
                                         [this](uint32_t, const poem_result& p) {
                                             push(p.text);

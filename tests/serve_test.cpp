@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "charlm/lyrics.hpp"
 #include "charlm/model_file.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/serve.hpp"
@@ -409,6 +410,48 @@ TEST(serve, poem_requests_that_cannot_be_met_are_400) {
     json r = post_json(plain, "/api/generate", {{"form", "五绝"}}, &status);
     EXPECT_EQ(status, 400) << r.dump();
     EXPECT_NE(r["error"]["message"].get<std::string>().find("Han characters"), std::string::npos) << r.dump();
+}
+
+TEST(serve, lyrics_match_library_and_refusals_are_400) {
+    running_server s(test_config(), {}, poem_model_file());
+    const json body = {{"rhyme_scheme", "AABB"}, {"line_length", "5-7"}, {"seed", 4}, {"num_samples", 2},
+                       {"structure", "verse,chorus"}, {"lines", 4}, {"labels", true}};
+    int status = 0;
+    json r = post_json(s, "/api/generate", body, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    auto loaded = load_model(poem_model_file());
+    sample_config c = test_config().defaults;
+    c.seed = 4;
+    c.num_samples = 2;
+    lyric_config lc;
+    lc.rhyme_scheme = "AABB";
+    lc.line_length = "5-7";
+    lc.structure = "verse,chorus";
+    lc.lines = 4;
+    lc.labels = true;
+    auto songs = generate_lyrics(loaded->model, "", c, lc);
+    ASSERT_TRUE(songs.ok()) << songs.err().message;
+    ASSERT_EQ(r["samples"].size(), 2u);
+    for (uint32_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(r["samples"][i]["text"], (*songs)[i].text);
+        EXPECT_EQ(r["samples"][i]["stop_reason"], "lyric");
+        EXPECT_EQ(r["samples"][i]["backups"], (*songs)[i].stats.backups());
+    }
+    const std::vector<std::pair<json, std::string>> rows = {
+        {{{"rhyme_scheme", "A1"}}, "rhyme_scheme"},
+        {{{"rhyme_scheme", "AA"}, {"form", "五绝"}}, "apart"},
+        {{{"rhyme_scheme", "AA"}, {"syllables", "8"}}, "English"},
+        {{{"rhyme_scheme", "AA"}, {"rhyme_system", "english"}}, "english"},
+        {{{"lines", 999}}, "'lines'"},
+        {{{"labels", "yes"}}, "'labels' must be true or false"},
+        {{{"meter", "iambic"}}, "need"},
+    };
+    for (const auto& [bad, message] : rows) {
+        json e = post_json(s, "/api/generate", bad, &status);
+        EXPECT_EQ(status, 400) << bad.dump() << " -> " << e.dump();
+        EXPECT_NE(e["error"]["message"].get<std::string>().find(message), std::string::npos)
+            << bad.dump() << " -> " << e.dump();
+    }
 }
 
 TEST(serve, stream_events_are_whole_utf8_and_add_up_to_the_text) {

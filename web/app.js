@@ -45,6 +45,8 @@ const controlLabels = {
   prefix: 'Prefix', temperature: 'Temperature', top_k: 'Top-k', top_p: 'Top-p', seed: 'Seed', length: 'Length',
   num_samples: 'Samples', stop: 'Stop strings', form: 'Form', acrostic: 'Acrostic 藏头', rhyme: 'Rhyme',
   tones: 'Tones 平仄', mood: 'Mood', unknown: 'Unknown characters', script: 'Script 简/繁',
+  rhyme_scheme: 'Rhyme scheme', rhyme_system: 'Rhyme system', lines: 'Lines', line_length: 'Line length (Chinese)',
+  syllables: 'Syllables (English)', meter: 'Meter', structure: 'Structure', labels: 'Labels',
 };
 function inPageWords(message) {
   return message
@@ -134,7 +136,21 @@ function request() {
     n_probs: 5,
     stream: true,
     ...poemRequest(),
+    ...lyricRequest(),
   };
+}
+
+// Lyrics are asked for by a rhyme scheme, a line count or a structure; without one, nothing is sent.
+function lyricRequest() {
+  const scheme = $('rhyme_scheme').value.trim(), structure = $('structure').value.trim();
+  const lines = Number($('lines').value) || 0;
+  if (scheme === '' && structure === '' && lines === 0) return {};
+  const out = { rhyme_scheme: scheme, rhyme_system: $('rhyme_system').value, lines, structure,
+                meter: $('meter').value, labels: $('labels').checked };
+  const length = $('line_length').value.trim(), syllables = $('syllables').value.trim();
+  if (length !== '') out.line_length = length;
+  if (syllables !== '') out.syllables = syllables;
+  return out;
 }
 
 // Always sent (an empty form is "no form", even when the server's default has one); rhyme, tones
@@ -197,7 +213,7 @@ async function generate() {
         buffer = buffer.slice(end + 2);
         if (event.prefix !== undefined) {
           for (const b of boxes) b.querySelector('.prefix').textContent = event.prefix;
-        } else if (event.poem) {
+        } else if (event.poem || event.lyric) {
           showPoem(boxes[event.row], event);
           tokens += event.tokens;
           const s = (performance.now() - t0) / 1000;

@@ -106,6 +106,21 @@ try {
   await page.fill('#form', '');
   await page.fill('#acrostic', '');
 
+  // 2c. Lyrics (issue 29): a scheme and a line length make whole songs, the CLI's bytes.
+  await page.fill('#rhyme_scheme', 'AABB');
+  await page.fill('#line_length', '5-7');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 60000 });
+  const songs = await page.$$eval('.sample', (boxes) => boxes.map((b) => b.dataset.text));
+  const cliSongs = execFileSync(charlm, ['generate', '--model', model, '--rhyme-scheme', 'AABB', '--line-length', '5-7',
+    '--seed', '7', '--num-samples', '2', '--temperature', '0.9'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  check(songs.join('\n') === cliSongs, 'the page\'s AABB lyrics equal charlm generate --rhyme-scheme AABB\'s bytes');
+  check(songs.length === 2 && songs.every((t) => t.split('\n').filter((l) => l).length === 4), `two songs of 4 lines: ${JSON.stringify(songs)}`);
+  const lyricReason = await page.textContent('.sample .reason');
+  check(lyricReason.includes('lyric'), `the stop reason is lyric: ${lyricReason}`);
+  await page.fill('#rhyme_scheme', '');
+  await page.fill('#line_length', '');
+
   // 3. Stop mid-stream: the page stops, and so does the server.
   await page.fill('#length', '1000000');
   await page.fill('#num_samples', '1');

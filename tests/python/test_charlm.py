@@ -110,6 +110,16 @@ def test_poem_with_form_acrostic_and_rhyme_prints_what_the_cli_prints(model, mod
                                                     *cli_options(options)).stdout
 
 
+def test_lyrics_print_what_the_cli_prints(model, model_path):
+    # Lyric options were parsed and then ignored (free text came back) until the module ran them.
+    options = {"rhyme_scheme": "AABB", "line_length": "5-7", "seed": 4}
+    cli = run("generate", "--model", model_path, *cli_options(options)).stdout
+    song = model.generate(**options)
+    assert song.encode() == cli
+    assert len(song.splitlines()) == 4
+    assert list(model.stream(**options)) == [song]
+
+
 def test_stream_yields_the_pieces_of_generate(model):
     pieces = list(model.stream("春风", length=50, seed=9))
     assert pieces[0] == "春风" and len(pieces) == 51

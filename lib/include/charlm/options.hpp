@@ -1,5 +1,5 @@
 // The configuration schema: every setting of text_config, model_config, train_config and
-// sample_config and poem_config declared once (command-line name, JSON key, type, default, help, --help group,
+// sample_config, poem_config and lyric_config declared once (command-line name, JSON key, type, default, help, --help group,
 // range, what --resume may do with it) in lib/src/config/tables.cpp. The CLI binds these tables
 // (app/cli.cpp), model files and checkpoints write and read their JSON through them, --resume
 // merges and refuses by them, and each validate() checks their ranges.
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "charlm/evaluate.hpp"
+#include "charlm/lyrics.hpp"
 #include "charlm/model_config.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/sample.hpp"
@@ -84,6 +85,7 @@ const option_table<model_config>& model_options();
 const option_table<train_config>& train_options();
 const option_table<sample_config>& sample_options();
 const option_table<poem_config>& poem_options();
+const option_table<lyric_config>& lyric_options();
 const option_table<eval_options>& eval_option_table();  // `charlm eval`'s shared settings (--precision)
 
 // Explicitly instantiated for the five configuration structs.

@@ -117,6 +117,7 @@ CHARLM_OPTIONS_FOR(model_config)
 CHARLM_OPTIONS_FOR(train_config)
 CHARLM_OPTIONS_FOR(sample_config)
 CHARLM_OPTIONS_FOR(poem_config)
+CHARLM_OPTIONS_FOR(lyric_config)
 CHARLM_OPTIONS_FOR(eval_options)
 #undef CHARLM_OPTIONS_FOR
 

@@ -337,6 +337,39 @@ option_table<poem_config> make_poem_options() {
     };
 }
 
+// Lyrics (issue 29): all text or numbers here, read by lyric_config::shape(), which names the
+// option in each refusal.
+option_table<lyric_config> make_lyric_options() {
+    using C = lyric_config;
+    const std::string g = "Lyrics (--length and --stop do not apply; checked by `charlm verse` with the same options)";
+    const auto none = on_resume::none;
+    return {
+        field<C>({.name = "rhyme-scheme", .group = g, .help = "write lyrics whose lines rhyme by these letters, as in "
+                  "poetry (AABB, ABAB, ABCB, AAAA, 'ABAB CDCD EFEF GG'); repeated with new rhymes over --lines",
+                  .resume = none, .stored = false}, MEMBER(rhyme_scheme)),
+        field<C>({.name = "rhyme-system", .group = g, .help = "十三辙 (shisanzhe), 新韵 (xinyun), 平水韵 (pingshui), "
+                  "english (as pronounced) or english-loose (eye rhymes too: love/move); auto: 十三辙 for a Chinese "
+                  "model, english otherwise", .resume = none, .stored = false}, MEMBER(rhyme_system)),
+        field<C>({.name = "lines", .group = g, .help = "lines of each part (0: the scheme's letters)",
+                  .resume = none, .range = between(0, lyric_shape::max_lines), .stored = false}, MEMBER(lines)),
+        field<C>({.name = "line-length", .group = g, .help = "Chinese: Han characters per line, N or MIN-MAX (6-10)",
+                  .resume = none, .stored = false}, MEMBER(line_length)),
+        field<C>({.name = "syllables", .group = g, .help = "English: syllables per line, N or a list repeated over "
+                  "the lines (8,6,8,6)", .resume = none, .stored = false}, MEMBER(syllables)),
+        field<C>({.name = "meter", .group = g, .help = "English: iambic (stressed syllables of longer words on even "
+                  "syllables; monosyllables free) or off", .resume = none, .stored = false}, MEMBER(meter)),
+        field<C>({.name = "structure", .group = g, .help = "parts of the song, e.g. verse,chorus,verse,chorus,bridge,"
+                  "chorus: a chorus (refrain, hook, 副歌) is written once and repeated verbatim; parts a blank line "
+                  "apart", .resume = none, .stored = false}, MEMBER(structure)),
+        field<C>({.name = "labels", .group = g, .help = "print [Verse], [Chorus], ... before each part (not read by "
+                  "the model)", .resume = none, .stored = false}, MEMBER(labels)),
+        field<C>({.name = "pinyin", .group = g, .help = "pinyin of characters and words for 十三辙 and 新韵 (Debian "
+                  "package rime-data-luna-pinyin)", .resume = none, .stored = false}, MEMBER(pinyin_path)),
+        field<C>({.name = "cmudict", .group = g, .help = "English syllables, stress and rhymes (Debian package "
+                  "festlex-cmu)", .resume = none, .stored = false}, MEMBER(cmu_path)),
+    };
+}
+
 #undef MEMBER
 
 }  // namespace
@@ -368,6 +401,11 @@ const option_table<eval_options>& eval_option_table() {
 
 const option_table<poem_config>& poem_options() {
     static const option_table<poem_config> t = make_poem_options();
+    return t;
+}
+
+const option_table<lyric_config>& lyric_options() {
+    static const option_table<lyric_config> t = make_lyric_options();
     return t;
 }
 

@@ -16,48 +16,20 @@
 #include "charlm/poem.hpp"
 #include "layers/softmax_xent.h"
 #include "sample/poem_impl.h"
+#include "sample/sampling_impl.h"
 
 namespace charlm {
 
 namespace {
 
+using sampling::known_tokens;
+using sampling::script_of;
+using sampling::step_probs;
+using sampling::thread_guard;
+
 constexpr uint32_t line_tries = 4, couplet_tries = 4;
 constexpr uint64_t relax_after = 64;     // backups of one poem before the mass threshold is dropped
 constexpr uint64_t give_up_after = 20000;  // only dead ends (nothing allowed) are left by then
-
-// Tokens of `text` in the model's vocabulary, or a usage error naming the unknown ones.
-result<std::vector<uint32_t>> known_tokens(const language_model& model, const std::string& text, std::string_view what,
-                                           unknown_policy policy) {
-    auto tokens = segment_utf8(text, model.text());
-    if (!tokens) return tokens.err();
-    if (policy == unknown_policy::error)
-        if (const unknown_tokens u = find_unknown_tokens(*tokens, model.vocab()); u.count > 0)
-            return make_error(errc::usage, fmt::format("{} has {} character(s) the model never saw: {}; leave them out",
-                                                       what, u.count, u.listed));
-    std::vector<uint32_t> ids;
-    for (const auto& t : *tokens)
-        if (model.vocab().contains(t)) ids.push_back(model.vocab().id(t));
-        else if (policy == unknown_policy::unk) ids.push_back(vocabulary::unk_id);
-    return ids;
-}
-
-// The model's probabilities at one step: w (V) = exp(logit - max), their sum, for the allowed
-// tokens' share and the NLL of the chosen one.
-struct step_probs {
-    std::vector<float> w;
-    float max = 0;
-    double total = 0;
-    void compute(const float* logits, uint32_t v) {
-        w.resize(v);
-        max = -std::numeric_limits<float>::infinity();
-        for (uint32_t i = 0; i < v; ++i) max = logits[i] > max ? logits[i] : max;
-        for (uint32_t i = 0; i < v; ++i) w[i] = std::isnan(logits[i]) ? -INFINITY : logits[i] - max;
-        nn::fast_exp(w.data(), w.data(), v);
-        total = 0;
-        for (uint32_t i = 0; i < v; ++i) total += w[i];
-    }
-    double nll(const float* logits, uint32_t id) const { return std::log(total) - (logits[id] - max); }
-};
 
 // A place a poem can back up to: the constraint's state, how many tokens were written, and the
 // model's recurrent state and logits there.
@@ -336,33 +308,6 @@ result<std::vector<uint32_t>> context_of(const language_model& model, const poem
     }
     if (context.empty() || context.back() != newline) context.push_back(newline);
     return context;
-}
-
-// As generate(): a small model's step runs faster on one thread (see generate.cpp); the count
-// the caller had comes back when the guard goes.
-struct thread_guard {
-    int saved = omp_get_max_threads();
-    explicit thread_guard(const language_model& model) {
-        const model_config& mc = model.config();
-        double step_flops = 2.0 * mc.hidden * model.vocab().size();
-        for (uint32_t l = 0; l < mc.layers; ++l)
-            step_flops += 2.0 * gate_count(mc.cell) * mc.hidden * ((l == 0 ? mc.input_width() : mc.hidden) + mc.hidden);
-        if (step_flops * 3.0 < 6.5e6) omp_set_num_threads(1);
-    }
-    ~thread_guard() { omp_set_num_threads(saved); }
-    thread_guard(const thread_guard&) = delete;
-    thread_guard& operator=(const thread_guard&) = delete;
-};
-
-// The script of the model's text, which decides the readings of its characters (issue 32): the one
-// its file records (issue 26), else (older files, mixed text) guessed from the vocabulary's Han
-// characters (guess_script).
-result<text_script> script_of(const text_config& text, const vocabulary& vocab) {
-    if (text.script == text_script::traditional || text.script == text_script::simplified) return text.script;
-    std::vector<std::string> han;
-    for (uint32_t id = 1; id < vocab.size(); ++id)
-        if (poem::is_han(vocab.token(id))) han.push_back(vocab.token(id));
-    return guess_script(han);
 }
 
 // The tone table asked for, loaded into `loaded` when the caller gave none.

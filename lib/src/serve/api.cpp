@@ -226,6 +226,22 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 err = bad(api_names(s.err().message));
                 return false;
             }
+        } else if (key == "rhyme_scheme" || key == "rhyme_system" || key == "line_length" || key == "syllables" ||
+                   key == "meter" || key == "structure") {
+            lyric_config& l = out.lyrics;
+            std::string& field = key == "rhyme_scheme" ? l.rhyme_scheme : key == "rhyme_system" ? l.rhyme_system
+                                 : key == "line_length" ? l.line_length : key == "syllables" ? l.syllables
+                                 : key == "meter"       ? l.meter : l.structure;
+            if (!get_string(v, key.c_str(), field, err)) return false;
+        } else if (key == "lines") {
+            if (!get_uint(v, "lines", 0, lyric_shape::max_lines, u, err)) return false;
+            out.lyrics.lines = static_cast<uint32_t>(u);
+        } else if (key == "labels") {
+            if (!v.is_boolean()) {
+                err = bad(fmt::format("'labels' must be true or false, not {}", type_name(v)));
+                return false;
+            }
+            out.lyrics.labels = v.get<bool>();
         } else if (key == "unknown") {
             std::string name;
             if (!get_string(v, "unknown", name, err)) return false;
@@ -254,7 +270,8 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
                                   "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, "
-                                  "tones, convert, script, precision",
+                                  "tones, rhyme_scheme, rhyme_system, lines, line_length, syllables, meter, structure, "
+                                  "labels, convert, script, precision",
                                   key));
             return false;
         }
@@ -262,6 +279,10 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
     status s = out.cfg.validate();
     if (s.ok()) s = out.poem.validate();
     if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
+    if (s.ok()) s = out.lyrics.validate();
+    if (s.ok() && out.lyrics.active() && (out.poem.active() || out.poem.needs_prosody()))
+        s = make_error(errc::usage, "lyrics (rhyme_scheme, lines, structure) and poems (form, acrostic, rhyme, tones) "
+                                    "are written apart: give one or the other");
     if (!s.ok()) {
         err = bad(api_names(s.err().message));
         return false;

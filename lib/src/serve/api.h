@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "charlm/lyrics.hpp"
 #include "charlm/poem.hpp"
 #include "charlm/serve.hpp"
 
@@ -30,6 +31,7 @@ struct generate_request {
     std::string prefix;
     sample_config cfg;
     poem_config poem;      // active(): poems of a form (length, stop and n_probs do not apply)
+    lyric_config lyrics;   // active(): lyrics with a rhyme scheme (likewise)
     uint32_t n_probs = 0;  // alternatives per token in stream events
     bool stream = false;
     json converted = json::array();  // the inputs read in the model's script (convert_inputs), as answered

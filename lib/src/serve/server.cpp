@@ -121,6 +121,14 @@ struct server::impl {
     // an unfinished one); a client that left stops the request before the next poem.
     json run_poems(const served_model& m, const serve_api::generate_request& rq,
                    const std::function<bool(const json&)>& emit);
+    // The same for lyrics (each request reads its rhyme dictionary: about half a second).
+    json run_lyrics(const served_model& m, const serve_api::generate_request& rq,
+                    const std::function<bool(const json&)>& emit);
+    json run_constrained(const served_model& m, const serve_api::generate_request& rq,
+                         const std::function<bool(const json&)>& emit) {
+        return rq.lyrics.active() ? run_lyrics(m, rq, emit) : rq.poem.active() ? run_poems(m, rq, emit)
+                                                                               : run_generation(m, rq, emit);
+    }
     // The tone and rhyme table, read once, when a request first asks for tones or rhymes.
     const prosody_table* prosody(http_error& err);
     std::mutex prosody_mutex;
@@ -327,6 +335,50 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
             {"chars_per_second", seconds > 0 ? static_cast<double>(total) / seconds : 0.0}};
 }
 
+json server::impl::run_lyrics(const served_model& m, const serve_api::generate_request& rq,
+                              const std::function<bool(const json&)>& emit) {
+    omp_set_num_threads(static_cast<int>(cfg.threads));
+    const auto t0 = std::chrono::steady_clock::now();
+    bool client_gone = false;
+    auto describe = [&](const lyric_result& l) {
+        const lyric_stats& s = l.stats;
+        return json{{"text", reader_text(m.model.model, rq.cfg, l.text)},
+                    {"tokens", s.tokens},
+                    {"perplexity", s.tokens ? json(std::exp(s.nll / static_cast<double>(s.tokens))) : json(nullptr)},
+                    {"backups", s.backups()}};
+    };
+    lyric_sink on_song = [&](uint32_t row, const lyric_result& l) {
+        tokens_generated.fetch_add(l.stats.tokens, std::memory_order_relaxed);
+        if (emit) {
+            json e = describe(l);
+            e["row"] = row;
+            e["lyric"] = true;
+            client_gone = !emit(e);
+        }
+        if (!client_gone) client_gone = serve_http::client_gone();
+        return !client_gone && !stopping.load(std::memory_order_relaxed);
+    };
+    auto songs = generate_lyrics(m.model.model, rq.prefix, rq.cfg, rq.lyrics, on_song);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!songs) {
+        const int status = songs.err().code == errc::io ? 500 : 400;
+        return json{{"error", {{"status", status}, {"message", serve_api::api_names(songs.err().message)}}}};
+    }
+    if (client_gone) streams_cancelled.fetch_add(1);
+    const std::string reason = songs->size() == rq.cfg.num_samples ? "lyric" : client_gone ? "cancelled" : "shutdown";
+    json samples = json::array();
+    uint64_t total = 0;
+    for (const auto& l : *songs) {
+        json s = describe(l);
+        s["stop_reason"] = reason;
+        samples.push_back(std::move(s));
+        total += l.stats.tokens;
+    }
+    return {{"done", true},         {"model", m.id},        {"rhyme_scheme", rq.lyrics.rhyme_scheme},
+            {"samples", samples},   {"stop_reason", reason}, {"tokens", total},
+            {"seconds", seconds},   {"chars_per_second", seconds > 0 ? static_cast<double>(total) / seconds : 0.0}};
+}
+
 void server::impl::generate(const json& body, httplib::Response& res) {
     serve_api::generate_request rq;
     http_error err;
@@ -343,7 +395,7 @@ void server::impl::generate(const json& body, httplib::Response& res) {
     if (stopping) return fail(res, {503, "the server is shutting down"});
     if (!acquire_stream()) return fail(res, {429, busy_message()});
     if (!rq.stream) {
-        json out = rq.poem.active() ? run_poems(*m, rq, {}) : run_generation(*m, rq, {});
+        json out = run_constrained(*m, rq, {});
         active.fetch_sub(1);
         if (out.contains("error"))
             return fail(res, {out["error"]["status"].get<int>(), out["error"]["message"].get<std::string>()});
@@ -359,7 +411,7 @@ void server::impl::generate(const json& body, httplib::Response& res) {
                 const std::string s = sse(e);
                 return sink.write(s.data(), s.size());
             };
-            json final_event = rq.poem.active() ? run_poems(*m, rq, emit) : run_generation(*m, rq, emit);
+            json final_event = run_constrained(*m, rq, emit);
             emit(final_event);
             sink.done();
             return true;
