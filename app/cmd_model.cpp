@@ -23,7 +23,7 @@ namespace {
 
 // Poems are printed whole (a backup may change any part of an unfinished one), a blank line apart;
 // stderr gets the backups and the NLL per token under the unconstrained model.
-int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, const poem_config& pc,
+int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, poem_config pc,
                 const std::string& novelty_corpus) {
     std::string corpus_text;  // read first: a wrong path should not cost a whole generation
     if (!novelty_corpus.empty()) {
@@ -31,6 +31,7 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         if (!corpus) return report_error(corpus.err());
         for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
     }
+    pc.novelty_text = corpus_text;  // the copy penalty of --best-of
     status shown;  // a failed conversion of a finished poem ends the run
     auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [&](uint32_t row, const poem_result& poem) {
         auto text = to_reader_script(model, cfg, poem.text);
@@ -40,6 +41,9 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         }
         fmt::print("{}{}\n", row == 0 ? "" : "\n", *text);  // poems a blank line apart
         std::fflush(stdout);
+        if (pc.best_of > 0)
+            fmt::print(stderr, "charlm: poem {}: candidate {} of {}, score {}\n", row + 1, poem.candidate + 1, pc.best_of,
+                       poem.score.describe(pc.weights));
         return true;
     });
     if (!shown.ok()) return report_error(shown.err());

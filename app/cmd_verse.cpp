@@ -1,5 +1,6 @@
 // `charlm verse [FILE]`: reads poems and prints, per poem, its form and the line and character of
-// each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵). The checking is the library's
+// each fault of regulated verse (length, 失对, 失粘, 孤平, 三平调, 落韵), and with --template or
+// --keywords the characters not in place. The checking is the library's
 // check_verse(); this file reads the text, loads the tone table, decides the script (--script, or
 // guessed from the text) and prints.
 #include <fmt/core.h>
@@ -59,12 +60,17 @@ void print_reports(const std::vector<verse_report>& reports, bool faults_only) {
 }  // namespace
 
 int cmd_verse(int argc, char** argv) {
-    std::string path = "-", form_spec, readings(prosody_table::default_path), script_name = "auto";
+    std::string path = "-", form_spec, readings(prosody_table::default_path), script_name = "auto", template_text,
+                keywords_text;
     bool quiet = false;
     po::options_description desc("charlm verse options");
     desc.add_options()
         ("text", po::value(&path)->default_value(path), "poems to check, blank lines between them ('-': standard input)")
         ("form", po::value(&form_spec), "hold every poem to this form (as generate --form); default: recognize it")
+        ("template", po::value(&template_text), "hold every poem to this template (as generate --template): its form "
+         "and each fixed character in place")
+        ("keywords", po::value(&keywords_text), "every poem must have each of these words (as generate --keywords) "
+         "inside one line")
         ("faults-only", po::bool_switch(&quiet), "print only the poems with faults")
         ("script", po::value(&script_name)->default_value(script_name),
          "traditional: a character the readings list keeps its own; simplified: it also takes those of the "
@@ -84,6 +90,20 @@ int cmd_verse(int argc, char** argv) {
         if (!f) return report_error(f.err());
         form = std::move(*f);
     }
+    std::optional<poem_template> tmpl;
+    if (!template_text.empty()) {
+        if (!form_spec.empty()) return report_error(make_error(errc::usage, "--template gives the form: leave out --form"));
+        auto t = parse_poem_template(template_text);
+        if (!t) return report_error(t.err());
+        tmpl = std::move(*t);
+        form = tmpl->form;
+    }
+    std::vector<std::string> keywords;
+    if (!keywords_text.empty()) {
+        auto k = parse_keywords(keywords_text);
+        if (!k) return report_error(k.err());
+        keywords = std::move(*k);
+    }
     auto script = script_option(script_name);
     if (!script) return report_error(script.err());
     auto table = prosody_table::load(readings);
@@ -100,7 +120,10 @@ int cmd_verse(int argc, char** argv) {
         *script = *guessed;
         fmt::print(stderr, "charlm: read as {} text (--script auto: from its characters)\n", to_string(**script));
     }
-    print_reports(check_verse(utf8, *table, form_spec.empty() ? nullptr : &form, **script), quiet);
+    auto reports = check_verse(utf8, *table, form_spec.empty() && !tmpl ? nullptr : &form, **script);
+    if (tmpl || !keywords.empty())
+        for (auto& r : reports) check_fixed(r, tmpl ? &*tmpl : nullptr, keywords);
+    print_reports(reports, quiet);
     return exit_ok;
 }
 

@@ -900,7 +900,7 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
         {{"--form", "五绝", "--prefix", "明月明月明月"}, 2, "first line of --form 五绝 has 5"},
         {{"--form", "五绝", "--prefix", "明，"}, 2, "cannot start the poem"},
         {{"--form", "五绝", "--acrostic", "春", "--prefix", "明"}, 2, "must be the acrostic head '春'"},
-        {{"--form", "七绝", "--tones", "strict", "--acrostic", "白国一十"}, 2, "head '国' (line 2) is 仄"},
+        {{"--form", "七绝", "--tones", "strict", "--acrostic", "白国一十"}, 2, "head '国' (仄, line 2 character 1)"},
         {{"--form", "五绝", "--rhyme", "--readings", "/nonexistent.yaml"}, 1, "rime-data-zyenpheng"},
     };
     for (const auto& r : rows) {

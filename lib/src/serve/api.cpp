@@ -207,8 +207,21 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
             }
-        } else if (key == "form" || key == "acrostic" || key == "mood") {
-            std::string& field = key == "form" ? out.poem.form : key == "acrostic" ? out.poem.acrostic : out.poem.mood;
+        } else if (key == "best_of") {
+            if (!get_uint(v, "best_of", 0, cfg.max_samples, u, err)) return false;
+            out.poem.best_of = static_cast<uint32_t>(u);
+        } else if (key == "repeat_penalty" || key == "line_penalty" || key == "copy_penalty") {
+            float x = 0;
+            if (!get_float(v, key.c_str(), x, err)) return false;
+            (key == "repeat_penalty" ? out.poem.weights.repeat
+             : key == "line_penalty" ? out.poem.weights.line
+                                     : out.poem.weights.copy) = x;
+        } else if (key == "form" || key == "acrostic" || key == "mood" || key == "keywords" || key == "template") {
+            std::string& field = key == "form"       ? out.poem.form
+                                 : key == "acrostic" ? out.poem.acrostic
+                                 : key == "keywords" ? out.poem.keywords
+                                 : key == "template" ? out.poem.template_text
+                                                     : out.poem.mood;
             if (!get_string(v, key.c_str(), field, err)) return false;
             // Each backup of the poem sampler reads the mood again, with no departure check
             // inside: a short one bounds that work.
@@ -253,14 +266,15 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
             }
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
-                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, "
+                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, keywords, template, "
+                                  "best_of, repeat_penalty, line_penalty, copy_penalty, mood, rhyme, "
                                   "tones, convert, script, precision",
                                   key));
             return false;
         }
     }
     status s = out.cfg.validate();
-    if (s.ok()) s = out.poem.validate();
+    if (s.ok()) s = out.poem.validate(out.cfg);
     if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
     if (!s.ok()) {
         err = bad(api_names(s.err().message));
@@ -363,6 +377,12 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"precision", to_string(d.precision)},
               {"form", cfg.poem_defaults.form},
               {"acrostic", cfg.poem_defaults.acrostic},
+              {"keywords", cfg.poem_defaults.keywords},
+              {"template", cfg.poem_defaults.template_text},
+              {"best_of", cfg.poem_defaults.best_of},
+              {"repeat_penalty", cfg.poem_defaults.weights.repeat},
+              {"line_penalty", cfg.poem_defaults.weights.line},
+              {"copy_penalty", cfg.poem_defaults.weights.copy},
               {"mood", cfg.poem_defaults.mood},
               {"rhyme", to_string(cfg.poem_defaults.rhyme)},
               {"tones", to_string(cfg.poem_defaults.tones)}}},
