@@ -3,6 +3,7 @@
 // the library and prints.
 #include <fmt/core.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
     }
     pc.novelty_text = corpus_text;  // the copy penalty of --best-of
     status shown;  // a failed conversion of a finished poem ends the run
+    const auto t0 = std::chrono::steady_clock::now();
     auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [&](uint32_t row, const poem_result& poem) {
         auto text = to_reader_script(model, cfg, poem.text);
         if (!text) {
@@ -50,8 +52,10 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
     if (!poems) return report_error(poems.err());
     poem_stats total;
     for (const auto& p : *poems) total += p.stats;
-    fmt::print(stderr, "charlm: {} poem(s), {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per token\n",
-               poems->size(), total.backups(), total.line_backups, total.couplet_backups, total.restarts,
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print(stderr, "charlm: {} poem(s) in {:.3f} s, {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per "
+               "token\n",
+               poems->size(), seconds, total.backups(), total.line_backups, total.couplet_backups, total.restarts,
                total.tokens ? total.nll / static_cast<double>(total.tokens) : 0.0);
     if (!novelty_corpus.empty()) {
         std::vector<std::string> texts;
