@@ -942,6 +942,49 @@ TEST(poem_best_of, one_candidate_is_plain_sampling_and_n_keep_the_best_of_the_sa
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*again)[i].text, (*best)[i].text) << "same seed, same poems";
 }
 
+// --beam 1 is greedy decoding under the same constraint (min_mass 0: greedy sampling then never
+// backs up, as a beam does not); a wider beam keeps the form and returns its poems most likely first.
+TEST(poem_beam, width_one_is_greedy_and_wider_beams_keep_the_form) {
+    for (const std::string form : {"五绝", "七律"}) {
+        poem_config pc;
+        pc.form = form;
+        pc.rhyme = rhyme_rule::even;
+        pc.tones = tone_rule::loose;
+        pc.keywords = "山,月";
+        pc.min_mass = 0;
+        sample_config greedy;
+        greedy.temperature = 0;
+        auto g = generate_poems(model(), "", greedy, pc, &table());
+        pc.beam = 1;
+        auto b = generate_poems(model(), "", sample_config{}, pc, &table());
+        ASSERT_TRUE(g.ok() && b.ok()) << (g.ok() ? b.err().message : g.err().message);
+        EXPECT_EQ((*g)[0].text, (*b)[0].text) << form;
+        EXPECT_NEAR((*g)[0].stats.nll, (*b)[0].stats.nll, 1e-9);
+
+        pc.beam = 6;
+        sample_config cfg;
+        cfg.num_samples = 4;
+        auto wide = generate_poems(model(), "", cfg, pc, &table());
+        ASSERT_TRUE(wide.ok()) << wide.err().message;
+        ASSERT_EQ(wide->size(), 4u);
+        const poem_form shape = *parse_poem_form(form);
+        for (size_t i = 0; i < wide->size(); ++i) {
+            const auto& p = (*wide)[i];
+            auto reports = check_verse(p.text, table(), &shape);
+            ASSERT_EQ(reports.size(), 1u) << p.text;
+            check_fixed(reports[0], nullptr, {"山", "月"});
+            for (const auto& f : reports[0].faults) ADD_FAILURE() << f.kind << ": " << f.detail << "\n" << p.text;
+            if (i > 0) EXPECT_LE((*wide)[i - 1].stats.nll, p.stats.nll + 1e-9) << "most likely first";
+        }
+        EXPECT_LE((*wide)[0].stats.nll, (*b)[0].stats.nll + 1e-9) << "a wider beam finds a poem at least as likely";
+    }
+    poem_config pc;
+    pc.form = "五绝";
+    pc.beam = 2;
+    pc.best_of = 4;
+    EXPECT_NE(pc.validate().err().message.find("give one of them"), std::string::npos);
+}
+
 // Every poem of a template keeps its fixed characters in place and its form, and with rhyme and
 // tones passes the checker: 200 poems, read back by check_verse + check_fixed.
 TEST(poem_template, fixed_characters_stay_in_place_in_form_rhyme_and_tones) {

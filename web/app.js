@@ -11,7 +11,7 @@ const state = { props: null, abort: null, alternatives: [], charts: {}, runs: []
 window.charlm = state;  // the browser test reads the charts' data from here
 
 const sliders = ['temperature', 'top_k', 'top_p'];
-const poemFields = ['form', 'acrostic', 'keywords', 'template', 'best_of', 'rhyme', 'tones', 'mood'];
+const poemFields = ['form', 'acrostic', 'keywords', 'template', 'best_of', 'beam', 'rhyme', 'tones', 'mood'];
 
 const keyStore = 'charlm.apiKey';
 
@@ -44,7 +44,7 @@ function httpError(res, body) {
 const controlLabels = {
   prefix: 'Prefix', temperature: 'Temperature', top_k: 'Top-k', top_p: 'Top-p', seed: 'Seed', length: 'Length',
   num_samples: 'Samples', stop: 'Stop strings', form: 'Form', acrostic: 'Acrostic 藏头', rhyme: 'Rhyme',
-  keywords: 'Keywords', template: 'Template', best_of: 'Best of',
+  keywords: 'Keywords', template: 'Template', best_of: 'Best of', beam: 'Beam',
   tones: 'Tones 平仄', mood: 'Mood', unknown: 'Unknown characters', script: 'Script 简/繁',
 };
 function inPageWords(message) {
@@ -147,6 +147,7 @@ function poemRequest() {
     form, acrostic, template,
     keywords: poem ? $('keywords').value.trim() : '',
     best_of: poem ? Number($('best_of').value) || 0 : 0,
+    beam: poem ? Number($('beam').value) || 0 : 0,
     rhyme: poem ? $('rhyme').value : 'off',
     tones: poem ? $('tones').value : 'off',
     mood: poem ? $('mood').value : '',

@@ -249,11 +249,14 @@ struct poem_config {
     // Candidates sampled as rows of one batch, of which the num_samples best by score_poem are
     // returned, best first (0: off, every sampled poem is returned in row order).
     uint32_t best_of = 0;
+    // Constrained beam search of this width instead of sampling: the num_samples most likely poems
+    // the form allows, most likely first (0: off; temperature, top-k, top-p and seed do not apply).
+    uint32_t beam = 0;
     poem_weights weights;
     // The corpus text of the copy penalty (set by the caller, e.g. from --novelty; not an option).
     std::string_view novelty_text;
 
-    static constexpr uint32_t max_best_of = 4096;
+    static constexpr uint32_t max_best_of = 4096, max_beam = 256;
 
     // errc::usage with a one-line message naming the CLI option.
     status validate() const;

@@ -332,6 +332,10 @@ option_table<poem_config> make_poem_options() {
         field<C>({.name = "best-of", .group = g, .help = "sample N candidates as one batch and keep the --num-samples "
                   "best by score (mean NLL per token plus the penalties below), best first (0: off)", .resume = none,
                   .range = between(0, C::max_best_of), .stored = false}, MEMBER(best_of)),
+        field<C>({.name = "beam", .group = g, .help = "constrained beam search of width K instead of sampling: the "
+                  "--num-samples most likely poems the form allows (the model's favourites: more fluent, less varied "
+                  "and more often copied than sampled ones; temperature, top-k, top-p and seed do not apply; 0: off)",
+                  .resume = none, .range = between(0, C::max_beam), .stored = false}, MEMBER(beam)),
         field<C>({.name = "repeat-penalty", .group = g, .help = "--best-of: nats added per Han character that repeats "
                   "one earlier in the poem", .resume = none, .range = at_least(0), .stored = false},
                  MEMBER(weights.repeat)),

@@ -37,9 +37,14 @@ result<std::vector<uint32_t>> known_tokens(const language_model& model, const st
 status poem_config::validate() const {
     if (!(min_mass >= 0 && min_mass < 1))
         return make_error(errc::usage, fmt::format("the minimum allowed mass must be in [0, 1), got {}", min_mass));
-    if (!active() && (needs_prosody() || !mood.empty() || !keywords.empty() || best_of > 0))
-        return make_error(errc::usage, "--rhyme, --tones, --mood, --keywords and --best-of need --form or --acrostic "
-                                       "(or --template)");
+    if (!active() && (needs_prosody() || !mood.empty() || !keywords.empty() || best_of > 0 || beam > 0))
+        return make_error(errc::usage, "--rhyme, --tones, --mood, --keywords, --best-of and --beam need --form or "
+                                       "--acrostic (or --template)");
+    if (best_of > 0 && beam > 0)
+        return make_error(errc::usage, "--best-of samples candidates and --beam searches for the most likely poems: "
+                                       "give one of them");
+    if (beam > max_beam)
+        return make_error(errc::usage, fmt::format("--beam must be at most {}, got {}", max_beam, beam));
     if (!template_text.empty() && (!form.empty() || !acrostic.empty()))
         return make_error(errc::usage, "--template gives the form and the fixed characters: leave out --form and "
                                        "--acrostic (write the heads into the template)");
@@ -59,6 +64,10 @@ status poem_config::validate(const sample_config& cfg) const {
         return make_error(errc::usage, fmt::format("--best-of {} keeps the best --num-samples of its candidates: it "
                                                    "needs at least {} (--num-samples)",
                                                    best_of, cfg.num_samples));
+    if (beam > 0 && beam < cfg.num_samples)
+        return make_error(errc::usage, fmt::format("--beam {} keeps that many poems: --num-samples {} needs a beam at "
+                                                   "least as wide",
+                                                   beam, cfg.num_samples));
     return status::success();
 }
 
@@ -249,6 +258,7 @@ std::vector<poem_result> choose(std::vector<poem_result> rows, const sample_conf
         rows[r].candidate = r;
         rows[r].score = score_poem(rows[r], pc.weights, pc.novelty_text);
     }
+    if (pc.beam > 0) rows.resize(std::min<size_t>(rows.size(), cfg.num_samples));  // most likely first already
     if (pc.best_of == 0) return rows;
     std::stable_sort(rows.begin(), rows.end(),
                      [](const poem_result& a, const poem_result& b) { return a.score.total < b.score.total; });
@@ -280,7 +290,8 @@ result<std::vector<poem_result>> generate_poems(const language_model& model, con
 
     const thread_guard threads(model);
     const uint32_t rows = pc.best_of > 0 ? pc.best_of : cfg.num_samples;
-    auto written = poem::write_poems(model, *c, *context, *prefix_ids, *start, cfg, rows, pc.min_mass);
+    auto written = pc.beam > 0 ? poem::beam_poems(model, *c, *context, *prefix_ids, *start, cfg.precision, pc.beam)
+                               : poem::write_poems(model, *c, *context, *prefix_ids, *start, cfg, rows, pc.min_mass);
     if (!written) return written.err();
     std::vector<poem_result> out = choose(std::move(*written), cfg, pc);
     if (on_poem)

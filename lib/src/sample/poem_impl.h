@@ -70,6 +70,12 @@ result<std::vector<poem_result>> write_poems(const language_model& model, const 
                                              const poem_constraint::state& start, const sample_config& cfg,
                                              uint32_t rows, double min_mass);
 
+// The `width` most likely poems the constraint allows (constrained beam search over `width` rows),
+// most likely first. errc::input when every hypothesis reaches a dead end.
+result<std::vector<poem_result>> beam_poems(const language_model& model, const poem_constraint& c,
+                                            const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+                                            const poem_constraint::state& start, precision p, uint32_t width);
+
 // Places each keyword (its token ids) in a line of `c`'s form besides the characters already
 // `fixed`: word i in line i * lines / words when it fits there (the next free lines otherwise), at
 // the first place of slot_order (poem_plan.cpp) that the constraint accepts; leaves `c` with them

@@ -301,6 +301,135 @@ private:
     std::vector<row_scratch> scratch_;
 };
 
+// Constrained beam search: the K most likely poems under the unconstrained model (sum of the log
+// probabilities of their tokens, forced ones included) among those the constraint allows, as K
+// rows of one batch. Every hypothesis has as many tokens as the others at each step (the form fixes
+// them), so the sums compare without length normalization. Ties go to the lower row, then the
+// lower token id, so K = 1 takes the first argmax as greedy sampling does.
+class beam_writer {
+public:
+    beam_writer(const language_model& model, const poem_constraint& c, precision p, uint32_t width)
+        : model_(model), c_(c), gen_(model, width, p), precision_(p), v_(model.vocab().size()), k_(width),
+          layers_(model.config().layers) {}
+
+    result<std::vector<poem_result>> write(const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+                                           const poem_constraint::state& start) {
+        begin(context, prefix, start);
+        std::vector<int32_t> ids(k_, 0);
+        row_scratch sc;
+        while (!c_.done(hyps_.front().s)) {
+            std::vector<candidate> all;
+            for (uint32_t h = 0; h < hyps_.size(); ++h) extend(h, sc, all);
+            if (all.empty())
+                return make_error(errc::input,
+                                  fmt::format("--beam: every hypothesis reached a dead end at line {} (no character "
+                                              "the form allows is left, e.g. a rhyme group used up); sample instead "
+                                              "(without --beam) or relax --rhyme or --tones",
+                                              hyps_.front().s.line + 1));
+            const size_t keep = std::min<size_t>(k_, all.size());
+            std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(keep), all.end());
+            all.resize(keep);
+            reorder(all, ids);
+            if (c_.done(hyps_.front().s)) break;
+            const float* logits = gen_.step(ids.data());
+            for (uint32_t h = 0; h < hyps_.size(); ++h) hyps_[h].logits.assign(logits + size_t{h} * v_, logits + size_t{h + 1} * v_);
+        }
+        std::vector<poem_result> out;
+        for (const auto& h : hyps_) out.push_back(finish(h, prefix.size()));
+        return out;
+    }
+
+private:
+    struct hypothesis {
+        poem_constraint::state s;
+        std::vector<uint32_t> fed;
+        std::vector<double> nll;
+        double logp = 0;
+        std::vector<float> logits;  // (V)
+    };
+    struct candidate {
+        double logp;
+        uint32_t hyp, token;
+        double step_nll;
+        bool operator<(const candidate& o) const {
+            if (logp != o.logp) return logp > o.logp;
+            return hyp != o.hyp ? hyp < o.hyp : token < o.token;
+        }
+    };
+
+    void begin(const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+               const poem_constraint::state& start) {
+        generator reader(model_, 1, precision_);
+        const float* logits = nullptr;
+        for (uint32_t id : context) logits = step(reader, id);
+        for (uint32_t id : prefix) logits = step(reader, id);
+        gen_.copy_state_to_rows(reader);
+        hyps_.assign(1, hypothesis{start, prefix, {}, 0.0, std::vector<float>(logits, logits + v_)});
+    }
+    static const float* step(generator& g, uint32_t id) {
+        const auto x = static_cast<int32_t>(id);
+        return g.step(&x);
+    }
+
+    // The best continuations of hypothesis h (at most K: no more can survive).
+    void extend(uint32_t h, row_scratch& sc, std::vector<candidate>& all) {
+        const hypothesis& y = hyps_[h];
+        const int32_t forced = c_.next(y.s, sc.allowed);
+        sc.probs.compute(y.logits.data(), v_);
+        const auto add = [&](uint32_t tok, std::vector<candidate>& to) {
+            const double nll = sc.probs.nll(y.logits.data(), tok);
+            to.push_back({y.logp - nll, h, tok, nll});
+        };
+        if (forced >= 0) return add(static_cast<uint32_t>(forced), all);
+        std::vector<candidate> mine;
+        for (uint32_t id = 0; id < v_; ++id)
+            if (sc.allowed[id]) add(id, mine);
+        const size_t keep = std::min<size_t>(k_, mine.size());
+        std::partial_sort(mine.begin(), mine.begin() + static_cast<ptrdiff_t>(keep), mine.end());
+        all.insert(all.end(), mine.begin(), mine.begin() + static_cast<ptrdiff_t>(keep));
+    }
+
+    // The survivors become rows 0 .. n-1, each with its parent's recurrent state, and take their token.
+    void reorder(const std::vector<candidate>& chosen, std::vector<int32_t>& ids) {
+        const generator::saved_state now = gen_.save();
+        generator::saved_state next = now;
+        std::vector<hypothesis> grown;
+        for (uint32_t j = 0; j < chosen.size(); ++j) {
+            const candidate& c = chosen[j];
+            hypothesis y = hyps_[c.hyp];
+            put_row(next, row_of(now, c.hyp, k_, layers_), j, k_, layers_);
+            c_.advance(y.s, c.token);
+            y.fed.push_back(c.token);
+            y.nll.push_back(c.step_nll);
+            y.logp = c.logp;
+            ids[j] = static_cast<int32_t>(c.token);
+            grown.push_back(std::move(y));
+        }
+        gen_.restore(next);
+        hyps_ = std::move(grown);
+    }
+
+    poem_result finish(const hypothesis& y, size_t prefix_size) const {
+        poem_result r;
+        for (size_t i = 0; i < y.fed.size(); ++i) {
+            r.text += model_.vocab().token(y.fed[i]);
+            if (i + 1 == prefix_size) r.prefix_bytes = r.text.size();
+        }
+        for (double x : y.nll) r.stats.nll += x;
+        r.stats.tokens = y.fed.size() - prefix_size;
+        for (size_t i = prefix_size; i < y.fed.size(); ++i) r.pieces.push_back(model_.vocab().token(y.fed[i]));
+        for (double x : y.nll) r.p.push_back(std::exp(-x));
+        return r;
+    }
+
+    const language_model& model_;
+    const poem_constraint& c_;
+    generator gen_;
+    precision precision_;
+    uint32_t v_, k_, layers_;
+    std::vector<hypothesis> hyps_;
+};
+
 }  // namespace
 
 result<std::vector<poem_result>> write_poems(const language_model& model, const poem_constraint& c,
@@ -310,6 +439,18 @@ result<std::vector<poem_result>> write_poems(const language_model& model, const 
     CHARLM_ASSERT(rows > 0 && !context.empty());
     batch_writer w(model, c, cfg, min_mass, rows);
     return w.write(context, prefix, start, cfg.seed);
+}
+
+}  // namespace charlm::poem
+
+namespace charlm::poem {
+
+result<std::vector<poem_result>> beam_poems(const language_model& model, const poem_constraint& c,
+                                            const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+                                            const poem_constraint::state& start, precision p, uint32_t width) {
+    CHARLM_ASSERT(width > 0 && !context.empty());
+    beam_writer w(model, c, p, width);
+    return w.write(context, prefix, start);
 }
 
 }  // namespace charlm::poem

@@ -207,6 +207,9 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
             }
+        } else if (key == "beam") {
+            if (!get_uint(v, "beam", 0, std::min(cfg.max_samples, poem_config::max_beam), u, err)) return false;
+            out.poem.beam = static_cast<uint32_t>(u);
         } else if (key == "best_of") {
             if (!get_uint(v, "best_of", 0, cfg.max_samples, u, err)) return false;
             out.poem.best_of = static_cast<uint32_t>(u);
@@ -267,7 +270,7 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
                                   "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, keywords, template, "
-                                  "best_of, repeat_penalty, line_penalty, copy_penalty, mood, rhyme, "
+                                  "best_of, beam, repeat_penalty, line_penalty, copy_penalty, mood, rhyme, "
                                   "tones, convert, script, precision",
                                   key));
             return false;
@@ -380,6 +383,7 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"keywords", cfg.poem_defaults.keywords},
               {"template", cfg.poem_defaults.template_text},
               {"best_of", cfg.poem_defaults.best_of},
+              {"beam", cfg.poem_defaults.beam},
               {"repeat_penalty", cfg.poem_defaults.weights.repeat},
               {"line_penalty", cfg.poem_defaults.weights.line},
               {"copy_penalty", cfg.poem_defaults.weights.copy},

@@ -328,6 +328,7 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
             {"model", m.id},
             {"form", rq.poem.form},
             {"best_of", rq.poem.best_of},
+            {"beam", rq.poem.beam},
             {"samples", samples},
             {"converted", rq.converted},
             {"stop_reason", reason},
