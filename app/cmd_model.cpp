@@ -33,9 +33,15 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
     }
     pc.novelty_text = corpus_text;  // the copy penalty of --best-of
+    prosody_table table;  // loaded before the clock starts: the time said is the poems'
+    if (pc.needs_prosody()) {
+        auto t = prosody_table::load(pc.prosody_path);
+        if (!t) return report_error(t.err());
+        table = std::move(*t);
+    }
     status shown;  // a failed conversion of a finished poem ends the run
     const auto t0 = std::chrono::steady_clock::now();
-    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [&](uint32_t row, const poem_result& poem) {
+    auto poems = generate_poems(model, prefix, cfg, pc, pc.needs_prosody() ? &table : nullptr, [&](uint32_t row, const poem_result& poem) {
         auto text = to_reader_script(model, cfg, poem.text);
         if (!text) {
             shown = text.err();

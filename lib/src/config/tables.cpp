@@ -326,8 +326,8 @@ option_table<poem_config> make_poem_options() {
         field<C>({.name = "keywords", .group = g, .help = "words (e.g. 春,江,月) each placed in its own line, word i in "
                   "line i x lines / words (or the next free line), at the first place the tones and rhyme allow",
                   .resume = none, .stored = false}, MEMBER(keywords)),
-        field<C>({.name = "template", .group = g, .help = "a poem with ＿ or _ for each free character (床前＿＿光，"
-                  "＿＿＿＿霜。): its lines give the form, its characters are kept, the free ones sampled", .resume = none,
+        field<C>({.name = "template", .group = g, .help = "a poem with ＿ or _ for each free character (e.g. 床前 ＿＿ 光，"
+                  "...): its lines give the form, its characters are kept, the free ones sampled", .resume = none,
                   .stored = false}, MEMBER(template_text)),
         field<C>({.name = "best-of", .group = g, .help = "sample N candidates as one batch and keep the --num-samples "
                   "best by score (mean NLL per token plus the penalties below), best first (0: off)", .resume = none,
