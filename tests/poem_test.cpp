@@ -1047,6 +1047,21 @@ TEST(poem_keywords, every_word_is_in_its_line_with_acrostic_and_best_of) {
     }
 }
 
+// Found trying to break it: the plan put a keyword where --prefix already writes line 1.
+TEST(poem_keywords, the_plan_leaves_the_prefix_its_place) {
+    poem_config pc;
+    pc.form = "五绝";
+    pc.keywords = "山,月";
+    sample_config cfg;
+    cfg.num_samples = 5;
+    auto poems = generate_poems(model(), "明月", cfg, pc, &table());
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    for (const auto& p : *poems) {
+        EXPECT_EQ(p.text.rfind("明月", 0), 0u) << p.text;
+        EXPECT_NE(p.text.find("山"), std::string::npos) << p.text;
+    }
+}
+
 TEST(poem_keywords, words_and_templates_that_cannot_fit_are_refused_with_the_reason) {
     struct row {
         poem_config pc;

@@ -256,7 +256,7 @@ struct poem_config {
     // The corpus text of the copy penalty (set by the caller, e.g. from --novelty; not an option).
     std::string_view novelty_text;
 
-    static constexpr uint32_t max_best_of = 4096, max_beam = 256;
+    static constexpr uint32_t max_best_of = 1024, max_beam = 256;  // each row keeps 3 snapshots of V logits
 
     // errc::usage with a one-line message naming the CLI option.
     status validate() const;

@@ -219,7 +219,16 @@ result<const prosody_table*> prosody_for(const poem_config& pc, const prosody_ta
 
 // The constraint of a request: the form, the fixed characters (acrostic heads, template, then the
 // keywords placed by their plan), rhyme and tones.
-result<poem_constraint> constraint_of(const language_model& model, const poem_config& pc, const prosody_table* table) {
+// The prefix's characters hold their places in line 1 for the keyword plan (after_prefix checks them).
+std::vector<fixed_char> prefix_places(const vocabulary& vocab, const std::vector<uint32_t>& prefix, uint32_t line_length) {
+    std::vector<fixed_char> out;
+    for (uint32_t k = 0; k < prefix.size() && k < line_length; ++k)
+        if (poem::is_han(vocab.token(prefix[k]))) out.push_back({0, k, prefix[k], "--prefix character"});
+    return out;
+}
+
+result<poem_constraint> constraint_of(const language_model& model, const poem_config& pc, const prosody_table* table,
+                                      const std::vector<uint32_t>& prefix) {
     std::optional<poem_template> tmpl;
     if (!pc.template_text.empty()) {
         auto t = parse_poem_template(pc.template_text);
@@ -247,7 +256,14 @@ result<poem_constraint> constraint_of(const language_model& model, const poem_co
     if (!c || words.empty()) return c;
     auto ids = keyword_tokens(model, words);
     if (!ids) return ids.err();
-    if (auto placed = poem::plan_keywords(*c, model.vocab(), *fixed, words, *ids); !placed) return placed.err();
+    // The prefix joins the fixed characters only for the plan: the constraint keeps the others.
+    std::vector<fixed_char> taken = *fixed;
+    for (auto& f : prefix_places(model.vocab(), prefix, c->form().lines[0]))
+        if (!c->fixed_at(0, f.pos)) taken.push_back(std::move(f));
+    auto placed = poem::plan_keywords(*c, model.vocab(), taken, words, *ids);
+    if (!placed) return placed.err();
+    std::erase_if(*placed, [](const fixed_char& f) { return f.what == "--prefix character"; });
+    CHARLM_TRY(c->set_fixed(model.vocab(), std::move(*placed)));
     return c;
 }
 
@@ -277,10 +293,10 @@ result<std::vector<poem_result>> generate_poems(const language_model& model, con
     prosody_table loaded;
     auto prosody = prosody_for(pc, table, loaded);
     if (!prosody) return prosody.err();
-    auto c = constraint_of(model, pc, *prosody);
-    if (!c) return c.err();
     auto prefix_ids = known_tokens(model, prefix, "--prefix", unknown_policy::error);
     if (!prefix_ids) return prefix_ids.err();
+    auto c = constraint_of(model, pc, *prosody, *prefix_ids);
+    if (!c) return c.err();
     auto start = after_prefix(*c, model.vocab(), prefix, *prefix_ids);
     if (!start) return start.err();
     auto marks = poem_marks::of(model.vocab(), model.text());
