@@ -11,7 +11,9 @@
 # repeat one earlier in their poem, over all characters), the share of lines found verbatim in
 # CORPUS, and poems per second (generation time as `generate` reports it, model loading excluded).
 # Usage: bench/poem_quality.sh CHARLM MODEL CORPUS [OUTDIR]
-#   env: POEMS (200), THREADS (2), JUDGE (a judge file to use instead of the cached one)
+#   env: POEMS (200), THREADS (2), JUDGE (a judge file to use instead of the cached one),
+#        SWEEP=1: only the penalty weights instead: --best-of 16 with --repeat-penalty 0, 0.1, 0.3
+#        and --line-penalty 0 (the defaults are 0.1 and 1.0)
 # Figures: bench/RESULTS.md ("Better poems: --best-of and --beam under a judge").
 set -euo pipefail
 charlm=$1; model=$2; corpus=$3; out=${4:-$(mktemp -d)}
@@ -60,6 +62,12 @@ EOF
 
 echo "| method | poems | judge NLL/char | distinct-1 | distinct-2 | repeated chars | lines copied | poems/s |"
 echo "|---|---|---|---|---|---|---|---|"
+if [ "${SWEEP:-0}" = 1 ]; then
+  for w in 0 0.1 0.3; do run_method "--best-of 16 --repeat-penalty $w" "sweep-repeat-$w" --best-of 16 --repeat-penalty "$w"; done
+  run_method "--best-of 16 --line-penalty 0" "sweep-line-0" --best-of 16 --line-penalty 0
+  echo "poems: $out"
+  exit 0
+fi
 for rules in "" "--rhyme --tones loose"; do
   label=${rules:+, --rhyme --tones loose}; file=${rules:+-rhyme-tones}
   # shellcheck disable=SC2086  # $rules is two options or none

@@ -209,6 +209,8 @@ private:
     // The patterns of the line for these openings that its fixed characters fit.
     std::vector<uint16_t> line_patterns(uint32_t line, uint8_t openings) const;
     bool fixed_fits(uint16_t pattern, uint32_t line) const;
+    bool fits_place(const token_info& t, bool ok_level, bool ok_oblique, bool unrhymed_end, bool fixed) const;
+    void make_plain_masks();
     status check_places(const vocabulary& vocab);
     status check_fixed_tones(const vocabulary& vocab);
     status check_positions(const vocabulary& vocab, bool every_position) const;
@@ -224,6 +226,9 @@ private:
     uint8_t start_openings_ = 3;        // the openings every line's fixed characters allow
     rhyme_set start_rhymes_;            // the groups every fixed rhyme is in
     std::vector<uint32_t> fixed_rhymes_;  // fixed characters at rhyme positions: no free rhyme repeats them
+    // (8, V) the allowed tokens of a free place outside the rhyme, by (平 allowed | 仄 allowed << 1 |
+    // unrhymed end of line 1 << 2): next() copies one instead of testing V tokens.
+    std::vector<std::vector<uint8_t>> plain_masks_;
 };
 
 // --- generation

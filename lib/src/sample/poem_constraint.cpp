@@ -75,6 +75,7 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poe
         return make_error(errc::input, fmt::format("the model knows only {} Han characters (at least {} are needed to "
                                                    "write a poem); train it on Chinese poems",
                                                    han, min_han));
+    c.make_plain_masks();
     CHARLM_TRY(c.set_fixed(vocab, std::move(fixed)));
     return c;
 }
@@ -264,16 +265,13 @@ int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) con
     const bool rhyme_here = rhymes_at(s.line) && k == len - 1;
     const bool unrhymed_end = first_end_unrhymed(s.line, k);
     const fixed_char* fixed = fixed_at(s.line, k);
+    if (!fixed && !rhyme_here) {  // the common case: one of the masks made once
+        allowed = plain_masks_[(ok_level ? 1u : 0u) | (ok_oblique ? 2u : 0u) | (unrhymed_end ? 4u : 0u)];
+        return -1;
+    }
     const auto fits = [&](uint32_t id) {
         const token_info& t = info_[id];
-        if (!t.han) return false;
-        // A fixed character without a reading stands wherever the user put it (the checker never
-        // faults one either).
-        const bool unread_ok = t.tones == 0 && (fixed || (ok_level && ok_oblique));
-        if (tones_ != tone_rule::off && !(((t.tones & tone_level) && ok_level) ||
-                                          ((t.tones & tone_oblique) && ok_oblique) || unread_ok))
-            return false;
-        if (unrhymed_end && poem::first_line_in_rhyme(t.tones)) return false;  // the checker's rule
+        if (!fits_place(t, ok_level, ok_oblique, unrhymed_end, fixed != nullptr)) return false;
         if (rhyme_here) {
             if ((t.level_rhymes & s.rhymes).none()) return false;
             if (std::find(s.rhyme_tokens.begin(), s.rhyme_tokens.end(), id) != s.rhyme_tokens.end()) return false;
@@ -286,6 +284,26 @@ int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) con
     if (fixed) return fits(fixed->id) ? static_cast<int32_t>(fixed->id) : -1;
     for (uint32_t id = 1; id < info_.size(); ++id) allowed[id] = fits(id);
     return -1;
+}
+
+// A token at a place of a line, apart from the rhyme: a Han character of a tone the patterns still
+// allow there (one without a reading only where either tone is allowed, unless the user fixed it:
+// the checker never faults one either), and not a 平-only end of an unrhymed line 1 (the checker's rule).
+bool poem_constraint::fits_place(const token_info& t, bool ok_level, bool ok_oblique, bool unrhymed_end,
+                                 bool fixed) const {
+    if (!t.han) return false;
+    const bool unread_ok = t.tones == 0 && (fixed || (ok_level && ok_oblique));
+    if (tones_ != tone_rule::off &&
+        !(((t.tones & tone_level) && ok_level) || ((t.tones & tone_oblique) && ok_oblique) || unread_ok))
+        return false;
+    return !(unrhymed_end && poem::first_line_in_rhyme(t.tones));
+}
+
+void poem_constraint::make_plain_masks() {
+    plain_masks_.assign(8, std::vector<uint8_t>(info_.size(), 0));
+    for (uint32_t key = 0; key < 8; ++key)
+        for (uint32_t id = 1; id < info_.size(); ++id)
+            plain_masks_[key][id] = fits_place(info_[id], key & 1, key & 2, key & 4, false);
 }
 
 void poem_constraint::advance(state& s, uint32_t token) const {
