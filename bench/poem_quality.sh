@@ -10,6 +10,7 @@
 # character pairs over all of them), the rate of repeated characters within a poem (characters that
 # repeat one earlier in their poem, over all characters), the share of lines found verbatim in
 # CORPUS, and poems per second (generation time as `generate` reports it, model loading excluded).
+# Then POEMS poems of a template and of keywords with an acrostic, checked by `charlm verse`.
 # Usage: bench/poem_quality.sh CHARLM MODEL CORPUS [OUTDIR]
 #   env: POEMS (200), THREADS (2), JUDGE (a judge file to use instead of the cached one),
 #        SWEEP=1: only the penalty weights instead: --best-of 16 with --repeat-penalty 0, 0.1, 0.3
@@ -79,4 +80,14 @@ for rules in "" "--rhyme --tones loose"; do
   # shellcheck disable=SC2086
   run_method "--beam 8$label" "beam-8$file" --beam 8 $rules
 done
+
+# Fixed characters, checked by `charlm verse`: every poem must be without faults.
+tmpl='床前＿＿光，＿＿＿＿霜。＿＿＿＿月，＿＿＿＿鄉。'
+"$charlm" generate --model "$model" --template "$tmpl" --rhyme=first --tones loose --num-samples "$poems" --seed 5 \
+  >"$out/template.txt" 2>"$out/template.err"
+echo "template $tmpl: $("$charlm" verse "$out/template.txt" --template "$tmpl" 2>/dev/null | tail -n1)"
+"$charlm" generate --model "$model" --form 五律 --keywords 春,江,花,月 --acrostic 山水 --rhyme --tones loose \
+  --num-samples "$poems" --seed 5 >"$out/keywords.txt" 2>"$out/keywords.err"
+echo "keywords 春,江,花,月 + acrostic 山水: $("$charlm" verse "$out/keywords.txt" --form 五律 --keywords 春,江,花,月 \
+  2>/dev/null | tail -n1)"
 echo "poems: $out"
