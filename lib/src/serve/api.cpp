@@ -163,11 +163,64 @@ json query_to_json(const std::multimap<std::string, std::string>& params) {
     return j;
 }
 
+namespace {
+
+// A poem field of a request into `poem`; false with `err` set when its value is wrong, `known` false
+// when the key is not a poem field.
+bool parse_poem_field(const std::string& key, const json& v, const serve_config& cfg, poem_config& poem,
+                      http_error& err, bool& known) {
+    known = true;
+    uint64_t u = 0;
+    if (key == "beam") {
+        if (!get_uint(v, "beam", 0, std::min(cfg.max_samples, poem_config::max_beam), u, err)) return false;
+        poem.beam = static_cast<uint32_t>(u);
+    } else if (key == "best_of") {
+        if (!get_uint(v, "best_of", 0, cfg.max_samples, u, err)) return false;
+        poem.best_of = static_cast<uint32_t>(u);
+    } else if (key == "repeat_penalty" || key == "line_penalty" || key == "copy_penalty") {
+        float x = 0;
+        if (!get_float(v, key.c_str(), x, err)) return false;
+        (key == "repeat_penalty" ? poem.weights.repeat
+         : key == "line_penalty" ? poem.weights.line
+                                 : poem.weights.copy) = x;
+    } else if (key == "form" || key == "acrostic" || key == "mood" || key == "keywords" || key == "template") {
+        std::string& field = key == "form"       ? poem.form
+                             : key == "acrostic" ? poem.acrostic
+                             : key == "keywords" ? poem.keywords
+                             : key == "template" ? poem.template_text
+                                                 : poem.mood;
+        if (!get_string(v, key.c_str(), field, err)) return false;
+        // The mood is read before the poem with no departure check inside: a short one bounds that work.
+        if (key == "mood" && field.size() > max_mood_bytes) {
+            err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
+                                  field.size()));
+            return false;
+        }
+    } else if (key == "rhyme" || key == "tones") {
+        std::string name;
+        if (!get_string(v, key.c_str(), name, err)) return false;
+        const status s = key == "rhyme" ? parse_into(parse_rhyme_rule(name), poem.rhyme)
+                                        : parse_into(parse_tone_rule(name), poem.tones);
+        if (!s.ok()) {
+            err = bad(api_names(s.err().message));
+            return false;
+        }
+    } else {
+        known = false;
+    }
+    return true;
+}
+
+}  // namespace
+
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err) {
     out = generate_request{};
     out.cfg = cfg.defaults;
     out.poem = cfg.poem_defaults;
     for (const auto& [key, v] : body.items()) {
+        bool poem_key = false;
+        if (!parse_poem_field(key, v, cfg, out.poem, err, poem_key)) return false;
+        if (poem_key) continue;
         uint64_t u = 0;
         if (key == "model") {
             if (!get_string(v, "model", out.model, err)) return false;
@@ -206,41 +259,6 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 std::string one;
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
-            }
-        } else if (key == "beam") {
-            if (!get_uint(v, "beam", 0, std::min(cfg.max_samples, poem_config::max_beam), u, err)) return false;
-            out.poem.beam = static_cast<uint32_t>(u);
-        } else if (key == "best_of") {
-            if (!get_uint(v, "best_of", 0, cfg.max_samples, u, err)) return false;
-            out.poem.best_of = static_cast<uint32_t>(u);
-        } else if (key == "repeat_penalty" || key == "line_penalty" || key == "copy_penalty") {
-            float x = 0;
-            if (!get_float(v, key.c_str(), x, err)) return false;
-            (key == "repeat_penalty" ? out.poem.weights.repeat
-             : key == "line_penalty" ? out.poem.weights.line
-                                     : out.poem.weights.copy) = x;
-        } else if (key == "form" || key == "acrostic" || key == "mood" || key == "keywords" || key == "template") {
-            std::string& field = key == "form"       ? out.poem.form
-                                 : key == "acrostic" ? out.poem.acrostic
-                                 : key == "keywords" ? out.poem.keywords
-                                 : key == "template" ? out.poem.template_text
-                                                     : out.poem.mood;
-            if (!get_string(v, key.c_str(), field, err)) return false;
-            // Each backup of the poem sampler reads the mood again, with no departure check
-            // inside: a short one bounds that work.
-            if (key == "mood" && field.size() > max_mood_bytes) {
-                err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
-                                      field.size()));
-                return false;
-            }
-        } else if (key == "rhyme" || key == "tones") {
-            std::string name;
-            if (!get_string(v, key.c_str(), name, err)) return false;
-            const status s = key == "rhyme" ? parse_into(parse_rhyme_rule(name), out.poem.rhyme)
-                                            : parse_into(parse_tone_rule(name), out.poem.tones);
-            if (!s.ok()) {
-                err = bad(api_names(s.err().message));
-                return false;
             }
         } else if (key == "unknown") {
             std::string name;
