@@ -3,6 +3,7 @@
 // the library and prints.
 #include <fmt/core.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -23,7 +24,7 @@ namespace {
 
 // Poems are printed whole (a backup may change any part of an unfinished one), a blank line apart;
 // stderr gets the backups and the NLL per token under the unconstrained model.
-int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, const poem_config& pc,
+int print_poems(const language_model& model, const std::string& prefix, const sample_config& cfg, poem_config pc,
                 const std::string& novelty_corpus) {
     std::string corpus_text;  // read first: a wrong path should not cost a whole generation
     if (!novelty_corpus.empty()) {
@@ -31,8 +32,16 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         if (!corpus) return report_error(corpus.err());
         for (size_t i = 0; i < corpus->ids.size(); ++i) corpus_text += corpus->tokens[corpus->ids[i]];
     }
+    pc.novelty_text = corpus_text;  // the copy penalty of --best-of
+    prosody_table table;  // loaded before the clock starts: the time said is the poems'
+    if (pc.needs_prosody()) {
+        auto t = prosody_table::load(pc.prosody_path);
+        if (!t) return report_error(t.err());
+        table = std::move(*t);
+    }
     status shown;  // a failed conversion of a finished poem ends the run
-    auto poems = generate_poems(model, prefix, cfg, pc, nullptr, [&](uint32_t row, const poem_result& poem) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto poems = generate_poems(model, prefix, cfg, pc, pc.needs_prosody() ? &table : nullptr, [&](uint32_t row, const poem_result& poem) {
         auto text = to_reader_script(model, cfg, poem.text);
         if (!text) {
             shown = text.err();
@@ -40,14 +49,19 @@ int print_poems(const language_model& model, const std::string& prefix, const sa
         }
         fmt::print("{}{}\n", row == 0 ? "" : "\n", *text);  // poems a blank line apart
         std::fflush(stdout);
+        if (pc.best_of > 0)
+            fmt::print(stderr, "charlm: poem {}: candidate {} of {}, score {}\n", row + 1, poem.candidate + 1, pc.best_of,
+                       poem.score.describe(pc.weights));
         return true;
     });
     if (!shown.ok()) return report_error(shown.err());
     if (!poems) return report_error(poems.err());
     poem_stats total;
     for (const auto& p : *poems) total += p.stats;
-    fmt::print(stderr, "charlm: {} poem(s), {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per token\n",
-               poems->size(), total.backups(), total.line_backups, total.couplet_backups, total.restarts,
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print(stderr, "charlm: {} poem(s) in {:.3f} s, {} backup(s) ({} line, {} couplet, {} whole poem), NLL {:.3f} per "
+               "token\n",
+               poems->size(), seconds, total.backups(), total.line_backups, total.couplet_backups, total.restarts,
                total.tokens ? total.nll / static_cast<double>(total.tokens) : 0.0);
     if (!novelty_corpus.empty()) {
         std::vector<std::string> texts;

@@ -95,7 +95,7 @@ status parse_generate(int argc, char** argv, generate_request& r, bool need_mode
     if (greedy) cfg.temperature = 0;
     CHARLM_TRY(cfg.validate());
     if (threads < 0) return make_error(errc::usage, "--threads must be >= 0");
-    CHARLM_TRY(poem.validate());
+    CHARLM_TRY(poem.validate(cfg));
     if (!novelty.empty() && !poem.active())
         return make_error(errc::usage, "--novelty counts the lines of poems: it needs --form or --acrostic");
     if (poem.active() && !poem.form.empty())

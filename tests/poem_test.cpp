@@ -489,11 +489,11 @@ TEST(verse_check, traditional_text_takes_each_listed_characters_own_readings) {
     const std::string file = test::write_file("issue32.txt", gan);
     for (const std::string script : {"traditional", "auto"}) {
         auto r = test::run_charlm({"verse", file, "--script", script});
-        ASSERT_EQ(r.status, 0) << r.err;
+        ASSERT_EQ(r.status, 1) << r.err;  // faults found
         EXPECT_NE(r.out.find("line 8 character 5 '干': 落韵"), std::string::npos) << script << "\n" << r.out;
     }
     auto simplified = test::run_charlm({"verse", file, "--script", "simplified"});
-    ASSERT_EQ(simplified.status, 0) << simplified.err;
+    ASSERT_EQ(simplified.status, 1) << simplified.err;  // other faults remain
     EXPECT_EQ(simplified.out.find("'干': 落韵"), std::string::npos) << simplified.out;
     auto bad = test::run_charlm({"verse", file, "--script", "hant"});
     EXPECT_EQ(bad.status, 2) << bad.err;
@@ -519,7 +519,7 @@ TEST(verse_check, copied_lines_counts_lines_found_verbatim) {
 TEST(cli_verse, reports_each_poem_with_line_and_character) {
     const std::string file = test::write_file("verses.txt", "《送元二使安西》\n渭城朝雨浥轻尘，客舍青青柳色新。\n劝君更尽一杯酒，西出阳关无故人。\n\n白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n");
     auto r = test::run_charlm({"verse", file});
-    ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_EQ(r.status, 1) << r.err;  // a poem with faults: status 1, as a linter's
     EXPECT_NE(r.out.find("《送元二使安西》 line 2: 七绝, 3 fault(s)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("line 3 character 2 '君': 失粘"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("line 5: 五绝, ok"), std::string::npos) << r.out;
@@ -877,6 +877,254 @@ TEST(poem_generate, impossible_heads_are_refused_at_once) {
     EXPECT_EQ(ok->front().text, "月，天。\n日，年。");
 }
 
+// ---- issue 27: templates, keywords, --best-of
+
+TEST(poem_score, the_documented_score_by_hand) {
+    poem_result p;
+    p.text = "明月照山月，山中人不归。\n明月照山月，天地一沙鸥。";
+    p.prefix_bytes = 0;
+    p.stats.nll = 36.0;
+    p.stats.tokens = 24;  // 20 characters, 2 commas/stops each line pair, 1 newline... as given
+    poem_weights w;
+    w.repeat = 0.1;
+    w.line = 1.0;
+    w.copy = 0.5;
+    // Han characters: 明月照山月 山中人不归 明月照山月 天地一沙鸥 = 20, distinct: 明月照山中人不归天地一沙鸥 = 13,
+    // so 7 repeats; line 3 repeats line 1; the corpus holds "山中人不归" and "天地一沙鸥".
+    const std::string corpus = "某某\n山中人不归，\n天地一沙鸥。\n";
+    const poem_score sc = score_poem(p, w, corpus);
+    EXPECT_DOUBLE_EQ(sc.nll, 1.5);
+    EXPECT_EQ(sc.repeats, 7u);
+    EXPECT_EQ(sc.repeated_lines, 1u);
+    EXPECT_EQ(sc.copied_lines, 2u);
+    EXPECT_DOUBLE_EQ(sc.total, 1.5 + 0.7 + 1.0 + 1.0);
+    EXPECT_EQ(sc.describe(w), "4.200 = NLL 1.500 + 0.1 x 7 repeated character(s) + 1 x 1 repeated line(s) + 0.5 x 2 "
+                              "copied line(s)");
+    // Without a corpus, no copy penalty; a line inside the prefix is not counted as copied.
+    EXPECT_EQ(score_poem(p, w).copied_lines, 0u);
+    p.prefix_bytes = std::string("明月照山月，山中人不归").size();
+    EXPECT_EQ(score_poem(p, w, corpus).copied_lines, 1u);
+}
+
+TEST(poem_best_of, one_candidate_is_plain_sampling_and_n_keep_the_best_of_the_same_rows) {
+    poem_config pc;
+    pc.form = "五律";
+    pc.rhyme = rhyme_rule::even;
+    pc.tones = tone_rule::loose;
+    sample_config cfg;
+    cfg.seed = 9;
+    auto plain = generate_poems(model(), "", cfg, pc, &table());
+    pc.best_of = 1;
+    auto best1 = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(plain.ok() && best1.ok());
+    ASSERT_EQ(best1->size(), 1u);
+    EXPECT_EQ((*plain)[0].text, (*best1)[0].text);
+
+    // best-of 8 keeps 3: the 3 lowest scores of the 8 rows that --num-samples 8 samples, best first.
+    pc.best_of = 0;
+    cfg.num_samples = 8;
+    auto rows = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(rows.ok());
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const auto& r : *rows) ranked.emplace_back(score_poem(r, pc.weights).total, r.text);
+    std::stable_sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    pc.best_of = 8;
+    cfg.num_samples = 3;
+    auto best = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(best.ok()) << best.err().message;
+    ASSERT_EQ(best->size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ((*best)[i].text, ranked[i].second) << i;
+        EXPECT_DOUBLE_EQ((*best)[i].score.total, ranked[i].first) << i;
+    }
+    auto again = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(again.ok());
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*again)[i].text, (*best)[i].text) << "same seed, same poems";
+}
+
+// --beam 1 is greedy decoding under the same constraint (min_mass 0: greedy sampling then never
+// backs up, as a beam does not); a wider beam keeps the form and returns its poems most likely first.
+TEST(poem_beam, width_one_is_greedy_and_wider_beams_keep_the_form) {
+    for (const std::string form : {"五绝", "七律"}) {
+        poem_config pc;
+        pc.form = form;
+        pc.rhyme = rhyme_rule::even;
+        pc.tones = tone_rule::loose;
+        pc.keywords = "山,月";
+        pc.min_mass = 0;
+        sample_config greedy;
+        greedy.temperature = 0;
+        auto g = generate_poems(model(), "", greedy, pc, &table());
+        pc.beam = 1;
+        auto b = generate_poems(model(), "", sample_config{}, pc, &table());
+        ASSERT_TRUE(g.ok() && b.ok()) << (g.ok() ? b.err().message : g.err().message);
+        EXPECT_EQ((*g)[0].text, (*b)[0].text) << form;
+        EXPECT_NEAR((*g)[0].stats.nll, (*b)[0].stats.nll, 1e-9);
+
+        pc.beam = 6;
+        sample_config cfg;
+        cfg.num_samples = 4;
+        auto wide = generate_poems(model(), "", cfg, pc, &table());
+        ASSERT_TRUE(wide.ok()) << wide.err().message;
+        ASSERT_EQ(wide->size(), 4u);
+        const poem_form shape = *parse_poem_form(form);
+        for (size_t i = 0; i < wide->size(); ++i) {
+            const auto& p = (*wide)[i];
+            auto reports = check_verse(p.text, table(), &shape);
+            ASSERT_EQ(reports.size(), 1u) << p.text;
+            check_fixed(reports[0], nullptr, {"山", "月"});
+            for (const auto& f : reports[0].faults) ADD_FAILURE() << f.kind << ": " << f.detail << "\n" << p.text;
+            if (i > 0) {
+                EXPECT_LE((*wide)[i - 1].stats.nll, p.stats.nll + 1e-9) << "most likely first";
+            }
+        }
+        EXPECT_LE((*wide)[0].stats.nll, (*b)[0].stats.nll + 1e-9) << "a wider beam finds a poem at least as likely";
+    }
+    poem_config pc;
+    pc.form = "五绝";
+    pc.beam = 2;
+    pc.best_of = 4;
+    EXPECT_NE(pc.validate().err().message.find("give one of them"), std::string::npos);
+}
+
+// Every poem of a template keeps its fixed characters in place and its form, and with rhyme and
+// tones passes the checker: 200 poems, read back by check_verse + check_fixed.
+TEST(poem_template, fixed_characters_stay_in_place_in_form_rhyme_and_tones) {
+    const std::string tmpl = "山＿＿＿月，＿人＿＿＿。＿＿天＿＿，＿＿＿＿心。";
+    const auto t = parse_poem_template(tmpl);
+    ASSERT_TRUE(t.ok()) << t.err().message;
+    EXPECT_EQ(t->form.name, "五绝");
+    ASSERT_EQ(t->chars.size(), 5u);
+    EXPECT_EQ(t->chars[1].line, 0u);
+    EXPECT_EQ(t->chars[1].pos, 4u);
+    poem_config pc;
+    pc.template_text = tmpl;
+    pc.rhyme = rhyme_rule::even;
+    pc.tones = tone_rule::loose;
+    sample_config cfg;
+    cfg.num_samples = 200;
+    cfg.seed = 3;
+    cfg.temperature = 1.0f;
+    auto poems = generate_poems(model(), "", cfg, pc, &table());
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    ASSERT_EQ(poems->size(), 200u);
+    for (const auto& p : *poems) {
+        auto reports = check_verse(p.text, table(), &t->form);
+        ASSERT_EQ(reports.size(), 1u) << p.text;
+        check_fixed(reports[0], &*t, {});
+        for (const auto& f : reports[0].faults)
+            ADD_FAILURE() << f.kind << " line " << f.line << " col " << f.column << ": " << f.detail << "\n" << p.text;
+    }
+}
+
+TEST(poem_keywords, every_word_is_in_its_line_with_acrostic_and_best_of) {
+    const std::vector<std::string> words = {"月", "天", "人", "山"};
+    poem_config pc;
+    pc.form = "五律";
+    pc.keywords = "月,天，人、山";
+    pc.acrostic = "春";
+    pc.rhyme = rhyme_rule::even;
+    pc.tones = tone_rule::loose;
+    pc.best_of = 4;
+    sample_config cfg;
+    cfg.num_samples = 2;
+    const poem_form form = *parse_poem_form("五律");
+    for (uint64_t seed = 1; seed <= 50; ++seed) {
+        cfg.seed = seed;
+        auto poems = generate_poems(model(), "", cfg, pc, &table());
+        ASSERT_TRUE(poems.ok()) << poems.err().message;
+        for (const auto& p : *poems) {
+            auto reports = check_verse(p.text, table(), &form);
+            ASSERT_EQ(reports.size(), 1u) << p.text;
+            check_fixed(reports[0], nullptr, words);
+            for (const auto& f : reports[0].faults) ADD_FAILURE() << f.kind << ": " << f.detail << "\n" << p.text;
+            // The plan: word i in line 2i (8 lines, 4 words); the head 春 keeps line 1's start.
+            const auto& lines = reports[0].lines;
+            EXPECT_EQ(lines[0][0], "春") << p.text;
+            for (size_t i = 0; i < words.size(); ++i) {
+                const auto& l = lines[2 * i];
+                EXPECT_NE(std::find(l.begin(), l.end(), words[i]), l.end()) << words[i] << "\n" << p.text;
+            }
+        }
+    }
+}
+
+// Found trying to break it: the plan put a keyword where --prefix already writes line 1.
+TEST(poem_keywords, the_plan_leaves_the_prefix_its_place) {
+    poem_config pc;
+    pc.form = "五绝";
+    pc.keywords = "山,月";
+    sample_config cfg;
+    cfg.num_samples = 5;
+    auto poems = generate_poems(model(), "明月", cfg, pc, &table());
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    for (const auto& p : *poems) {
+        EXPECT_EQ(p.text.rfind("明月", 0), 0u) << p.text;
+        EXPECT_NE(p.text.find("山"), std::string::npos) << p.text;
+    }
+}
+
+TEST(poem_keywords, words_and_templates_that_cannot_fit_are_refused_with_the_reason) {
+    struct row {
+        poem_config pc;
+        std::string says;
+    };
+    const auto with = [](std::string form, std::string keywords, std::string tmpl, tone_rule tones, rhyme_rule rhyme) {
+        poem_config pc;
+        pc.form = std::move(form);
+        pc.keywords = std::move(keywords);
+        pc.template_text = std::move(tmpl);
+        pc.tones = tones;
+        pc.rhyme = rhyme;
+        return pc;
+    };
+    const std::vector<row> rows = {
+        // 4 平 in a row: no 五言 pattern has them, not even with 一三五不论.
+        {with("五律", "春山人天", "", tone_rule::loose, rhyme_rule::off), "no loose tone pattern allows"},
+        {with("五绝", "山月人天明月", "", tone_rule::off, rhyme_rule::off), "longer than a line"},
+        {with("五绝", "山,月,人,天,风", "", tone_rule::off, rhyme_rule::off), "5 words but --form 五绝 has 4 lines"},
+        {with("五绝", "山,,月", "", tone_rule::off, rhyme_rule::off), "word 2 is empty"},
+        {with("五绝", "山,月a", "", tone_rule::off, rhyme_rule::off), ""},
+        {with("五绝", "山,\u9F98", "", tone_rule::off, rhyme_rule::off), "never saw"},
+        // The template's rhymes: 月 is 仄 at line 2's end; 山 and 天 share no group.
+        {with("", "", "＿＿＿＿山，＿＿＿＿月。", tone_rule::off, rhyme_rule::even), "can never stand there"},
+        {with("", "", "＿＿＿＿日，＿＿＿＿山。＿＿＿＿月，＿＿＿＿天。", tone_rule::off, rhyme_rule::even),
+         "template characters '山' (line 2) and '天' (line 4) are rhymes"},
+        {with("", "", "＿＿＿＿＿，＿＿x＿＿。", tone_rule::off, rhyme_rule::off), "'x' (character 9)"},
+        {with("", "", "，。", tone_rule::off, rhyme_rule::off), "--template has no line"},
+        {with("五绝", "", "＿＿＿，＿＿＿。", tone_rule::off, rhyme_rule::off), "leave out --form"},
+    };
+    for (const auto& w : rows) {
+        auto r = generate_poems(model(), "", sample_config{}, w.pc, &table());
+        ASSERT_FALSE(r.ok()) << w.pc.keywords << w.pc.template_text << ":\n" << (r.ok() ? r->front().text : "");
+        EXPECT_EQ(r.err().code, errc::usage) << r.err().message;
+        EXPECT_NE(r.err().message.find(w.says), std::string::npos) << r.err().message;
+    }
+    // --best-of below --num-samples, and without a poem.
+    poem_config pc;
+    pc.form = "五绝";
+    pc.best_of = 2;
+    sample_config cfg;
+    cfg.num_samples = 3;
+    EXPECT_NE(pc.validate(cfg).err().message.find("needs at least 3"), std::string::npos);
+    pc.form.clear();
+    EXPECT_NE(pc.validate().err().message.find("need --form or --acrostic"), std::string::npos);
+}
+
+TEST(cli_verse, checks_a_template_and_keywords) {
+    const std::string poems = "山中人不归，明月照高台。\n\n山中人不见，明日照高台。\n";
+    auto r = test::run_charlm({"verse", "--template", "山中＿＿归，＿＿照＿台。", "--keywords", "明月,高台", "--script",
+                               "simplified"},
+                              poems);
+    ASSERT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.out.find("line 1 character 5 '见': template: '见' where the template fixes '归'"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("keyword: '明月' is in no line"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("keyword: '高台'"), std::string::npos) << r.out;
+    auto bad = test::run_charlm({"verse", "--template", "山中", "--form", "五绝"}, poems);
+    EXPECT_EQ(bad.status, 2) << bad.err;
+}
+
 // ---- usage errors through the binary
 
 TEST(cli_poem, usage_errors_name_what_is_wrong) {
@@ -900,7 +1148,7 @@ TEST(cli_poem, usage_errors_name_what_is_wrong) {
         {{"--form", "五绝", "--prefix", "明月明月明月"}, 2, "first line of --form 五绝 has 5"},
         {{"--form", "五绝", "--prefix", "明，"}, 2, "cannot start the poem"},
         {{"--form", "五绝", "--acrostic", "春", "--prefix", "明"}, 2, "must be the acrostic head '春'"},
-        {{"--form", "七绝", "--tones", "strict", "--acrostic", "白国一十"}, 2, "head '国' (line 2) is 仄"},
+        {{"--form", "七绝", "--tones", "strict", "--acrostic", "白国一十"}, 2, "head '国' (仄, line 2 character 1)"},
         {{"--form", "五绝", "--rhyme", "--readings", "/nonexistent.yaml"}, 1, "rime-data-zyenpheng"},
     };
     for (const auto& r : rows) {

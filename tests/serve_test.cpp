@@ -387,6 +387,55 @@ TEST(serve, poems_match_library_stream_and_cli) {
     EXPECT_EQ(cli.out, cli_expected);
 }
 
+// Issue 27: best_of, keywords and template through the API: the library's poems, best first, each
+// with its candidate row and score; refusals are 400 with the reason.
+TEST(serve, best_of_keywords_and_template_match_the_library) {
+    running_server s(test_config(), {}, poem_model_file());
+    const json body = {{"form", "五绝"}, {"keywords", "春,月"}, {"best_of", 6}, {"num_samples", 3}, {"seed", 4}};
+    int status = 0;
+    json r = post_json(s, "/api/generate", body, &status);
+    ASSERT_EQ(status, 200) << r.dump();
+    auto loaded = load_model(poem_model_file());
+    sample_config c = test_config().defaults;
+    c.seed = 4;
+    c.num_samples = 3;
+    poem_config pc;
+    pc.form = "五绝";
+    pc.keywords = "春,月";
+    pc.best_of = 6;
+    auto poems = generate_poems(loaded->model, "", c, pc);
+    ASSERT_TRUE(poems.ok()) << poems.err().message;
+    ASSERT_EQ(r["samples"].size(), 3u);
+    EXPECT_EQ(r["best_of"], 6);
+    for (uint32_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(r["samples"][i]["text"], (*poems)[i].text);
+        EXPECT_EQ(r["samples"][i]["candidate"], (*poems)[i].candidate);
+        EXPECT_DOUBLE_EQ(r["samples"][i]["score"].get<double>(), (*poems)[i].score.total);
+        EXPECT_EQ(r["samples"][i]["score_text"], (*poems)[i].score.describe(pc.weights));
+        if (i > 0) {
+            EXPECT_LE(r["samples"][i - 1]["score"].get<double>(), r["samples"][i]["score"].get<double>());
+        }
+    }
+    json t = post_json(s, "/api/generate", {{"template", "春＿＿＿＿，＿＿＿＿月。"}, {"seed", 1}}, &status);
+    ASSERT_EQ(status, 200) << t.dump();
+    const std::string text = t["samples"][0]["text"];
+    EXPECT_EQ(text.rfind("春", 0), 0u) << text;
+    EXPECT_NE(text.find("月。"), std::string::npos) << text;
+    const std::vector<std::pair<json, std::string>> rows = {
+        {{{"form", "五绝"}, {"best_of", 2}, {"num_samples", 3}}, "needs at least 3"},
+        {{{"form", "五绝"}, {"best_of", 2}, {"beam", 2}}, "give one of them"},
+        {{{"form", "五绝"}, {"keywords", "春,春,春,春,春"}}, "5 words"},
+        {{{"template", "春＿，＿"}, {"form", "五绝"}}, "leave out 'form'"},
+        {{{"best_of", 2}}, "need 'form' or 'acrostic'"},
+    };
+    for (const auto& [b, message] : rows) {
+        json e = post_json(s, "/api/generate", b, &status);
+        EXPECT_EQ(status, 400) << b.dump() << " -> " << e.dump();
+        EXPECT_NE(e["error"]["message"].get<std::string>().find(message), std::string::npos)
+            << b.dump() << " -> " << e.dump();
+    }
+}
+
 TEST(serve, poem_requests_that_cannot_be_met_are_400) {
     running_server s(test_config(), {}, poem_model_file());
     const std::vector<std::pair<json, std::string>> rows = {

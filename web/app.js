@@ -11,7 +11,7 @@ const state = { props: null, abort: null, alternatives: [], charts: {}, runs: []
 window.charlm = state;  // the browser test reads the charts' data from here
 
 const sliders = ['temperature', 'top_k', 'top_p'];
-const poemFields = ['form', 'acrostic', 'rhyme', 'tones', 'mood'];
+const poemFields = ['form', 'acrostic', 'keywords', 'template', 'best_of', 'beam', 'rhyme', 'tones', 'mood'];
 
 const keyStore = 'charlm.apiKey';
 
@@ -44,6 +44,7 @@ function httpError(res, body) {
 const controlLabels = {
   prefix: 'Prefix', temperature: 'Temperature', top_k: 'Top-k', top_p: 'Top-p', seed: 'Seed', length: 'Length',
   num_samples: 'Samples', stop: 'Stop strings', form: 'Form', acrostic: 'Acrostic 藏头', rhyme: 'Rhyme',
+  keywords: 'Keywords', template: 'Template', best_of: 'Best of', beam: 'Beam',
   tones: 'Tones 平仄', mood: 'Mood', unknown: 'Unknown characters', script: 'Script 简/繁',
   rhyme_scheme: 'Rhyme scheme', rhyme_system: 'Rhyme system', lines: 'Lines', line_length: 'Line length (Chinese)',
   syllables: 'Syllables (English)', meter: 'Meter', structure: 'Structure', labels: 'Labels',
@@ -156,10 +157,13 @@ function lyricRequest() {
 // Always sent (an empty form is "no form", even when the server's default has one); rhyme, tones
 // and mood only mean something in a poem, so they are off without a form or an acrostic.
 function poemRequest() {
-  const form = $('form').value.trim(), acrostic = $('acrostic').value.trim();
-  const poem = form !== '' || acrostic !== '';
+  const form = $('form').value.trim(), acrostic = $('acrostic').value.trim(), template = $('template').value.trim();
+  const poem = form !== '' || acrostic !== '' || template !== '';
   return {
-    form, acrostic,
+    form, acrostic, template,
+    keywords: poem ? $('keywords').value.trim() : '',
+    best_of: poem ? Number($('best_of').value) || 0 : 0,
+    beam: poem ? Number($('beam').value) || 0 : 0,
     rhyme: poem ? $('rhyme').value : 'off',
     tones: poem ? $('tones').value : 'off',
     mood: poem ? $('mood').value : '',
@@ -280,7 +284,9 @@ function finish(event, boxes) {
   const ppl = (x) => (x === null ? '–' : x.toFixed(2));
   event.samples.forEach((s, r) => {
     const backups = s.backups === undefined ? '' : ` · ${s.backups} backups`;
-    boxes[r].querySelector('.reason').textContent = `· ${s.tokens} tokens · ${s.stop_reason} · perplexity ${ppl(s.perplexity)}${backups}`;
+    // --best-of: the samples come best first; each shows its score and the candidate it was.
+    const score = s.score_text === undefined || !event.best_of ? '' : ` · candidate ${s.candidate + 1} · score ${s.score_text}`;
+    boxes[r].querySelector('.reason').textContent = `· ${s.tokens} tokens · ${s.stop_reason} · perplexity ${ppl(s.perplexity)}${backups}${score}`;
     boxes[r].dataset.text = s.text;
     if (s.backups !== undefined) showPoem(boxes[r], s);
   });

@@ -103,8 +103,25 @@ try {
   check(status.includes('acrostic 春眠不覺 read as 春眠不觉'), `the status says how the heads were read: ${status}`);
   await page.screenshot({ path: `${outDir}/script.png`, fullPage: true });
   await page.selectOption('#script', 'model');
-  await page.fill('#form', '');
+
+  // 2c. Best of 4 (issue 27): the CLI's --best-of poems, best first, each with its candidate and score.
   await page.fill('#acrostic', '');
+  await page.fill('#keywords', '春,月');
+  await page.fill('#best_of', '4');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('done'), null, { timeout: 60000 });
+  const bestPoems = await page.$$eval('.sample', (boxes) => boxes.map((b) => b.dataset.text));
+  const bestHeads = await page.$$eval('.sample .reason', (spans) => spans.map((s) => s.textContent));
+  const cliBest = execFileSync(charlm, ['generate', '--model', model, '--form', '五绝', '--keywords', '春,月', '--best-of', '4',
+    '--seed', '7', '--num-samples', '2', '--temperature', '0.9'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  check(bestPoems.join('\n\n') === cliBest.replace(/\n$/, ''), 'the page\'s best-of poems equal charlm generate --best-of\'s bytes');
+  const scores = bestHeads.map((h) => Number((h.match(/score ([0-9.]+) =/) || [])[1]));
+  check(scores.length === 2 && scores.every((x) => x > 0) && scores[0] <= scores[1],
+    `each poem shows its candidate and score, the chosen one first: ${JSON.stringify(bestHeads)}`);
+  await page.screenshot({ path: `${outDir}/best-of.png`, fullPage: true });
+  await page.fill('#keywords', '');
+  await page.fill('#best_of', '0');
+  await page.fill('#form', '');
 
   // 2c. Lyrics (issue 29): a scheme and a line length make whole songs, the CLI's bytes.
   await page.fill('#rhyme_scheme', 'AABB');
@@ -221,5 +238,5 @@ try {
 }
 const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.on('exit', r)));
 check(code === 0, `charlm serve exited with 0 on SIGTERM (${code})`);
-console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/script.png ${outDir}/training.png ${outDir}/key.png ${outDir}/error.png`);
+console.log(`screenshots: ${outDir}/generate.png ${outDir}/poem.png ${outDir}/script.png ${outDir}/best-of.png ${outDir}/training.png ${outDir}/key.png ${outDir}/error.png`);
 process.exit(failures === 0 ? 0 : 1);

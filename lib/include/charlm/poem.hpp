@@ -145,6 +145,14 @@ struct poem_marks {
     static result<poem_marks> of(const vocabulary& vocab, const text_config& text);
 };
 
+// A character a poem must have where it stands (an acrostic head, a keyword's character, a
+// template's fixed character) and, for the messages that refuse it, what put it there.
+struct fixed_char {
+    uint32_t line = 0, pos = 0;  // 0-based line and character of the line
+    uint32_t id = 0;             // a Han token of the vocabulary
+    std::string what;            // "acrostic head", "keyword '明月'", "template character"
+};
+
 // Which tokens may come next in a poem of one form over one vocabulary. Built once; the poem's
 // progress is a small copyable `state`, so a sampler can keep copies to back up to.
 class poem_constraint {
@@ -158,27 +166,36 @@ public:
         std::vector<uint32_t> rhyme_tokens;  // rhyme characters used (a rhyme is not repeated)
     };
 
-    // heads: the acrostic's token ids, one per line from the first (may be fewer than the lines).
-    // table: required when rhyme or tones are on. Errors (usage): tones on a shape that is not
-    // regulated verse; a head that no tone pattern allows at the start of its line, or that can
-    // never stand where it is (a one-character line's rhyme, line 1's end), or rhyming heads that
-    // share no group; (input) a position no token of the vocabulary fits whatever came before.
+    // fixed: the characters the poem must have (at most one per place). table: required when rhyme
+    // or tones are on. The tone patterns a line may take are those its fixed characters fit, and the
+    // rhyme starts in the groups the fixed rhymes share, so a fixed character is never a dead end.
+    // Errors (usage): tones on a shape that is not regulated verse; a fixed character outside the
+    // form, or that no tone pattern allows where it stands (given the others), or that can never
+    // stand there (a rhyme position, line 1's end), or fixed rhymes that share no group or repeat;
+    // (input) a position no token of the vocabulary fits whatever came before.
     // script: whose readings the vocabulary's characters take (prosody_table::find).
     static result<poem_constraint> make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
-                                        std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
+                                        std::vector<fixed_char> fixed, rhyme_rule rhyme, tone_rule tones,
                                         const prosody_table* table, text_script script);
+
+    // Replaces the fixed characters, with make()'s checks (every_position false: the tone, rhyme and
+    // place checks and only the fixed positions, for a caller trying places). After an error the
+    // constraint is unusable until a call succeeds.
+    status set_fixed(const vocabulary& vocab, std::vector<fixed_char> fixed, bool every_position = true);
 
     state start() const;
     bool done(const state& s) const { return s.line >= form_.lines.size(); }
     bool at_line_start(const state& s) const { return s.pos == 0; }
-    // The token the form fixes next (punctuation, newline, an acrostic head), or -1 after setting
-    // allowed[id] (V) to 1 for every token that keeps the form, 0 for the others. A head that does
-    // not fit the tones left gives -1 with nothing allowed: a dead end, back up.
+    // The token the form fixes next (punctuation, newline, a fixed character), or -1 after setting
+    // allowed[id] (V) to 1 for every token that keeps the form, 0 for the others.
     int32_t next(const state& s, std::vector<uint8_t>& allowed) const;
     // Moves past `token`, which next() fixed or allowed.
     void advance(state& s, uint32_t token) const;
 
     const poem_form& form() const { return form_; }
+    const std::vector<fixed_char>& fixed() const { return fixed_; }
+    // The fixed character at (line, pos), or null.
+    const fixed_char* fixed_at(uint32_t line, uint32_t pos) const;
 
 private:
     struct token_info {
@@ -189,36 +206,91 @@ private:
     bool rhymes_at(uint32_t line) const;
     // Line 1's last character when line 1 does not rhyme (--rhyme even): it may not be 平 only.
     bool first_end_unrhymed(uint32_t line, uint32_t k) const;
+    // The patterns of the line for these openings that its fixed characters fit.
     std::vector<uint16_t> line_patterns(uint32_t line, uint8_t openings) const;
-    status check_head_tones(const vocabulary& vocab) const;
-    status check_positions(const vocabulary& vocab) const;
-    status check_rhyming_heads(const vocabulary& vocab) const;
+    bool fixed_fits(uint16_t pattern, uint32_t line) const;
+    bool fits_place(const token_info& t, bool ok_level, bool ok_oblique, bool unrhymed_end, bool fixed) const;
+    void make_plain_masks();
+    status check_places(const vocabulary& vocab);
+    status check_fixed_tones(const vocabulary& vocab);
+    status check_positions(const vocabulary& vocab, bool every_position) const;
+    status check_fixed_rhymes(const vocabulary& vocab);
 
     poem_form form_;
-    std::vector<uint32_t> heads_;
+    std::vector<fixed_char> fixed_;
+    std::vector<std::vector<int32_t>> fixed_index_;  // [line][pos]: index into fixed_, -1 free
     rhyme_rule rhyme_ = rhyme_rule::off;
     tone_rule tones_ = tone_rule::off;
     std::vector<token_info> info_;  // (V)
     uint32_t comma_ = 0, stop_ = 0, newline_ = 0;
+    uint8_t start_openings_ = 3;        // the openings every line's fixed characters allow
+    rhyme_set start_rhymes_;            // the groups every fixed rhyme is in
+    std::vector<uint32_t> fixed_rhymes_;  // fixed characters at rhyme positions: no free rhyme repeats them
+    // (8, V) the allowed tokens of a free place outside the rhyme, by (平 allowed | 仄 allowed << 1 |
+    // unrhymed end of line 1 << 2): next() copies one instead of testing V tokens.
+    std::vector<std::vector<uint8_t>> plain_masks_;
 };
 
 // --- generation
 
+// The penalties --best-of adds to a candidate's mean NLL per token (score_poem).
+struct poem_weights {
+    double repeat = 0.1;  // per Han character that repeats one earlier in the poem
+    double line = 1.0;    // per line equal to an earlier line
+    double copy = 0.5;    // per line found verbatim in the --novelty corpus
+};
+
 struct poem_config {
-    std::string form;      // parse_poem_form's spec; empty: the shape follows the acrostic
+    std::string form;      // parse_poem_form's spec; empty: the shape follows the acrostic or the template
     std::string acrostic;  // line i starts with its i-th character
+    std::string keywords;  // words (parse_keywords) each placed in a line by the documented plan
+    std::string template_text;  // parse_poem_template: the form and the characters fixed in it
     std::string mood;      // fed to the model before the poem and not printed
     rhyme_rule rhyme = rhyme_rule::off;
     tone_rule tones = tone_rule::off;
     std::string prosody_path = std::string(prosody_table::default_path);
     // A step whose allowed tokens hold less probability than this (at temperature 1) backs up.
     double min_mass = 1e-4;
+    // Candidates sampled as rows of one batch, of which the num_samples best by score_poem are
+    // returned, best first (0: off, every sampled poem is returned in row order).
+    uint32_t best_of = 0;
+    // Constrained beam search of this width instead of sampling: the num_samples most likely poems
+    // the form allows, most likely first (0: off; temperature, top-k, top-p and seed do not apply).
+    uint32_t beam = 0;
+    poem_weights weights;
+    // The corpus text of the copy penalty (set by the caller, e.g. from --novelty; not an option).
+    std::string_view novelty_text;
+
+    static constexpr uint32_t max_best_of = 1024, max_beam = 256;  // each row keeps 3 snapshots of V logits
 
     // errc::usage with a one-line message naming the CLI option.
     status validate() const;
-    bool active() const { return !form.empty() || !acrostic.empty(); }
+    status validate(const sample_config& cfg) const;  // and the combinations with the sampling options
+    bool active() const { return !form.empty() || !acrostic.empty() || !template_text.empty(); }
     bool needs_prosody() const { return rhyme != rhyme_rule::off || tones != tone_rule::off; }
 };
+
+// A poem to fill in: its form (a line ends at ，。？！； or a newline; a couplet per text line is
+// not required) and its fixed Han characters; `＿` or `_` marks a free character.
+struct poem_template {
+    poem_form form;
+    struct fixed {
+        uint32_t line = 0, pos = 0;
+        std::string character;
+    };
+    std::vector<fixed> chars;
+};
+// errc::usage naming --template: a character that is neither Han nor a mark, no line, or a shape
+// beyond poem_form's limits.
+result<poem_template> parse_poem_template(std::string_view text);
+
+// Words separated by `,` `，` or `、` (spaces around them dropped). errc::usage naming --keywords
+// for an empty word.
+result<std::vector<std::string>> parse_keywords(std::string_view text);
+
+// Faults of a checked poem against a template (kind "template": a line of another length, a fixed
+// character not in place) and keywords (kind "keyword": a word that is in no line).
+void check_fixed(verse_report& r, const poem_template* t, const std::vector<std::string>& keywords);
 
 // How a poem was reached: backups by level, and the NLL of its tokens under the unconstrained model.
 struct poem_stats {
@@ -229,6 +301,14 @@ struct poem_stats {
     poem_stats& operator+=(const poem_stats& o);
 };
 
+struct poem_score {
+    double nll = 0;  // mean NLL per token
+    uint32_t repeats = 0, repeated_lines = 0, copied_lines = 0;
+    double total = 0;
+    // "3.412 = NLL 3.112 + 0.1 x 3 repeated characters" (the terms that are not 0).
+    std::string describe(const poem_weights& w) const;
+};
+
 struct poem_result {
     std::string text;  // the prefix (start of the first line) and the rest of the poem
     size_t prefix_bytes = 0;  // text's first bytes that are the prefix as the model read it
@@ -237,7 +317,16 @@ struct poem_result {
     // unconstrained model gave each: how surprising each character was, forced ones included.
     std::vector<std::string> pieces;
     std::vector<double> p;
+    poem_score score;        // score_poem's, with the request's weights
+    uint32_t candidate = 0;  // the row it was sampled in (--best-of: its rank is its place)
 };
+
+// What --best-of ranks candidates by, lower is better: the mean NLL per token after the prefix
+// under the unconstrained model (characters, forced ones included, and marks), plus
+// weights.repeat per Han character that repeats one earlier in the poem, weights.line per line
+// equal to an earlier line, and weights.copy per line (not wholly in the prefix) found verbatim in
+// `corpus` (none when it is empty).
+poem_score score_poem(const poem_result& poem, const poem_weights& weights, std::string_view corpus = {});
 
 // Sees each poem once it is complete (a backup may undo any part of an unfinished one); false
 // stops before the next poem (the poems so far are returned).
@@ -259,14 +348,15 @@ result<std::vector<poem_result>> generate_poems(const language_model& model, con
 // One input read in the model's script instead of as typed (to_model_script), for the caller to
 // say: "prefix 春风 read as 春風 (simplified -> traditional)".
 struct input_conversion {
-    std::string field;  // "prefix", "stop", "acrostic", "mood"
+    std::string field;  // "prefix", "stop", "acrostic", "keywords", "template", "mood"
     std::string typed, read;
     script_conversion how = script_conversion::none;
     std::string describe() const;
 };
 
 // A request's inputs in the model's script under cfg.convert (off: as typed): the prefix and stop
-// strings, and with `pc` its mood and its acrostic heads (each a standalone character). Returns
+// strings, and with `pc` its mood, keywords, template and its acrostic heads (each a standalone
+// character). Returns
 // what was converted; what is still unknown afterwards is left to the usual checks (--unknown).
 result<std::vector<input_conversion>> convert_inputs(const language_model& model, std::string& prefix,
                                                      sample_config& cfg, poem_config* pc);

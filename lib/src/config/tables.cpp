@@ -325,6 +325,26 @@ option_table<poem_config> make_poem_options() {
                   "lines, '。' after even ones, one couplet a line", .resume = none, .stored = false}, MEMBER(form)),
         field<C>({.name = "acrostic", .group = g, .help = "line i starts with the i-th character of TEXT (without "
                   "--form: one line of 7 per character)", .resume = none, .stored = false}, MEMBER(acrostic)),
+        field<C>({.name = "keywords", .group = g, .help = "words (e.g. 春,江,月) each placed in its own line, word i in "
+                  "line i x lines / words (or the next free line), at the first place the tones and rhyme allow",
+                  .resume = none, .stored = false}, MEMBER(keywords)),
+        field<C>({.name = "template", .group = g, .help = "a poem with ＿ or _ for each free character (e.g. 床前 ＿＿ 光，"
+                  "...): its lines give the form, its characters are kept, the free ones sampled", .resume = none,
+                  .stored = false}, MEMBER(template_text)),
+        field<C>({.name = "best-of", .group = g, .help = "sample N candidates as one batch and keep the --num-samples "
+                  "best by score (mean NLL per token plus the penalties below), best first (0: off)", .resume = none,
+                  .range = between(0, C::max_best_of), .stored = false}, MEMBER(best_of)),
+        field<C>({.name = "beam", .group = g, .help = "constrained beam search of width K instead of sampling: the "
+                  "--num-samples most likely poems the form allows (the model's favourites: more fluent, less varied "
+                  "and more often copied than sampled ones; temperature, top-k, top-p and seed do not apply; 0: off)",
+                  .resume = none, .range = between(0, C::max_beam), .stored = false}, MEMBER(beam)),
+        field<C>({.name = "repeat-penalty", .group = g, .help = "--best-of: nats added per Han character that repeats "
+                  "one earlier in the poem", .resume = none, .range = at_least(0), .stored = false},
+                 MEMBER(weights.repeat)),
+        field<C>({.name = "line-penalty", .group = g, .help = "--best-of: nats added per line equal to an earlier line",
+                  .resume = none, .range = at_least(0), .stored = false}, MEMBER(weights.line)),
+        field<C>({.name = "copy-penalty", .group = g, .help = "--best-of: nats added per line found verbatim in the "
+                  "--novelty corpus", .resume = none, .range = at_least(0), .stored = false}, MEMBER(weights.copy)),
         field<C>({.name = "mood", .group = g, .help = "text the model reads before the poem, not printed (--prefix "
                   "starts line 1)", .resume = none, .stored = false}, MEMBER(mood)),
         field<C>({.name = "rhyme", .group = g, .help = "even lines (with --rhyme=first also line 1) end in one "

@@ -12,7 +12,7 @@
 
 namespace charlm {
 
-namespace {
+namespace poem {
 
 std::vector<std::string> code_points(std::string_view s) {
     std::vector<std::string> out;
@@ -26,6 +26,12 @@ std::vector<std::string> code_points(std::string_view s) {
     }
     return out;
 }
+
+}  // namespace poem
+
+namespace {
+
+using poem::code_points;
 
 bool ends_verse_line(std::string_view c) {
     return c == "，" || c == "。" || c == "？" || c == "！" || c == "；" || c == "," || c == "." || c == "?" ||

@@ -42,7 +42,7 @@ result<poem_marks> poem_marks::of(const vocabulary& vocab, const text_config& te
 }
 
 result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poem_marks& marks, poem_form form,
-                                              std::vector<uint32_t> heads, rhyme_rule rhyme, tone_rule tones,
+                                              std::vector<fixed_char> fixed, rhyme_rule rhyme, tone_rule tones,
                                               const prosody_table* table, text_script script) {
     CHARLM_ASSERT(!form.lines.empty());
     if (tones != tone_rule::off && !form.regulated())
@@ -50,13 +50,9 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poe
                                                    "lines of 5 or 7 characters), not --form {}",
                                                    form.name));
     CHARLM_ASSERT(table != nullptr || (tones == tone_rule::off && rhyme == rhyme_rule::off));
-    if (heads.size() > form.lines.size())
-        return make_error(errc::usage, fmt::format("--acrostic has {} characters but --form {} has {} lines",
-                                                   heads.size(), form.name, form.lines.size()));
 
     poem_constraint c;
     c.form_ = std::move(form);
-    c.heads_ = std::move(heads);
     c.rhyme_ = rhyme;
     c.tones_ = tones;
     c.comma_ = marks.comma;
@@ -79,60 +75,116 @@ result<poem_constraint> poem_constraint::make(const vocabulary& vocab, const poe
         return make_error(errc::input, fmt::format("the model knows only {} Han characters (at least {} are needed to "
                                                    "write a poem); train it on Chinese poems",
                                                    han, min_han));
-    for (uint32_t h : c.heads_) CHARLM_ASSERT(h < vocab.size() && c.info_[h].han);
-    CHARLM_TRY(c.check_head_tones(vocab));
-    CHARLM_TRY(c.check_positions(vocab));
-    CHARLM_TRY(c.check_rhyming_heads(vocab));
+    c.make_plain_masks();
+    CHARLM_TRY(c.set_fixed(vocab, std::move(fixed)));
     return c;
 }
 
-// Every head must fit the tone patterns of at least one opening (平起 or 仄起).
-status poem_constraint::check_head_tones(const vocabulary& vocab) const {
-    if (tones_ == tone_rule::off) return status::success();
-    uint8_t openings = opening_level | opening_oblique;
-    for (uint32_t line = 0; line < heads_.size() && openings; ++line) {
-        const token_info& h = info_[heads_[line]];
-        uint8_t level = 0, oblique = 0;  // the openings whose patterns allow 平 / 仄 at the head
-        for (uint16_t p : line_patterns(line, openings)) (p & 1 ? level : oblique) |= static_cast<uint8_t>(p >> 8);
-        // Without a reading: only where both tones are allowed.
-        const uint8_t fits = h.tones == 0 ? level & oblique
-                                          : static_cast<uint8_t>(((h.tones & tone_level) ? level : 0) |
-                                                                 ((h.tones & tone_oblique) ? oblique : 0));
-        if (!fits)
-            return make_error(errc::usage,
-                              fmt::format("--acrostic head '{}' (line {}) is {} in Middle Chinese, which no {} tone "
-                                          "pattern allows at the start of line {} given the heads before it; use "
-                                          "--tones {}or another head",
-                                          vocab.token(heads_[line]), line + 1, tone_name(h.tones), to_string(tones_),
-                                          line + 1, tones_ == tone_rule::strict ? "loose, --tones off " : "off "));
-        openings = fits;
+status poem_constraint::set_fixed(const vocabulary& vocab, std::vector<fixed_char> fixed, bool every_position) {
+    fixed_ = std::move(fixed);
+    fixed_rhymes_.clear();
+    start_rhymes_.set();
+    CHARLM_TRY(check_places(vocab));
+    CHARLM_TRY(check_fixed_tones(vocab));
+    CHARLM_TRY(check_positions(vocab, every_position));
+    return check_fixed_rhymes(vocab);
+}
+
+const fixed_char* poem_constraint::fixed_at(uint32_t line, uint32_t pos) const {
+    if (line >= fixed_index_.size() || pos >= fixed_index_[line].size() || fixed_index_[line][pos] < 0) return nullptr;
+    return &fixed_[static_cast<size_t>(fixed_index_[line][pos])];
+}
+
+// Every fixed character inside the form, one per place, a Han character of the vocabulary.
+status poem_constraint::check_places(const vocabulary& vocab) {
+    auto& index = fixed_index_;
+    index.clear();
+    for (uint32_t n : form_.lines) index.emplace_back(n, -1);
+    for (size_t i = 0; i < fixed_.size(); ++i) {
+        const fixed_char& f = fixed_[i];
+        CHARLM_ASSERT(f.id < vocab.size() && info_[f.id].han);
+        if (f.line >= form_.lines.size())
+            return make_error(errc::usage, fmt::format("{} '{}' would stand in line {}, but --form {} has {} lines",
+                                                       f.what, vocab.token(f.id), f.line + 1, form_.name,
+                                                       form_.lines.size()));
+        if (f.pos >= form_.lines[f.line])
+            return make_error(errc::usage, fmt::format("{} '{}' would stand at character {} of line {}, which has {}",
+                                                       f.what, vocab.token(f.id), f.pos + 1, f.line + 1,
+                                                       form_.lines[f.line]));
+        int32_t& at = index[f.line][f.pos];
+        if (at >= 0 && fixed_[static_cast<size_t>(at)].id != f.id)
+            return make_error(errc::usage, fmt::format("{} '{}' and {} '{}' both need line {} character {}", f.what,
+                                                       vocab.token(f.id), fixed_[static_cast<size_t>(at)].what,
+                                                       vocab.token(fixed_[static_cast<size_t>(at)].id), f.line + 1,
+                                                       f.pos + 1));
+        at = static_cast<int32_t>(i);
     }
     return status::success();
 }
 
-// Whatever was written before, every position must have a token that fits (the head, where there
-// is one): else no backup can help, and the poem is refused before the first step.
-status poem_constraint::check_positions(const vocabulary& vocab) const {
+bool poem_constraint::fixed_fits(uint16_t pattern, uint32_t line) const {
+    for (uint32_t k = 0; k < fixed_index_[line].size(); ++k) {
+        if (fixed_index_[line][k] < 0) continue;
+        const uint8_t t = info_[fixed_[static_cast<size_t>(fixed_index_[line][k])].id].tones;
+        if (t != 0 && !(t & ((pattern >> k & 1) ? tone_level : tone_oblique))) return false;
+    }
+    return true;
+}
+
+// The openings (平起, 仄起) whose patterns every line's fixed characters fit: the poem starts
+// with those, so no fixed character is a dead end of the tones.
+status poem_constraint::check_fixed_tones(const vocabulary& vocab) {
+    start_openings_ = tones_ == tone_rule::off ? 0 : opening_level | opening_oblique;
+    if (tones_ == tone_rule::off) return status::success();
+    uint8_t openings = opening_level | opening_oblique;
+    for (uint32_t line = 0; line < form_.lines.size(); ++line) {
+        uint8_t fits = 0;
+        for (uint16_t p : line_patterns(line, openings)) fits |= static_cast<uint8_t>(p >> 8);
+        if (!fits) {
+            std::string listed;
+            const fixed_char* last = nullptr;
+            for (uint32_t k = 0; k < fixed_index_[line].size(); ++k)
+                if (const fixed_char* f = fixed_at(line, k)) {
+                    listed += fmt::format("{}{}'{}' ({}, line {} character {})", listed.empty() ? "" : ", ",
+                                          last && last->what == f->what ? "" : f->what + " ", vocab.token(f->id),
+                                          tone_name(info_[f->id].tones), line + 1, k + 1);
+                    last = f;
+                }
+            return make_error(errc::usage,
+                              fmt::format("{}: no {} tone pattern allows that in line {} given the lines before it; "
+                                          "use --tones {}or other characters",
+                                          listed, to_string(tones_), line + 1,
+                                          tones_ == tone_rule::strict ? "loose, --tones off " : "off "));
+        }
+        openings = fits;
+    }
+    start_openings_ = openings;
+    return status::success();
+}
+
+// Whatever was written before, every position must have a token that fits (the fixed character,
+// where there is one): else no backup can help, and the poem is refused before the first step.
+status poem_constraint::check_positions(const vocabulary& vocab, bool every_position) const {
     std::vector<uint8_t> allowed;
     for (uint32_t line = 0; line < form_.lines.size(); ++line)
         for (uint32_t k = 0; k < form_.lines[line]; ++k) {
+            if (!every_position && !fixed_at(line, k)) continue;
             state s = start();
             s.line = line;
             s.pos = k;
             s.patterns = line_patterns(line, s.openings);
             if (next(s, allowed) >= 0 || std::find(allowed.begin(), allowed.end(), 1) != allowed.end()) continue;
-            const bool head = k == 0 && line < heads_.size();
             const std::string need = rhymes_at(line) && k + 1 == form_.lines[line] ? "a level-tone rhyme"
                                      : first_end_unrhymed(line, k)
                                          ? "a character that may be 仄 (line 1 does not rhyme with --rhyme even; "
                                            "--rhyme=first makes it rhyme)"
                                          : "a character";
-            if (head)
+            if (const fixed_char* f = fixed_at(line, k))
                 return make_error(errc::usage,
-                                  fmt::format("--acrostic head '{}' (line {}) can never stand there: the form needs {} "
-                                              "at line {} character {}, and '{}' is {}; use another head{}",
-                                              vocab.token(heads_[line]), line + 1, need, line + 1, k + 1,
-                                              vocab.token(heads_[line]), tone_name(info_[heads_[line]].tones),
+                                  fmt::format("{} '{}' (line {}) can never stand there: the form needs {} at line {} "
+                                              "character {}, and '{}' is {}; use another character{}",
+                                              f->what, vocab.token(f->id), line + 1, need, line + 1, k + 1,
+                                              vocab.token(f->id), tone_name(info_[f->id].tones),
                                               rhyme_ == rhyme_rule::off ? "" : " or --rhyme off"));
             return make_error(errc::input,
                               fmt::format("the model's vocabulary has no character that fits line {} character {} of "
@@ -142,24 +194,27 @@ status poem_constraint::check_positions(const vocabulary& vocab) const {
     return status::success();
 }
 
-// Heads that make a whole line (lines of one character) are rhymes: they must share a group and
-// not repeat, which no backup can change either.
-status poem_constraint::check_rhyming_heads(const vocabulary& vocab) const {
-    rhyme_set common;
-    common.set();
-    std::vector<uint32_t> seen;  // lines
-    for (uint32_t line = 0; line < heads_.size(); ++line) {
-        if (!rhymes_at(line) || form_.lines[line] != 1) continue;
-        const uint32_t h = heads_[line];
-        for (uint32_t before : seen)
-            if (heads_[before] == h || (common & info_[h].level_rhymes).none())
-                return make_error(errc::usage,
-                                  fmt::format("--acrostic heads '{}' (line {}) and '{}' (line {}) are the rhymes of "
-                                              "their one-character lines, and they {}; use other heads or --rhyme off",
-                                              vocab.token(heads_[before]), before + 1, vocab.token(h), line + 1,
-                                              heads_[before] == h ? "repeat" : "share no rhyme group with the heads before"));
-        common &= info_[h].level_rhymes;
-        seen.push_back(line);
+// Fixed characters at rhyme positions must share a group and not repeat, which no backup can
+// change either; the rhyme then starts in their common groups.
+status poem_constraint::check_fixed_rhymes(const vocabulary& vocab) {
+    start_rhymes_.set();
+    fixed_rhymes_.clear();
+    const fixed_char* before = nullptr;
+    for (uint32_t line = 0; line < form_.lines.size(); ++line) {
+        const fixed_char* f = rhymes_at(line) ? fixed_at(line, form_.lines[line] - 1) : nullptr;
+        if (!f || !(info_[f->id].tones & tone_level)) continue;  // 仄 or unread: check_positions says why
+        const bool repeat = std::find(fixed_rhymes_.begin(), fixed_rhymes_.end(), f->id) != fixed_rhymes_.end();
+        if (before && (repeat || (start_rhymes_ & info_[f->id].level_rhymes).none()))
+            return make_error(errc::usage,
+                              fmt::format("{}{} '{}' (line {}) and {}'{}' (line {}) are rhymes, and they {}; use other "
+                                          "characters or --rhyme off",
+                                          before->what, before->what == f->what ? "s" : "", vocab.token(before->id),
+                                          before->line + 1, before->what == f->what ? "" : f->what + " ",
+                                          vocab.token(f->id), line + 1,
+                                          repeat ? "repeat" : "share no rhyme group with the rhymes before"));
+        start_rhymes_ &= info_[f->id].level_rhymes;
+        fixed_rhymes_.push_back(f->id);
+        before = f;
     }
     return status::success();
 }
@@ -181,16 +236,16 @@ std::vector<uint16_t> poem_constraint::line_patterns(uint32_t line, uint8_t open
         if (!(openings & o)) continue;
         const bool second = poem::level_second(line, o == opening_level);
         for (uint8_t m : poem::allowed_lines(form_.lines[line], second, poem::level_end(line, first_rhymed), tones_))
-            out.push_back(static_cast<uint16_t>(o << 8 | m));
+            if (const auto p = static_cast<uint16_t>(o << 8 | m); fixed_fits(p, line)) out.push_back(p);
     }
     return out;
 }
 
 poem_constraint::state poem_constraint::start() const {
     state s;
-    s.openings = tones_ == tone_rule::off ? 0 : opening_level | opening_oblique;
+    s.openings = start_openings_;
     s.patterns = line_patterns(0, s.openings);
-    s.rhymes.set();
+    s.rhymes = start_rhymes_;
     return s;
 }
 
@@ -209,27 +264,46 @@ int32_t poem_constraint::next(const state& s, std::vector<uint8_t>& allowed) con
     }
     const bool rhyme_here = rhymes_at(s.line) && k == len - 1;
     const bool unrhymed_end = first_end_unrhymed(s.line, k);
+    const fixed_char* fixed = fixed_at(s.line, k);
+    if (!fixed && !rhyme_here) {  // the common case: one of the masks made once
+        allowed = plain_masks_[(ok_level ? 1u : 0u) | (ok_oblique ? 2u : 0u) | (unrhymed_end ? 4u : 0u)];
+        return -1;
+    }
     const auto fits = [&](uint32_t id) {
         const token_info& t = info_[id];
-        if (!t.han) return false;
-        if (tones_ != tone_rule::off && !(((t.tones & tone_level) && ok_level) ||
-                                          ((t.tones & tone_oblique) && ok_oblique) ||
-                                          (t.tones == 0 && ok_level && ok_oblique)))
-            return false;
-        if (unrhymed_end && poem::first_line_in_rhyme(t.tones)) return false;  // the checker's rule
+        if (!fits_place(t, ok_level, ok_oblique, unrhymed_end, fixed != nullptr)) return false;
         if (rhyme_here) {
             if ((t.level_rhymes & s.rhymes).none()) return false;
             if (std::find(s.rhyme_tokens.begin(), s.rhyme_tokens.end(), id) != s.rhyme_tokens.end()) return false;
+            if (!fixed && std::find(fixed_rhymes_.begin(), fixed_rhymes_.end(), id) != fixed_rhymes_.end())
+                return false;
         }
         return true;
     };
     allowed.assign(info_.size(), 0);
-    if (k == 0 && s.line < heads_.size()) {
-        if (fits(heads_[s.line])) return static_cast<int32_t>(heads_[s.line]);
-        return -1;
-    }
+    if (fixed) return fits(fixed->id) ? static_cast<int32_t>(fixed->id) : -1;
     for (uint32_t id = 1; id < info_.size(); ++id) allowed[id] = fits(id);
     return -1;
+}
+
+// A token at a place of a line, apart from the rhyme: a Han character of a tone the patterns still
+// allow there (one without a reading only where either tone is allowed, unless the user fixed it:
+// the checker never faults one either), and not a 平-only end of an unrhymed line 1 (the checker's rule).
+bool poem_constraint::fits_place(const token_info& t, bool ok_level, bool ok_oblique, bool unrhymed_end,
+                                 bool fixed) const {
+    if (!t.han) return false;
+    const bool unread_ok = t.tones == 0 && (fixed || (ok_level && ok_oblique));
+    if (tones_ != tone_rule::off &&
+        !(((t.tones & tone_level) && ok_level) || ((t.tones & tone_oblique) && ok_oblique) || unread_ok))
+        return false;
+    return !(unrhymed_end && poem::first_line_in_rhyme(t.tones));
+}
+
+void poem_constraint::make_plain_masks() {
+    plain_masks_.assign(8, std::vector<uint8_t>(info_.size(), 0));
+    for (uint32_t key = 0; key < 8; ++key)
+        for (uint32_t id = 1; id < info_.size(); ++id)
+            plain_masks_[key][id] = fits_place(info_[id], key & 1, key & 2, key & 4, false);
 }
 
 void poem_constraint::advance(state& s, uint32_t token) const {

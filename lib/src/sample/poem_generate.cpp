@@ -1,20 +1,15 @@
-// Sampling poems that keep their form: at each step the poem_constraint's forced token, or a draw
-// (the user's temperature / top-k / top-p) from the tokens it allows; where those hold almost no
-// probability the poem backs up: the line (up to 4 times), then the couplet (4 times), then the
-// whole poem, and after 64 backups any allowed token is taken however unlikely. A backup restores
-// the model's recurrent state saved where the line, couplet or poem began: the mood and prefix are
-// read once, never again.
-// Not here: the per-position rules (poem_constraint.cpp), printing (app/).
+// Poems from a request: the fixed characters (acrostic heads, a template, keywords placed by their
+// plan), the form, the prefix and mood, the rows sampled (poem_writer.cpp) and, with --best-of,
+// the candidates ranked by score_poem.
+// Not here: the per-position rules (poem_constraint.cpp), the sampling loop, printing (app/).
 #include <fmt/core.h>
 
 #include <omp.h>
 
-#include <cmath>
-#include <limits>
+#include <algorithm>
 #include <optional>
 
 #include "charlm/poem.hpp"
-#include "layers/softmax_xent.h"
 #include "sample/poem_impl.h"
 #include "sample/sampling_impl.h"
 
@@ -24,214 +19,44 @@ namespace {
 
 using sampling::known_tokens;
 using sampling::script_of;
-using sampling::step_probs;
 using sampling::thread_guard;
-
-constexpr uint32_t line_tries = 4, couplet_tries = 4;
-constexpr uint64_t relax_after = 64;     // backups of one poem before the mass threshold is dropped
-constexpr uint64_t give_up_after = 20000;  // only dead ends (nothing allowed) are left by then
-
-// A place a poem can back up to: the constraint's state, how many tokens were written, and the
-// model's recurrent state and logits there.
-struct snapshot {
-    poem_constraint::state state;
-    size_t fed = 0;
-    generator::saved_state model;
-    std::vector<float> logits;  // (V)
-};
-
-enum class backup_to { line, couplet, poem };
-
-// Where a dead end goes back to: the line while it has tries left, then the couplet, then the
-// whole poem; each new line (by writing, not by backing up) gives its tries back.
-class backup_policy {
-public:
-    void entered_line(uint32_t line) {
-        line_left_ = line_tries;
-        if (line % 2 == 0) couplet_left_ = couplet_tries;
-    }
-    // line_written / couplet_written: whether the line / couplet has tokens to undo.
-    backup_to choose(bool line_written, bool couplet_written, poem_stats& stats) {
-        if (line_left_ > 0 && line_written) {
-            --line_left_;
-            ++stats.line_backups;
-            return backup_to::line;
-        }
-        line_left_ = line_tries;
-        if (couplet_left_ > 0 && couplet_written) {
-            --couplet_left_;
-            ++stats.couplet_backups;
-            return backup_to::couplet;
-        }
-        couplet_left_ = couplet_tries;
-        ++stats.restarts;
-        return backup_to::poem;
-    }
-
-private:
-    uint32_t line_left_ = line_tries, couplet_left_ = couplet_tries;
-};
-
-class poem_writer {
-public:
-    poem_writer(const language_model& model, const poem_constraint& c, const std::vector<uint32_t>& context,
-                const sample_config& cfg, double min_mass)
-        : model_(model), c_(c), gen_(model, 1, cfg.precision), sampler_(sampler_of(cfg)), min_mass_(min_mass),
-          v_(model.vocab().size()) {
-        for (uint32_t id : context) logits_ = step(id);
-    }
-
-    // One poem after `prefix` (already checked against the constraint, ending in state `start`).
-    result<poem_result> write(const std::vector<uint32_t>& prefix, const poem_constraint::state& start,
-                              uint64_t rng) {
-        begin(prefix, start);
-        while (!c_.done(s_)) {
-            if (s_.line != line_) enter_line();
-            const int32_t forced = c_.next(s_, allowed_);
-            probs_.compute(logits_, v_);
-            if (forced >= 0) {
-                take(static_cast<uint32_t>(forced));
-            } else if (const auto tok = draw(rng)) {
-                take(*tok);
-            } else {
-                if (stats_.backups() >= give_up_after)
-                    return make_error(errc::input,
-                                      fmt::format("no poem of form {} could be completed after {} backups: the "
-                                                  "model's vocabulary leaves no character for line {}, position "
-                                                  "{}; relax --tones or --rhyme, or change the --acrostic",
-                                                  c_.form().name, stats_.backups(), s_.line + 1, s_.pos + 1));
-                back_up();
-            }
-        }
-        return finish(prefix.size());
-    }
-
-private:
-    const float* step(uint32_t id) {
-        const auto x = static_cast<int32_t>(id);
-        return gen_.step(&x);
-    }
-    snapshot here() const { return {s_, fed_.size(), gen_.save(), std::vector<float>(logits_, logits_ + v_)}; }
-    void go_to(const snapshot& to) {
-        s_ = to.state;
-        line_ = s_.line;
-        fed_.resize(to.fed);
-        nll_.resize(to.fed - prefix_size_);
-        gen_.restore(to.model);
-        saved_logits_ = to.logits;
-        logits_ = saved_logits_.data();
-    }
-
-    // The model reads the prefix once per poem from the state after the context.
-    void begin(const std::vector<uint32_t>& prefix, const poem_constraint::state& start) {
-        if (!after_context_) after_context_ = snapshot{start, 0, gen_.save(), std::vector<float>(logits_, logits_ + v_)};
-        prefix_size_ = 0;
-        go_to(*after_context_);
-        s_ = start;
-        line_ = s_.line;
-        prefix_size_ = prefix.size();
-        fed_ = prefix;
-        for (uint32_t id : prefix) logits_ = step(id);
-        poem_snap_ = line_snap_ = couplet_snap_ = here();
-        policy_ = backup_policy{};
-        stats_ = poem_stats{};
-        min_mass_now_ = min_mass_;
-    }
-
-    // A new line reached by writing: where its backups (and its couplet's) go.
-    void enter_line() {
-        line_ = s_.line;
-        line_snap_ = here();
-        if (line_ % 2 == 0) couplet_snap_ = line_snap_;
-        policy_.entered_line(line_);
-    }
-
-    // A draw from the allowed tokens, or none when they hold too little of the probability.
-    std::optional<uint32_t> draw(uint64_t& rng) {
-        masked_.assign(logits_, logits_ + v_);
-        double mass = 0;
-        for (uint32_t i = 0; i < v_; ++i) {
-            if (allowed_[i]) mass += probs_.w[i];
-            else masked_[i] = -std::numeric_limits<float>::infinity();
-        }
-        mass /= probs_.total;
-        if (!(mass > 0) || mass < min_mass_now_) return std::nullopt;
-        const uint32_t tok = sample_logits(masked_.data(), v_, sampler_, rng, scratch_);
-        CHARLM_ASSERT(allowed_[tok]);
-        return tok;
-    }
-
-    void take(uint32_t tok) {
-        nll_.push_back(probs_.nll(logits_, tok));
-        c_.advance(s_, tok);
-        fed_.push_back(tok);
-        if (!c_.done(s_)) logits_ = step(tok);
-    }
-
-    // The one path of a poem backing up: the policy chooses the snapshot, the state is restored.
-    void back_up() {
-        switch (policy_.choose(fed_.size() > line_snap_.fed, fed_.size() > couplet_snap_.fed, stats_)) {
-            case backup_to::line: go_to(line_snap_); break;
-            case backup_to::couplet:
-                line_snap_ = couplet_snap_;
-                go_to(couplet_snap_);
-                break;
-            case backup_to::poem:
-                line_snap_ = couplet_snap_ = poem_snap_;
-                go_to(poem_snap_);
-                break;
-        }
-        if (stats_.backups() >= relax_after) min_mass_now_ = 0;
-    }
-
-    poem_result finish(size_t prefix_size) {
-        poem_result r;
-        for (size_t i = 0; i < fed_.size(); ++i) {
-            r.text += model_.vocab().token(fed_[i]);
-            if (i + 1 == prefix_size) r.prefix_bytes = r.text.size();
-        }
-        for (double x : nll_) stats_.nll += x;
-        stats_.tokens = fed_.size() - prefix_size;
-        r.stats = stats_;
-        for (size_t i = prefix_size; i < fed_.size(); ++i) r.pieces.push_back(model_.vocab().token(fed_[i]));
-        for (double x : nll_) r.p.push_back(std::exp(-x));
-        return r;
-    }
-
-    const language_model& model_;
-    const poem_constraint& c_;
-    generator gen_;  // one row
-    token_sampler sampler_;
-    double min_mass_;
-    uint32_t v_;
-    const float* logits_ = nullptr;   // (V) after the last token read
-    std::vector<float> saved_logits_;  // (V) the logits of the snapshot last restored
-    std::optional<snapshot> after_context_;
-
-    // The poem being written.
-    poem_constraint::state s_;
-    uint32_t line_ = 0;
-    size_t prefix_size_ = 0;
-    std::vector<uint32_t> fed_;  // the poem's tokens so far, the prefix first
-    std::vector<double> nll_;    // (fed_.size() - prefix_size_) NLL of each generated token
-    snapshot poem_snap_, line_snap_, couplet_snap_;
-    backup_policy policy_;
-    poem_stats stats_;
-    double min_mass_now_ = 0;
-
-    std::vector<uint8_t> allowed_;  // (V)
-    std::vector<float> masked_;     // (V) logits with the disallowed at -inf
-    step_probs probs_;
-    sample_scratch scratch_;
-};
 
 }  // namespace
 
 status poem_config::validate() const {
     if (!(min_mass >= 0 && min_mass < 1))
         return make_error(errc::usage, fmt::format("the minimum allowed mass must be in [0, 1), got {}", min_mass));
-    if (!active() && (needs_prosody() || !mood.empty()))
-        return make_error(errc::usage, "--rhyme, --tones and --mood need --form or --acrostic");
+    if (!active() && (needs_prosody() || !mood.empty() || !keywords.empty() || best_of > 0 || beam > 0))
+        return make_error(errc::usage, "--rhyme, --tones, --mood, --keywords, --best-of and --beam need --form or "
+                                       "--acrostic (or --template)");
+    if (best_of > 0 && beam > 0)
+        return make_error(errc::usage, "--best-of samples candidates and --beam searches for the most likely poems: "
+                                       "give one of them");
+    if (beam > max_beam)
+        return make_error(errc::usage, fmt::format("--beam must be at most {}, got {}", max_beam, beam));
+    if (!template_text.empty() && (!form.empty() || !acrostic.empty()))
+        return make_error(errc::usage, "--template gives the form and the fixed characters: leave out --form and "
+                                       "--acrostic (write the heads into the template)");
+    if (best_of > max_best_of)
+        return make_error(errc::usage, fmt::format("--best-of must be at most {}, got {}", max_best_of, best_of));
+    for (double x : {weights.repeat, weights.line, weights.copy})
+        if (!(x >= 0 && x < 1e6))
+            return make_error(errc::usage, fmt::format("--repeat-penalty, --line-penalty and --copy-penalty must be "
+                                                       ">= 0 (nats), got {}",
+                                                       x));
+    return status::success();
+}
+
+status poem_config::validate(const sample_config& cfg) const {
+    CHARLM_TRY(validate());
+    if (best_of > 0 && best_of < cfg.num_samples)
+        return make_error(errc::usage, fmt::format("--best-of {} keeps the best --num-samples of its candidates: it "
+                                                   "needs at least {} (--num-samples)",
+                                                   best_of, cfg.num_samples));
+    if (beam > 0 && beam < cfg.num_samples)
+        return make_error(errc::usage, fmt::format("--beam {} keeps that many poems: --num-samples {} needs a beam at "
+                                                   "least as wide",
+                                                   beam, cfg.num_samples));
     return status::success();
 }
 
@@ -246,22 +71,45 @@ poem_stats& poem_stats::operator+=(const poem_stats& o) {
 
 namespace {
 
-// The acrostic's heads: characters the model knows, each a Han character.
-result<std::vector<uint32_t>> acrostic_heads(const language_model& model, const poem_config& pc) {
-    auto heads = known_tokens(model, pc.acrostic, "--acrostic", unknown_policy::error);
-    if (!heads) return heads.err();
-    for (uint32_t h : *heads)
+// Han characters the model knows, from `text` as the option gives it (`what` names it).
+result<std::vector<uint32_t>> han_tokens(const language_model& model, const std::string& text, const std::string& what) {
+    auto ids = known_tokens(model, text, what, unknown_policy::error);
+    if (!ids) return ids.err();
+    for (uint32_t h : *ids)
         if (!poem::is_han(model.vocab().token(h)))
-            return make_error(errc::usage, fmt::format("--acrostic head '{}' is not a Han character; every head starts "
-                                                       "a line of Chinese characters",
-                                                       model.vocab().token(h)));
-    if (heads->empty() && !pc.acrostic.empty())
-        return make_error(errc::usage, "--acrostic is empty after the model's preprocessing");
-    return heads;
+            return make_error(errc::usage, fmt::format("{} has '{}', which is not a Han character; a poem's lines "
+                                                       "are Han characters",
+                                                       what, model.vocab().token(h)));
+    if (ids->empty() && !text.empty()) return make_error(errc::usage, what + " is empty after the model's preprocessing");
+    return ids;
 }
 
-// --form, or without one a line of seven characters per head (a 4-character head makes a 七绝).
-result<poem_form> form_of(const poem_config& pc, size_t heads) {
+// The acrostic's heads: line i starts with its i-th character.
+result<std::vector<fixed_char>> acrostic_heads(const language_model& model, const poem_config& pc) {
+    auto heads = han_tokens(model, pc.acrostic, "--acrostic");
+    if (!heads) return heads.err();
+    std::vector<fixed_char> out;
+    for (uint32_t i = 0; i < heads->size(); ++i) out.push_back({i, 0, (*heads)[i], "acrostic head"});
+    return out;
+}
+
+// The template's fixed characters as the model's tokens.
+result<std::vector<fixed_char>> template_chars(const language_model& model, const poem_template& t) {
+    std::vector<fixed_char> out;
+    for (const auto& f : t.chars) {
+        auto id = han_tokens(model, f.character, fmt::format("--template (line {} character {})", f.line + 1, f.pos + 1));
+        if (!id) return id.err();
+        if (id->size() != 1)
+            return make_error(errc::usage, fmt::format("--template character '{}' is {} tokens of the model, not one",
+                                                       f.character, id->size()));
+        out.push_back({f.line, f.pos, id->front(), "template character"});
+    }
+    return out;
+}
+
+// --form; the template's; or without either a line of seven per head (a 4-character head makes a 七绝).
+result<poem_form> form_of(const poem_config& pc, const poem_template* t, size_t heads) {
+    if (t) return t->form;
     if (!pc.form.empty()) return parse_poem_form(pc.form);
     if (heads > poem_form::max_lines)
         return make_error(errc::usage, fmt::format("--acrostic has {} characters, more than the {} lines a poem may "
@@ -271,6 +119,17 @@ result<poem_form> form_of(const poem_config& pc, size_t heads) {
     form.lines.assign(heads, 7);
     form.name = heads == 4 ? "七绝" : heads == 8 ? "七律" : fmt::format("{}x7", heads);
     return form;
+}
+
+// The keywords' words and their tokens.
+result<std::vector<std::vector<uint32_t>>> keyword_tokens(const language_model& model, const std::vector<std::string>& words) {
+    std::vector<std::vector<uint32_t>> out;
+    for (const auto& w : words) {
+        auto ids = han_tokens(model, w, fmt::format("--keywords '{}'", w));
+        if (!ids) return ids.err();
+        out.push_back(std::move(*ids));
+    }
+    return out;
 }
 
 // The prefix starts the first line: each of its characters must be allowed where it stands.
@@ -289,7 +148,8 @@ result<poem_constraint::state> after_prefix(const poem_constraint& c, const voca
             return make_error(errc::usage,
                               fmt::format("--prefix '{}' cannot start the poem: its character {} '{}' {}", prefix, i + 1,
                                           vocab.token(ids[i]),
-                                          forced >= 0 ? fmt::format("must be the acrostic head '{}'",
+                                          forced >= 0 ? fmt::format("must be the {} '{}'", c.fixed_at(0, s.pos)
+                                                                    ? c.fixed_at(0, s.pos)->what : "character",
                                                                     vocab.token(static_cast<uint32_t>(forced)))
                                                       : std::string("does not fit the form, tones or rhyme there")));
         c.advance(s, ids[i]);
@@ -319,45 +179,105 @@ result<const prosody_table*> prosody_for(const poem_config& pc, const prosody_ta
     return &loaded;
 }
 
+// The constraint of a request: the form, the fixed characters (acrostic heads, template, then the
+// keywords placed by their plan), rhyme and tones.
+// The prefix's characters hold their places in line 1 for the keyword plan (after_prefix checks them).
+std::vector<fixed_char> prefix_places(const vocabulary& vocab, const std::vector<uint32_t>& prefix, uint32_t line_length) {
+    std::vector<fixed_char> out;
+    for (uint32_t k = 0; k < prefix.size() && k < line_length; ++k)
+        if (poem::is_han(vocab.token(prefix[k]))) out.push_back({0, k, prefix[k], "--prefix character"});
+    return out;
+}
+
+result<poem_constraint> constraint_of(const language_model& model, const poem_config& pc, const prosody_table* table,
+                                      const std::vector<uint32_t>& prefix) {
+    std::optional<poem_template> tmpl;
+    if (!pc.template_text.empty()) {
+        auto t = parse_poem_template(pc.template_text);
+        if (!t) return t.err();
+        tmpl = std::move(*t);
+    }
+    auto fixed = tmpl ? template_chars(model, *tmpl) : acrostic_heads(model, pc);
+    if (!fixed) return fixed.err();
+    auto form = form_of(pc, tmpl ? &*tmpl : nullptr, fixed->size());
+    if (!form) return form.err();
+    if (!tmpl && fixed->size() > form->lines.size())
+        return make_error(errc::usage, fmt::format("--acrostic has {} characters but --form {} has {} lines",
+                                                   fixed->size(), form->name, form->lines.size()));
+    auto marks = poem_marks::of(model.vocab(), model.text());
+    if (!marks) return marks.err();
+    auto script = table ? script_of(model.text(), model.vocab()) : result<text_script>(text_script::simplified);
+    if (!script) return script.err();
+    std::vector<std::string> words;
+    if (!pc.keywords.empty()) {
+        auto w = parse_keywords(pc.keywords);
+        if (!w) return w.err();
+        words = std::move(*w);
+    }
+    auto c = poem_constraint::make(model.vocab(), *marks, std::move(*form), *fixed, pc.rhyme, pc.tones, table, *script);
+    if (!c || words.empty()) return c;
+    auto ids = keyword_tokens(model, words);
+    if (!ids) return ids.err();
+    // The prefix joins the fixed characters only for the plan: the constraint keeps the others.
+    std::vector<fixed_char> taken = *fixed;
+    for (auto& f : prefix_places(model.vocab(), prefix, c->form().lines[0]))
+        if (!c->fixed_at(0, f.pos)) taken.push_back(std::move(f));
+    auto placed = poem::plan_keywords(*c, model.vocab(), taken, words, *ids);
+    if (!placed) return placed.err();
+    std::erase_if(*placed, [](const fixed_char& f) { return f.what == "--prefix character"; });
+    CHARLM_TRY(c->set_fixed(model.vocab(), std::move(*placed)));
+    return c;
+}
+
+// The candidates scored; with --best-of, the best num_samples of them, best first (ties: the
+// earlier row).
+std::vector<poem_result> choose(std::vector<poem_result> rows, const sample_config& cfg, const poem_config& pc) {
+    for (uint32_t r = 0; r < rows.size(); ++r) {
+        rows[r].candidate = r;
+        rows[r].score = score_poem(rows[r], pc.weights, pc.novelty_text);
+    }
+    if (pc.beam > 0) rows.resize(std::min<size_t>(rows.size(), cfg.num_samples));  // most likely first already
+    if (pc.best_of == 0) return rows;
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const poem_result& a, const poem_result& b) { return a.score.total < b.score.total; });
+    rows.resize(cfg.num_samples);
+    return rows;
+}
+
 }  // namespace
 
 result<std::vector<poem_result>> generate_poems(const language_model& model, const std::string& prefix,
                                                 const sample_config& cfg, const poem_config& pc,
                                                 const prosody_table* table, const poem_sink& on_poem) {
     CHARLM_TRY(cfg.validate());
-    CHARLM_TRY(pc.validate());
+    CHARLM_TRY(pc.validate(cfg));
     CHARLM_ASSERT(pc.active());
-    auto heads = acrostic_heads(model, pc);
-    if (!heads) return heads.err();
-    auto form = form_of(pc, heads->size());
-    if (!form) return form.err();
     prosody_table loaded;
     auto prosody = prosody_for(pc, table, loaded);
     if (!prosody) return prosody.err();
-    auto marks = poem_marks::of(model.vocab(), model.text());
-    if (!marks) return marks.err();
-    auto script = *prosody ? script_of(model.text(), model.vocab()) : result<text_script>(text_script::simplified);
-    if (!script) return script.err();
-    auto c = poem_constraint::make(model.vocab(), *marks, std::move(*form), *heads, pc.rhyme, pc.tones, *prosody,
-                                   *script);
-    if (!c) return c.err();
     auto prefix_ids = known_tokens(model, prefix, "--prefix", unknown_policy::error);
     if (!prefix_ids) return prefix_ids.err();
+    auto c = constraint_of(model, pc, *prosody, *prefix_ids);
+    if (!c) return c.err();
     auto start = after_prefix(*c, model.vocab(), prefix, *prefix_ids);
     if (!start) return start.err();
+    auto marks = poem_marks::of(model.vocab(), model.text());
+    if (!marks) return marks.err();
     auto context = context_of(model, pc, cfg.unknown, marks->newline);
     if (!context) return context.err();
 
     const thread_guard threads(model);
-    poem_writer writer(model, *c, *context, cfg, pc.min_mass);
-    std::vector<poem_result> out;
-    for (uint32_t r = 0; r < cfg.num_samples; ++r) {
-        auto poem = writer.write(*prefix_ids, *start, row_stream_state(cfg.seed, r));
-        if (!poem) return poem.err();
-        const bool more = !on_poem || on_poem(r, *poem);
-        out.push_back(std::move(*poem));
-        if (!more) break;
-    }
+    const uint32_t rows = pc.best_of > 0 ? pc.best_of : cfg.num_samples;
+    auto written = pc.beam > 0 ? poem::beam_poems(model, *c, *context, *prefix_ids, *start, cfg.precision, pc.beam)
+                               : poem::write_poems(model, *c, *context, *prefix_ids, *start, cfg, rows, pc.min_mass);
+    if (!written) return written.err();
+    std::vector<poem_result> out = choose(std::move(*written), cfg, pc);
+    if (on_poem)
+        for (uint32_t r = 0; r < out.size(); ++r)
+            if (!on_poem(r, out[r])) {
+                out.resize(r + 1);
+                break;
+            }
     return out;
 }
 

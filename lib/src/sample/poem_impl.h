@@ -3,11 +3,15 @@
 // Not here: the constraint's state machine (poem_constraint.cpp) or the sampling loop.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "charlm/poem.hpp"
+#include "layers/softmax_xent.h"
 
 namespace charlm::poem {
 
@@ -39,5 +43,48 @@ std::vector<uint8_t> allowed_lines(uint32_t length, bool level_second, bool leve
 
 // Whether a token is a Han character (its first code point's script is Han).
 bool is_han(std::string_view token);
+
+// The model's probabilities at one step: w (V) = exp(logit - max), their sum, for the allowed
+// tokens' share and the NLL of the chosen one.
+struct step_probs {
+    std::vector<float> w;
+    float max = 0;
+    double total = 0;
+    void compute(const float* logits, uint32_t v) {
+        w.resize(v);
+        max = -std::numeric_limits<float>::infinity();
+        for (uint32_t i = 0; i < v; ++i) max = logits[i] > max ? logits[i] : max;
+        for (uint32_t i = 0; i < v; ++i) w[i] = std::isnan(logits[i]) ? -INFINITY : logits[i] - max;
+        nn::fast_exp(w.data(), w.data(), v);
+        total = 0;
+        for (uint32_t i = 0; i < v; ++i) total += w[i];
+    }
+    double nll(const float* logits, uint32_t id) const { return std::log(total) - (logits[id] - max); }
+};
+
+// `rows` poems sampled as rows of one batch after `context` (read first, never printed) and
+// `prefix` (the poem's start, in state `start`), row r from row_stream_state(cfg.seed, r); each row
+// backs up on its own (poem_writer.cpp). errc::input when a row finds no way on.
+result<std::vector<poem_result>> write_poems(const language_model& model, const poem_constraint& c,
+                                             const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+                                             const poem_constraint::state& start, const sample_config& cfg,
+                                             uint32_t rows, double min_mass);
+
+// The `width` most likely poems the constraint allows (constrained beam search over `width` rows),
+// most likely first. errc::input when every hypothesis reaches a dead end.
+result<std::vector<poem_result>> beam_poems(const language_model& model, const poem_constraint& c,
+                                            const std::vector<uint32_t>& context, const std::vector<uint32_t>& prefix,
+                                            const poem_constraint::state& start, precision p, uint32_t width);
+
+// Places each keyword (its token ids) in a line of `c`'s form besides the characters already
+// `fixed`: word i in line i * lines / words when it fits there (the next free lines otherwise), at
+// the first place of slot_order (poem_plan.cpp) that the constraint accepts; leaves `c` with them
+// all. errc::usage naming the word and why it fits nowhere.
+result<std::vector<fixed_char>> plan_keywords(poem_constraint& c, const vocabulary& vocab, std::vector<fixed_char> fixed,
+                                              const std::vector<std::string>& words,
+                                              const std::vector<std::vector<uint32_t>>& ids);
+
+// The characters of a UTF-8 string (code points), one string each.
+std::vector<std::string> code_points(std::string_view s);
 
 }  // namespace charlm::poem

@@ -32,23 +32,8 @@ inline result<std::vector<uint32_t>> known_tokens(const language_model& model, c
     return ids;
 }
 
-// The model's probabilities at one step: w (V) = exp(logit - max), their sum, for the allowed
-// tokens' share and the NLL of the chosen one.
-struct step_probs {
-    std::vector<float> w;
-    float max = 0;
-    double total = 0;
-    void compute(const float* logits, uint32_t v) {
-        w.resize(v);
-        max = -std::numeric_limits<float>::infinity();
-        for (uint32_t i = 0; i < v; ++i) max = logits[i] > max ? logits[i] : max;
-        for (uint32_t i = 0; i < v; ++i) w[i] = std::isnan(logits[i]) ? -INFINITY : logits[i] - max;
-        nn::fast_exp(w.data(), w.data(), v);
-        total = 0;
-        for (uint32_t i = 0; i < v; ++i) total += w[i];
-    }
-    double nll(const float* logits, uint32_t id) const { return std::log(total) - (logits[id] - max); }
-};
+// One step's probabilities: poem_impl.h's.
+using poem::step_probs;
 
 // As generate(): a small model's step runs faster on one thread (see generate.cpp); the count
 // the caller had comes back when the guard goes.

@@ -36,6 +36,8 @@ result<std::vector<input_conversion>> convert_inputs(const language_model& model
     if (pc) {
         CHARLM_TRY(convert_field(model, "mood", pc->mood, false, notes));
         CHARLM_TRY(convert_field(model, "acrostic", pc->acrostic, true, notes));
+        CHARLM_TRY(convert_field(model, "keywords", pc->keywords, false, notes));
+        CHARLM_TRY(convert_field(model, "template", pc->template_text, false, notes));
     }
     return notes;
 }

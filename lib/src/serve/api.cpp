@@ -163,11 +163,94 @@ json query_to_json(const std::multimap<std::string, std::string>& params) {
     return j;
 }
 
+namespace {
+
+// A poem field of a request into `poem`; false with `err` set when its value is wrong, `known` false
+// when the key is not a poem field.
+bool parse_poem_field(const std::string& key, const json& v, const serve_config& cfg, poem_config& poem,
+                      http_error& err, bool& known) {
+    known = true;
+    uint64_t u = 0;
+    if (key == "beam") {
+        if (!get_uint(v, "beam", 0, std::min(cfg.max_samples, poem_config::max_beam), u, err)) return false;
+        poem.beam = static_cast<uint32_t>(u);
+    } else if (key == "best_of") {
+        if (!get_uint(v, "best_of", 0, cfg.max_samples, u, err)) return false;
+        poem.best_of = static_cast<uint32_t>(u);
+    } else if (key == "repeat_penalty" || key == "line_penalty" || key == "copy_penalty") {
+        float x = 0;
+        if (!get_float(v, key.c_str(), x, err)) return false;
+        (key == "repeat_penalty" ? poem.weights.repeat
+         : key == "line_penalty" ? poem.weights.line
+                                 : poem.weights.copy) = x;
+    } else if (key == "form" || key == "acrostic" || key == "mood" || key == "keywords" || key == "template") {
+        std::string& field = key == "form"       ? poem.form
+                             : key == "acrostic" ? poem.acrostic
+                             : key == "keywords" ? poem.keywords
+                             : key == "template" ? poem.template_text
+                                                 : poem.mood;
+        if (!get_string(v, key.c_str(), field, err)) return false;
+        // The mood is read before the poem with no departure check inside: a short one bounds that work.
+        if (key == "mood" && field.size() > max_mood_bytes) {
+            err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
+                                  field.size()));
+            return false;
+        }
+    } else if (key == "rhyme" || key == "tones") {
+        std::string name;
+        if (!get_string(v, key.c_str(), name, err)) return false;
+        const status s = key == "rhyme" ? parse_into(parse_rhyme_rule(name), poem.rhyme)
+                                        : parse_into(parse_tone_rule(name), poem.tones);
+        if (!s.ok()) {
+            err = bad(api_names(s.err().message));
+            return false;
+        }
+    } else {
+        known = false;
+    }
+    return true;
+}
+
+// A lyric field of a request into `lyrics`, as parse_poem_field.
+bool parse_lyric_field(const std::string& key, const json& v, lyric_config& l, http_error& err, bool& known) {
+    known = true;
+    uint64_t u = 0;
+    if (key == "rhyme_scheme" || key == "rhyme_system" || key == "line_length" || key == "syllables" ||
+        key == "meter" || key == "structure") {
+        std::string& field = key == "rhyme_scheme"  ? l.rhyme_scheme
+                             : key == "rhyme_system" ? l.rhyme_system
+                             : key == "line_length"  ? l.line_length
+                             : key == "syllables"    ? l.syllables
+                             : key == "meter"        ? l.meter
+                                                     : l.structure;
+        if (!get_string(v, key.c_str(), field, err)) return false;
+    } else if (key == "lines") {
+        if (!get_uint(v, "lines", 0, lyric_shape::max_lines, u, err)) return false;
+        l.lines = static_cast<uint32_t>(u);
+    } else if (key == "labels") {
+        if (!v.is_boolean()) {
+            err = bad(fmt::format("'labels' must be true or false, not {}", type_name(v)));
+            return false;
+        }
+        l.labels = v.get<bool>();
+    } else {
+        known = false;
+    }
+    return true;
+}
+
+}  // namespace
+
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err) {
     out = generate_request{};
     out.cfg = cfg.defaults;
     out.poem = cfg.poem_defaults;
     for (const auto& [key, v] : body.items()) {
+        bool known = false;
+        if (!parse_poem_field(key, v, cfg, out.poem, err, known)) return false;
+        if (known) continue;
+        if (!parse_lyric_field(key, v, out.lyrics, err, known)) return false;
+        if (known) continue;
         uint64_t u = 0;
         if (key == "model") {
             if (!get_string(v, "model", out.model, err)) return false;
@@ -207,41 +290,6 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
             }
-        } else if (key == "form" || key == "acrostic" || key == "mood") {
-            std::string& field = key == "form" ? out.poem.form : key == "acrostic" ? out.poem.acrostic : out.poem.mood;
-            if (!get_string(v, key.c_str(), field, err)) return false;
-            // Each backup of the poem sampler reads the mood again, with no departure check
-            // inside: a short one bounds that work.
-            if (key == "mood" && field.size() > max_mood_bytes) {
-                err = bad(fmt::format("'mood' may have at most {} bytes, got {}; give a line or two", max_mood_bytes,
-                                      field.size()));
-                return false;
-            }
-        } else if (key == "rhyme" || key == "tones") {
-            std::string name;
-            if (!get_string(v, key.c_str(), name, err)) return false;
-            const status s = key == "rhyme" ? parse_into(parse_rhyme_rule(name), out.poem.rhyme)
-                                            : parse_into(parse_tone_rule(name), out.poem.tones);
-            if (!s.ok()) {
-                err = bad(api_names(s.err().message));
-                return false;
-            }
-        } else if (key == "rhyme_scheme" || key == "rhyme_system" || key == "line_length" || key == "syllables" ||
-                   key == "meter" || key == "structure") {
-            lyric_config& l = out.lyrics;
-            std::string& field = key == "rhyme_scheme" ? l.rhyme_scheme : key == "rhyme_system" ? l.rhyme_system
-                                 : key == "line_length" ? l.line_length : key == "syllables" ? l.syllables
-                                 : key == "meter"       ? l.meter : l.structure;
-            if (!get_string(v, key.c_str(), field, err)) return false;
-        } else if (key == "lines") {
-            if (!get_uint(v, "lines", 0, lyric_shape::max_lines, u, err)) return false;
-            out.lyrics.lines = static_cast<uint32_t>(u);
-        } else if (key == "labels") {
-            if (!v.is_boolean()) {
-                err = bad(fmt::format("'labels' must be true or false, not {}", type_name(v)));
-                return false;
-            }
-            out.lyrics.labels = v.get<bool>();
         } else if (key == "unknown") {
             std::string name;
             if (!get_string(v, "unknown", name, err)) return false;
@@ -269,15 +317,16 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
             }
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
-                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, mood, rhyme, "
-                                  "tones, rhyme_scheme, rhyme_system, lines, line_length, syllables, meter, structure, "
-                                  "labels, convert, script, precision",
+                                  "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, keywords, template, "
+                                  "best_of, beam, repeat_penalty, line_penalty, copy_penalty, mood, rhyme, tones, "
+                                  "rhyme_scheme, rhyme_system, lines, line_length, syllables, meter, structure, labels, "
+                                  "convert, script, precision",
                                   key));
             return false;
         }
     }
     status s = out.cfg.validate();
-    if (s.ok()) s = out.poem.validate();
+    if (s.ok()) s = out.poem.validate(out.cfg);
     if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
     if (s.ok()) s = out.lyrics.validate();
     if (s.ok() && out.lyrics.active() && (out.poem.active() || out.poem.needs_prosody()))
@@ -384,6 +433,13 @@ json props(const serve_config& cfg, const std::vector<served_model>& models, con
               {"precision", to_string(d.precision)},
               {"form", cfg.poem_defaults.form},
               {"acrostic", cfg.poem_defaults.acrostic},
+              {"keywords", cfg.poem_defaults.keywords},
+              {"template", cfg.poem_defaults.template_text},
+              {"best_of", cfg.poem_defaults.best_of},
+              {"beam", cfg.poem_defaults.beam},
+              {"repeat_penalty", cfg.poem_defaults.weights.repeat},
+              {"line_penalty", cfg.poem_defaults.weights.line},
+              {"copy_penalty", cfg.poem_defaults.weights.copy},
               {"mood", cfg.poem_defaults.mood},
               {"rhyme", to_string(cfg.poem_defaults.rhyme)},
               {"tones", to_string(cfg.poem_defaults.tones)}}},

@@ -298,7 +298,15 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
                     {"token_p", tokens},
                     {"tokens", s.tokens},
                     {"perplexity", s.tokens ? json(std::exp(s.nll / static_cast<double>(s.tokens))) : json(nullptr)},
-                    {"backups", s.backups()}};
+                    {"backups", s.backups()},
+                    {"candidate", p.candidate},
+                    {"score", p.score.total},
+                    {"score_terms",
+                     {{"nll", p.score.nll},
+                      {"repeated_characters", p.score.repeats},
+                      {"repeated_lines", p.score.repeated_lines},
+                      {"copied_lines", p.score.copied_lines}}},
+                    {"score_text", p.score.describe(rq.poem.weights)}};
     };
     poem_sink on_poem = [&](uint32_t row, const poem_result& p) {
         tokens_generated.fetch_add(p.stats.tokens, std::memory_order_relaxed);
@@ -327,6 +335,8 @@ json server::impl::run_poems(const served_model& m, const serve_api::generate_re
     return {{"done", true},
             {"model", m.id},
             {"form", rq.poem.form},
+            {"best_of", rq.poem.best_of},
+            {"beam", rq.poem.beam},
             {"samples", samples},
             {"converted", rq.converted},
             {"stop_reason", reason},
