@@ -449,6 +449,12 @@ TEST(bf16_training, validation_perplexity_within_one_percent_of_f32_at_equal_ste
     EXPECT_NE(bytes.find(R"(precision\":\"bf16)"), std::string::npos) << "the checkpoint records the precision";
     auto e = test::run_charlm({"eval", "--model", bf, "--text", corpus});
     EXPECT_EQ(e.status, 0) << e.err;
+    // Where bf16 is missing, the checkpoint's bf16 is refused by name until --precision f32 is given.
+    ::setenv("CHARLM_FORCE_SCALAR", "1", 1);
+    auto refused = test::run_charlm({"train", "--resume", bf + ".ckpt", "--corpus", corpus, "--epochs", "4"});
+    ::unsetenv("CHARLM_FORCE_SCALAR");
+    EXPECT_EQ(refused.status, 2) << refused.err;
+    EXPECT_NE(refused.err.find("avx512_bf16"), std::string::npos) << refused.err;
     auto r = test::run_charlm({"train", "--resume", bf + ".ckpt", "--corpus", corpus, "--epochs", "4", "--threads",
                                "1", "--precision", "f32"});
     EXPECT_EQ(r.status, 0) << r.err;
