@@ -1,7 +1,8 @@
 // Times one training step of charlm::nn::rnn_stack (zero_grad + forward_training + backward, which
-// includes the per-step weight reorder) for LSTM H=256 T=35 N=32, with the current OMP threads.
+// includes the per-step weight reorders) for LSTM T=35 N=32 (default H=256, I=256), with the current
+// OMP threads, in f32 or in bf16 (train --precision bf16's session; a CPU with avx512_bf16).
 // Not a test; compare with /work/shared/onednn-notes.md §4.1 (about 31 ms on 2 threads, 47 on 1, idle).
-// Usage: bench_rnn [timed steps, default 10]
+// Usage: bench_rnn [timed steps, default 10] [H] [I] [f32|bf16]
 #include <omp.h>
 
 #include <algorithm>
@@ -29,11 +30,13 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     const int steps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
-    const int L = 1, I = 256, H = 256, T = 35, N = 32;
+    const int H = argc > 2 ? std::max(1, std::atoi(argv[2])) : 256, I = argc > 3 ? std::max(1, std::atoi(argv[3])) : 256;
+    const bool bf16 = argc > 4 && std::string(argv[4]) == "bf16";
+    const int L = 1, T = 35, N = 32;
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     charlm::nn::rnn_weights w(eng, charlm::cell_type::lstm, L, I, H);
     w.init_uniform(1);
-    charlm::nn::rnn_stack st(w);
+    charlm::nn::rnn_stack st(w, 0.f, 0, true, nullptr, bf16);
     st.prepare(T, N);
     std::vector<float> x(static_cast<size_t>(T) * N * I), dy(static_cast<size_t>(T) * N * H), dx(x.size());
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.5f;
@@ -57,9 +60,10 @@ int main(int argc, char** argv) {
     }
     std::string load;
     std::getline(std::ifstream("/proc/loadavg"), load);
-    std::printf("lstm L=%d I=%d H=%d T=%d N=%d threads=%d | step %.1f ms (fwd %.1f, bwd %.1f; median of %d) | "
-                "%.0f char/s | loadavg %s\n",
-                L, I, H, T, N, omp_get_max_threads(), median(step_ms), median(fwd_ms), median(bwd_ms), steps,
+    std::printf("lstm %s L=%d I=%d H=%d T=%d N=%d threads=%d | step %.1f ms (fwd %.1f, bwd %.1f; median of %d; "
+                "fastest %.1f) | %.0f char/s | loadavg %s\n",
+                bf16 ? "bf16" : "f32", L, I, H, T, N, omp_get_max_threads(), median(step_ms), median(fwd_ms),
+                median(bwd_ms), steps, *std::min_element(step_ms.begin(), step_ms.end()),
                 T * N * 1000.0 / median(step_ms), load.c_str());
     return 0;
 }

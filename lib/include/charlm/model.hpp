@@ -79,7 +79,9 @@ private:
 // consecutive batches, the gradients, the dropout masks' counter. One at a time per model.
 class training_session {
 public:
-    training_session(language_model& model, uint32_t steps, uint32_t batch);
+    // `p`: f32, or bf16 (the recurrent layers on oneDNN's bf16 primitives, their weights rounded
+    // from the f32 master copy at each step; a CPU with avx512_bf16, checked by the caller).
+    training_session(language_model& model, uint32_t steps, uint32_t batch, precision p = precision::f32);
     ~training_session();
     training_session(training_session&&) noexcept;
     training_session& operator=(training_session&&) noexcept;

@@ -49,8 +49,8 @@ std::string to_string(precision p);
 // A name, and only a precision this CPU runs: bf16 needs avx512_bf16 (an errc::usage error naming
 // it otherwise).
 result<precision> parse_precision(std::string_view s);
-// Empty when this CPU runs `p`; else why not (what parse_precision says).
-std::string precision_unavailable(precision p);
+// Empty when this CPU runs `p`; else why not (what parse_precision says; `training`: the hint names f32 alone).
+std::string precision_unavailable(precision p, bool training = false);
 
 // Width of adaptive-softmax cluster k's projection (k from 0), as PyTorch computes it:
 // floor(hidden / div^(k+1)).

@@ -50,6 +50,9 @@ struct train_config {
     uint32_t warmup = 0;          // steps over which the rate rises linearly from lr / warmup to lr
     float clip = 1.0f;            // global L2 norm threshold theta; 0 disables
     float weight_decay = 0.0f;    // decoupled (AdamW): w *= 1 - lr * weight_decay each step; 0: none
+    // The recurrent layers' arithmetic: f32, or bf16 (avx512_bf16 only; f32 master weights, Adam's
+    // moments and gradients, the layers' forward and backward on oneDNN's bf16 primitives).
+    charlm::precision precision = charlm::precision::f32;
     bool deterministic_reduce = false;  // data-parallel: gradients summed in stream order, the same bits for any rank count
     uint64_t seed = 1;
     uint32_t report_every = 0;    // steps between reports inside an epoch; 0: about 10 s apart

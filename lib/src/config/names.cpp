@@ -180,12 +180,13 @@ result<precision> parse_precision(std::string_view s) {
     if (std::string why = precision_unavailable(*p); !why.empty()) return make_error(errc::usage, why);
     return p;
 }
-std::string precision_unavailable(precision p) {
+std::string precision_unavailable(precision p, bool training) {
     if (p != precision::bf16 || nn::simd::cpu_has_avx512_bf16()) return {};
-    return nn::simd::force_scalar ? "bf16 needs a CPU with avx512_bf16, hidden here by CHARLM_FORCE_SCALAR (tests); "
-                                    "use f32 or int8"
-                                  : "bf16 needs a CPU with avx512_bf16, which this one lacks (lscpu's flags); use "
-                                    "f32 or int8";
+    return std::string(nn::simd::force_scalar ? "bf16 needs a CPU with avx512_bf16, hidden here by CHARLM_FORCE_SCALAR "
+                                                "(tests); use f32"
+                                              : "bf16 needs a CPU with avx512_bf16, which this one lacks (lscpu's "
+                                                "flags); use f32") +
+           (training ? "" : " or int8");
 }
 std::string to_string(output_script v) { return enum_to_string(v); }
 result<text_script> parse_text_script(std::string_view s) { return enum_parse<text_script>(s); }

@@ -74,6 +74,10 @@ option<train_config> valid_every_option(const std::string& group) {
     return o;
 }
 
+// train's --precision: the name alone as it is read (a checkpoint of a bf16 run stays readable on a
+// CPU without bf16, to resume in f32); train_config::validate() refuses what cannot train here.
+struct train_precision_codec : detail::enum_codec<precision> {};
+
 // --precision: declared here once for `generate` (sample_config) and `eval` (eval_options).
 template <class C>
 option<C> precision_option(const std::string& group) {
@@ -218,6 +222,12 @@ option_table<train_config> train_optimization_options() {
                       [](const C& c) { return c.weight_decay == 0.0f; }),
         field<C>({.name = "seed", .group = training, .help = "random seed (initialization, batches, samples)",
                   .resume = fixed}, MEMBER(seed)),
+        stored_unless(field<C, train_precision_codec>({.name = "precision", .group = training, .help = "the "
+                               "recurrent layers' arithmetic: f32, or bf16 (CPUs with avx512_bf16 only: their forward "
+                               "and backward on oneDNN's bf16 primitives; the weights, Adam's moments, gradients, the "
+                               "output layer and the files stay f32; docs/bf16.md); may change on --resume",
+                               .since_v1 = false}, MEMBER(precision)),
+                      [](const C& c) { return c.precision == precision::f32; }),
         stored_unless(field<C>({.name = "deterministic-reduce", .group = training, .help = "under mpirun: sum the "
                                "gradients stream by stream in a fixed order, so that any number of processes "
                                "computes the same bits as one (slower: each stream is a pass of its own)",

@@ -13,14 +13,18 @@ using dnnl::memory;
 using dnnl::prop_kind;
 using md = memory::desc;
 
-rnn_mds make_rnn_mds(cell_type cell, int layers, int input, int hidden, int steps, int batch) {
+rnn_mds make_rnn_mds(cell_type cell, int layers, int input, int hidden, int steps, int batch,
+                     memory::data_type data) {
     constexpr auto f32 = memory::data_type::f32;
     const memory::dim L = layers, I = input, H = hidden, T = steps, N = batch;
     rnn_mds m;
-    m.src_layer = md({T, N, I}, f32, memory::format_tag::tnc);
-    m.dst_layer = md({T, N, H}, f32, memory::format_tag::tnc);
-    m.src_iter = m.dst_iter = md({L, 1, N, H}, f32, memory::format_tag::ldnc);
-    if (cell == cell_type::lstm) m.src_iter_c = m.dst_iter_c = m.src_iter;
+    m.src_layer = md({T, N, I}, data, memory::format_tag::tnc);
+    m.dst_layer = md({T, N, H}, data, memory::format_tag::tnc);
+    m.src_iter = m.dst_iter = md({L, 1, N, H}, data, memory::format_tag::ldnc);
+    m.diff_src_layer = md({T, N, I}, f32, memory::format_tag::tnc);
+    m.diff_dst_layer = md({T, N, H}, f32, memory::format_tag::tnc);
+    m.diff_src_iter = m.diff_dst_iter = md({L, 1, N, H}, f32, memory::format_tag::ldnc);
+    if (cell == cell_type::lstm) m.src_iter_c = m.dst_iter_c = m.diff_src_iter;
     m.bias = md({L, 1, bias_gate_count(cell), H}, f32, memory::format_tag::ldgo);
     return m;
 }
@@ -40,8 +44,8 @@ rnn_pds lstm_pds(const dnnl::engine& eng, const rnn_mds& m) {
     fwd::primitive_desc train(fdesc(prop_kind::forward_training), eng);
     fwd::primitive_desc infer(fdesc(prop_kind::forward_inference), eng);
     bwd::desc bd(prop_kind::backward, dir, m.src_layer, m.src_iter, m.src_iter_c, m.bwd_w_x, m.bwd_w_h, m.bias,
-                 m.dst_layer, m.dst_iter, m.dst_iter_c, m.src_layer, m.src_iter, m.src_iter_c, m.diff_w_x,
-                 m.diff_w_h, m.bias, m.dst_layer, m.dst_iter, m.dst_iter_c);
+                 m.dst_layer, m.dst_iter, m.dst_iter_c, m.diff_src_layer, m.diff_src_iter, m.src_iter_c,
+                 m.diff_w_x, m.diff_w_h, m.bias, m.diff_dst_layer, m.diff_dst_iter, m.dst_iter_c);
     return {train, infer, bwd::primitive_desc(bd, eng, train)};
 }
 
@@ -54,8 +58,8 @@ rnn_pds gru_pds(const dnnl::engine& eng, const rnn_mds& m) {
     typename fwd::primitive_desc train(fdesc(prop_kind::forward_training), eng);
     typename fwd::primitive_desc infer(fdesc(prop_kind::forward_inference), eng);
     typename bwd::desc bd(prop_kind::backward, dir, m.src_layer, m.src_iter, m.bwd_w_x, m.bwd_w_h, m.bias,
-                          m.dst_layer, m.dst_iter, m.src_layer, m.src_iter, m.diff_w_x, m.diff_w_h, m.bias,
-                          m.dst_layer, m.dst_iter);
+                          m.dst_layer, m.dst_iter, m.diff_src_layer, m.diff_src_iter, m.diff_w_x, m.diff_w_h,
+                          m.bias, m.diff_dst_layer, m.diff_dst_iter);
     return {train, infer, typename bwd::primitive_desc(bd, eng, train)};
 }
 
@@ -69,7 +73,8 @@ rnn_pds vanilla_pds(const dnnl::engine& eng, dnnl::algorithm act, const rnn_mds&
     fwd::primitive_desc train(fdesc(prop_kind::forward_training), eng);
     fwd::primitive_desc infer(fdesc(prop_kind::forward_inference), eng);
     bwd::desc bd(prop_kind::backward, act, dir, m.src_layer, m.src_iter, m.bwd_w_x, m.bwd_w_h, m.bias, m.dst_layer,
-                 m.dst_iter, m.src_layer, m.src_iter, m.diff_w_x, m.diff_w_h, m.bias, m.dst_layer, m.dst_iter);
+                 m.dst_iter, m.diff_src_layer, m.diff_src_iter, m.diff_w_x, m.diff_w_h, m.bias, m.diff_dst_layer,
+                 m.diff_dst_iter);
     return {train, infer, bwd::primitive_desc(bd, eng, train)};
 }
 

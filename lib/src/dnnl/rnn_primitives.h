@@ -20,10 +20,14 @@ struct rnn_mds {
     dnnl::memory::desc dst_iter, dst_iter_c;  // as src_iter
     dnnl::memory::desc bwd_w_x, bwd_w_h;      // backward weights (ldgoi family)
     dnnl::memory::desc diff_w_x, diff_w_h;    // gradients (ldigo family)
+    // The gradients of the layer data and h: f32 always (oneDNN 2.6's bf16 backward takes no other).
+    dnnl::memory::desc diff_src_layer, diff_src_iter, diff_dst_layer, diff_dst_iter;
 };
 
-// Fills everything but the six weight descriptors, which the caller chooses.
-rnn_mds make_rnn_mds(cell_type cell, int layers, int input, int hidden, int steps, int batch);
+// Fills everything but the six weight descriptors, which the caller chooses. `data`: the type of
+// the layer data and h (f32, or bf16 for bf16 training); bias, LSTM c and every diff stay f32.
+rnn_mds make_rnn_mds(cell_type cell, int layers, int input, int hidden, int steps, int batch,
+                     dnnl::memory::data_type data = dnnl::memory::data_type::f32);
 
 struct rnn_pds {
     dnnl::rnn_primitive_desc_base train, infer, bwd;

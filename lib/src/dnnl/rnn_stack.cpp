@@ -5,6 +5,7 @@
 #include "dnnl/rnn_stack.h"
 
 #include <algorithm>
+#include <array>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 
 #include "charlm/status.hpp"
 #include "dnnl/rnn_primitives.h"
+#include "layers/qgemm.h"
 
 namespace charlm::nn {
 
@@ -50,7 +52,35 @@ float* aligned_zeros(size_t count) {
 
 std::shared_ptr<float> shared_zeros(size_t count) { return std::shared_ptr<float>(aligned_zeros(count), std::free); }
 
-size_t floats(const md& d) { return d.get_size() / sizeof(float); }
+size_t floats(const md& d) { return (d.get_size() + sizeof(float) - 1) / sizeof(float); }
+
+constexpr auto bf16 = memory::data_type::bf16;
+
+void round_to_bf16(uint16_t* to, const float* from, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; ++i) to[i] = to_bf16(from[i]);
+}
+void widen_bf16(float* to, const uint16_t* from, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; ++i) to[i] = from_bf16(from[i]);
+}
+
+// bf16 training: the layouts oneDNN chooses for a group's bf16 weights, forward (w_x, w_h) and
+// backward (w_x, w_h), chosen once on a nominal shape as the f32 master layouts are; the gradients
+// stay in the f32 master layouts (w_x_md, w_h_md), which the bf16 backward must accept.
+std::array<md, 4> bf16_weight_layouts(const dnnl::engine& eng, cell_type cell, int count, int input, int hidden,
+                                      const md& w_x_md, const md& w_h_md) {
+    const int G = gate_count(cell);
+    rnn_mds m = make_rnn_mds(cell, count, input, hidden, 1, 1, bf16);
+    m.w_x = m.bwd_w_x = md(dims_of({count, 1, input, G, hidden}), bf16, any);
+    m.w_h = m.bwd_w_h = md(dims_of({count, 1, hidden, G, hidden}), bf16, any);
+    m.diff_w_x = w_x_md;
+    m.diff_w_h = w_h_md;
+    rnn_pds pds = make_rnn_pds(eng, cell, m);
+    CHARLM_ASSERT(pds.bwd.diff_weights_layer_desc() == w_x_md && pds.bwd.diff_weights_iter_desc() == w_h_md);
+    return {pds.train.weights_layer_desc(), pds.train.weights_iter_desc(), pds.bwd.weights_layer_desc(),
+            pds.bwd.weights_iter_desc()};
+}
 
 }  // namespace
 
@@ -316,6 +346,10 @@ struct rnn_stack::group_grads {
     float *dw_x = nullptr, *dw_h = nullptr, *dbias = nullptr;
     memory m_dw_x, m_dw_h, m_dbias, m_bwd_w_x, m_bwd_w_h;
     dnnl::reorder to_bwd_x, to_bwd_h;  // master -> backward layout, once per backward()
+    // bf16 training: the master weights rounded to bf16 in the forward layout (and m_bwd_w_* hold
+    // bf16), both written once per step, at forward_training().
+    memory m_fwd_w_x, m_fwd_w_h;
+    dnnl::reorder to_fwd_x, to_fwd_h;
 };
 
 // One group at one (T, N). Memories whose handle changes per call (user input, ping-pong states,
@@ -328,6 +362,9 @@ struct rnn_stack::shape_group {
     float* dropped = nullptr;   // (T, N, H): out * mask, the next group's training input
     float* mask = nullptr;      // (T, N, H): 0 or 1/(1-p)
     float* diff_out = nullptr;  // (T, N, H): gradient w.r.t. out (groups below the top)
+    // bf16 training: the group's input (group 0: src rounded), its output as the primitive writes
+    // it (widened into `out` where read in f32) and the dropout's output.
+    uint16_t *in_bf = nullptr, *out_bf = nullptr, *dropped_bf = nullptr;
     std::unordered_map<int, memory> train_args, infer_args, bwd_args;
 };
 
@@ -335,6 +372,7 @@ struct rnn_stack::state_set {
     int batch = 0;
     float* h[2] = {nullptr, nullptr};  // (L, N, H) ldnc, ping-pong
     float* c[2] = {nullptr, nullptr};  // (L, N, H) ldnc, LSTM only
+    uint16_t* hb[2] = {nullptr, nullptr};  // bf16 training: h as the primitives read and write it
     float *diff_h0 = nullptr, *diff_c0 = nullptr;  // (L, N, H): gradient w.r.t. the initial state
     float* zeros = nullptr;  // (L, N, H): diff_dst_iter(_c), the truncation of BPTT
     int cur = 0;             // the initial state is h[cur], c[cur]
@@ -349,10 +387,12 @@ struct rnn_stack::shape {
     float* diff_src_scratch = nullptr;  // (T, N, I): diff_src when the caller passes null
 };
 
-rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed, bool gradients, float* grad_region)
+rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed, bool gradients, float* grad_region,
+                     bool bf16_training)
     : w_(w), strm_(w.eng_), cell_(w.cell_), layers_(w.layers_), input_(w.input_), hidden_(w.hidden_),
-      dropout_(dropout), dropout_seed_(dropout_seed) {
+      dropout_(dropout), dropout_seed_(dropout_seed), bf16_(bf16_training) {
     CHARLM_ASSERT(dropout >= 0.f && dropout < 1.f);
+    CHARLM_ASSERT(!bf16_ || gradients);  // bf16 here is training's
     CHARLM_ASSERT(dropout == 0.f || layers_ == 1 || w.group_count() == layers_);  // a group per layer
     if (!gradients) return;
     // Gradients at the weights' offsets, in the caller's region or in one of our own.
@@ -365,11 +405,20 @@ rnn_stack::rnn_stack(const rnn_weights& w, float dropout, uint64_t dropout_seed,
         gg.m_dw_x = memory(g->w_x_md, w_.eng_, gg.dw_x);
         gg.m_dw_h = memory(g->w_h_md, w_.eng_, gg.dw_h);
         gg.m_dbias = memory(g->bias_md, w_.eng_, gg.dbias);
-        gg.m_bwd_w_x = memory(g->bwd_w_x_md, w_.eng_, alloc(floats(g->bwd_w_x_md)));
-        gg.m_bwd_w_h = memory(g->bwd_w_h_md, w_.eng_, alloc(floats(g->bwd_w_h_md)));
+        std::array<md, 4> d{g->w_x_md, g->w_h_md, g->bwd_w_x_md, g->bwd_w_h_md};
+        if (bf16_) d = bf16_weight_layouts(w_.eng_, cell_, g->count, g->input, hidden_, g->w_x_md, g->w_h_md);
+        gg.m_bwd_w_x = memory(d[2], w_.eng_, alloc(floats(d[2])));
+        gg.m_bwd_w_h = memory(d[3], w_.eng_, alloc(floats(d[3])));
         gg.to_bwd_x = dnnl::reorder(g->m_w_x, gg.m_bwd_w_x);
         gg.to_bwd_h = dnnl::reorder(g->m_w_h, gg.m_bwd_w_h);
         stats_.primitives += 2;
+        if (bf16_) {
+            gg.m_fwd_w_x = memory(d[0], w_.eng_, alloc(floats(d[0])));
+            gg.m_fwd_w_h = memory(d[1], w_.eng_, alloc(floats(d[1])));
+            gg.to_fwd_x = dnnl::reorder(g->m_w_x, gg.m_fwd_w_x);
+            gg.to_fwd_h = dnnl::reorder(g->m_w_h, gg.m_fwd_w_h);
+            stats_.primitives += 2;
+        }
         grads_.push_back(std::move(gg));
     }
 }
@@ -382,6 +431,8 @@ float* rnn_stack::alloc(size_t count) {
     ++stats_.buffers;
     return p;
 }
+
+uint16_t* rnn_stack::alloc_bf16(size_t count) { return reinterpret_cast<uint16_t*>(alloc((count + 1) / 2)); }
 
 rnn_stack::state_set& rnn_stack::states_for(int batch) {
     auto& slot = states_[batch];
@@ -397,6 +448,10 @@ rnn_stack::state_set& rnn_stack::states_for(int batch) {
             slot->c[0] = alloc(n);
             slot->c[1] = alloc(n);
             slot->diff_c0 = alloc(n);
+        }
+        if (bf16_) {
+            slot->hb[0] = alloc_bf16(n);
+            slot->hb[1] = alloc_bf16(n);
         }
     }
     return *slot;
@@ -419,11 +474,15 @@ void rnn_stack::prepare(int steps, int batch) {
     s->diff_src_scratch = training ? alloc(static_cast<size_t>(steps) * batch * input_) : nullptr;
     for (int gi = 0; gi < ng; ++gi) {
         const rnn_weights::group& g = *w_.groups_[gi];
-        rnn_mds m = make_rnn_mds(cell_, g.count, g.input, hidden_, steps, batch);
+        rnn_mds m = make_rnn_mds(cell_, g.count, g.input, hidden_, steps, batch, bf16_ ? bf16 : f32);
         m.w_x = m.diff_w_x = g.w_x_md;
         m.w_h = m.diff_w_h = g.w_h_md;
-        m.bwd_w_x = g.bwd_w_x_md;
-        m.bwd_w_h = g.bwd_w_h_md;
+        m.bwd_w_x = training ? grads_[gi].m_bwd_w_x.get_desc() : g.bwd_w_x_md;
+        m.bwd_w_h = training ? grads_[gi].m_bwd_w_h.get_desc() : g.bwd_w_h_md;
+        if (bf16_) {
+            m.w_x = grads_[gi].m_fwd_w_x.get_desc();
+            m.w_h = grads_[gi].m_fwd_w_h.get_desc();
+        }
         s->groups[gi].out = alloc(static_cast<size_t>(steps) * batch * hidden_);
         if (training)
             prepare_training(*s, gi, m);
@@ -467,8 +526,8 @@ void rnn_stack::prepare_training(shape& s, int gi, const rnn_mds& m) {
     const size_t off = static_cast<size_t>(g.first) * s.batch * hidden_;
     const size_t tnh = static_cast<size_t>(s.steps) * s.batch * hidden_;
     rnn_pds pds = make_rnn_pds(w_.eng_, cell_, m);
-    CHARLM_ASSERT(pds.train.weights_layer_desc() == g.w_x_md);
-    CHARLM_ASSERT(pds.bwd.weights_layer_desc() == g.bwd_w_x_md);
+    CHARLM_ASSERT(pds.train.weights_layer_desc() == m.w_x);
+    CHARLM_ASSERT(pds.bwd.weights_layer_desc() == m.bwd_w_x);
     CHARLM_ASSERT(pds.bwd.diff_weights_iter_desc() == g.w_h_md);
     CHARLM_ASSERT(pds.bwd.workspace_desc() == pds.train.workspace_desc());
     sg.train = dnnl::primitive(pds.train);
@@ -483,19 +542,30 @@ void rnn_stack::prepare_training(shape& s, int gi, const rnn_mds& m) {
     }
     sg.workspace = memory(pds.train.workspace_desc(), w_.eng_);
     ++stats_.buffers;
+    if (bf16_) {
+        if (gi == 0) sg.in_bf = alloc_bf16(static_cast<size_t>(s.steps) * s.batch * g.input);
+        sg.out_bf = alloc_bf16(tnh);
+        if (sg.dropped) sg.dropped_bf = alloc_bf16(tnh);
+    }
     // Placeholders for handles set per call: any valid buffer of sufficient size.
     const group_grads& gg = grads_[gi];
-    float* below = gi == 0 ? s.diff_src_scratch : s.groups[gi - 1].out;
+    void* below = gi == 0 ? (bf16_ ? static_cast<void*>(sg.in_bf) : s.diff_src_scratch)
+                          : (bf16_ ? static_cast<void*>(s.groups[gi - 1].out_bf) : s.groups[gi - 1].out);
+    void* h0 = bf16_ ? static_cast<void*>(st.hb[0] + off) : st.h[0] + off;
+    void* h1 = bf16_ ? static_cast<void*>(st.hb[1] + off) : st.h[1] + off;
     sg.src_layer = memory(m.src_layer, w_.eng_, below);
-    sg.dst_layer = memory(m.dst_layer, w_.eng_, sg.out);
-    sg.src_iter = memory(m.src_iter, w_.eng_, st.h[0] + off);
-    sg.dst_iter = memory(m.dst_iter, w_.eng_, st.h[1] + off);
-    sg.diff_src_layer = memory(m.src_layer, w_.eng_, gi == 0 ? s.diff_src_scratch : s.groups[gi - 1].diff_out);
-    sg.diff_dst_layer = memory(m.dst_layer, w_.eng_, gi + 1 < ng ? sg.diff_out : sg.out);
-    sg.diff_src_iter = memory(m.src_iter, w_.eng_, st.diff_h0 + off);
-    sg.diff_dst_iter = memory(m.dst_iter, w_.eng_, st.zeros + off);
+    sg.dst_layer = memory(m.dst_layer, w_.eng_, bf16_ ? static_cast<void*>(sg.out_bf) : sg.out);
+    sg.src_iter = memory(m.src_iter, w_.eng_, h0);
+    sg.dst_iter = memory(m.dst_iter, w_.eng_, h1);
+    sg.diff_src_layer =
+        memory(m.diff_src_layer, w_.eng_, gi == 0 ? s.diff_src_scratch : s.groups[gi - 1].diff_out);
+    sg.diff_dst_layer = memory(m.diff_dst_layer, w_.eng_, gi + 1 < ng ? sg.diff_out : sg.out);
+    sg.diff_src_iter = memory(m.diff_src_iter, w_.eng_, st.diff_h0 + off);
+    sg.diff_dst_iter = memory(m.diff_dst_iter, w_.eng_, st.zeros + off);
+    const memory& w_x = bf16_ ? gg.m_fwd_w_x : g.m_w_x;
+    const memory& w_h = bf16_ ? gg.m_fwd_w_h : g.m_w_h;
     sg.train_args = {{DNNL_ARG_SRC_LAYER, sg.src_layer}, {DNNL_ARG_SRC_ITER, sg.src_iter},
-                     {DNNL_ARG_WEIGHTS_LAYER, g.m_w_x},  {DNNL_ARG_WEIGHTS_ITER, g.m_w_h},
+                     {DNNL_ARG_WEIGHTS_LAYER, w_x},      {DNNL_ARG_WEIGHTS_ITER, w_h},
                      {DNNL_ARG_BIAS, g.m_bias},          {DNNL_ARG_DST_LAYER, sg.dst_layer},
                      {DNNL_ARG_DST_ITER, sg.dst_iter},   {DNNL_ARG_WORKSPACE, sg.workspace}};
     sg.infer_args = sg.train_args;
@@ -540,8 +610,13 @@ void rnn_stack::bind_states(shape& s, int g, int from, int to) {
     shape_group& sg = s.groups[g];
     const state_set& st = *s.states;
     const size_t off = static_cast<size_t>(w_.groups_[g]->first) * s.batch * hidden_;
-    sg.src_iter.set_data_handle(st.h[from] + off);
-    sg.dst_iter.set_data_handle(st.h[to] + off);
+    if (bf16_) {
+        sg.src_iter.set_data_handle(st.hb[from] + off);
+        sg.dst_iter.set_data_handle(st.hb[to] + off);
+    } else {
+        sg.src_iter.set_data_handle(st.h[from] + off);
+        sg.dst_iter.set_data_handle(st.h[to] + off);
+    }
     if (cell_ == cell_type::lstm) {
         sg.src_iter_c.set_data_handle(st.c[from] + off);
         sg.dst_iter_c.set_data_handle(st.c[to] + off);
@@ -570,6 +645,29 @@ void rnn_stack::make_dropout_masks(shape& s) {
                           stream_global_);
 }
 
+// bf16 training: the step's weights (the optimizer has changed the master copy since the last
+// forward), its input and initial h rounded to bf16.
+void rnn_stack::round_inputs_to_bf16(shape& s, const float* src, int from) {
+    for (size_t g = 0; g < grads_.size(); ++g) {
+        const rnn_weights::group& wg = *w_.groups_[g];
+        group_grads& gg = grads_[g];
+        gg.to_fwd_x.execute(strm_, const_cast<memory&>(wg.m_w_x), gg.m_fwd_w_x);
+        gg.to_fwd_h.execute(strm_, const_cast<memory&>(wg.m_w_h), gg.m_fwd_w_h);
+        gg.to_bwd_x.execute(strm_, const_cast<memory&>(wg.m_w_x), gg.m_bwd_w_x);
+        gg.to_bwd_h.execute(strm_, const_cast<memory&>(wg.m_w_h), gg.m_bwd_w_h);
+    }
+    strm_.wait();
+    round_to_bf16(s.groups[0].in_bf, src, static_cast<size_t>(s.steps) * s.batch * input_);
+    round_to_bf16(s.states->hb[from], s.states->h[from], static_cast<size_t>(layers_) * s.batch * hidden_);
+}
+
+// The input of group g > 0 at training: the output of the group below, after its dropout.
+void* rnn_stack::training_input(shape& s, int g) const {
+    const shape_group& below = s.groups[g - 1];
+    if (bf16_) return below.dropped_bf ? below.dropped_bf : below.out_bf;
+    return below.dropped ? below.dropped : below.out;
+}
+
 const float* rnn_stack::forward_training(const float* src) {
     CHARLM_ASSERT(!grads_.empty());  // a session made with gradients
     shape& s = current();
@@ -579,13 +677,23 @@ const float* rnn_stack::forward_training(const float* src) {
     const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
     ++dropout_calls_;
     if (dropout_ > 0.f) make_dropout_masks(s);
+    if (bf16_) round_inputs_to_bf16(s, src, from);
     for (int g = 0; g < ng; ++g) {
         shape_group& sg = s.groups[g];
-        const shape_group* below = g > 0 ? &s.groups[g - 1] : nullptr;
-        sg.src_layer.set_data_handle(below ? (below->dropped ? below->dropped : below->out) : const_cast<float*>(src));
+        sg.src_layer.set_data_handle(g > 0 ? training_input(s, g)
+                                           : (bf16_ ? static_cast<void*>(sg.in_bf) : const_cast<float*>(src)));
         bind_states(s, g, from, to);
         sg.train.execute(strm_, sg.train_args);
-        if (sg.dropped) {
+        if (bf16_ && (sg.dropped || g + 1 == ng)) {
+            strm_.wait();
+            widen_bf16(sg.out, sg.out_bf, n);
+        }
+        if (sg.dropped_bf) {
+            const float *out = sg.out, *mask = sg.mask;
+            uint16_t* dropped = sg.dropped_bf;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; ++i) dropped[i] = to_bf16(out[i] * mask[i]);
+        } else if (sg.dropped) {
             // Inverted dropout into a separate buffer: backward still reads `out`.
             strm_.wait();
             const float *out = sg.out, *mask = sg.mask;
@@ -595,6 +703,7 @@ const float* rnn_stack::forward_training(const float* src) {
         }
     }
     strm_.wait();
+    if (bf16_) widen_bf16(st.h[to], st.hb[to], static_cast<size_t>(layers_) * s.batch * hidden_);
     st.last = to;
     pending_ = &s;
     pending_from_ = from;
@@ -603,6 +712,7 @@ const float* rnn_stack::forward_training(const float* src) {
 }
 
 const float* rnn_stack::forward_inference(const float* src) {
+    CHARLM_ASSERT(!bf16_);  // bf16 sessions train; evaluation is a session of its own
     shape& s = current();
     state_set& st = *s.states;
     apply_pending_reset(st);
@@ -624,7 +734,7 @@ void rnn_stack::backward(const float* diff_dst, float* diff_src) {
     CHARLM_ASSERT(pending_ == &s);  // needs forward_training() of this shape, and only one backward
     const int ng = w_.group_count();
     const size_t n = static_cast<size_t>(s.steps) * s.batch * hidden_;
-    for (int g = 0; g < ng; ++g) {
+    for (int g = 0; g < ng && !bf16_; ++g) {  // bf16: rounded at the forward
         const rnn_weights::group& wg = *w_.groups_[g];
         group_grads& gg = grads_[g];
         gg.to_bwd_x.execute(strm_, const_cast<memory&>(wg.m_w_x), gg.m_bwd_w_x);
@@ -633,11 +743,10 @@ void rnn_stack::backward(const float* diff_dst, float* diff_src) {
     for (int g = ng - 1; g >= 0; --g) {
         shape_group& sg = s.groups[g];
         if (g == 0) {
-            sg.src_layer.set_data_handle(const_cast<float*>(pending_src_));
+            sg.src_layer.set_data_handle(bf16_ ? static_cast<void*>(sg.in_bf) : const_cast<float*>(pending_src_));
             sg.diff_src_layer.set_data_handle(diff_src ? diff_src : s.diff_src_scratch);
         } else {
-            const shape_group& below = s.groups[g - 1];
-            sg.src_layer.set_data_handle(below.dropped ? below.dropped : below.out);
+            sg.src_layer.set_data_handle(training_input(s, g));
         }
         if (g == ng - 1) sg.diff_dst_layer.set_data_handle(const_cast<float*>(diff_dst));
         bind_states(s, g, pending_from_, 1 - pending_from_);

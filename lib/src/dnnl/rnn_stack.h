@@ -133,8 +133,13 @@ public:
     // `gradients`: false for a session that never calls backward() (evaluation). `grad_region`:
     // where the gradients live (rnn_weights::region_floats() floats, the weights' layout), e.g. a
     // slice of the training session's gradient arena; null: a region of the session's own.
+    // `bf16` (training only; a CPU with avx512_bf16): the forward and backward run on oneDNN 2.6's
+    // bf16 primitives: the layer data and h in bf16, the weights rounded to bf16 from the f32 master
+    // copy at each forward_training() (the optimizer changed them in between), bias and LSTM c in f32;
+    // the gradients (of the data, state and weights) land in f32, as oneDNN's bf16 backward writes
+    // them. The interface is unchanged: inputs, outputs, states and gradients are f32.
     explicit rnn_stack(const rnn_weights& w, float dropout = 0.f, uint64_t dropout_seed = 0, bool gradients = true,
-                       float* grad_region = nullptr);
+                       float* grad_region = nullptr, bool bf16 = false);
     ~rnn_stack();
     rnn_stack(const rnn_stack&) = delete;
     rnn_stack& operator=(const rnn_stack&) = delete;
@@ -213,6 +218,9 @@ private:
     void prepare_inference(shape& s, int gi, const rnn_mds& m);
     void prepare_training(shape& s, int gi, const rnn_mds& m);
     float* alloc(size_t count);  // zeroed, 64-byte aligned, owned by `owned_`
+    uint16_t* alloc_bf16(size_t count);
+    void round_inputs_to_bf16(shape& s, const float* src, int from);
+    void* training_input(shape& s, int g) const;
 
     const rnn_weights& w_;
     dnnl::stream strm_;
@@ -220,6 +228,7 @@ private:
     int layers_, input_, hidden_;
     float dropout_;
     uint64_t dropout_seed_;
+    bool bf16_ = false;
     uint64_t dropout_calls_ = 0;
     uint32_t stream_first_ = 0, stream_global_ = 0;  // 0: the batch is the whole batch
 

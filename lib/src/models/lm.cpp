@@ -204,16 +204,18 @@ std::string language_model::precision_notice(precision p) const {
 constexpr uint64_t k_slot_input = 62, k_slot_output = 63;
 
 
-training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32_t batch)
+training_session::impl::impl(language_model::impl& model, uint32_t steps, uint32_t batch, precision p)
     : m(model),
       strm(model.eng),
       T(steps),
       N(batch),
       grads(),
       rnn(model.rnn, model.cfg.dropout, model.seed ^ 0xd1b54a32d192ed03ull, true,
-          (grads.allocate(model.params.floats + training_session::spare_floats), grads.data + model.rnn_off)),
+          (grads.allocate(model.params.floats + training_session::spare_floats), grads.data + model.rnn_off),
+          p == precision::bf16),
       proj(model.eng, strm, static_cast<int>(model.H), static_cast<int>(model.V)) {
     CHARLM_ASSERT(T >= 1 && N >= 1);
+    CHARLM_ASSERT(p == precision::f32 || (p == precision::bf16 && precision_unavailable(p).empty()));
     emb_g = {grads.data + m.emb_off, m.emb_w.size()};
     if (m.adaptive) m.adaptive->place_grads(grads.data + m.adaptive_off);
     const size_t rows = static_cast<size_t>(T) * N;
@@ -574,8 +576,8 @@ status language_model::import_tensors(const std::vector<named_tensor>& tensors, 
     return p_->import_tensors(tensors, source);
 }
 
-training_session::training_session(language_model& model, uint32_t steps, uint32_t batch)
-    : p_(std::make_unique<impl>(*model.p_, steps, batch)) {}
+training_session::training_session(language_model& model, uint32_t steps, uint32_t batch, precision p)
+    : p_(std::make_unique<impl>(*model.p_, steps, batch, p)) {}
 training_session::~training_session() = default;
 training_session::training_session(training_session&&) noexcept = default;
 training_session& training_session::operator=(training_session&&) noexcept = default;

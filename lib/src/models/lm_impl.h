@@ -112,7 +112,7 @@ struct output_head {
 };
 
 struct training_session::impl {
-    impl(language_model::impl& m, uint32_t steps, uint32_t batch);
+    impl(language_model::impl& m, uint32_t steps, uint32_t batch, precision p);
     loss_sum train_step(const int32_t* inputs, const int32_t* targets, uint64_t denominator);
     void zero_grad();
 

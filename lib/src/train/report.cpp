@@ -21,6 +21,9 @@ status train_config::validate() const {
     CHARLM_TRY(check_ranges(train_options(), *this));  // the model's and the text's included
     if (epochs == 0 && time_budget_s <= 0) return usage("give --epochs N (N > 0) or --time-budget, or both");
     CHARLM_TRY(model.validate());
+    if (precision == charlm::precision::int8)
+        return usage("--precision: int8 is for generate, eval and serve; train takes f32 or bf16");
+    if (std::string why = precision_unavailable(precision, true); !why.empty()) return usage("--precision: " + why);
     return text.validate();
 }
 

@@ -49,7 +49,7 @@ private:
           corpus_(std::move(corpus)),
           checksum_(std::move(checksum)),
           model_(mc, cfg.text, corpus_.vocab, cfg.seed),
-          session_(model_, cfg.steps, data_parallel::session_batch(cfg, world.size())),
+          session_(model_, cfg.steps, data_parallel::session_batch(cfg, world.size()), cfg.precision),
           evaluator_(model_),
           it_(corpus_.train, batch_config{cfg.batch, cfg.steps, cfg.scheme, cfg.seed}),
           sched_(cfg_, corpus_.valid.size() >= 2, 0) {}
