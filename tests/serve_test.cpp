@@ -802,7 +802,7 @@ TEST(serve, bad_requests_are_4xx_json) {
         {"top_p beyond a float", "/api/generate", R"({"top_p": -1e39})", 400, "'top_p' is out of range"},
         {"empty stop", "/api/generate", R"({"stop": [""]})", 400, "'stop' must not be empty"},
         {"stop not strings", "/api/generate", R"({"stop": [1]})", 400, "'stop' must be a string"},
-        {"bad unknown", "/api/generate", R"({"unknown": "drop"})", 400, "'unknown' must be error, skip or unk"},
+        {"bad unknown", "/api/generate", R"({"unknown": "drop"})", 400, "'unknown': unknown policy for unknown tokens 'drop': use error, skip or unk"},
         {"stream not bool", "/api/generate", R"({"stream": 1})", 400, "'stream' must be true or false"},
         {"mood over 1 KiB", "/api/generate", json{{"form", "五绝"}, {"mood", std::string(1025, 'a')}}.dump(), 400,
          "'mood' may have at most 1024 bytes"},

@@ -239,6 +239,39 @@ bool parse_lyric_field(const std::string& key, const json& v, lyric_config& l, h
     return true;
 }
 
+// A field naming a policy (unknown, precision, convert, script) into `c`, as parse_poem_field.
+bool parse_policy_field(const std::string& key, const json& v, sample_config& c, http_error& err, bool& known) {
+    known = key == "unknown" || key == "precision" || key == "convert" || key == "script";
+    if (!known) return true;
+    std::string name;
+    if (!get_string(v, key.c_str(), name, err)) return false;
+    const status s = key == "unknown"     ? parse_into(parse_unknown_policy(name), c.unknown)
+                     : key == "precision" ? parse_into(parse_precision(name), c.precision)
+                     : key == "convert"   ? parse_into(parse_convert_policy(name), c.convert)
+                                          : parse_into(parse_output_script(name), c.script);
+    if (!s.ok()) {
+        err = bad(fmt::format("'{}': {}", key, s.err().message));
+        return false;
+    }
+    return true;
+}
+
+// The request as a whole: each part valid, and poems and lyrics not mixed.
+bool validate_generate(const generate_request& out, http_error& err) {
+    status s = out.cfg.validate();
+    if (s.ok()) s = out.poem.validate(out.cfg);
+    if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
+    if (s.ok()) s = out.lyrics.validate();
+    if (s.ok() && out.lyrics.active() && (out.poem.active() || out.poem.needs_prosody()))
+        s = make_error(errc::usage, "lyrics (rhyme_scheme, lines, structure) and poems (form, acrostic, rhyme, tones) "
+                                    "are written apart: give one or the other");
+    if (!s.ok()) {
+        err = bad(api_names(s.err().message));
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool parse_generate(const json& body, const serve_config& cfg, generate_request& out, http_error& err) {
@@ -250,6 +283,8 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
         if (!parse_poem_field(key, v, cfg, out.poem, err, known)) return false;
         if (known) continue;
         if (!parse_lyric_field(key, v, out.lyrics, err, known)) return false;
+        if (known) continue;
+        if (!parse_policy_field(key, v, out.cfg, err, known)) return false;
         if (known) continue;
         uint64_t u = 0;
         if (key == "model") {
@@ -290,31 +325,6 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
                 if (!get_string(s, "stop", one, err)) return false;
                 out.cfg.stop.push_back(std::move(one));
             }
-        } else if (key == "unknown") {
-            std::string name;
-            if (!get_string(v, "unknown", name, err)) return false;
-            auto p = parse_unknown_policy(name);
-            if (!p) {
-                err = bad(fmt::format("'unknown' must be error, skip or unk, not '{}'", name));
-                return false;
-            }
-            out.cfg.unknown = *p;
-        } else if (key == "precision") {
-            std::string name;
-            if (!get_string(v, "precision", name, err)) return false;
-            if (const status s = parse_into(parse_precision(name), out.cfg.precision); !s.ok()) {
-                err = bad("'precision': " + s.err().message);
-                return false;
-            }
-        } else if (key == "convert" || key == "script") {
-            std::string name;
-            if (!get_string(v, key.c_str(), name, err)) return false;
-            const status s = key == "convert" ? parse_into(parse_convert_policy(name), out.cfg.convert)
-                                              : parse_into(parse_output_script(name), out.cfg.script);
-            if (!s.ok()) {
-                err = bad(fmt::format("'{}': {}", key, s.err().message));
-                return false;
-            }
         } else {
             err = bad(fmt::format("unknown field '{}'; the fields are model, prefix, length, temperature, top_k, "
                                   "top_p, seed, num_samples, stop, unknown, n_probs, stream, form, acrostic, keywords, template, "
@@ -325,18 +335,7 @@ bool parse_generate(const json& body, const serve_config& cfg, generate_request&
             return false;
         }
     }
-    status s = out.cfg.validate();
-    if (s.ok()) s = out.poem.validate(out.cfg);
-    if (s.ok() && !out.poem.form.empty()) s = parse_poem_form(out.poem.form).to_status();
-    if (s.ok()) s = out.lyrics.validate();
-    if (s.ok() && out.lyrics.active() && (out.poem.active() || out.poem.needs_prosody()))
-        s = make_error(errc::usage, "lyrics (rhyme_scheme, lines, structure) and poems (form, acrostic, rhyme, tones) "
-                                    "are written apart: give one or the other");
-    if (!s.ok()) {
-        err = bad(api_names(s.err().message));
-        return false;
-    }
-    return true;
+    return validate_generate(out, err);
 }
 
 bool parse_eval(const json& body, precision default_precision, eval_request& out, http_error& err) {
