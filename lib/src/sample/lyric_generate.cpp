@@ -221,9 +221,21 @@ lyric_stats& lyric_stats::operator+=(const lyric_stats& o) {
     return *this;
 }
 
+result<rhyme_book> lyric_readings(const language_model& model, const lyric_config& lc) {
+    auto shape = lc.shape(writes_english(model.vocab()));
+    if (!shape) return shape.err();
+    auto script = sampling::script_of(model.text(), model.vocab());
+    if (!script) return script.err();
+    rhyme_book::paths paths;
+    paths.pinyin = lc.pinyin_path;
+    paths.cmu = lc.cmu_path;
+    paths.middle_chinese = lc.middle_chinese_path;
+    return rhyme_book::load(shape->system, paths, *script);
+}
+
 result<std::vector<lyric_result>> generate_lyrics(const language_model& model, const std::string& prefix,
                                                   const sample_config& cfg, const lyric_config& lc,
-                                                  const lyric_sink& on_song) {
+                                                  const lyric_sink& on_song, const rhyme_book* book) {
     CHARLM_TRY(cfg.validate());
     CHARLM_ASSERT(lc.active());
     const vocabulary& vocab = model.vocab();
@@ -231,14 +243,13 @@ result<std::vector<lyric_result>> generate_lyrics(const language_model& model, c
     if (!shape) return shape.err();
     if (!vocab.contains("\n"))
         return make_error(errc::input, "the model's vocabulary has no newline, which ends every line of a lyric");
-    auto script = sampling::script_of(model.text(), vocab);
-    if (!script) return script.err();
-    rhyme_book::paths paths;
-    paths.pinyin = lc.pinyin_path;
-    paths.cmu = lc.cmu_path;
-    paths.middle_chinese = lc.middle_chinese_path;
-    auto book = rhyme_book::load(shape->system, paths, *script);
-    if (!book) return book.err();
+    std::optional<rhyme_book> loaded;
+    if (!book) {
+        auto b = lyric_readings(model, lc);
+        if (!b) return b.err();
+        book = &loaded.emplace(std::move(*b));
+    }
+    CHARLM_ASSERT(book->system() == shape->system);
     auto c = constraint::make(vocab, vocab.id("\n"), *shape, *book);
     if (!c) return c.err();
     auto prefix_ids = sampling::known_tokens(model, prefix, "--prefix", unknown_policy::error);

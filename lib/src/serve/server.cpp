@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -90,6 +91,9 @@ struct server::impl {
     std::atomic<bool> in_run{false};
 
     void routes();
+    void error_responses();  // the JSON body of each error httplib answers itself (404, 408, 413, ...)
+    void info_routes();      // /health, /api/models, /api/props, /api/metrics
+    void eval(const httplib::Request& req, httplib::Response& res);
     static void fail(httplib::Response& res, const http_error& e) {
         res.status = e.status;
         res.set_content(serve_api::error_body(e), "application/json");
@@ -121,7 +125,7 @@ struct server::impl {
     // an unfinished one); a client that left stops the request before the next poem.
     json run_poems(const served_model& m, const serve_api::generate_request& rq,
                    const std::function<bool(const json&)>& emit);
-    // The same for lyrics (each request reads its rhyme dictionary: about half a second).
+    // The same for lyrics.
     json run_lyrics(const served_model& m, const serve_api::generate_request& rq,
                     const std::function<bool(const json&)>& emit);
     json run_constrained(const served_model& m, const serve_api::generate_request& rq,
@@ -132,6 +136,11 @@ struct server::impl {
     // The tone and rhyme table, read once, when a request first asks for tones or rhymes.
     const prosody_table* prosody(http_error& err);
     std::mutex prosody_mutex;
+    // Lyrics' readings for a model and a rhyme system (reading the English dictionary takes half a
+    // second), kept from the first request that asks; a handful at most (models x systems).
+    std::shared_ptr<const rhyme_book> lyric_book(const served_model& m, const lyric_config& lc, http_error& err);
+    std::mutex books_mutex;
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<const rhyme_book>> books;
     std::unique_ptr<prosody_table> prosody_loaded;
 };
 
@@ -146,6 +155,22 @@ const prosody_table* server::impl::prosody(http_error& err) {
         prosody_loaded = std::make_unique<prosody_table>(std::move(*t));
     }
     return prosody_loaded.get();
+}
+
+std::shared_ptr<const rhyme_book> server::impl::lyric_book(const served_model& m, const lyric_config& lc,
+                                                           http_error& err) {
+    std::lock_guard<std::mutex> lock(books_mutex);
+    auto& book = books[{m.id, lc.rhyme_system}];
+    if (!book) {
+        auto b = lyric_readings(m.model.model, lc);
+        if (!b) {
+            err = {b.err().code == errc::io ? 500 : 400, serve_api::api_names(b.err().message)};
+            books.erase({m.id, lc.rhyme_system});
+            return nullptr;
+        }
+        book = std::make_shared<const rhyme_book>(std::move(*b));
+    }
+    return book;
 }
 
 const served_model* server::impl::find_model(const std::string& id, http_error& err) const {
@@ -368,7 +393,10 @@ json server::impl::run_lyrics(const served_model& m, const serve_api::generate_r
         if (!client_gone) client_gone = serve_http::client_gone();
         return !client_gone && !stopping.load(std::memory_order_relaxed);
     };
-    auto songs = generate_lyrics(m.model.model, rq.prefix, rq.cfg, rq.lyrics, on_song);
+    http_error err;
+    const auto book = lyric_book(m, rq.lyrics, err);
+    if (!book) return json{{"error", {{"status", err.status}, {"message", err.message}}}};
+    auto songs = generate_lyrics(m.model.model, rq.prefix, rq.cfg, rq.lyrics, on_song, book.get());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!songs) {
         const int status = songs.err().code == errc::io ? 500 : 400;
@@ -555,13 +583,7 @@ bool server::impl::admit(const httplib::Request& req, httplib::Response& res) co
     return true;
 }
 
-void server::impl::routes() {
-    http.set_payload_max_length(serve_config::max_body);
-    http.set_keep_alive_timeout(2);
-    // A stream or an evaluation holds a worker; the spares answer everything else, slow clients
-    // included (each held at most --request-timeout).
-    const size_t workers = cfg.max_streams + serve_config::spare_workers;
-    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+void server::impl::error_responses() {
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
         if (serve_http::request_timed_out()) res.status = 408;
@@ -591,10 +613,9 @@ void server::impl::routes() {
             serve_http::close_after_response();
         fail(res, {res.status, message});
     });
-    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
-    });
+}
 
+void server::impl::info_routes() {
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
         json j = {{"status", stopping ? "stopping" : "ok"},
                   {"streams", active.load()},
@@ -628,6 +649,43 @@ void server::impl::routes() {
         fail(res, {404, id.empty() ? fmt::format("name a run: /api/metrics?run=NAME; the runs are: {}", ids.empty() ? "none (start the server with --metrics FILE)" : ids)
                                    : fmt::format("no run '{}'; the runs are: {}", id, ids.empty() ? "none" : ids)});
     });
+}
+
+void server::impl::eval(const httplib::Request& req, httplib::Response& res) {
+    json body, out;
+    http_error err;
+    serve_api::eval_request rq;
+    if (!serve_api::parse_body(req.body, body, err) || !serve_api::parse_eval(body, cfg.defaults.precision, rq, err))
+        return fail(res, err);
+    const served_model* m = find_model(rq.model, err);
+    if (!m) return fail(res, err);
+    if (stopping) return fail(res, {503, "the server is shutting down"});
+    if (!acquire_stream()) return fail(res, {429, busy_message()});
+    struct release {
+        std::atomic<uint32_t>& n;
+        ~release() { n.fetch_sub(1); }
+    } slot{active};
+    omp_set_num_threads(static_cast<int>(cfg.threads));
+    departure_watch watch;
+    auto keep_going = [&] { return !stopping.load(std::memory_order_relaxed) && !watch.gone(); };
+    if (!serve_api::evaluate_text(m->model.model, rq, out, err, keep_going)) return fail(res, err);
+    out["model"] = m->id;
+    res.set_content(out.dump(), "application/json");
+}
+
+void server::impl::routes() {
+    http.set_payload_max_length(serve_config::max_body);
+    http.set_keep_alive_timeout(2);
+    // A stream or an evaluation holds a worker; the spares answer everything else, slow clients
+    // included (each held at most --request-timeout).
+    const size_t workers = cfg.max_streams + serve_config::spare_workers;
+    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+    error_responses();
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
+    });
+
+    info_routes();
     http.Post("/api/generate", [this](const httplib::Request& req, httplib::Response& res) {
         json body;
         http_error err;
@@ -642,27 +700,7 @@ void server::impl::routes() {
         if (!body.contains("stream")) body["stream"] = true;
         generate(body, res);
     });
-    http.Post("/api/eval", [this](const httplib::Request& req, httplib::Response& res) {
-        json body, out;
-        http_error err;
-        serve_api::eval_request rq;
-        if (!serve_api::parse_body(req.body, body, err) || !serve_api::parse_eval(body, cfg.defaults.precision, rq, err))
-            return fail(res, err);
-        const served_model* m = find_model(rq.model, err);
-        if (!m) return fail(res, err);
-        if (stopping) return fail(res, {503, "the server is shutting down"});
-        if (!acquire_stream()) return fail(res, {429, busy_message()});
-        struct release {
-            std::atomic<uint32_t>& n;
-            ~release() { n.fetch_sub(1); }
-        } slot{active};
-        omp_set_num_threads(static_cast<int>(cfg.threads));
-        departure_watch watch;
-        auto keep_going = [&] { return !stopping.load(std::memory_order_relaxed) && !watch.gone(); };
-        if (!serve_api::evaluate_text(m->model.model, rq, out, err, keep_going)) return fail(res, err);
-        out["model"] = m->id;
-        res.set_content(out.dump(), "application/json");
-    });
+    http.Post("/api/eval", [this](const httplib::Request& req, httplib::Response& res) { eval(req, res); });
     for (const auto& a : web_assets()) {
         http.Get(a.path, [&a](const httplib::Request&, httplib::Response& res) {
             res.set_content(a.body.data(), a.body.size(), a.type);
