@@ -526,11 +526,11 @@ py::dict train_run(const py::object& config, const py::object& on_report, const 
 
 }  // namespace
 
-PYBIND11_MODULE(_charlm, mod) {
-    mod.doc() = "charlm: character-level language models on oneDNN (the library the charlm command runs)";
-    mod.attr("__version__") = CHARLM_VERSION;
+namespace {
 
-    py::class_<model_handle>(mod, "Model", "A trained model file, loaded once; read-only, usable from several threads.")
+// Model.load, info, vocab, path, encode, decode.
+void def_model_basics(py::class_<model_handle>& model) {
+    model
         .def_static(
             "load",
             [](const py::object& path) {
@@ -574,7 +574,12 @@ PYBIND11_MODULE(_charlm, mod) {
                 }
                 return m.model().vocab().decode(in);
             },
-            py::arg("ids"), "The text of token ids (<unk> as U+FFFD).")
+            py::arg("ids"), "The text of token ids (<unk> as U+FFFD).");
+}
+
+// Model.generate, stream, evaluate, logits.
+void def_model_generation(py::class_<model_handle>& model) {
+    model
         .def(
             "generate",
             [](const model_handle& m, const std::string& prefix, const py::kwargs& options) {
@@ -599,6 +604,17 @@ PYBIND11_MODULE(_charlm, mod) {
              "(logits, state): float32 logits (len(ids), V), row t after reading ids[t] (log-probabilities with "
              "the adaptive softmax), and the recurrent state after the last id, {'h': (L, 1, H), 'c': (L, 1, H) for "
              "an LSTM}, to pass back as `state` to continue.");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_charlm, mod) {
+    mod.doc() = "charlm: character-level language models on oneDNN (the library the charlm command runs)";
+    mod.attr("__version__") = CHARLM_VERSION;
+
+    py::class_<model_handle> model(mod, "Model", "A trained model file, loaded once; read-only, usable from several threads.");
+    def_model_basics(model);
+    def_model_generation(model);
 
     py::class_<piece_stream>(mod, "Stream", "Pieces of text as a generation produces them.")
         .def("__iter__", [](piece_stream& s) -> piece_stream& { return s; })
