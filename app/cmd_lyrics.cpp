@@ -112,7 +112,12 @@ int verse_lyrics(const std::string& path, const lyric_config& given, bool detect
     if (lc.rhyme_system != "auto") {
         auto system = parse_rhyme_system(lc.rhyme_system);
         if (!system) return report_error(system.err());
-        english = is_english(*system);
+        if (is_english(*system) != english)  // every line would be read as unrhymed: all 'X', no fault
+            return report_error(make_error(errc::usage, fmt::format("verse: --rhyme-system {} is for {} text, and {} "
+                                                                    "is mostly {}; leave --rhyme-system out (auto)",
+                                                                    lc.rhyme_system, english ? "Chinese" : "English",
+                                                                    path == "-" ? "the input" : path,
+                                                                    english ? "English" : "Chinese")));
     }
     auto shape = lc.shape(english);
     if (!shape) return report_error(shape.err());

@@ -425,6 +425,24 @@ TEST(LyricGenerate, StructureRepeatsTheChorusVerbatim) {
     EXPECT_EQ(again->front().text, text);
 }
 
+TEST(LyricGenerate, PartNamesAreTrimmedAndLimitsStopASong) {
+    lyric_config lc;
+    lc.structure = "verse, chorus ,verse,  chorus";
+    EXPECT_EQ(lc.parts(), (std::vector<std::string>{"verse", "chorus", "verse", "chorus"}));
+    lc.rhyme_scheme = "AABB";
+    lc.line_length = "5-8";
+    sample_config cfg;
+    lyric_limits stop_now{0, [] { return false; }};
+    auto stopped = generate_lyrics(chinese_model(), "", cfg, lc, {}, nullptr, stop_now);
+    ASSERT_FALSE(stopped.ok());
+    EXPECT_EQ(stopped.err().code, errc::interrupted);
+    lyric_limits short_songs{20, {}};
+    auto too_long = generate_lyrics(chinese_model(), "", cfg, lc, {}, nullptr, short_songs);
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_EQ(too_long.err().code, errc::usage);
+    EXPECT_NE(too_long.err().message.find("at most 20 tokens"), std::string::npos) << too_long.err().message;
+}
+
 TEST(LyricGenerate, RepetitionsMayRhymeAlikeAndTooManyLettersAreRefused) {
     // 8 lines of AABB: AABB CCDD; with 十三辙's 13 classes, 16 repetitions are still possible.
     lyric_config lc;
@@ -497,13 +515,15 @@ TEST(LyricCli, GenerateAndVerse) {
         {"verse", file, "--rhyme-scheme", "ABAB", "--form", "wujue"},
         {"verse", file, "--rhyme-system", "klingon", "--detect"},
         {"verse", file, "--syllables", "8,x"},
+        {"verse", file, "--detect", "--rhyme-system", "pingshui"},  // English text (the hunt: all X, no fault)
     };
     for (const auto& args : usage) {
         auto r = test::run_charlm(args);
         EXPECT_EQ(r.status, 2) << args[2] << " " << args.back() << ": " << r.err;
         EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     }
-    auto middle = test::run_charlm({"verse", file, "--detect", "--rhyme-system", "pingshui", "--readings", "/nonexistent.yaml"});
+    const std::string zh_file = test::write_file("zh.txt", "天上的星星在闪光\n地上的花儿在飘香\n");
+    auto middle = test::run_charlm({"verse", zh_file, "--detect", "--rhyme-system", "pingshui", "--readings", "/nonexistent.yaml"});
     EXPECT_EQ(middle.status, 1);
     EXPECT_NE(middle.err.find("rime-data-zyenpheng"), std::string::npos) << middle.err;
     auto missing = test::run_charlm({"verse", file, "--detect", "--cmudict", "/nonexistent.out"});

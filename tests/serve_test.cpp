@@ -494,6 +494,8 @@ TEST(serve, lyrics_match_library_and_refusals_are_400) {
         {{{"lines", 999}}, "'lines'"},
         {{{"labels", "yes"}}, "'labels' must be true or false"},
         {{{"meter", "iambic"}}, "need"},
+        // Found by the hunt: a song ran past --max-length (16 640 tokens asked for, 5 000 allowed).
+        {{{"rhyme_scheme", "AABB"}, {"lines", 256}, {"line_length", "64"}}, "at most 5000 tokens"},
     };
     for (const auto& [bad, message] : rows) {
         json e = post_json(s, "/api/generate", bad, &status);
@@ -501,6 +503,11 @@ TEST(serve, lyrics_match_library_and_refusals_are_400) {
         EXPECT_NE(e["error"]["message"].get<std::string>().find(message), std::string::npos)
             << bad.dump() << " -> " << e.dump();
     }
+    // A line length or syllable count as a number, as a GET's query gives it: the same as the string.
+    json n = post_json(s, "/api/generate", {{"rhyme_scheme", "AABB"}, {"line_length", 5}, {"seed", 4}}, &status);
+    ASSERT_EQ(status, 200) << n.dump();
+    json t = post_json(s, "/api/generate", {{"rhyme_scheme", "AABB"}, {"line_length", "5"}, {"seed", 4}}, &status);
+    EXPECT_EQ(n["samples"][0]["text"], t["samples"][0]["text"]);
 }
 
 TEST(serve, stream_events_are_whole_utf8_and_add_up_to_the_text) {

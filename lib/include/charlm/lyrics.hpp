@@ -258,11 +258,19 @@ using lyric_sink = std::function<bool(uint32_t row, const lyric_result& song)>;
 // cfg.num_samples songs (row r from row_stream_state(seed, r)). The prefix starts the first line.
 // Errors: usage (options, a prefix that does not fit), input (a vocabulary without newline, or
 // without characters or words that can end a rhyming line), io (the readings).
+// What a caller that serves others bounds a song by: its tokens (0: no bound; errc::usage past it)
+// and a check made before every token (false: errc::interrupted, the song is dropped).
+struct lyric_limits {
+    uint64_t max_tokens = 0;
+    std::function<bool()> keep_going;
+};
+
 // `book`: the readings lyric_readings(model, lc) gives, kept by a caller that writes many songs (the
 // server); null: read here, about half a second for English.
 result<std::vector<lyric_result>> generate_lyrics(const language_model& model, const std::string& prefix,
                                                   const sample_config& cfg, const lyric_config& lc,
-                                                  const lyric_sink& on_song = {}, const rhyme_book* book = nullptr);
+                                                  const lyric_sink& on_song = {}, const rhyme_book* book = nullptr,
+                                                  const lyric_limits& limits = {});
 
 // The readings generate_lyrics needs for `model` under `lc`: the rhyme system lc names (or, for
 // auto, the model's language's) from lc's paths, in the script of the model's text. They depend on

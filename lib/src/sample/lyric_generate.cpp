@@ -38,9 +38,9 @@ bool repeats_verbatim(std::string part) {
 class lyric_writer {
 public:
     lyric_writer(const language_model& model, const constraint& c, const sample_config& cfg, double min_mass,
-                 uint32_t newline)
+                 uint32_t newline, const lyric_limits& limits)
         : model_(model), c_(c), gen_(model, 1, cfg.precision), sampler_(sampler_of(cfg)), min_mass_(min_mass),
-          v_(model.vocab().size()), newline_(newline) {
+          v_(model.vocab().size()), newline_(newline), limits_(limits) {
         logits_ = step(newline);  // a song starts a line
         start_ = here();
     }
@@ -55,6 +55,7 @@ public:
         std::string text;
         std::vector<uint32_t> chorus;
         for (size_t p = 0; p < parts.size(); ++p) {
+            CHARLM_TRY(within_limits());
             if (p > 0) take(newline_, nullptr);  // the blank line between parts
             const size_t begin = fed_.size();
             if (repeats_verbatim(parts[p]) && !chorus.empty()) {
@@ -73,6 +74,15 @@ public:
     }
 
 private:
+    status within_limits() const {
+        if (limits_.keep_going && !limits_.keep_going())
+            return make_error(errc::interrupted, "the song was stopped before its end");
+        if (limits_.max_tokens > 0 && fed_.size() > limits_.max_tokens)
+            return make_error(errc::usage, fmt::format("a song here may have at most {} tokens (--max-length); ask for "
+                                                       "fewer or shorter lines or parts",
+                                                       limits_.max_tokens));
+        return status::success();
+    }
     const float* step(uint32_t id) {
         const auto x = static_cast<int32_t>(id);
         return gen_.step(&x);
@@ -104,6 +114,7 @@ private:
         uint32_t line = s_.line, word_left = word_tries, line_left = line_tries;
         min_mass_now_ = min_mass_;
         while (!c_.done(s_)) {
+            CHARLM_TRY(within_limits());
             if (s_.line != line) {
                 line = s_.line;
                 line_ = here();
@@ -169,6 +180,7 @@ private:
     token_sampler sampler_;
     double min_mass_, min_mass_now_ = 0;
     uint32_t v_, newline_;
+    const lyric_limits& limits_;
     const float* logits_ = nullptr;
     std::vector<float> saved_logits_;
     snapshot start_, part_, line_, word_;
@@ -235,7 +247,8 @@ result<rhyme_book> lyric_readings(const language_model& model, const lyric_confi
 
 result<std::vector<lyric_result>> generate_lyrics(const language_model& model, const std::string& prefix,
                                                   const sample_config& cfg, const lyric_config& lc,
-                                                  const lyric_sink& on_song, const rhyme_book* book) {
+                                                  const lyric_sink& on_song, const rhyme_book* book,
+                                                  const lyric_limits& limits) {
     CHARLM_TRY(cfg.validate());
     CHARLM_ASSERT(lc.active());
     const vocabulary& vocab = model.vocab();
@@ -257,7 +270,7 @@ result<std::vector<lyric_result>> generate_lyrics(const language_model& model, c
     CHARLM_TRY(check_prefix(*c, vocab, prefix, *prefix_ids));
 
     const sampling::thread_guard threads(model);
-    lyric_writer writer(model, *c, cfg, 1e-4, vocab.id("\n"));
+    lyric_writer writer(model, *c, cfg, 1e-4, vocab.id("\n"), limits);
     std::vector<lyric_result> out;
     for (uint32_t r = 0; r < cfg.num_samples; ++r) {
         auto song = writer.write(lc.parts(), lc.labels, *prefix_ids, row_stream_state(cfg.seed, r));

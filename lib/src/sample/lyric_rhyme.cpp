@@ -281,7 +281,10 @@ std::vector<std::string> lyric_config::parts() const {
     size_t at = 0;
     while (!structure.empty() && at <= structure.size()) {
         const size_t comma = std::min(structure.find(',', at), structure.size());
-        out.push_back(structure.substr(at, comma - at));
+        std::string part = structure.substr(at, comma - at);  // spaces around a name are not part of it
+        part.erase(0, std::min(part.find_first_not_of(' '), part.size()));
+        part.erase(part.find_last_not_of(' ') + 1);
+        out.push_back(std::move(part));
         at = comma + 1;
     }
     if (out.empty()) out.emplace_back("verse");

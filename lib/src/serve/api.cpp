@@ -223,6 +223,11 @@ bool parse_lyric_field(const std::string& key, const json& v, lyric_config& l, h
                              : key == "syllables"    ? l.syllables
                              : key == "meter"        ? l.meter
                                                      : l.structure;
+        // A line length or syllable count may come as a number (and does from a GET's query).
+        if ((key == "line_length" || key == "syllables") && v.is_number_unsigned()) {
+            field = std::to_string(v.get<uint64_t>());
+            return true;
+        }
         if (!get_string(v, key.c_str(), field, err)) return false;
     } else if (key == "lines") {
         if (!get_uint(v, "lines", 0, lyric_shape::max_lines, u, err)) return false;

@@ -396,8 +396,19 @@ json server::impl::run_lyrics(const served_model& m, const serve_api::generate_r
     http_error err;
     const auto book = lyric_book(m, rq.lyrics, err);
     if (!book) return json{{"error", {{"status", err.status}, {"message", err.message}}}};
-    auto songs = generate_lyrics(m.model.model, rq.prefix, rq.cfg, rq.lyrics, on_song, book.get());
+    // A song is one event: the writer itself checks for a client that left or a shutdown, and
+    // keeps to --max-length tokens.
+    departure_watch watch;
+    lyric_limits limits{cfg.max_length, [&] {
+                            if (!client_gone) client_gone = watch.gone();
+                            return !client_gone && !stopping.load(std::memory_order_relaxed);
+                        }};
+    auto songs = generate_lyrics(m.model.model, rq.prefix, rq.cfg, rq.lyrics, on_song, book.get(), limits);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!songs && songs.err().code == errc::interrupted) {
+        if (client_gone) streams_cancelled.fetch_add(1);
+        return json{{"error", {{"status", 503}, {"message", "the request was stopped: the server is shutting down"}}}};
+    }
     if (!songs) {
         const int status = songs.err().code == errc::io ? 500 : 400;
         return json{{"error", {{"status", status}, {"message", serve_api::api_names(songs.err().message)}}}};
